@@ -1,0 +1,82 @@
+/* vc.version, vc.null, vc.json: the small pieces every policy and binding uses. */
+#include <string.h>
+#include <json-c/json.h>
+
+#include "vc_lua.h"
+
+static int lcore_json_encode(lua_State *L) /* vc.json.encode(v [, pretty]) -> string; raises if unencodable */
+{
+        const char *why = NULL;
+        luaL_checkany(L, 1);
+        int pretty = lua_toboolean(L, 2);
+        json_object *o = vc_l_tojson(L, 1, &why);
+        if (why) {
+                json_object_put(o);
+                return luaL_error(L, "json.encode: %s", why);
+        }
+        int flags = JSON_C_TO_STRING_NOSLASHESCAPE | (pretty ? JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED
+                                                            : JSON_C_TO_STRING_PLAIN);
+        lua_pushstring(L, o ? json_object_to_json_string_ext(o, flags) : "null");
+        json_object_put(o);
+        return 1;
+}
+
+static int lcore_json_decode(lua_State *L) /* vc.json.decode(s) -> value | nil, msg, "EINVAL" */
+{
+        size_t len;
+        const char *s = luaL_checklstring(L, 1, &len);
+        json_tokener *tok = json_tokener_new();
+        if (tok == NULL)
+                return luaL_error(L, "out of memory");
+        json_object *o = json_tokener_parse_ex(tok, s, (int)len);
+        enum json_tokener_error jerr = json_tokener_get_error(tok);
+        if (jerr == json_tokener_success && json_tokener_get_parse_end(tok) < len) {
+                /* trailing garbage other than white space is an error */
+                for (size_t i = json_tokener_get_parse_end(tok); i < len; i++)
+                        if (!strchr(" \t\r\n", s[i])) {
+                                jerr = json_tokener_error_parse_unexpected;
+                                break;
+                        }
+        }
+        json_tokener_free(tok);
+        if (jerr != json_tokener_success) {
+                json_object_put(o);
+                luaL_pushfail(L);
+                lua_pushfstring(L, "invalid JSON: %s", json_tokener_error_desc(jerr));
+                lua_pushliteral(L, "EINVAL");
+                return 3;
+        }
+        vc_l_pushjson(L, o);
+        json_object_put(o);
+        return 1;
+}
+
+static int lcore_json_array(lua_State *L) /* vc.json.array([t]) -> t marked as a JSON array (even if empty) */
+{
+        if (lua_isnoneornil(L, 1))
+                lua_newtable(L);
+        luaL_checktype(L, 1, LUA_TTABLE);
+        lua_settop(L, 1);
+        lua_createtable(L, 0, 1);
+        lua_pushliteral(L, "array");
+        lua_setfield(L, -2, "__jsontype");
+        lua_setmetatable(L, 1);
+        return 1;
+}
+
+static const luaL_Reg json_funcs[] = {
+        { "encode", lcore_json_encode },
+        { "decode", lcore_json_decode },
+        { "array", lcore_json_array },
+        { NULL, NULL },
+};
+
+void vc_l_open_core(lua_State *L)
+{
+        lua_pushliteral(L, VC_VERSION_STRING);
+        lua_setfield(L, -2, "version");
+        vc_l_pushjson(L, NULL); /* the null sentinel */
+        lua_setfield(L, -2, "null");
+        luaL_newlib(L, json_funcs);
+        lua_setfield(L, -2, "json");
+}

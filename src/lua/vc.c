@@ -1,0 +1,12 @@
+/* Assembles the vc module table from the per-area bindings (Neovim's executor.c does the same for vim). */
+#include "vc_lua.h"
+
+int vc_l_open(lua_State *L)
+{
+        lua_newtable(L); /* [vc] */
+        vc_l_open_core(L);
+        vc_l_open_oci(L);
+        vc_l_open_state(L);
+        vc_l_open_log(L);
+        return 1;
+}

@@ -1,0 +1,37 @@
+/* Internal to the vc Lua module: helpers shared by the lua_<area>.c bindings. */
+#ifndef VC_LUA_H
+#define VC_LUA_H
+
+#include <lua.h>
+#include <lauxlib.h>
+
+#include "vc/error.h"
+
+/* Push fail, message, "ENOENT"-style code; release *err; return 3 (crun luacrun_error). */
+int vc_l_pusherror(lua_State *L, vc_error_t *err);
+/* Push fail, "<what>: strerror", code from a negative errno; return 3. */
+int vc_l_pusherrno(lua_State *L, int neg_errno, const char *what);
+/* Optional string/integer/boolean field of the table at index t. */
+const char *vc_l_optfield_string(lua_State *L, int t, const char *k, const char *def); /* may raise */
+lua_Integer vc_l_optfield_integer(lua_State *L, int t, const char *k, lua_Integer def); /* may raise */
+int vc_l_optfield_boolean(lua_State *L, int t, const char *k, int def);                  /* may raise */
+/* Create metatable `name` with methods as __index and metamethods (liolib createmeta). */
+void vc_l_newclass(lua_State *L, const char *name, const luaL_Reg *meth, const luaL_Reg *metameth);
+
+/* json-c <-> Lua conversion. JSON null becomes vc.null (a light userdata), arrays get a
+ * metatable field __jsontype = "array" so empty arrays round-trip. */
+struct json_object;
+void vc_l_pushjson(lua_State *L, struct json_object *o);
+/* Convert the Lua value at idx; returns NULL and pushes nothing on a value that cannot be represented
+ * (function, cyclic table); *ret_err gets a static description. */
+struct json_object *vc_l_tojson(lua_State *L, int idx, const char **ret_err);
+
+/* Area openers: each adds its functions/sub-tables to the table on top of the stack. */
+void vc_l_open_core(lua_State *L);
+void vc_l_open_oci(lua_State *L);
+void vc_l_open_state(lua_State *L);
+void vc_l_open_log(lua_State *L);
+
+int vc_l_open(lua_State *L); /* builds and returns the vc table */
+
+#endif
