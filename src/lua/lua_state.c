@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "vc/proc.h"
@@ -287,6 +288,23 @@ static int lproc_kill(lua_State *L)
         return 1;
 }
 
+/* vc.proc.wait(pid) -> exit status (128 + signal for a signal death) | nil, msg, code; pid must be a child */
+static int lproc_wait(lua_State *L)
+{
+        lua_Integer pid = luaL_checkinteger(L, 1);
+        int status;
+        luaL_argcheck(L, pid > 0, 1, "pid must be positive");
+        for (;;) {
+                pid_t r = waitpid((pid_t)pid, &status, 0);
+                if (r >= 0)
+                        break;
+                if (errno != EINTR)
+                        return vc_l_pusherrno(L, -errno, "waitpid");
+        }
+        lua_pushinteger(L, WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+        return 1;
+}
+
 static int lproc_getpid(lua_State *L) /* vc.proc.getpid() -> pid */
 {
         lua_pushinteger(L, getpid());
@@ -310,7 +328,7 @@ static const luaL_Reg fs_funcs[] = {
 };
 static const luaL_Reg proc_funcs[] = {
         { "start_time", lproc_start_time }, { "alive", lproc_alive }, { "kill", lproc_kill },
-        { "getpid", lproc_getpid },         { NULL, NULL },
+        { "getpid", lproc_getpid },         { "wait", lproc_wait },       { NULL, NULL },
 };
 
 void vc_l_open_state(lua_State *L)
