@@ -55,7 +55,7 @@ struct run {
         uv_timer_t timer;
         struct capture out, err;
         pid_t pid;
-        bool exited, killed;
+        bool exited, killed, status_lost;
         int status;
         size_t progress;
         char scratch[16 * 1024];
@@ -153,11 +153,14 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 static void on_exit_ready(uv_poll_t *p, int status, int events)
 {
         struct run *r = p->data;
-        int st;
+        int st = 0;
+        pid_t w = waitpid(r->pid, &st, WNOHANG);
 
-        if (waitpid(r->pid, &st, WNOHANG) != r->pid)
-                return; /* not yet (or already reaped elsewhere, which the caller would not do) */
+        if (w == 0 || (w < 0 && errno == EINTR))
+                return; /* not yet */
         r->exited = true;
+        /* ECHILD: the status went elsewhere (SIGCHLD set to SIG_IGN reaps children automatically) */
+        r->status_lost = w < 0;
         r->status = st;
         uv_close((uv_handle_t *)p, NULL);
         uv_close((uv_handle_t *)&r->timer, NULL);
@@ -298,14 +301,14 @@ static int run_one(const struct vc_hook *h, const struct vc_hook_opts *o, int ne
         const char *kind = o->kind ? o->kind : "", *sp = o->kind ? " " : "";
         _cleanup_free_ struct run *r = NULL;
         int in_fd = -1, pidfd = -1, out_p[2] = { -1, -1 }, err_p[2] = { -1, -1 }, rep_p[2] = { -1, -1 };
-        bool loop_ok = false, reaped = true;
+        bool loop_ok = false, reaped = true, complete = false; /* complete: err already names the hook */
         struct child_report rep = { 0, 0 };
         _cleanup_free_ char *why = NULL;
         int e, ret, ecode = 0;
 
         r = calloc(1, sizeof *r);
         if (r == NULL)
-                return vc_error_set(err, ENOMEM, "error running %s%shook #%zu", kind, sp, index);
+                return vc_error_set(err, ENOMEM, "error running %s%shook #%zu: allocate", kind, sp, index);
         e = uv_loop_init(&r->loop);
         if (e < 0) {
                 ret = vc_error_set(err, -e, "uv_loop_init");
@@ -384,8 +387,7 @@ static int run_one(const struct vc_hook *h, const struct vc_hook_opts *o, int ne
                 if (uv_run(&r->loop, UV_RUN_ONCE) == 0 && !r->exited)
                         break; /* nothing left to wait on: cannot happen while the exit poll is active */
         if (!r->exited) {
-                ret = vc_error_setx(err, EIO, "error running %s%shook #%zu: lost track of the hook process", kind,
-                                    sp, index);
+                ret = vc_error_setx(err, EIO, "lost track of the hook process");
                 goto out;
         }
         reaped = true;
@@ -403,7 +405,7 @@ static int run_one(const struct vc_hook *h, const struct vc_hook_opts *o, int ne
         while (read(rep_p[0], &rep, sizeof rep) < 0 && errno == EINTR)
                 ;
         if (capture_finish(&r->out) < 0 || capture_finish(&r->err) < 0) {
-                ret = vc_error_set(err, ENOMEM, "error running %s%shook #%zu", kind, sp, index);
+                ret = vc_error_set(err, ENOMEM, "capture output");
                 goto out;
         }
 
@@ -414,6 +416,9 @@ static int run_one(const struct vc_hook *h, const struct vc_hook_opts *o, int ne
                                      rep.step == STEP_EXEC ? h->path : o->cwd, strerror(ecode));
                 else
                         e = asprintf(&why, "%s: %s", step_name(rep.step), strerror(ecode));
+        } else if (r->status_lost) {
+                ecode = ECHILD;
+                e = asprintf(&why, "exit status lost: %s", strerror(ECHILD));
         } else if (r->killed && WIFSIGNALED(r->status) && WTERMSIG(r->status) == SIGKILL) {
                 ecode = ETIMEDOUT;
                 e = asprintf(&why, "hook ran past specified timeout of %ds", h->timeout);
@@ -431,6 +436,7 @@ static int run_one(const struct vc_hook *h, const struct vc_hook_opts *o, int ne
                 ret = vc_error_setx(err, ecode, "error running %s%shook #%zu: %s%s%.*s%s%.*s", kind, sp, index,
                                     e < 0 ? "failed" : why, nerr ? ", stderr: " : "", nerr, r->err.buf,
                                     nout ? ", stdout: " : "", nout, r->out.buf);
+                complete = true;
                 goto out;
         }
 
@@ -443,6 +449,8 @@ static int run_one(const struct vc_hook *h, const struct vc_hook_opts *o, int ne
         }
         ret = 0;
 out:
+        if (ret < 0 && !complete)
+                (void)vc_error_wrap(err, "error running %s%shook #%zu", kind, sp, index);
         if (!reaped) {
                 (void)kill(-r->pid, SIGKILL);
                 (void)kill(r->pid, SIGKILL);

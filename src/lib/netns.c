@@ -15,6 +15,7 @@
 #include <stdint.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/file.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
@@ -244,10 +245,20 @@ static int dir_is_empty(int dfd)
         return 1;
 }
 
+/* Runtimes working on the same directory (create, delete, dir_remove) take turns: the lock is held on the
+ * directory until its fd is closed. */
+static int lock_dir(int dfd, const char *dir, vc_error_t *err)
+{
+        while (flock(dfd, LOCK_EX) < 0)
+                if (errno != EINTR)
+                        return vc_error_set(err, errno, "lock netns directory '%s'", dir);
+        return 0;
+}
+
 /* Make dir a shared mount point and claim it, as `ip netns` prepares /run/netns: a mount point of its own
  * keeps the namespace bind mounts under it from spreading into every copy of the parent mount, and
  * "shared" makes their unmounting reach the mount namespaces that copied it. */
-static int claim_dir(const char *dir, vc_error_t *err)
+static int claim_dir(const char *dir, int *ret_dfd, vc_error_t *err)
 {
         _cleanup_close_ int dfd = -1, mfd = -1;
         bool bound = false;
@@ -259,6 +270,9 @@ static int claim_dir(const char *dir, vc_error_t *err)
         dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (dfd < 0)
                 return vc_error_set(err, errno, "open netns directory '%s'", dir);
+        r = lock_dir(dfd, dir, err);
+        if (r < 0)
+                return r;
         if (faccessat(dfd, VC_NETNS_MARKER, F_OK, 0) < 0) {
                 if (errno != ENOENT)
                         return vc_error_set(err, errno, "netns directory '%s': access marker", dir);
@@ -279,8 +293,10 @@ static int claim_dir(const char *dir, vc_error_t *err)
                         return vc_error_set(err, errno, "bind mount '%s' onto itself", dir);
                 bound = true;
         }
-        if (!bound && faccessat(dfd, VC_NETNS_MARKER, F_OK, 0) == 0)
+        if (!bound && faccessat(dfd, VC_NETNS_MARKER, F_OK, 0) == 0) {
+                *ret_dfd = TAKE_FD(dfd);
                 return 0;
+        }
         /* Rewrite the marker only when it is new or create() just bound the directory. */
         mfd = openat(dfd, VC_NETNS_MARKER, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
         if (mfd < 0 || write(mfd, bound ? MARKER_BIND : MARKER_PLAIN,
@@ -290,6 +306,7 @@ static int claim_dir(const char *dir, vc_error_t *err)
                         (void)umount2(dir, MNT_DETACH);
                 return r;
         }
+        *ret_dfd = TAKE_FD(dfd);
         return 0;
 }
 
@@ -335,6 +352,7 @@ static void *create_thread(void *arg)
 int vc_netns_create(const char *dir, const char *name, vc_netns_t **ret, vc_error_t *err)
 {
         _cleanup_free_ char *path = NULL;
+        _cleanup_close_ int dfd = -1; /* holds the directory lock */
         struct create_ctx c = { 0 };
         pthread_t t;
         int fd, r;
@@ -345,7 +363,7 @@ int vc_netns_create(const char *dir, const char *name, vc_netns_t **ret, vc_erro
                 return vc_error_setx(err, EINVAL, "invalid netns name '%s'", name ? name : "");
         if (asprintf(&path, "%s/%s", dir, name) < 0)
                 return vc_error_set(err, ENOMEM, "create netns '%s'", name);
-        r = claim_dir(dir, err);
+        r = claim_dir(dir, &dfd, err);
         if (r < 0)
                 return r;
 
@@ -392,6 +410,8 @@ int vc_netns_delete(const char *path, vc_error_t *err)
         dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (dfd < 0)
                 return vc_error_set(err, errno, "delete netns '%s'", path);
+        if (lock_dir(dfd, dir, err) < 0)
+                return vc_error_wrap(err, "delete netns '%s'", path);
         if (faccessat(dfd, VC_NETNS_MARKER, F_OK, 0) < 0)
                 return errno == ENOENT ? vc_error_setx(err, EPERM,
                                                        "refusing to delete netns '%s': not one the runtime created "
@@ -421,13 +441,16 @@ int vc_netns_dir_remove(const char *dir, vc_error_t *err)
         char marker[32] = "";
         struct dirent *e;
         ssize_t n;
-        int fd;
+        int fd, r;
 
         if (dir == NULL || dir[0] != '/')
                 return vc_error_setx(err, EINVAL, "netns directory '%s' is not absolute", dir ? dir : "");
         dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (dfd < 0)
                 return vc_error_set(err, errno, "open netns directory '%s'", dir);
+        r = lock_dir(dfd, dir, err);
+        if (r < 0)
+                return r;
         mfd = openat(dfd, VC_NETNS_MARKER, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
         if (mfd < 0)
                 return errno == ENOENT ? vc_error_setx(err, EPERM,
@@ -442,7 +465,7 @@ int vc_netns_dir_remove(const char *dir, vc_error_t *err)
 
         fd = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (fd < 0 || (d = fdopendir(fd)) == NULL) {
-                int r = vc_error_set(err, errno, "read netns directory '%s'", dir);
+                r = vc_error_set(err, errno, "read netns directory '%s'", dir);
                 if (fd >= 0)
                         (void)close(fd);
                 return r;
