@@ -27,15 +27,18 @@ struct vc_hook {
 
 /* How to run it. Zero-initialise, then set netns_fd = -1 (or use VC_HOOK_OPTS_INIT). */
 struct vc_hook_opts {
-        const char *kind;      /* "prestart", "poststart", ...: only used in messages; NULL for none */
-        const char *state;     /* container state JSON written to the hook's stdin; NULL: empty stdin */
+        const char *kind;  /* "prestart", "poststart", ...: only used in messages; NULL for none */
+        const char *state; /* container state JSON written to the hook's stdin; NULL: empty stdin */
         size_t state_len;
-        const char *netns;     /* run the hook inside this network namespace (a path) ... */
-        int netns_fd;          /* ... or this open one (used when netns is NULL and netns_fd >= 0) */
-        const char *cwd;       /* working directory of the hook (the bundle); NULL: the caller's */
-        size_t index;          /* vc_hook_run only: the hook's number in error messages */
+        const char *netns; /* run the hook inside this network namespace (a path) ... */
+        int netns_fd;      /* ... or this open one (used when netns is NULL and netns_fd >= 0) */
+        const char *cwd;   /* working directory of the hook (the bundle); NULL: the caller's */
+        size_t index;      /* vc_hook_run only: the hook's number in error messages */
 };
-#define VC_HOOK_OPTS_INIT { .netns_fd = -1 }
+#define VC_HOOK_OPTS_INIT                                                                                    \
+        {                                                                                                    \
+                .netns_fd = -1                                                                               \
+        }
 
 /* What a hook printed. Buffers are NUL-terminated (the length excludes the NUL). */
 struct vc_hook_output {
@@ -53,8 +56,8 @@ void vc_hook_output_release(struct vc_hook_output *o);
  * failed step ("exec '/x': No such file or directory", -ENOENT). A non-zero exit or a signal death is
  * -EIO. Invalid hooks give -EINVAL, "invalid <kind> hook #<index>: ...". ret_output may be NULL; it is set
  * only on success. The hook runs in its own process group; on timeout the whole group gets SIGKILL. */
-int vc_hook_run(const struct vc_hook *hook, const struct vc_hook_opts *opts, struct vc_hook_output *ret_output,
-                vc_error_t *err);
+int vc_hook_run(const struct vc_hook *hook, const struct vc_hook_opts *opts,
+                struct vc_hook_output *ret_output, vc_error_t *err);
 
 /* Run n hooks in order, stopping at the first failure. Every hook is validated before the first runs.
  * On failure *ret_failed (may be NULL) is the 0-based index of the hook that failed; otherwise it is left

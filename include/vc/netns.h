@@ -72,15 +72,15 @@ struct vc_netns_route {
         int family;
         char destination[46]; /* "0.0.0.0" or "::" (prefixlen 0) for the default route */
         unsigned prefixlen;
-        char gateway[46];     /* "" when there is none */
+        char gateway[46]; /* "" when there is none */
         int ifindex;
         char device[16];
 };
 struct vc_netns_link {
         int index;
         char name[16];
-        char kind[32];  /* "veth", "bridge", ... from IFLA_INFO_KIND; "" when the kernel gives none */
-        char mac[18];   /* "aa:bb:cc:dd:ee:ff"; "" when the link has no 6-byte address */
+        char kind[32]; /* "veth", "bridge", ... from IFLA_INFO_KIND; "" when the kernel gives none */
+        char mac[18];  /* "aa:bb:cc:dd:ee:ff"; "" when the link has no 6-byte address */
         unsigned mtu;
         unsigned flags; /* IFF_* */
         bool up;        /* IFF_UP */

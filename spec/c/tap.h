@@ -30,7 +30,7 @@ static int tap_n, tap_failed;
         do {                                                                                                 \
                 const char *_a = (a), *_b = (b);                                                             \
                 if (_a == NULL || _b == NULL || strcmp(_a, _b) != 0) {                                       \
-                        printf("# %s:%d: expected '%s', got '%s'\n", __FILE__, __LINE__, _b ? _b : "(null)",   \
+                        printf("# %s:%d: expected '%s', got '%s'\n", __FILE__, __LINE__, _b ? _b : "(null)", \
                                _a ? _a : "(null)");                                                          \
                         return 1;                                                                            \
                 }                                                                                            \

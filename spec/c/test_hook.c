@@ -123,7 +123,8 @@ static int test_failure_message_has_status_stderr_and_index(void)
         o.cwd = tmp;
         CHECK(vc_hook_run_list(hooks, 3, &o, outs, &failed, &err) == -EIO);
         CHECK(failed == 1);
-        CHECK_STREQ(err->msg, "error running poststart hook #1: exit status 2, stderr: no route, stdout: partial");
+        CHECK_STREQ(err->msg,
+                    "error running poststart hook #1: exit status 2, stderr: no route, stdout: partial");
         vc_error_release(&err);
         snprintf(path, sizeof path, "%s/never", tmp);
         CHECK(access(path, F_OK) < 0 && errno == ENOENT); /* the list stopped at the failure */
@@ -152,12 +153,14 @@ static int test_exec_failure(void)
 
         o.kind = "poststop";
         CHECK(vc_hook_run(&h, &o, NULL, &err) == -ENOENT);
-        CHECK_STREQ(err->msg, "error running poststop hook #0: exec '/nonexistent/hook': No such file or directory");
+        CHECK_STREQ(err->msg,
+                    "error running poststop hook #0: exec '/nonexistent/hook': No such file or directory");
         vc_error_release(&err);
         o.cwd = "/nonexistent";
         h.path = "/bin/true";
         CHECK(vc_hook_run(&h, &o, NULL, &err) == -ENOENT);
-        CHECK_STREQ(err->msg, "error running poststop hook #0: chdir '/nonexistent': No such file or directory");
+        CHECK_STREQ(err->msg,
+                    "error running poststop hook #0: chdir '/nonexistent': No such file or directory");
         vc_error_release(&err);
         return 0;
 }
@@ -181,7 +184,8 @@ static int is_dead(pid_t pid)
 
 static int test_timeout_kills_the_process_group(void)
 {
-        const char *a[] = { "sh", "-c", "sleep 30 & echo $! >grandchild.tmp; mv grandchild.tmp grandchild; sleep 30",
+        const char *a[] = { "sh", "-c",
+                            "sleep 30 & echo $! >grandchild.tmp; mv grandchild.tmp grandchild; sleep 30",
                             NULL };
         struct vc_hook h = sh(a);
         struct vc_hook_opts o = VC_HOOK_OPTS_INIT;

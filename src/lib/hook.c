@@ -223,11 +223,12 @@ static int validate(const struct vc_hook *h, const char *kind, size_t index, vc_
         if (h->path == NULL || h->path[0] == '\0')
                 return vc_error_setx(err, EINVAL, "invalid %s%shook #%zu: path is empty", kind, sp, index);
         if (h->path[0] != '/')
-                return vc_error_setx(err, EINVAL, "invalid %s%shook #%zu: path '%s' is not absolute", kind, sp,
-                                     index, h->path);
+                return vc_error_setx(err, EINVAL, "invalid %s%shook #%zu: path '%s' is not absolute", kind,
+                                     sp, index, h->path);
         if (h->has_timeout && h->timeout <= 0)
-                return vc_error_setx(err, EINVAL, "invalid %s%shook #%zu: timeout must be greater than zero, got %d",
-                                     kind, sp, index, h->timeout);
+                return vc_error_setx(err, EINVAL,
+                                     "invalid %s%shook #%zu: timeout must be greater than zero, got %d", kind,
+                                     sp, index, h->timeout);
         return 0;
 }
 
@@ -433,8 +434,8 @@ static int run_one(const struct vc_hook *h, const struct vc_hook_opts *o, int ne
         }
         if (ecode != 0) {
                 int nerr = trimmed_len(&r->err), nout = trimmed_len(&r->out);
-                ret = vc_error_setx(err, ecode, "error running %s%shook #%zu: %s%s%.*s%s%.*s", kind, sp, index,
-                                    e < 0 ? "failed" : why, nerr ? ", stderr: " : "", nerr, r->err.buf,
+                ret = vc_error_setx(err, ecode, "error running %s%shook #%zu: %s%s%.*s%s%.*s", kind, sp,
+                                    index, e < 0 ? "failed" : why, nerr ? ", stderr: " : "", nerr, r->err.buf,
                                     nout ? ", stdout: " : "", nout, r->out.buf);
                 complete = true;
                 goto out;
@@ -500,8 +501,8 @@ static int hook_netns(const struct vc_hook_opts *o, vc_netns_t **ret_ns, int *re
         return 0;
 }
 
-int vc_hook_run(const struct vc_hook *hook, const struct vc_hook_opts *opts, struct vc_hook_output *ret_output,
-                vc_error_t *err)
+int vc_hook_run(const struct vc_hook *hook, const struct vc_hook_opts *opts,
+                struct vc_hook_output *ret_output, vc_error_t *err)
 {
         _cleanup_(vc_netns_freep) vc_netns_t *ns = NULL;
         int r, fd;

@@ -161,7 +161,8 @@ static int nl_talk(struct mnl_socket *nl, struct nlmsghdr *nlh, mnl_cb_t cb, voi
         static unsigned seq_counter;
         _cleanup_free_ char *buf = NULL;
         unsigned portid = mnl_socket_get_portid(nl);
-        unsigned seq = nlh->nlmsg_seq = (unsigned)time(NULL) + __atomic_add_fetch(&seq_counter, 1, __ATOMIC_RELAXED);
+        unsigned seq = nlh->nlmsg_seq =
+            (unsigned)time(NULL) + __atomic_add_fetch(&seq_counter, 1, __ATOMIC_RELAXED);
         ssize_t n;
         int r;
 
@@ -204,7 +205,8 @@ static int nl_link_up(struct mnl_socket *nl, const char *name)
 
 static int valid_name(const char *name)
 {
-        return name && name[0] != '\0' && name[0] != '.' && strchr(name, '/') == NULL && strlen(name) <= NAME_MAX;
+        return name && name[0] != '\0' && name[0] != '.' && strchr(name, '/') == NULL &&
+               strlen(name) <= NAME_MAX;
 }
 
 static int mkdir_p(const char *dir, mode_t mode)
@@ -280,9 +282,9 @@ static int claim_dir(const char *dir, int *ret_dfd, vc_error_t *err)
                 if (r < 0)
                         return vc_error_set(err, -r, "read netns directory '%s'", dir);
                 if (r == 0)
-                        return vc_error_setx(err, EPERM,
-                                             "netns directory '%s' is not empty and not the runtime's (no %s)", dir,
-                                             VC_NETNS_MARKER);
+                        return vc_error_setx(
+                            err, EPERM, "netns directory '%s' is not empty and not the runtime's (no %s)",
+                            dir, VC_NETNS_MARKER);
         }
 
         /* Done on every create, not just the first: after a reboot the marker can outlive the mount. */
@@ -299,8 +301,8 @@ static int claim_dir(const char *dir, int *ret_dfd, vc_error_t *err)
         }
         /* Rewrite the marker only when it is new or create() just bound the directory. */
         mfd = openat(dfd, VC_NETNS_MARKER, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
-        if (mfd < 0 || write(mfd, bound ? MARKER_BIND : MARKER_PLAIN,
-                             strlen(bound ? MARKER_BIND : MARKER_PLAIN)) < 0) {
+        if (mfd < 0 ||
+            write(mfd, bound ? MARKER_BIND : MARKER_PLAIN, strlen(bound ? MARKER_BIND : MARKER_PLAIN)) < 0) {
                 r = vc_error_set(err, errno, "write marker in netns directory '%s'", dir);
                 if (bound)
                         (void)umount2(dir, MNT_DETACH);
@@ -403,7 +405,8 @@ int vc_netns_delete(const char *path, vc_error_t *err)
                 return vc_error_setx(err, EINVAL, "netns path '%s' is not absolute", path ? path : "");
         name = strrchr(path, '/') + 1;
         if (!valid_name(name))
-                return vc_error_setx(err, EPERM, "refusing to delete netns '%s': not one the runtime created", path);
+                return vc_error_setx(err, EPERM, "refusing to delete netns '%s': not one the runtime created",
+                                     path);
         dir = strndup(path, (size_t)(name - path));
         if (dir == NULL)
                 return vc_error_set(err, ENOMEM, "delete netns '%s'", path);
@@ -413,11 +416,12 @@ int vc_netns_delete(const char *path, vc_error_t *err)
         if (lock_dir(dfd, dir, err) < 0)
                 return vc_error_wrap(err, "delete netns '%s'", path);
         if (faccessat(dfd, VC_NETNS_MARKER, F_OK, 0) < 0)
-                return errno == ENOENT ? vc_error_setx(err, EPERM,
-                                                       "refusing to delete netns '%s': not one the runtime created "
-                                                       "(its directory has no %s)",
-                                                       path, VC_NETNS_MARKER)
-                                       : vc_error_set(err, errno, "delete netns '%s'", path);
+                return errno == ENOENT
+                           ? vc_error_setx(err, EPERM,
+                                           "refusing to delete netns '%s': not one the runtime created "
+                                           "(its directory has no %s)",
+                                           path, VC_NETNS_MARKER)
+                           : vc_error_set(err, errno, "delete netns '%s'", path);
         if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
                 return vc_error_set(err, errno, "delete netns '%s'", path);
         if (!S_ISREG(st.st_mode))

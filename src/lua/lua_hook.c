@@ -133,7 +133,8 @@ static void read_opts(struct reader *rd, int allow_index, struct vc_hook_opts *o
         } else if (type != LUA_TNIL) {
                 ns = vc_l_testnetns(L, -1);
                 if (ns == NULL)
-                        reader_error(rd, "field 'netns' must be a path or a vc.Netns, got %s", luaL_typename(L, -1));
+                        reader_error(rd, "field 'netns' must be a path or a vc.Netns, got %s",
+                                     luaL_typename(L, -1));
                 o->netns_fd = vc_netns_fd(ns);
         }
         lua_rawseti(L, rd->anchor, ++rd->anchored);
@@ -147,7 +148,7 @@ static void read_opts(struct reader *rd, int allow_index, struct vc_hook_opts *o
                         reader_error(rd, "field 'state' cannot be encoded as JSON: %s", why);
                 }
                 lua_pushstring(L, json_object_to_json_string_ext(j, JSON_C_TO_STRING_PLAIN |
-                                                                         JSON_C_TO_STRING_NOSLASHESCAPE));
+                                                                        JSON_C_TO_STRING_NOSLASHESCAPE));
                 json_object_put(j);
                 lua_remove(L, -2);
         } else if (type != LUA_TSTRING && type != LUA_TNIL) {

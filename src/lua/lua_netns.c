@@ -19,7 +19,14 @@
  * ---@field up boolean
  * ---@field flags string[]      "UP", "LOOPBACK", "RUNNING", "LOWER_UP", ...
  * ---@field addresses {family: "inet"|"inet6", address: string, prefixlen: integer}[]
- * ---@field routes {family: "inet"|"inet6", destination: string, prefixlen: integer, gateway: string?, device: string}[]
+ * ---@field routes vc.NetnsRoute[]  main-table unicast routes out of this link
+ *
+ * ---@class vc.NetnsRoute
+ * ---@field family "inet"|"inet6"
+ * ---@field destination string   "0.0.0.0" or "::" with prefixlen 0 for the default route
+ * ---@field prefixlen integer
+ * ---@field gateway string?
+ * ---@field device string
  */
 #include <net/if.h>
 #include <sys/socket.h>
@@ -398,9 +405,14 @@ static int lnetns_m_delete(lua_State *L)
 }
 
 static const luaL_Reg netns_meth[] = {
-        { "path", lnetns_m_path },     { "fd", lnetns_m_fd },         { "close", lnetns__close },
-        { "links", lnetns_m_links },   { "is_host", lnetns_m_is_host }, { "enter", lnetns_m_enter },
-        { "delete", lnetns_m_delete }, { NULL, NULL },
+        { "path", lnetns_m_path },
+        { "fd", lnetns_m_fd },
+        { "close", lnetns__close },
+        { "links", lnetns_m_links },
+        { "is_host", lnetns_m_is_host },
+        { "enter", lnetns_m_enter },
+        { "delete", lnetns_m_delete },
+        { NULL, NULL },
 };
 
 static const luaL_Reg netns_metameth[] = {
@@ -412,9 +424,14 @@ static const luaL_Reg netns_metameth[] = {
 };
 
 static const luaL_Reg netns_funcs[] = {
-        { "create", lnetns_create }, { "open", lnetns_open },       { "delete", lnetns_delete },
-        { "is_host", lnetns_is_host }, { "links", lnetns_links },   { "enter", lnetns_enter },
-        { "remove_dir", lnetns_remove_dir }, { NULL, NULL },
+        { "create", lnetns_create },
+        { "open", lnetns_open },
+        { "delete", lnetns_delete },
+        { "is_host", lnetns_is_host },
+        { "links", lnetns_links },
+        { "enter", lnetns_enter },
+        { "remove_dir", lnetns_remove_dir },
+        { NULL, NULL },
 };
 
 void vc_l_open_netns(lua_State *L)
