@@ -195,6 +195,9 @@ insulate("vc.hook", function()
 
       assert.is_true(ns:delete())
       assert.is_true(vc.netns.remove_dir(tmp .. "/netns"))
+      for _, m in ipairs(host.mounts()) do
+        assert.is_nil(m:find(tmp, 1, true), "still mounted: " .. m)
+      end
     end)
 
     it("reports a namespace that cannot be opened", function()

@@ -2,8 +2,9 @@
  *
  * We fork ourselves instead of using uv_spawn(): a hook may have to run inside a network namespace, and
  * uv_spawn offers no way to call setns(2) between fork and exec. libuv still does all the waiting: the
- * stdout/stderr pipes are uv_pipe handles, the child's exit is a uv_poll on its pidfd and the timeout is a
- * uv_timer, all on a private loop that lives for one call. */
+ * stdout/stderr pipes are uv_pipe handles, the child's exit is a uv_poll on its pidfd (a uv_signal on
+ * SIGCHLD where pidfd_open(2) is missing: kernels before 5.3, valgrind) and the timeout is a uv_timer, all
+ * on a private loop that lives for one call. */
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -51,7 +52,9 @@ struct capture {
 
 struct run {
         uv_loop_t loop;
-        uv_poll_t exit_poll;
+        uv_poll_t exit_poll;       /* on the pidfd ... */
+        uv_signal_t sigchld;       /* ... or, without pidfds, on SIGCHLD */
+        uv_handle_t *exit_watch;   /* whichever of the two is in use */
         uv_timer_t timer;
         struct capture out, err;
         pid_t pid;
@@ -150,9 +153,8 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         }
 }
 
-static void on_exit_ready(uv_poll_t *p, int status, int events)
+static void check_exit(struct run *r)
 {
-        struct run *r = p->data;
         int st = 0;
         pid_t w = waitpid(r->pid, &st, WNOHANG);
 
@@ -162,8 +164,48 @@ static void on_exit_ready(uv_poll_t *p, int status, int events)
         /* ECHILD: the status went elsewhere (SIGCHLD set to SIG_IGN reaps children automatically) */
         r->status_lost = w < 0;
         r->status = st;
-        uv_close((uv_handle_t *)p, NULL);
+        uv_close(r->exit_watch, NULL);
         uv_close((uv_handle_t *)&r->timer, NULL);
+}
+
+static void on_pidfd(uv_poll_t *p, int status, int events)
+{
+        check_exit(p->data);
+}
+
+static void on_sigchld(uv_signal_t *s, int signum)
+{
+        check_exit(s->data); /* any child's SIGCHLD: waitpid tells whether it was ours */
+}
+
+/* Start watching for the child's exit. */
+static int watch_exit(struct run *r, int *pidfd, vc_error_t *err)
+{
+        int e;
+
+        /* glibc 2.36 has no pidfd_open() wrapper yet. */
+        *pidfd = (int)syscall(SYS_pidfd_open, r->pid, 0);
+        if (*pidfd < 0 && errno != ENOSYS)
+                return vc_error_set(err, errno, "pidfd_open");
+        if (*pidfd >= 0) {
+                r->exit_poll.data = r;
+                e = uv_poll_init(&r->loop, &r->exit_poll, *pidfd);
+                if (e < 0)
+                        return vc_error_set(err, -e, "uv_poll_init");
+                r->exit_watch = (uv_handle_t *)&r->exit_poll;
+                e = uv_poll_start(&r->exit_poll, UV_READABLE, on_pidfd);
+                return e < 0 ? vc_error_set(err, -e, "uv_poll_start") : 0;
+        }
+        r->sigchld.data = r;
+        e = uv_signal_init(&r->loop, &r->sigchld);
+        if (e < 0)
+                return vc_error_set(err, -e, "uv_signal_init");
+        r->exit_watch = (uv_handle_t *)&r->sigchld;
+        e = uv_signal_start(&r->sigchld, on_sigchld, SIGCHLD);
+        if (e < 0)
+                return vc_error_set(err, -e, "uv_signal_start");
+        check_exit(r); /* it may have exited before the watcher was in place */
+        return 0;
 }
 
 static void on_timeout(uv_timer_t *t)
@@ -360,24 +402,13 @@ static int run_one(const struct vc_hook *h, const struct vc_hook_opts *o, int ne
         close_fd(&err_p[1]);
         close_fd(&rep_p[1]);
 
-        /* glibc 2.36 has no pidfd_open() wrapper yet. */
-        pidfd = (int)syscall(SYS_pidfd_open, r->pid, 0);
-        if (pidfd < 0) {
-                ret = vc_error_set(err, errno, "pidfd_open");
+        ret = watch_exit(r, &pidfd, err);
+        if (ret < 0)
                 goto out;
-        }
-        r->exit_poll.data = r;
-        e = uv_poll_init(&r->loop, &r->exit_poll, pidfd);
-        if (e < 0) {
-                ret = vc_error_set(err, -e, "uv_poll_init");
-                goto out;
-        }
-        e = uv_poll_start(&r->exit_poll, UV_READABLE, on_exit_ready);
-        if (e >= 0)
-                e = uv_read_start((uv_stream_t *)&r->out.pipe, on_alloc, on_read);
+        e = uv_read_start((uv_stream_t *)&r->out.pipe, on_alloc, on_read);
         if (e >= 0)
                 e = uv_read_start((uv_stream_t *)&r->err.pipe, on_alloc, on_read);
-        if (e >= 0 && h->has_timeout)
+        if (e >= 0 && h->has_timeout && !r->exited)
                 e = uv_timer_start(&r->timer, on_timeout, (uint64_t)h->timeout * 1000, 0);
         if (e < 0) {
                 ret = vc_error_set(err, -e, "start waiting for hook");
@@ -386,7 +417,7 @@ static int run_one(const struct vc_hook *h, const struct vc_hook_opts *o, int ne
 
         while (!r->exited)
                 if (uv_run(&r->loop, UV_RUN_ONCE) == 0 && !r->exited)
-                        break; /* nothing left to wait on: cannot happen while the exit poll is active */
+                        break; /* nothing left to wait on: cannot happen while the exit watch is active */
         if (!r->exited) {
                 ret = vc_error_setx(err, EIO, "lost track of the hook process");
                 goto out;

@@ -188,8 +188,11 @@ static int nl_talk(struct mnl_socket *nl, struct nlmsghdr *nlh, mnl_cb_t cb, voi
 static int nl_link_up(struct mnl_socket *nl, const char *name)
 {
         char buf[MNL_SOCKET_BUFFER_SIZE];
-        struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
+        struct nlmsghdr *nlh;
         struct ifinfomsg *ifi;
+
+        memset(buf, 0, sizeof buf); /* libmnl 1.0.4 leaves attribute padding as it finds it */
+        nlh = mnl_nlmsg_put_header(buf);
 
         nlh->nlmsg_type = RTM_NEWLINK;
         nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
@@ -644,8 +647,11 @@ static int route_cb(const struct nlmsghdr *nlh, void *data)
 static int dump(struct mnl_socket *nl, int type, size_t hdrlen, mnl_cb_t cb, struct listing *ls)
 {
         char buf[MNL_SOCKET_BUFFER_SIZE];
-        struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
+        struct nlmsghdr *nlh;
         struct rtgenmsg *g;
+
+        memset(buf, 0, sizeof buf);
+        nlh = mnl_nlmsg_put_header(buf);
 
         nlh->nlmsg_type = (uint16_t)type;
         nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
