@@ -11,7 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "tap.h"
+#include "testlib.h"
 #include "vc/hook.h"
 #include "vc/netns.h"
 
@@ -372,7 +372,7 @@ int main(void)
                 printf("ok %d - no child left\n", ++tap_n);
         else
                 printf("not ok %d - no child left\n", ++tap_n), tap_failed = 1;
-        if (rmdir(tmp) < 0)
-                printf("# rmdir %s: %s\n", tmp, strerror(errno)), tap_failed = 1;
+        if (remove_scratch_dir(tmp) > 0)
+                tap_failed = 1;
         return TAP_DONE();
 }

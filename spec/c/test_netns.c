@@ -6,7 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "tap.h"
+#include "testlib.h"
 #include "vc/netns.h"
 
 static char tmp[64], dir[128];
@@ -121,7 +121,7 @@ int main(void)
         RUN_TEST(test_delete_refuses_what_the_runtime_did_not_create);
         RUN_TEST(test_dir_remove);
 
-        if (rmdir(tmp) < 0)
-                printf("# rmdir %s: %s\n", tmp, strerror(errno)), tap_failed = 1;
+        if (remove_scratch_dir(tmp) > 0)
+                tap_failed = 1;
         return TAP_DONE();
 }

@@ -109,9 +109,20 @@ function M.mounts()
   return out
 end
 
----@return table snapshot of children, fds and mounts
+--- Mount points under the specs' scratch directories (/tmp/vc-spec.*), where every namespace and mount
+--- the specs make lives. The rest of the mount table is shared with whatever else runs on the machine
+--- and changes under our feet.
+function M.spec_mounts()
+  local out = {}
+  for _, m in ipairs(M.mounts()) do
+    if m:match("^/tmp/vc%-spec%.") then out[#out + 1] = m end
+  end
+  return out
+end
+
+---@return table snapshot of children, fds and the specs' mounts
 function M.snapshot()
-  return { children = M.children(), fds = M.fds(), mounts = M.mounts() }
+  return { children = M.children(), fds = M.fds(), mounts = M.spec_mounts() }
 end
 
 return M

@@ -1,8 +1,13 @@
-/* Minimal TAP output for the C unit tests: RUN_TEST(test_x) prints "ok N - test_x" or "not ok N - test_x". */
-#ifndef VC_TEST_TAP_H
-#define VC_TEST_TAP_H
+/* What the C unit tests share: TAP output (RUN_TEST(test_x) prints "ok N - test_x" or "not ok N - test_x")
+ * and the removal of a scratch directory, mounts included. */
+#ifndef VC_TESTLIB_H
+#define VC_TESTLIB_H
 
+#include <ftw.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
 
 static int tap_n, tap_failed;
 
@@ -35,5 +40,39 @@ static int tap_n, tap_failed;
                         return 1;                                                                            \
                 }                                                                                            \
         } while (0)
+
+static int testlib_remove(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+        return remove(path) < 0 ? -1 : 0;
+}
+
+static int testlib_longer_first(const void *a, const void *b)
+{
+        return (int)strlen(*(char *const *)b) - (int)strlen(*(char *const *)a);
+}
+
+/* Remove dir and everything in it. Whatever is still mounted under it (what a failed test left) is lazily
+ * unmounted first, deepest first. Returns how many mounts there were: more than 0 is a leak. */
+static int remove_scratch_dir(const char *dir)
+{
+        FILE *f = fopen("/proc/self/mountinfo", "re");
+        char line[4096], mp[4096], *found[64];
+        size_t n = 0, len = strlen(dir);
+
+        while (f && n < 64 && fgets(line, sizeof line, f))
+                if (sscanf(line, "%*s %*s %*s %*s %4095s", mp) == 1 && strncmp(mp, dir, len) == 0 &&
+                    (mp[len] == '\0' || mp[len] == '/'))
+                        found[n++] = strdup(mp);
+        if (f)
+                fclose(f);
+        qsort(found, n, sizeof *found, testlib_longer_first);
+        for (size_t i = 0; i < n; i++) {
+                printf("# left mounted: %s\n", found[i]);
+                (void)umount2(found[i], MNT_DETACH);
+                free(found[i]);
+        }
+        (void)nftw(dir, testlib_remove, 16, FTW_DEPTH | FTW_PHYS);
+        return (int)n;
+}
 
 #endif
