@@ -212,6 +212,7 @@ static int valid_name(const char *name)
                strlen(name) <= NAME_MAX;
 }
 
+/* `mkdir -p`: none of our libraries (json-c, libuv, libmnl) has it, and libuv's uv_fs_mkdir makes one level. */
 static int mkdir_p(const char *dir, mode_t mode)
 {
         _cleanup_free_ char *p = strdup(dir);
