@@ -70,7 +70,9 @@ _Noreturn void shim_fail(struct shim *s, int code, const char *fmt, ...)
         if (vasprintf(&msg, fmt, ap) < 0)
                 msg = NULL;
         va_end(ap);
-        vc_log(VC_LOG_ERROR, 0, "%s", msg ? msg : fmt);
+        /* with a ready pipe the caller reports the failure; stderr is the container's, keep it clean */
+        if (log_to_file || s->ready_fd < 0)
+                vc_log(VC_LOG_ERROR, 0, "%s", msg ? msg : fmt);
         shim_stdio_restore(s);
         if (s->ready_fd >= 0)
                 shim_ready(s, code > 0 ? code : EIO, msg ? msg : fmt);
