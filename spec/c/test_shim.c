@@ -13,6 +13,8 @@
 #include <time.h>
 #include <unistd.h>
 #include <dirent.h>
+#include <pty.h>
+#include <termios.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -230,7 +232,14 @@ struct shim_run {
         int in, out, err, ready; /* our ends: write stdin, read stdout/stderr/ready */
 };
 
-static int start_shim(struct shim_run *s, const char *const *extra)
+/* Optional stdio for the shim instead of fresh pipes (-1: pipe), and whether stdin becomes its
+ * controlling terminal, as for a foreground job in a shell. */
+struct stdio_override {
+        int in, out, err;
+        bool ctty;
+};
+
+static int start_shim_with(struct shim_run *s, const char *const *extra, const struct stdio_override *io)
 {
         int in[2], out[2], err[2], ready[2];
         const char *argv[32];
@@ -255,10 +264,12 @@ static int start_shim(struct shim_run *s, const char *const *extra)
         if (s->pid < 0)
                 FAIL("fork: %s", strerror(errno));
         if (s->pid == 0) {
-                dup2(in[0], 0);
-                dup2(out[1], 1);
-                dup2(err[1], 2);
+                dup2(io && io->in >= 0 ? io->in : in[0], 0);
+                dup2(io && io->out >= 0 ? io->out : out[1], 1);
+                dup2(io && io->err >= 0 ? io->err : err[1], 2);
                 dup2(ready[1], 3);
+                if (io && io->ctty && (setsid() < 0 || ioctl(0, TIOCSCTTY, 0) < 0))
+                        _exit(126);
                 syscall(SYS_close_range, 4, ~0U, 0);
                 execv(shim_bin, (char **)argv);
                 _exit(127);
@@ -272,6 +283,11 @@ static int start_shim(struct shim_run *s, const char *const *extra)
         s->err = err[0];
         s->ready = ready[0];
         return 0;
+}
+
+static int start_shim(struct shim_run *s, const char *const *extra)
+{
+        return start_shim_with(s, extra, NULL);
 }
 
 static void close_fd(int *fd)
@@ -884,6 +900,144 @@ out:
         return rc;
 }
 
+/* Regular files and /dev/null cannot be watched by epoll: stdin from a file, stdout to a file, stderr to
+ * /dev/null, and the log file carries the container and exec fields. */
+static int test_files_as_stdio(void)
+{
+        char in_path[160], out_path[160], log_path[160], buf[256] = { 0 };
+        const char *extra[] = { "--exec-id", "e9", "--log", log_path, "--log-format", "json", NULL };
+        struct shim_run s = { .in = -1, .out = -1, .err = -1, .ready = -1 };
+        struct stdio_override io = { .in = -1, .out = -1, .err = -1 };
+        int rc = -1;
+
+        peer.fd = -1;
+        snprintf(in_path, sizeof in_path, "%s/in.txt", tmpdir);
+        snprintf(out_path, sizeof out_path, "%s/out.txt", tmpdir);
+        snprintf(log_path, sizeof log_path, "%s/shim.log", tmpdir);
+        int fd = open(in_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        if (fd < 0 || write(fd, "from a file", 11) != 11)
+                goto out;
+        close(fd);
+        io.in = open(in_path, O_RDONLY | O_CLOEXEC);
+        io.out = open(out_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        io.err = open("/dev/null", O_WRONLY | O_CLOEXEC);
+        if (io.in < 0 || io.out < 0 || io.err < 0 || start_shim_with(&s, extra, &io) < 0)
+                goto out;
+        if (peer_attach(&peer, NULL) < 0 || expect_ready(&s, "ok\n") < 0)
+                goto out;
+        /* stdin: the file's bytes, then EOF */
+        size_t got = 0;
+        while (got < 11) {
+                if (peer_next(&peer, TIMEOUT_MS) < 0 || peer.type != VC_FRAME_DATA || peer.len == 0)
+                        goto out;
+                memcpy(buf + got, peer.data, peer.len);
+                got += peer.len;
+        }
+        if (memcmp(buf, "from a file", 11) != 0 || peer_next(&peer, TIMEOUT_MS) < 0 || peer.len != 0) {
+                printf("# stdin '%s' / no EOF frame\n", buf);
+                goto out;
+        }
+        if (peer_send(&peer, VC_FRAME_DATA, 1, HANDLE, "to a file\n", 10) < 0 ||
+            peer_send(&peer, VC_FRAME_DATA, 2, HANDLE, "to nowhere\n", 11) < 0 || peer_exit(&peer, 0) < 0)
+                goto out;
+        if (wait_shim(&s) != 0)
+                goto out;
+        memset(buf, 0, sizeof buf);
+        fd = open(out_path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0 || read(fd, buf, sizeof buf - 1) != 10 || strcmp(buf, "to a file\n") != 0) {
+                printf("# stdout file holds '%s'\n", buf);
+                goto out;
+        }
+        close(fd);
+        /* json log lines with the fields */
+        char logbuf[8192] = { 0 };
+        fd = open(log_path, O_RDONLY | O_CLOEXEC);
+        ssize_t n = fd >= 0 ? read(fd, logbuf, sizeof logbuf - 1) : -1;
+        if (fd >= 0)
+                close(fd);
+        if (n <= 0 || !strstr(logbuf, "\"container\":\"c1\"") || !strstr(logbuf, "\"exec\":\"e9\"") ||
+            !strstr(logbuf, "attached to handle 7") || !strstr(logbuf, "exiting with status 0")) {
+                printf("# log: %s\n", logbuf);
+                goto out;
+        }
+        rc = 0;
+out:
+        close_fd(&io.in);
+        close_fd(&io.out);
+        close_fd(&io.err);
+        unlink(in_path);
+        unlink(out_path);
+        unlink(log_path);
+        stop_shim(&s);
+        peer_close(&peer);
+        return rc;
+}
+
+/* --terminal with the caller's terminal as stdin/stdout (a foreground `run -t`): raw mode while it runs,
+ * the terminal's size and its changes become resize requests, the mode is restored at exit. */
+static int test_terminal_mode(void)
+{
+        const char *extra[] = { "--terminal", NULL };
+        struct shim_run s = { .in = -1, .out = -1, .err = -1, .ready = -1 };
+        struct stdio_override io = { .in = -1, .out = -1, .err = -1, .ctty = true };
+        struct winsize ws = { .ws_row = 24, .ws_col = 80 };
+        struct termios before, during, after;
+        json_object *o, *params;
+        int master = -1, slave = -1, rc = -1;
+        char buf[16];
+
+        peer.fd = -1;
+        if (openpty(&master, &slave, NULL, NULL, &ws) < 0)
+                goto out;
+        fcntl(master, F_SETFD, FD_CLOEXEC);
+        fcntl(slave, F_SETFD, FD_CLOEXEC);
+        tcgetattr(slave, &before);
+        io.in = io.out = slave;
+        if (start_shim_with(&s, extra, &io) < 0 || peer_attach(&peer, NULL) < 0 || expect_ready(&s, "ok\n") < 0)
+                goto out;
+        /* the size the terminal already has */
+        if (peer_request(&peer, "resize", &o, &params) < 0)
+                goto out;
+        int ok = jint(params, "rows") == 24 && jint(params, "cols") == 80;
+        json_object_put(o);
+        if (!ok)
+                goto out;
+        /* raw: no echo, no line buffering */
+        if (write(master, "k", 1) != 1 || peer_next(&peer, TIMEOUT_MS) < 0 || peer.type != VC_FRAME_DATA ||
+            peer.len != 1 || peer.data[0] != 'k')
+                goto out;
+        tcgetattr(slave, &during);
+        if ((during.c_lflag & (ICANON | ECHO)) != 0 || wait_readable(master, 100) != 0) {
+                printf("# terminal not raw (lflag %#x) or echoed\n", during.c_lflag);
+                goto out;
+        }
+        ws.ws_row = 50;
+        ws.ws_col = 132;
+        if (ioctl(master, TIOCSWINSZ, &ws) < 0 || peer_request(&peer, "resize", &o, &params) < 0)
+                goto out;
+        ok = jint(params, "rows") == 50 && jint(params, "cols") == 132;
+        json_object_put(o);
+        if (!ok)
+                goto out;
+        if (peer_send(&peer, VC_FRAME_DATA, 1, HANDLE, "out", 3) < 0 || read_n(master, buf, 3, TIMEOUT_MS) != 3 ||
+            memcmp(buf, "out", 3) != 0)
+                goto out;
+        if (peer_exit(&peer, 0) < 0 || wait_shim(&s) != 0)
+                goto out;
+        tcgetattr(slave, &after);
+        if (after.c_lflag != before.c_lflag || after.c_iflag != before.c_iflag || after.c_oflag != before.c_oflag) {
+                printf("# terminal mode not restored: lflag %#x -> %#x\n", before.c_lflag, after.c_lflag);
+                goto out;
+        }
+        rc = 0;
+out:
+        close_fd(&master);
+        close_fd(&slave);
+        stop_shim(&s);
+        peer_close(&peer);
+        return rc;
+}
+
 /* --- vc_shim_spawn: the peer runs in a child since spawn blocks until the shim is attached --- */
 
 static pid_t fork_peer(const char *errcode, int exit_status, bool answer)
@@ -1121,7 +1275,7 @@ int main(void)
                 return 1;
         int fds_before = count_fds();
 
-        printf("1..20\n");
+        printf("1..22\n");
         RUN_TEST(test_output_reaches_stdout_and_stderr);
         RUN_TEST(test_stdin_becomes_data_frames_and_eof);
         RUN_TEST(test_signals_are_forwarded);
@@ -1135,6 +1289,8 @@ int main(void)
         RUN_TEST(test_bad_command_line);
         RUN_TEST(test_console_socket);
         RUN_TEST(test_console_hangup);
+        RUN_TEST(test_files_as_stdio);
+        RUN_TEST(test_terminal_mode);
         RUN_TEST(test_spawn_returns_attached_pid);
         RUN_TEST(test_spawn_reports_attach_error);
         RUN_TEST(test_spawn_times_out);
