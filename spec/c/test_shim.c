@@ -1,6 +1,6 @@
 /* kata-shim against a peer that plays the supervisor's side of docs/agent-protocol.md over a unix
  * socket: the real binary, real pipes, a real pty; the peer is this test, so it can check every frame
- * the shim sends and script every frame it receives. Also vc_shim_spawn and vc_proc. TAP output. */
+ * the shim sends and script every frame it receives. Also vc_shim_spawn. TAP output. */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -16,7 +16,6 @@
 #include <pty.h>
 #include <termios.h>
 #include <sys/ioctl.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -26,7 +25,6 @@
 
 #include "frame.h"
 #include "vc/error.h"
-#include "vc/proc.h"
 #include "vc/shim.h"
 
 #define TIMEOUT_MS 5000
@@ -1172,58 +1170,6 @@ static int test_spawn_rejects_bad_options(void)
         return no_children_left();
 }
 
-/* --- vc_proc --- */
-
-static int test_proc_start_time(void)
-{
-        uint64_t t1, t2;
-        vc_error_t err = NULL;
-        int sync[2], go[2];
-
-        CHECK(vc_proc_start_time(getpid(), &t1, NULL) == 0 && t1 > 0);
-        CHECK(vc_proc_alive(getpid(), t1));
-        CHECK(!vc_proc_alive(getpid(), t1 + 1));
-        CHECK(vc_proc_start_time(0, &t2, &err) == -EINVAL);
-        vc_error_release(&err);
-
-        /* a comm with spaces and parentheses does not shift the fields */
-        CHECK(pipe2(sync, O_CLOEXEC) == 0 && pipe2(go, O_CLOEXEC) == 0);
-        pid_t child = fork();
-        if (child == 0) {
-                char c;
-                close(go[1]);
-                close(sync[0]);
-                (void)!read(go[0], &c, 1);
-                prctl(PR_SET_NAME, "a) 1 2 (b) Z 9");
-                (void)!write(sync[1], "x", 1);
-                (void)!read(go[0], &c, 1);
-                _exit(0);
-        }
-        close(sync[1]);
-        close(go[0]);
-        CHECK(vc_proc_start_time(child, &t1, NULL) == 0);
-        (void)!write(go[1], "x", 1);
-        char c;
-        CHECK(read(sync[0], &c, 1) == 1);
-        CHECK(vc_proc_start_time(child, &t2, NULL) == 0);
-        CHECK(t1 == t2);
-        CHECK(vc_proc_alive(child, t1));
-        close(go[1]);
-        close(sync[0]);
-        /* a zombie is not alive, a reaped process does not exist */
-        int64_t deadline = now_ms() + TIMEOUT_MS;
-        char state = 0;
-        while (vc_proc_stat(child, &state, NULL, NULL) == 0 && state != 'Z' && now_ms() < deadline)
-                usleep(2000);
-        CHECK(state == 'Z');
-        CHECK(!vc_proc_alive(child, t1));
-        waitpid(child, NULL, 0);
-        CHECK(vc_proc_start_time(child, &t2, &err) == -ESRCH);
-        CHECK(err && err->code == ESRCH);
-        vc_error_release(&err);
-        return 0;
-}
-
 /* --- harness --- */
 
 static int count_fds(void)
@@ -1275,7 +1221,7 @@ int main(void)
                 return 1;
         int fds_before = count_fds();
 
-        printf("1..22\n");
+        printf("1..21\n");
         RUN_TEST(test_output_reaches_stdout_and_stderr);
         RUN_TEST(test_stdin_becomes_data_frames_and_eof);
         RUN_TEST(test_signals_are_forwarded);
@@ -1296,7 +1242,6 @@ int main(void)
         RUN_TEST(test_spawn_times_out);
         RUN_TEST(test_spawn_without_supervisor);
         RUN_TEST(test_spawn_rejects_bad_options);
-        RUN_TEST(test_proc_start_time);
 
         /* nothing left behind: fds, children, files */
         int fds_after = count_fds();
