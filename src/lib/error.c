@@ -83,14 +83,3 @@ const char *vc_errno_name(int code)
         const char *n = strerrorname_np(code);
         return n ? n : "EUNKNOWN";
 }
-
-int vc_errno_from_name(const char *name)
-{
-        /* glibc maps errno -> name (strerrorname_np) but not the reverse; errno values are small */
-        for (int e = 1; e < 256; e++) {
-                const char *n = strerrorname_np(e);
-                if (n != NULL && name != NULL && strcmp(n, name) == 0)
-                        return e;
-        }
-        return EIO;
-}
