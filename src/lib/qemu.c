@@ -49,15 +49,7 @@ static void strv_add(struct strv *s, const char *fmt, ...)
         s->v[s->n] = NULL;
 }
 
-char **vc_strv_free(char **v)
-{
-        if (v == NULL)
-                return NULL;
-        for (char **p = v; *p; p++)
-                free(*p);
-        free(v);
-        return NULL;
-}
+/* vc_strv_free lives in state.c (include/vc/state.h) */
 
 /* QEMU option values are split at ',' (",," escapes one): paths given to -kernel and friends are
  * whole values, but paths inside a key=value list must not contain ','. */
