@@ -33,7 +33,7 @@ static void lshim_read_opts(lua_State *L, int t, struct vc_shim_opts *o)
         if (o->exec_id != NULL && o->exec_id[0] == '\0')
                 luaL_error(L, "field 'exec_id' must not be empty");
         if (handle <= 0 || (uint64_t)handle > UINT32_MAX)
-                luaL_error(L, "field 'handle' must be an integer 1..%u", UINT32_MAX);
+                luaL_error(L, "field 'handle' must be an integer 1..%I", (lua_Integer)UINT32_MAX);
         o->handle = (uint32_t)handle;
         if (o->log_format && strcmp(o->log_format, "text") != 0 && strcmp(o->log_format, "json") != 0)
                 luaL_error(L, "field 'log_format' must be 'text' or 'json', got '%s'", o->log_format);
