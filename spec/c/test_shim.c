@@ -547,6 +547,50 @@ out:
         return rc;
 }
 
+static char proc_state(pid_t pid)
+{
+        char path[64], buf[512];
+        snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        ssize_t n = fd >= 0 ? read(fd, buf, sizeof buf - 1) : -1;
+        if (fd >= 0)
+                close(fd);
+        if (n <= 0)
+                return 0;
+        buf[n] = '\0';
+        char *p = strrchr(buf, ')');
+        return p && p[1] == ' ' ? p[2] : 0;
+}
+
+/* SIGTSTP (^Z of a foreground job) stops the process and then the shim itself, as the shell expects;
+ * SIGCONT resumes the shim, which passes it on. */
+static int test_tstp_stops_process_and_shim(void)
+{
+        struct shim_run s;
+        int rc = -1;
+
+        if (setup(&s, &peer, NULL) < 0)
+                goto out;
+        if (kill(s.pid, SIGTSTP) < 0 || check_signal(&peer, SIGTSTP, NULL) < 0)
+                goto out;
+        int64_t deadline = now_ms() + TIMEOUT_MS;
+        while (proc_state(s.pid) != 'T' && now_ms() < deadline)
+                usleep(2000);
+        if (proc_state(s.pid) != 'T') {
+                printf("# shim state '%c', want stopped\n", proc_state(s.pid));
+                goto out;
+        }
+        if (kill(s.pid, SIGCONT) < 0 || check_signal(&peer, SIGCONT, NULL) < 0)
+                goto out;
+        if (peer_exit(&peer, 0) < 0 || wait_shim(&s) != 0)
+                goto out;
+        rc = 0;
+out:
+        stop_shim(&s);
+        peer_close(&peer);
+        return rc;
+}
+
 /* Output queued when the exit event comes is written before the shim exits; the peer sends it all at
  * once, faster than the pipe takes it, so this also goes through the back pressure path. */
 static int test_exit_flushes_output(void)
@@ -1221,11 +1265,12 @@ int main(void)
                 return 1;
         int fds_before = count_fds();
 
-        printf("1..21\n");
+        printf("1..22\n");
         RUN_TEST(test_output_reaches_stdout_and_stderr);
         RUN_TEST(test_stdin_becomes_data_frames_and_eof);
         RUN_TEST(test_signals_are_forwarded);
         RUN_TEST(test_signal_without_exec_id);
+        RUN_TEST(test_tstp_stops_process_and_shim);
         RUN_TEST(test_exit_flushes_output);
         RUN_TEST(test_stdout_reader_gone_is_not_fatal);
         RUN_TEST(test_supervisor_drop_exits_255);
