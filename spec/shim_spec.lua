@@ -241,6 +241,58 @@ describe("kata-shim with a real guest #integration", function()
     assert.matches("forwarding signal 15", run.read(dir .. "/shim.log"))
   end)
 
+  it("serves a detached exec: --exec-id, its own output and status, TERM by exec id", function()
+    local id, handle, dir = container({ "sleep", "100" }, { pidns = false })
+    local init = start_shim(id, handle, dir)
+    attached(init)
+    assert(sb:call("start_container", { id = id }))
+    local function exec(exec_id, args)
+      local r, msg = sb:call("exec_process", { id = id, exec_id = exec_id,
+        process = { args = args, env = { "PATH=/bin" }, cwd = "/", user = { uid = 0, gid = 0 } } })
+      assert(r, msg)
+      local edir = dir .. "/" .. exec_id
+      assert(os.execute("mkdir -p " .. run.q(edir)))
+      local shim = start_shim(id, r.handle, edir, "--exec-id " .. exec_id)
+      attached(shim)
+      assert(sb:call("start_process", { handle = r.handle }))
+      return shim, edir
+    end
+    local e1, e1dir = exec("e1", { "sh", "-c", "echo from-exec; hostname; exit 4" })
+    assert.equal(4, exit_status(e1))
+    assert.equal("from-exec\n" .. id .. "\n", run.read(e1dir .. "/out"))
+    assert.matches("exec=e1", run.read(e1dir .. "/shim.log"))
+    -- TERM to the exec's shim ends the exec, not the container
+    local e2 = exec("e2", { "sleep", "100" })
+    assert(os.execute("kill -TERM " .. e2.pid))
+    assert.equal(143, exit_status(e2, 30))
+    assert.is_nil(run.read(dir .. "/status"), "the container's shim still runs")
+    assert(os.execute("kill -TERM " .. init.pid))
+    assert.equal(143, exit_status(init, 30))
+    assert(sb:call("remove_container", { id = id }))
+  end)
+
+  it("vc.shim.spawn returns once attached; the shim outlives its caller", function()
+    local id, handle, dir = container({ "echo", "spawned" })
+    -- a separate interpreter spawns the shim and exits at once, as `kata-runtime create` does; the shim
+    -- inherits its stdout (the out file) and is reaped by whoever adopts it
+    local script = ([[package.cpath = %q
+      local vc = require("vc")
+      local pid, msg = vc.shim.spawn({ socket = %q, container = %q, handle = %d, log = %q })
+      io.stderr:write(pid and ("pid " .. pid .. "\n") or ("error " .. msg .. "\n"))]])
+      :format(run.build .. "/?.so", info.socket, id, handle, dir .. "/shim.log")
+    local status, _, err = run.sh("lua5.4 -e " .. run.q(script) .. " >" .. run.q(dir .. "/out") .. " </dev/null")
+    assert.equal(0, status)
+    local pid = tonumber(err:match("^pid (%d+)"))
+    assert(pid, err)
+    assert.is_true(vc.proc.alive(pid, assert(vc.proc.start_time(pid))), "the shim runs after its caller exited")
+    assert.matches("attached to handle " .. handle, run.read(dir .. "/shim.log"))
+    assert(sb:call("start_container", { id = id }))
+    eventually(function() return not vc.proc.alive(pid) or nil end, 30, "the shim to exit")
+    assert.equal("spawned\n", run.read(dir .. "/out"))
+    assert.matches("exiting with status 0", run.read(dir .. "/shim.log"))
+    assert(sb:call("remove_container", { id = id }))
+  end)
+
   it("gives the process a terminal through --console-socket", function()
     local id, handle, dir = container({ "sh", "-c", "test -t 0 && test -t 1 && echo is-a-tty; exit 7" },
       { terminal = true })
