@@ -283,9 +283,26 @@ static void rm_rf(const char *path)
         (void)rmdir(path);
 }
 
+/* Gone, or a zombie: the supervisor is not our child (double fork), its reaper may take its time. */
 static int process_gone(pid_t pid)
 {
-        return kill(pid, 0) < 0 && errno == ESRCH;
+        char path[64], buf[512];
+        ssize_t n;
+        int fd;
+
+        if (kill(pid, 0) < 0 && errno == ESRCH)
+                return 1;
+        snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return 1;
+        n = read(fd, buf, sizeof buf - 1);
+        close(fd);
+        if (n <= 0)
+                return 1;
+        buf[n] = '\0';
+        char *p = strrchr(buf, ')');
+        return p && p[1] == ' ' && (p[2] == 'Z' || p[2] == 'X');
 }
 
 /* Wait (not our child: poll) until pid is gone, up to ms. */
