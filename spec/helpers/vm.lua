@@ -72,14 +72,22 @@ end
 
 -- Pids of processes whose command line mentions s (qemu, virtiofsd and the supervisor all name the
 -- sandbox dir in theirs).
-function M.pids_mentioning(s)
+function M.pids_mentioning(s, ppids)
   local pids = {}
   for pid in sh("ls /proc"):gmatch("%d+") do
     local f = io.open("/proc/" .. pid .. "/cmdline", "rb")
     if f then
       local cmd = f:read("a") or ""
       f:close()
-      if cmd:find(s, 1, true) and tonumber(pid) ~= nil then pids[#pids + 1] = tonumber(pid) end
+      if cmd:find(s, 1, true) and tonumber(pid) ~= nil then
+        pids[#pids + 1] = tonumber(pid)
+        if ppids then
+          local st = io.open("/proc/" .. pid .. "/stat")
+          local line = st and st:read("a") or ""
+          if st then st:close() end
+          ppids[tonumber(pid)] = tonumber(line:match("%) %a (%d+)"))
+        end
+      end
     end
   end
   return pids
@@ -110,6 +118,25 @@ end
 
 function M.build_dir()
   return os.getenv("VC_BUILD_DIR") or "./build"
+end
+
+-- The guest image: $VC_GUEST_DIR or <build>/guest, made by scripts/build-guest.sh.
+function M.guest()
+  local d = os.getenv("VC_GUEST_DIR") or (M.build_dir() .. "/guest")
+  local k, i = d .. "/vmlinuz", d .. "/initrd.img"
+  for _, f in ipairs({ k, i }) do
+    local h = io.open(f)
+    assert(h, f .. " is missing: run scripts/build-guest.sh " .. M.build_dir())
+    h:close()
+  end
+  return k, i
+end
+
+-- A busybox root file system in dir (scripts/make-rootfs.sh, or $VC_MAKE_ROOTFS).
+function M.make_rootfs(dir)
+  local script = os.getenv("VC_MAKE_ROOTFS") or "scripts/make-rootfs.sh"
+  local ok = os.execute("bash " .. script .. " '" .. dir .. "' >/dev/null")
+  assert(ok, script .. " failed for " .. dir)
 end
 
 return M
