@@ -70,7 +70,8 @@ static int test_argv_tcg(void)
         vc_error_t err = NULL;
         CHECK(vc_qemu_build_argv(&base, &argv, &err) == 0);
         CHECK(strcmp(argv[0], base.qemu) == 0);
-        CHECK(argv_has(argv, "-machine", "q35,accel=tcg"));
+        CHECK(argv_has(argv, "-machine", "q35"));
+        CHECK(argv_has(argv, "-accel", "tcg,tb-size=32"));
         CHECK(argv_has(argv, "-cpu", "max"));
         CHECK(argv_has(argv, "-smp", "2"));
         CHECK(argv_has(argv, "-m", "512M"));
@@ -103,7 +104,7 @@ static int test_argv_kvm_debug(void)
         c.vfsd_socket = NULL;
         CHECK(vc_qemu_build_argv(&c, &argv, NULL) == 0);
         CHECK(argv_has(argv, "-cpu", "host"));
-        CHECK(argv_has(argv, "-machine", "q35,accel=kvm"));
+        CHECK(argv_has(argv, "-accel", "kvm"));
         CHECK(strstr(argv_value(argv, "-append"), "quiet") == NULL);
         CHECK(!argv_has(argv, "-device", "vhost-user-fs-pci,chardev=vfsd,tag=kataShared,queue-size=1024"));
         vc_strv_free(argv);
