@@ -10,6 +10,7 @@
 #include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -283,9 +284,26 @@ static void rm_rf(const char *path)
         (void)rmdir(path);
 }
 
+/* Gone, or a zombie: the supervisor is not our child (double fork), its reaper may take its time. */
 static int process_gone(pid_t pid)
 {
-        return kill(pid, 0) < 0 && errno == ESRCH;
+        char path[64], buf[512];
+        ssize_t n;
+        int fd;
+
+        if (kill(pid, 0) < 0 && errno == ESRCH)
+                return 1;
+        snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return 1;
+        n = read(fd, buf, sizeof buf - 1);
+        close(fd);
+        if (n <= 0)
+                return 1;
+        buf[n] = '\0';
+        char *p = strrchr(buf, ')');
+        return p && p[1] == ' ' && (p[2] == 'Z' || p[2] == 'X');
 }
 
 /* Wait (not our child: poll) until pid is gone, up to ms. */
@@ -552,6 +570,40 @@ static int queue_frame(vc_sandbox_client_t *c, const struct vc_frame *f)
         return 0;
 }
 
+/* Like vc_frame_write_fd, but with MSG_NOSIGNAL: a library must not kill its caller with SIGPIPE when
+ * the supervisor has gone away. */
+static int send_frame(int fd, uint8_t type, uint8_t stream, uint32_t id, const void *payload, size_t len)
+{
+        uint8_t hdr[VC_FRAME_HEADER];
+        struct iovec iov[2] = { { hdr, VC_FRAME_HEADER }, { (void *)payload, len } };
+        struct msghdr mh = { .msg_iov = iov, .msg_iovlen = len ? 2 : 1 };
+        size_t total = VC_FRAME_HEADER + len;
+        int r = vc_frame_header_encode(hdr, type, stream, id, len);
+
+        if (r < 0)
+                return r;
+        while (total > 0) {
+                ssize_t n = sendmsg(fd, &mh, MSG_NOSIGNAL);
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                total -= (size_t)n;
+                while (n > 0 && mh.msg_iovlen > 0) {
+                        size_t take = (size_t)n < mh.msg_iov[0].iov_len ? (size_t)n : mh.msg_iov[0].iov_len;
+                        mh.msg_iov[0].iov_base = (uint8_t *)mh.msg_iov[0].iov_base + take;
+                        mh.msg_iov[0].iov_len -= take;
+                        n -= (ssize_t)take;
+                        if (mh.msg_iov[0].iov_len == 0) {
+                                mh.msg_iov++;
+                                mh.msg_iovlen--;
+                        }
+                }
+        }
+        return 0;
+}
+
 /* Read more bytes, waiting until deadline (< 0: forever). 0, -ETIMEDOUT, -EPIPE, other -errno. */
 static int fill(vc_sandbox_client_t *c, int64_t deadline)
 {
@@ -657,7 +709,7 @@ int vc_sandbox_call(vc_sandbox_client_t *c, const char *method, const char *para
         if (c->next_id == 0)
                 c->next_id = 1;
         const char *txt = json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
-        r = vc_frame_write_fd(c->fd, VC_FRAME_REQUEST, 0, id, txt, strlen(txt));
+        r = send_frame(c->fd, VC_FRAME_REQUEST, 0, id, txt, strlen(txt));
         if (r < 0)
                 return vc_error_set(err, r == -EPIPE || r == -ECONNRESET ? EPIPE : -r, "%s: send to '%s'", method,
                                     c->socket);
@@ -723,7 +775,7 @@ int vc_sandbox_write(vc_sandbox_client_t *c, uint32_t handle, const void *data, 
                 return vc_error_setx(err, EINVAL, "handle 0 is not a process");
         do {
                 size_t n = len > VC_FRAME_MAX ? VC_FRAME_MAX : len;
-                int r = vc_frame_write_fd(c->fd, VC_FRAME_DATA, VC_STREAM_STDIN, handle, p, n);
+                int r = send_frame(c->fd, VC_FRAME_DATA, VC_STREAM_STDIN, handle, p, n);
                 if (r < 0)
                         return vc_error_set(err, -r, "write to handle %u", handle);
                 p += n;

@@ -492,9 +492,11 @@ static void agent_event(struct sup *s, struct vc_frame *f)
                 int status = 255;
                 if (json_object_object_get_ex(params, "status", &st) && json_object_is_type(st, json_type_int))
                         status = (int)json_object_get_int64(st);
-                struct proc *p = h > 0 && h <= UINT32_MAX ? proc_get(s, (uint32_t)h) : NULL;
+                struct proc *p = h > 0 && h <= UINT32_MAX ? proc_find(s, (uint32_t)h) : NULL;
                 if (p && !p->exited)
                         proc_exited(s, p, status, ev);
+                else if (p == NULL)
+                        vc_log(VC_LOG_DEBUG, 0, "exit event for unknown handle %lld, ignoring", (long long)h);
         } else {
                 for (struct client *c = s->clients; c; c = c->next)
                         (void)client_send(c, VC_FRAME_EVENT, 0, 0, f->payload, f->len);
@@ -507,9 +509,13 @@ static void agent_data(struct sup *s, struct vc_frame *f)
         struct proc *p;
         if (f->id == 0 || f->stream == VC_STREAM_STDIN)
                 return;
-        p = proc_get(s, f->id);
+        /* handles are learnt from create_container/exec_process answers, which the agent sends before
+         * the process can run: data for any other handle is dropped */
+        p = proc_find(s, f->id);
         if (p)
                 proc_deliver(s, p, VC_FRAME_DATA, f->stream, f->payload, f->len);
+        else
+                vc_log(VC_LOG_DEBUG, 0, "output for unknown handle %u, dropped", f->id);
 }
 
 static void agent_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
