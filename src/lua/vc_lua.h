@@ -39,6 +39,8 @@ void vc_l_open_state(lua_State *L);
 void vc_l_open_log(lua_State *L);
 void vc_l_open_hook(lua_State *L);
 void vc_l_open_netns(lua_State *L);
+void vc_l_open_shim(lua_State *L);
+void vc_l_open_sandbox(lua_State *L);
 
 int vc_l_open(lua_State *L); /* builds and returns the vc table */
 
