@@ -37,8 +37,8 @@ describe("policies.default", function()
       local api = fakes.api({ hooks = ALL_HOOKS })
       assert.is_true(run(api, "create", { "c1" }, { pid_file = "/tmp/pid" }))
       assert_order(api.calls, {
-        "^oci.load /bundle/config.json$", "^lock c1$", "^state.save c1 creating$", "^fs.make_shared ",
-        "^netns.create d%-c1$", "^fs.bind /bundle/rootfs ", "^sandbox.launch c1$", "^agent create_container c1$",
+        "^oci.load /bundle/config.json$", "^lock c1$", "^state.save c1 creating$",
+        "^netns.create d%-c1$", "^sandbox.launch c1$", "^fs.bind /bundle/rootfs ", "^agent create_container c1$",
         "^shim.spawn c1$", "^hook prestart", "^hook createRuntime", "^hook createContainer",
         "^state.save c1 created$", "^fs.write /tmp/pid$", "^unlock c1$",
       })

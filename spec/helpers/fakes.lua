@@ -226,6 +226,10 @@ function M.api(opts)
       return true
     end,
     is_host = function(path) return path == "/proc/1/ns/net" end,
+    remove_dir = function(dir)
+      for p in pairs(world.netns) do if p:sub(1, #dir + 1) == dir .. "/" then return nil, "not empty", "ENOTEMPTY" end end
+      return true
+    end,
   }
 
   api.hook = {

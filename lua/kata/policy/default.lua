@@ -282,7 +282,10 @@ local function sandbox_netns(ctx, api, config, sid, undo)
   local ns = must("create network namespace", api.netns.create(api.paths.netns_dir, api.digest and api.digest(sid) or sid))
   local path = ns:path()
   ns:close()
-  undo.push("delete network namespace " .. path, function() must("delete netns", api.netns.delete(path)) end)
+  undo.push("delete network namespace " .. path, function()
+    must("delete netns", api.netns.delete(path))
+    api.netns.remove_dir(api.paths.netns_dir)
+  end)
   return path, true
 end
 
@@ -315,6 +318,9 @@ local function destroy_sandbox(ctx, api, sst)
   if rt.netns_created and rt.netns then
     local ok, err = api.netns.delete(rt.netns)
     if not ok then api.log.warn("delete network namespace: %s, ignoring", err) end
+    -- the namespace directory (a mount point) goes with its last namespace
+    local _, _, code = api.netns.remove_dir(api.paths.netns_dir)
+    if code and code ~= "ENOTEMPTY" and code ~= "ENOENT" then api.log.debug("remove namespace directory: %s", code) end
   end
 end
 
@@ -379,8 +385,6 @@ function P.create(ctx, api)
         end
         api.fs.rmdir(rt.sandbox_dir)
       end)
-      must("share directory", api.fs.make_shared(rt.shared))
-      undo.push("unmount share", function() api.fs.umount(rt.shared) end)
       rt.netns, rt.netns_created = sandbox_netns(ctx, api, config, sid, undo)
     else
       local sst = api.state.load(sid)
@@ -392,11 +396,6 @@ function P.create(ctx, api)
         rt[k] = sst.runtime[k]
       end
     end
-
-    rt.share = rt.shared .. "/" .. id
-    local guest_mounts
-    rt.mounts, guest_mounts = share_container(ctx, api, st, config, rt.shared, undo)
-    must("save state", api.state.save(id, st))
 
     if ctype == "sandbox" then
       local vm = step(api, "vm_config")(ctx, api, config)
@@ -411,6 +410,12 @@ function P.create(ctx, api)
       end)
       must("save state", api.state.save(id, st))
     end
+
+    -- the supervisor made the share a shared mount point: binds made under it now reach virtiofsd
+    rt.share = rt.shared .. "/" .. id
+    local guest_mounts
+    rt.mounts, guest_mounts = share_container(ctx, api, st, config, rt.shared, undo)
+    must("save state", api.state.save(id, st))
 
     local sb = must("connect to sandbox", connect(api, st))
     local spec = {}
