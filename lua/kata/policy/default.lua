@@ -448,7 +448,7 @@ function P.create(ctx, api)
   end)
   if not ok then
     undo.run()
-    lock:release()
+    lock:release(ctype == "sandbox") -- a sandbox that never came to be takes its lock file along
     fail(type(err) == "table" and err.msg or tostring(err))
   end
   lock:release()
