@@ -182,7 +182,8 @@ local function hooks(ctx, api, st, kind, status)
 end
 
 local function connect(api, st)
-  local sb, err = api.sandbox.connect(st.runtime.socket, 5)
+  -- one attempt: the supervisor made its socket before create returned; a missing socket means it is gone
+  local sb, err = api.sandbox.connect(st.runtime.socket, 0)
   return sb, err
 end
 
