@@ -354,7 +354,7 @@ function P.create(ctx, api)
   if rootfs:sub(1, 1) ~= "/" then rootfs = bundle .. "/" .. rootfs end
   rootfs = api.fs.realpath(rootfs)
   if not rootfs then
-    lock:release()
+    lock:release(ctype == "sandbox")
     fail(("rootfs '%s' does not exist"):format(config.root.path))
   end
 
