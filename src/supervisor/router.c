@@ -282,21 +282,24 @@ static void procs_forget(struct sup *s, const char *cid)
 
 /* --- backpressure --- */
 
-static int client_queue_full(struct client *c)
+static int client_queue_over(struct client *c, size_t limit)
 {
-        return !c->closing && uv_stream_get_write_queue_size((uv_stream_t *)&c->pipe) > SUP_BUFFER_LIMIT;
+        return !c->closing && uv_stream_get_write_queue_size((uv_stream_t *)&c->pipe) > limit;
 }
 
 static void agent_read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf);
 static void agent_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
 
+/* Pause the agent channel when a handle has more than SUP_BUFFER_LIMIT waiting (in its buffer or in its
+ * client's write queue); resume once everything is under half of it, so that it does not flap per write. */
 static void update_agent_reading(struct sup *s)
 {
+        size_t limit = s->agent_paused ? SUP_BUFFER_LIMIT / 2 : SUP_BUFFER_LIMIT;
         int full = 0;
         if (!s->agent_connected)
                 return;
         for (struct proc *p = s->procs; p && !full; p = p->next)
-                if (p->buffered > SUP_BUFFER_LIMIT || (p->attached && client_queue_full(p->attached)))
+                if (p->buffered > limit || (p->attached && client_queue_over(p->attached, limit)))
                         full = 1;
         if (full && !s->agent_paused) {
                 vc_log(VC_LOG_DEBUG, 0, "output buffers full, pausing the agent channel");
