@@ -44,7 +44,8 @@ end
 local function launch(tmp, id, netns)
   local kernel, initrd = vm.guest()
   local info, msg = vc.sandbox.launch({ id = id, dir = tmp .. "/sb", share_dir = tmp .. "/share", accel = "tcg",
-    kernel = kernel, initrd = initrd, boot_timeout = 60, memory_mib = 256, netns = netns })
+    kernel = kernel, initrd = initrd, boot_timeout = 60, memory_mib = 256, netns = netns,
+    supervisor = os.getenv("VC_SUPERVISOR") })
   assert(info, msg)
   return info
 end

@@ -108,6 +108,17 @@ out:
         return r;
 }
 
+static void free_config(struct sup *s)
+{
+        char **strs[] = { &s->id,        &s->dir,       &s->qemu,     &s->kernel,     &s->initrd,
+                          &s->kernel_params, &s->accel, &s->share_dir, &s->virtiofsd, &s->netns,
+                          &s->sock_path, &s->qmp_path,  &s->agent_path, &s->vfsd_path };
+        for (size_t i = 0; i < ELEMENTSOF(strs); i++) {
+                free(*strs[i]);
+                *strs[i] = NULL;
+        }
+}
+
 /* --- ready fd --- */
 
 static void ready_write(struct sup *s, json_object *msg)
@@ -681,6 +692,7 @@ int main(int argc, char **argv)
                 json_object_object_add(m, "error", json_object_new_string(cfg_err[0] ? cfg_err : "bad config"));
                 json_object_object_add(m, "code", json_object_new_string("EINVAL"));
                 ready_write(s, m);
+                free_config(s);
                 return 2;
         }
         /* a session of its own: the CLI that launched us exits, and signals to its process group (^C,
@@ -744,5 +756,6 @@ int main(int argc, char **argv)
         vc_frame_reader_free(&s->agent_rd);
         (void)uv_loop_close(s->loop);
         vc_log_close();
+        free_config(s);
         return s->exit_code;
 }
