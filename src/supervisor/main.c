@@ -121,29 +121,38 @@ static void free_config(struct sup *s)
 
 /* --- ready fd --- */
 
-static void ready_write(struct sup *s, json_object *msg)
+/* Send one JSON line to the launcher and close the fd; -EPIPE when the launcher is gone. */
+static int ready_write(struct sup *s, json_object *msg)
 {
         const char *line;
+        char *buf = NULL;
+        int r = 0;
+
         if (s->ready_fd < 0) {
                 json_object_put(msg);
-                return;
+                return 0;
         }
         line = json_object_to_json_string_ext(msg, JSON_C_TO_STRING_PLAIN);
-        size_t len = strlen(line);
-        const char *p = line;
+        if (asprintf(&buf, "%s\n", line) < 0)
+                buf = NULL;
+        const char *p = buf ? buf : "{\"ok\":false,\"error\":\"out of memory\",\"code\":\"ENOMEM\"}\n";
+        size_t len = strlen(p);
         while (len > 0) {
                 ssize_t n = write(s->ready_fd, p, len);
                 if (n < 0 && errno == EINTR)
                         continue;
-                if (n <= 0)
+                if (n <= 0) {
+                        r = n < 0 ? -errno : -EPIPE;
                         break;
+                }
                 p += n;
                 len -= (size_t)n;
         }
-        (void)write(s->ready_fd, "\n", 1);
+        free(buf);
         close(s->ready_fd);
         s->ready_fd = -1;
         json_object_put(msg);
+        return r;
 }
 
 void sup_boot_ready(struct sup *s)
@@ -160,7 +169,12 @@ void sup_boot_ready(struct sup *s)
         json_object_object_add(m, "accel", json_object_new_string(s->accel));
         json_object_object_add(m, "socket", json_object_new_string(s->sock_path));
         json_object_object_add(m, "boot_ms", json_object_new_int((int)boot_ms));
-        ready_write(s, m);
+        if (ready_write(s, m) < 0) {
+                /* the launcher died or gave up: nobody knows of this sandbox, so it must not stay */
+                vc_log(VC_LOG_ERROR, 0, "the launcher is gone, shutting the sandbox down");
+                sup_begin_shutdown(s, NULL, 0, DEFAULT_STOP_TIMEOUT_MS);
+                return;
+        }
         vc_log(VC_LOG_INFO, 0, "sandbox ready in %u ms (accel %s, qemu pid %d, virtiofsd pid %d)", boot_ms,
                s->accel, s->qemu_child.pid, s->vfsd_child.pid);
 }
@@ -509,12 +523,14 @@ static void quit_cb(vc_qmp_t *q, int status, json_object *ret, const char *msg, 
         (void)s;
 }
 
-/* Called once destroy_sandbox was answered (or could not be): ask qemu to quit. */
+/* Called once destroy_sandbox was answered (or could not be, or took half the shutdown timeout): ask
+ * qemu to quit. */
 void sup_after_destroy(struct sup *s)
 {
         if (s->quit_sent)
                 return;
         s->quit_sent = 1;
+        uv_timer_stop(&s->check_timer);
         if (s->qmp && vc_qmp_is_open(s->qmp) && !s->qemu_child.reaped) {
                 if (vc_qmp_execute_async(s->qmp, "quit", NULL, 2000, quit_cb, s) == 0)
                         return;
@@ -617,10 +633,19 @@ static void on_term_signal(uv_signal_t *h, int sig)
                 sup_begin_shutdown(s, NULL, 0, DEFAULT_STOP_TIMEOUT_MS);
 }
 
-/* sup_begin_shutdown arms this once destroy_sandbox is sent. */
+static void on_destroy_timeout(uv_timer_t *t)
+{
+        struct sup *s = t->data;
+        vc_log(VC_LOG_WARNING, 0, "destroy_sandbox not answered in time, asking qemu to quit");
+        sup_after_destroy(s);
+}
+
+/* sup_begin_shutdown arms these once destroy_sandbox is sent: half the timeout for the agent, then QMP
+ * quit; the whole timeout, then SIGKILL. (check_timer is free again once the agent has answered.) */
 void sup_arm_stop_timer(struct sup *s, unsigned ms)
 {
         uv_timer_start(&s->stop_timer, on_stop_timeout, ms, 0);
+        uv_timer_start(&s->check_timer, on_destroy_timeout, ms / 2, 0);
 }
 
 static int detach_stdio(void)

@@ -14,8 +14,6 @@
 #include "vc/log.h"
 #include "vc/sandbox.h"
 
-#define DESTROY_SHARE 2 /* destroy_sandbox gets 1/DESTROY_SHARE of the shutdown timeout */
-
 /* A whole JSON value from a frame payload; NULL when it does not parse or has trailing bytes. */
 static json_object *parse_json(const char *buf, size_t len)
 {
