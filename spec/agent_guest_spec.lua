@@ -1,0 +1,332 @@
+-- kata-agent in a real guest: boots one QEMU VM (TCG) with build/guest/{vmlinuz,initrd.img}, shares a
+-- busybox rootfs through virtiofsd, and drives the agent through build/kata-agentctl.
+-- Builds nothing: run `cmake -S . -B build && make -C build -j2 && scripts/build-guest.sh build` first.
+local json = require("dkjson")
+
+local BUILD = os.getenv("VC_BUILD_DIR") or "./build"
+local CTL = BUILD .. "/kata-agentctl"
+local KERNEL, INITRD = BUILD .. "/guest/vmlinuz", BUILD .. "/guest/initrd.img"
+local VIRTIOFSD = "/usr/lib/qemu/virtiofsd"
+
+local function exists(p)
+  local f = io.open(p, "r")
+  if f then f:close() end
+  return f ~= nil
+end
+
+local function q(s)
+  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
+end
+
+-- Run a shell command; returns its stdout and exit status (128+n when a signal ended it).
+local function sh(cmd)
+  local f = assert(io.popen(cmd, "r"))
+  local out = f:read("a")
+  local _, how, code = f:close()
+  if how == "signal" then code = 128 + code end
+  return out, code
+end
+
+local function sleep(s)
+  os.execute("sleep " .. s)
+end
+
+local function now()
+  local out = sh("date +%s.%N")
+  return tonumber(out)
+end
+
+local function alive(pid)
+  if not pid then return false end
+  local _, code = sh("kill -0 " .. pid .. " 2>/dev/null")
+  if code ~= 0 then return false end
+  local stat = sh("cat /proc/" .. pid .. "/stat 2>/dev/null")
+  return not stat:match("^%d+ %b() Z")  -- a zombie has finished
+end
+
+local missing = {}
+for _, p in ipairs({ CTL, KERNEL, INITRD, VIRTIOFSD, "/usr/bin/qemu-system-x86_64" }) do
+  if not exists(p) then missing[#missing + 1] = p end
+end
+
+describe("kata-agent in a guest #integration", function()
+  if #missing > 0 then
+    it("needs the guest image and kata-agentctl", function()
+      pending("missing " .. table.concat(missing, ", ") ..
+        ": build them with `make -C build` and `scripts/build-guest.sh build`")
+    end)
+    return
+  end
+
+  local tmp, sock, qemu_pid, vfs_pid
+
+  -- kata-agentctl with a bounded wait; input (a string) becomes its stdin.
+  local function ctl(args, input)
+    local stdin = "/dev/null"
+    if input then
+      stdin = tmp .. "/stdin"
+      local f = assert(io.open(stdin, "w"))
+      f:write(input)
+      f:close()
+    end
+    return sh("timeout 120 " .. CTL .. " --timeout 60 " .. q(sock) .. " " .. args .. " <" .. stdin .. " 2>" ..
+      tmp .. "/ctl.err")
+  end
+
+  local function ctl_err()
+    local f = io.open(tmp .. "/ctl.err")
+    local s = f and f:read("a") or ""
+    if f then f:close() end
+    return s
+  end
+
+  local function call(method, params)
+    local out, code = ctl("call " .. method .. (params and (" " .. q(json.encode(params))) or ""))
+    assert(code == 0, method .. " failed: " .. ctl_err())
+    return json.decode(out)
+  end
+
+  local function call_fails(method, params)
+    local _, code = ctl("call " .. method .. (params and (" " .. q(json.encode(params))) or ""))
+    return code ~= 0, ctl_err()
+  end
+
+  local function spec(args, opts)
+    opts = opts or {}
+    local namespaces = { { type = "mount" }, { type = "uts" }, { type = "ipc" } }
+    if opts.pid ~= false then table.insert(namespaces, { type = "pid" }) end
+    return {
+      process = { args = args, env = { "PATH=/bin" }, cwd = "/" },
+      hostname = "spec",
+      mounts = {
+        { destination = "/proc", type = "proc", source = "proc" },
+        { destination = "/dev", type = "tmpfs", source = "tmpfs", options = { "nosuid", "mode=755" } },
+      },
+      linux = { namespaces = namespaces },
+    }
+  end
+
+  local function cleanup()
+    if qemu_pid and alive(qemu_pid) then
+      os.execute("kill " .. qemu_pid .. " 2>/dev/null")
+      for _ = 1, 50 do
+        if not alive(qemu_pid) then break end
+        sleep(0.1)
+      end
+      os.execute("kill -9 " .. qemu_pid .. " 2>/dev/null")
+    end
+    if vfs_pid and alive(vfs_pid) then
+      os.execute("kill " .. vfs_pid .. " 2>/dev/null")
+      for _ = 1, 50 do
+        if not alive(vfs_pid) then break end
+        sleep(0.1)
+      end
+    end
+    if tmp then os.execute("rm -rf " .. q(tmp)) end
+  end
+
+  lazy_setup(function()
+    tmp = sh("mktemp -d /tmp/kata-agent-spec.XXXXXX"):gsub("%s+$", "")
+    assert(tmp:match("^/tmp/kata%-agent%-spec"), "mktemp failed")
+    sock = tmp .. "/agent.sock"
+    local ok, code
+    _, code = sh("mkdir " .. q(tmp .. "/share") .. " && scripts/make-rootfs.sh " .. q(tmp .. "/share/rootfs"))
+    assert(code == 0, "make-rootfs.sh failed")
+    vfs_pid = tonumber((sh(VIRTIOFSD .. " --socket-path=" .. q(tmp .. "/vfs.sock") .. " -o source=" ..
+      q(tmp .. "/share") .. " -o cache=none -o sandbox=chroot >" .. q(tmp .. "/virtiofsd.log") ..
+      " 2>&1 & echo $!")))
+    for _ = 1, 100 do
+      if exists(tmp .. "/vfs.sock") then break end
+      sleep(0.05)
+    end
+    local t0 = now()
+    _, code = sh(table.concat({
+      "qemu-system-x86_64 -machine q35 -accel tcg -cpu max -smp 1 -m 256M -nodefaults -nographic -no-reboot",
+      "-object memory-backend-memfd,id=mem,size=256M,share=on -numa node,memdev=mem",
+      "-kernel " .. q(KERNEL) .. " -initrd " .. q(INITRD),
+      "-append 'console=ttyS0 quiet panic=-1 agent.debug'",
+      "-serial file:" .. q(tmp .. "/console.log"),
+      "-chardev socket,id=vfs,path=" .. q(tmp .. "/vfs.sock"),
+      "-device vhost-user-fs-pci,chardev=vfs,tag=kataShared",
+      "-device virtio-serial-pci",
+      "-chardev socket,id=agent,path=" .. q(sock) .. ",server=on,wait=off",
+      "-device virtserialport,chardev=agent,name=agent.channel.0",
+      "-pidfile " .. q(tmp .. "/qemu.pid") .. " -daemonize",
+    }, " "))
+    assert(code == 0, "qemu did not start")
+    qemu_pid = tonumber((sh("cat " .. q(tmp .. "/qemu.pid"))))
+    for _ = 1, 600 do
+      _, code = sh(CTL .. " --timeout 1 " .. q(sock) .. " call check >/dev/null 2>&1")
+      if code == 0 then break end
+      sleep(0.1)
+    end
+    assert(code == 0, "the agent did not answer check within 60 s; console:\n" ..
+      sh("cat " .. q(tmp .. "/console.log")))
+    io.stderr:write(string.format("\n[agent_guest] boot to check: %.2f s\n", now() - t0))
+    ok = call("create_sandbox", { share_tag = "kataShared", hostname = "sandbox" })
+    assert.same({}, ok)
+  end)
+
+  lazy_teardown(function()
+    local path = tmp
+    cleanup()
+    if path then
+      sleep(0.2)
+      local left = sh("pgrep -af " .. q(path) .. " | grep -v pgrep || true")
+      assert.equal("", left, "processes left behind")
+      assert.is_false(exists(path))
+    end
+  end)
+
+  it("answers check with its version and protocol", function()
+    assert.same({ version = "0.1.0", protocol = 1 }, call("check"))
+  end)
+
+  it("runs echo hello: the output arrives and the exit status is 0", function()
+    local out, code = ctl("run c-echo rootfs -- echo hello")
+    assert.equal("hello\n", out)
+    assert.equal(0, code)
+  end)
+
+  it("passes the exit status through: sh -c 'exit 3' gives 3", function()
+    local _, code = ctl("run c-exit rootfs -- sh -c 'exit 3'")
+    assert.equal(3, code)
+  end)
+
+  it("keeps stdout and stderr apart", function()
+    local out, code = ctl("run c-streams rootfs -- sh -c 'echo out; echo err >&2'")
+    assert.equal(0, code)
+    assert.equal("out\n", out)
+    assert.equal("err\n", ctl_err())
+  end)
+
+  it("sets up user, groups, env, cwd and hostname from the spec", function()
+    local out, code = ctl("run -u 1000:100 -e FOO=bar -w /tmp --hostname h1 c-user rootfs -- " ..
+      "sh -c 'id -u; id -g; echo $FOO; pwd; hostname'")
+    assert.equal(0, code)
+    assert.equal("1000\n100\nbar\n/tmp\nh1\n", out)
+  end)
+
+  it("gives the container its own pid namespace: its process is pid 1", function()
+    local out, code = ctl("run c-pidns rootfs -- sh -c 'echo $$'")
+    assert.equal(0, code)
+    assert.equal("1\n", out)
+  end)
+
+  it("reports a command that cannot be executed with status 127", function()
+    local _, code = ctl("run c-noexec rootfs -- /no/such/binary")
+    assert.equal(127, code)
+    assert.matches("exec '/no/such/binary': No such file or directory", ctl_err(), 1, true)
+  end)
+
+  it("delivers SIGTERM to sleep 100: status 143", function()
+    -- without a pid namespace: a pid-namespace init ignores signals it has no handler for (kernel rule)
+    local r = call("create_container", { id = "c-term", rootfs = "rootfs", spec = spec({ "sleep", "100" }, { pid = false }) })
+    assert.is_true(r.handle > 0 and r.pid > 1)
+    call("start_container", { id = "c-term" })
+    call("signal_process", { id = "c-term", signal = 15 })
+    assert.same({ status = 143 }, call("wait_process", { handle = r.handle }))
+    -- signalling a process that has exited is an error, not a silent success
+    local failed, err = call_fails("signal_process", { id = "c-term", signal = 15 })
+    assert.is_true(failed)
+    assert.matches("ESRCH", err)
+    call("remove_container", { id = "c-term" })
+  end)
+
+  it("execs a second process in a running container, in its namespaces", function()
+    local r = call("create_container", { id = "c-exec", rootfs = "rootfs", spec = spec({ "sleep", "100" }) })
+    call("start_container", { id = "c-exec" })
+    local out, code = ctl("exec c-exec e1 -- sh -c 'echo from exec; cat /proc/1/cmdline; echo; hostname'")
+    assert.equal(0, code)
+    assert.equal("from exec\nsleep\000100\000\nspec\n", out)
+
+    -- a long-running exec'd process: SIGTERM reaches it (it is not a namespace init)
+    local e = call("exec_process", { id = "c-exec", exec_id = "e2", process = { args = { "sleep", "100" }, cwd = "/" } })
+    call("start_process", { handle = e.handle })
+    local pids = call("list_processes", { id = "c-exec" }).pids
+    assert.equal(2, #pids)
+    call("signal_process", { id = "c-exec", exec_id = "e2", signal = 15 })
+    assert.same({ status = 143 }, call("wait_process", { handle = e.handle }))
+
+    local stats = call("stats_container", { id = "c-exec" })
+    assert.is_true(stats.memory.usage > 0 and stats.memory.limit > 0)
+    assert.equal(1, stats.pids.current)
+    call("pause_container", { id = "c-exec" })
+    call("resume_container", { id = "c-exec" })
+
+    call("signal_process", { id = "c-exec", signal = 9, all = true })
+    assert.same({ status = 137 }, call("wait_process", { handle = r.handle }))
+    call("remove_container", { id = "c-exec" })
+    local failed, err = call_fails("start_container", { id = "c-exec" })
+    assert.is_true(failed)
+    assert.matches("ENOENT", err)
+  end)
+
+  it("forwards stdin: cat sends it back, and stdin EOF ends it", function()
+    local input = "line one\nline two\n" .. string.rep("x", 200000) .. "\n"
+    local out, code = ctl("run c-cat rootfs -- cat", input)
+    assert.equal(0, code)
+    assert.equal(#input, #out)
+    assert.equal(input, out)
+  end)
+
+  it("gives a terminal process a tty", function()
+    local out, code = ctl("run -t c-tty rootfs -- sh -c 'test -t 0 && test -t 1 && echo is-a-tty'")
+    assert.equal(0, code)
+    assert.equal("is-a-tty\r\n", out)
+  end)
+
+  it("streams large output completely", function()
+    local out, code = ctl("run c-big rootfs -- sh -c 'dd if=/dev/zero bs=65536 count=80 2>/dev/null'")
+    assert.equal(0, code)
+    assert.equal(80 * 65536, #out)
+  end)
+
+  it("rejects bad requests with one clear error and goes on", function()
+    local failed, err = call_fails("create_container",
+      { id = "../x", rootfs = "rootfs", spec = { process = { args = { "true" } } } })
+    assert.is_true(failed)
+    assert.matches("EINVAL: invalid container id", err, 1, true)
+    failed, err = call_fails("create_container", { id = "c-bad", rootfs = "rootfs", spec = { process = { args = {} } } })
+    assert.is_true(failed)
+    assert.matches("process.args", err, 1, true)
+    failed, err = call_fails("no_such_method")
+    assert.is_true(failed)
+    assert.matches("ENOSYS", err)
+    -- nothing half-made: the id is free
+    local out, code = ctl("run c-bad rootfs -- true")
+    assert.equal(0, code, out)
+  end)
+
+  it("survives garbage frames: that connection is dropped, a new one works", function()
+    -- raw bytes to the agent; what comes back within a second
+    local function raw(bytes)
+      local f = assert(io.open(tmp .. "/raw.bin", "wb"))
+      f:write(bytes)
+      f:close()
+      return sh(CTL .. " --timeout 1 " .. q(sock) .. " raw <" .. q(tmp .. "/raw.bin"))
+    end
+    local check = "\0\0\0\18\1\0\0\0\0\0\0\7" .. '{"method":"check"}'
+    -- a sane request is answered, as a control for what follows
+    assert.matches('"result":{"version"', raw(check), 1, true)
+    -- after a frame of unknown type, the check on the same connection gets no answer
+    assert.equal("", raw("\0\0\0\2\9\0\0\0\0\0\0\1{}" .. check))
+    -- oversized length; reserved bits set; a stream on a request
+    assert.equal("", raw("\255\0\0\0\1\0\0\0\0\0\0\1" .. check))
+    assert.equal("", raw("\0\0\0\2\1\0\1\0\0\0\0\1{}" .. check))
+    assert.equal("", raw("\0\0\0\2\1\2\0\0\0\0\0\1{}" .. check))
+    -- bad JSON in a good frame is only an error response
+    assert.matches('"code":"EINVAL"', raw("\0\0\0\5\1\0\0\0\0\0\0\7{\"met"), 1, true)
+    assert.same({ version = "0.1.0", protocol = 1 }, call("check"))
+  end)
+
+  it("powers the guest off on destroy_sandbox and qemu exits", function()
+    assert.same({}, call("destroy_sandbox"))
+    for _ = 1, 100 do
+      if not alive(qemu_pid) then break end
+      sleep(0.1)
+    end
+    assert.is_false(alive(qemu_pid))
+    assert.matches("powering off", sh("cat " .. q(tmp .. "/console.log")))
+  end)
+end)

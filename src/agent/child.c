@@ -1,0 +1,372 @@
+/* The child side of create_container and exec_process: runs in the forked process, sets up the
+ * container (or joins it), reports on the status pipe, blocks until started, then execs.
+ * Failures before the execve are written as a struct sync_msg; a successful execve closes the pipe. */
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <limits.h>
+#include <linux/openat2.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include "agent.h"
+
+extern char **environ;
+
+static int sync_fd = -1;
+
+__attribute__((noreturn, format(printf, 2, 3))) static void die(int err, const char *fmt, ...)
+{
+        struct sync_msg m = {.err = err ? err : EIO};
+        va_list ap;
+        size_t n;
+
+        va_start(ap, fmt);
+        vsnprintf(m.msg, sizeof m.msg, fmt, ap);
+        va_end(ap);
+        n = strlen(m.msg);
+        if (err && n + 3 < sizeof m.msg)
+                snprintf(m.msg + n, sizeof m.msg - n, ": %s", strerror(err));
+        (void)!write(sync_fd, &m, sizeof m);
+        _exit(127);
+}
+
+/* Resolve path (absolute, taken relative to rootfd) without leaving rootfd: symlinks in an image
+ * cannot point a mount outside its rootfs. */
+static int open_in_root(int rootfd, const char *path, int flags)
+{
+        struct open_how how = {
+                .flags = (uint64_t)(flags | O_CLOEXEC),
+                .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
+        };
+        while (*path == '/')
+                path++;
+        if (*path == '\0')
+                path = ".";
+        int fd = (int)syscall(SYS_openat2, rootfd, path, &how, sizeof how);
+        return fd < 0 ? -errno : fd;
+}
+
+/* Make path (and its parents) inside rootfd if missing: a directory, or an empty file when file is
+ * true. Returns an O_PATH fd of it. */
+static int mkpath_in_root(int rootfd, const char *path, bool file)
+{
+        char buf[PATH_MAX];
+        size_t len = strlen(path);
+        int fd;
+
+        if (len >= sizeof buf)
+                return -ENAMETOOLONG;
+        fd = open_in_root(rootfd, path, O_PATH);
+        if (fd != -ENOENT)
+                return fd;
+        memcpy(buf, path, len + 1);
+        for (char *p = buf + 1;; p++) {
+                if (*p != '/' && *p != '\0')
+                        continue;
+                bool last = *p == '\0' || p[strspn(p, "/")] == '\0';
+                char saved = *p;
+                *p = '\0';
+                fd = open_in_root(rootfd, buf, O_PATH);
+                if (fd >= 0) {
+                        close(fd);
+                } else if (fd == -ENOENT) {
+                        char *slash = strrchr(buf, '/');
+                        *slash = '\0';
+                        int parent = open_in_root(rootfd, buf[0] ? buf : "/", O_PATH | O_DIRECTORY);
+                        *slash = '/';
+                        if (parent < 0)
+                                return parent;
+                        int rc;
+                        if (last && file) {
+                                rc = openat(parent, slash + 1, O_CREAT | O_EXCL | O_NOFOLLOW | O_WRONLY | O_CLOEXEC,
+                                            0644);
+                                if (rc >= 0)
+                                        close(rc);
+                        } else {
+                                rc = mkdirat(parent, slash + 1, 0755);
+                        }
+                        int e = errno;
+                        close(parent);
+                        if (rc < 0 && e != EEXIST)
+                                return -e;
+                } else {
+                        return fd;
+                }
+                *p = saved;
+                if (last)
+                        break;
+        }
+        return open_in_root(rootfd, path, O_PATH);
+}
+
+static void fdpath(char out[64], int fd)
+{
+        snprintf(out, 64, "/proc/self/fd/%d", fd);
+}
+
+/* Apply flags and propagation to what is now mounted at path inside rootfd. */
+static void remount_in_root(int rootfd, const char *dest, unsigned long flags, unsigned long propagation)
+{
+        char p[64];
+        int fd = open_in_root(rootfd, dest, O_PATH);
+
+        if (fd < 0)
+                die(-fd, "reopen mount '%s'", dest);
+        fdpath(p, fd);
+        if (flags && mount(NULL, p, NULL, MS_REMOUNT | MS_BIND | flags, NULL) < 0)
+                die(errno, "remount '%s'", dest);
+        if (propagation && mount(NULL, p, NULL, propagation, NULL) < 0)
+                die(errno, "set propagation of '%s'", dest);
+        close(fd);
+}
+
+static void populate_dev(int rootfd, const char *dest)
+{
+        static const struct {
+                const char *name;
+                unsigned major, minor;
+        } nodes[] = {{"null", 1, 3}, {"zero", 1, 5}, {"full", 1, 7},
+                     {"random", 1, 8}, {"urandom", 1, 9}, {"tty", 5, 0}};
+        static const struct {
+                const char *name, *target;
+        } links[] = {{"ptmx", "pts/ptmx"},
+                     {"fd", "/proc/self/fd"},
+                     {"stdin", "/proc/self/fd/0"},
+                     {"stdout", "/proc/self/fd/1"},
+                     {"stderr", "/proc/self/fd/2"}};
+        int dev = open_in_root(rootfd, dest, O_PATH | O_DIRECTORY);
+
+        if (dev < 0)
+                die(-dev, "open '%s'", dest);
+        for (size_t i = 0; i < sizeof nodes / sizeof nodes[0]; i++)
+                if (mknodat(dev, nodes[i].name, S_IFCHR | 0666, makedev(nodes[i].major, nodes[i].minor)) < 0 &&
+                    errno != EEXIST)
+                        die(errno, "mknod %s/%s", dest, nodes[i].name);
+        for (size_t i = 0; i < sizeof links / sizeof links[0]; i++)
+                if (symlinkat(links[i].target, dev, links[i].name) < 0 && errno != EEXIST)
+                        die(errno, "symlink %s/%s", dest, links[i].name);
+        if ((mkdirat(dev, "pts", 0755) < 0 && errno != EEXIST) || (mkdirat(dev, "shm", 01777) < 0 && errno != EEXIST))
+                die(errno, "mkdir in '%s'", dest);
+        close(dev);
+}
+
+static void do_mount(int rootfd, const struct spawn *s, const struct mount_spec *m)
+{
+        char p[64];
+        const char *source = m->source, *type = m->type, *data = m->data;
+        unsigned long flags = m->flags & ~(MS_BIND | MS_REC);
+        bool file = false;
+        int fd;
+
+        if (m->minimal_dev) {
+                type = "tmpfs";
+                source = "tmpfs";
+                flags &= ~MS_NODEV;
+                if (data[0] == '\0')
+                        data = "mode=755,size=65536k";
+        } else if (m->cgroup) {
+                source = s->cgroup_dir;
+        }
+        if (m->bind || m->cgroup) {
+                struct stat st;
+                if (stat(source, &st) < 0)
+                        die(errno, "bind source '%s'", source);
+                file = !S_ISDIR(st.st_mode);
+        }
+        fd = mkpath_in_root(rootfd, m->destination, file);
+        if (fd < 0)
+                die(-fd, "mount point '%s'", m->destination);
+        fdpath(p, fd);
+        if (m->bind || m->cgroup) {
+                if (mount(source, p, NULL, MS_BIND | (m->flags & MS_REC), NULL) < 0)
+                        die(errno, "bind '%s' on '%s'", source, m->destination);
+                close(fd);
+                remount_in_root(rootfd, m->destination, flags | (m->cgroup ? MS_NOSUID | MS_NODEV | MS_NOEXEC : 0),
+                                m->propagation);
+        } else {
+                if (mount(source, p, type, flags, data[0] ? data : NULL) < 0)
+                        die(errno, "mount %s on '%s'", type, m->destination);
+                close(fd);
+                if (m->propagation)
+                        remount_in_root(rootfd, m->destination, 0, m->propagation);
+                if (m->minimal_dev)
+                        populate_dev(rootfd, m->destination);
+        }
+}
+
+static void mask_paths(int rootfd, const struct spawn *s)
+{
+        char p[64];
+
+        for (size_t i = 0; i < s->nmasked; i++) {
+                struct stat st;
+                int fd = open_in_root(rootfd, s->masked[i], O_PATH);
+                if (fd == -ENOENT)
+                        continue;
+                if (fd < 0)
+                        die(-fd, "masked path '%s'", s->masked[i]);
+                fdpath(p, fd);
+                if (fstat(fd, &st) < 0)
+                        die(errno, "masked path '%s'", s->masked[i]);
+                if (S_ISDIR(st.st_mode) ? mount("tmpfs", p, "tmpfs", MS_RDONLY, "size=0") < 0
+                                        : mount("/dev/null", p, NULL, MS_BIND, NULL) < 0)
+                        die(errno, "mask '%s'", s->masked[i]);
+                close(fd);
+        }
+        for (size_t i = 0; i < s->nreadonly; i++) {
+                int fd = open_in_root(rootfd, s->readonly[i], O_PATH);
+                if (fd == -ENOENT)
+                        continue;
+                if (fd < 0)
+                        die(-fd, "readonly path '%s'", s->readonly[i]);
+                fdpath(p, fd);
+                if (mount(p, p, NULL, MS_BIND | MS_REC, NULL) < 0)
+                        die(errno, "bind readonly path '%s'", s->readonly[i]);
+                close(fd);
+                remount_in_root(rootfd, s->readonly[i], MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, 0);
+        }
+}
+
+static void setup_container(const struct spawn *s)
+{
+        int flags = CLONE_NEWNS | (s->ns_uts ? CLONE_NEWUTS : 0) | (s->ns_ipc ? CLONE_NEWIPC : 0);
+        int rootfd;
+
+        if (unshare(flags) < 0)
+                die(errno, "unshare");
+        if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+                die(errno, "make / private");
+        if (mount(s->rootfs, s->rootfs, NULL, MS_BIND | MS_REC, NULL) < 0)
+                die(errno, "bind rootfs '%s'", s->rootfs);
+        rootfd = open(s->rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (rootfd < 0)
+                die(errno, "open rootfs '%s'", s->rootfs);
+        for (size_t i = 0; i < s->nmounts; i++)
+                do_mount(rootfd, s, &s->mounts[i]);
+        mask_paths(rootfd, s);
+        close(rootfd);
+
+        if (chdir(s->rootfs) < 0)
+                die(errno, "chdir rootfs");
+        /* pivot_root(".", "."): the old root ends up stacked under the new one, then is detached. */
+        if (syscall(SYS_pivot_root, ".", ".") < 0)
+                die(errno, "pivot_root");
+        if (umount2(".", MNT_DETACH) < 0)
+                die(errno, "detach old root");
+        if (chdir("/") < 0)
+                die(errno, "chdir /");
+        if (s->rootfs_readonly && mount(NULL, "/", NULL, MS_REMOUNT | MS_BIND | MS_RDONLY, NULL) < 0)
+                die(errno, "remount root read-only");
+        if (s->ns_uts && s->hostname && sethostname(s->hostname, strlen(s->hostname)) < 0)
+                die(errno, "sethostname");
+}
+
+static void join_container(const struct spawn *s)
+{
+        if (setns(s->ns_fd_uts, CLONE_NEWUTS) < 0)
+                die(errno, "setns uts");
+        if (setns(s->ns_fd_ipc, CLONE_NEWIPC) < 0)
+                die(errno, "setns ipc");
+        if (setns(s->ns_fd_mnt, CLONE_NEWNS) < 0)
+                die(errno, "setns mnt");
+        if (fchdir(s->root_fd) < 0 || chroot(".") < 0 || chdir("/") < 0)
+                die(errno, "enter container root");
+}
+
+/* Put the fds the process keeps at 0-4 and close every other one the agent had open. */
+static void arrange_fds(struct child_fds *fds)
+{
+        int want[5] = {fds->stdio[0], fds->stdio[1], fds->stdio[2], fds->sync_fd, fds->start_fd};
+        int high[5];
+
+        for (int i = 0; i < 5; i++) {
+                high[i] = fcntl(want[i], F_DUPFD_CLOEXEC, 5);
+                if (high[i] < 0)
+                        die(errno, "dup");
+        }
+        for (int i = 0; i < 3; i++)
+                if (dup2(high[i], i) < 0)
+                        die(errno, "dup2");
+        if (dup3(high[3], 3, O_CLOEXEC) < 0 || dup3(high[4], 4, O_CLOEXEC) < 0)
+                die(errno, "dup3");
+        sync_fd = 3;
+        fds->sync_fd = 3;
+        fds->start_fd = 4;
+        if (syscall(SYS_close_range, 5u, ~0u, 0u) < 0)
+                for (int fd = 5; fd < 1024; fd++)
+                        close(fd);
+}
+
+void child_run(struct spawn *s, struct child_fds *fds, bool is_exec)
+{
+        sigset_t all;
+        char c;
+
+        sync_fd = fds->sync_fd;
+        sigemptyset(&all);
+        sigprocmask(SIG_SETMASK, &all, NULL);
+        for (int sig = 1; sig < NSIG; sig++)
+                signal(sig, SIG_DFL);
+        umask(0);
+
+        if (setsid() < 0)
+                die(errno, "setsid");
+        if (fds->terminal && ioctl(fds->stdio[0], TIOCSCTTY, 0) < 0)
+                die(errno, "set controlling terminal");
+        if (s->cgroup_dir) {
+                char path[PATH_MAX];
+                snprintf(path, sizeof path, "%s/cgroup.procs", s->cgroup_dir);
+                int rc = write_file(path, "0");
+                if (rc < 0)
+                        die(-rc, "join cgroup '%s'", s->cgroup_dir);
+        }
+        if (is_exec)
+                join_container(s);
+        else
+                setup_container(s);
+
+        for (size_t i = 0; i < s->nrlimits; i++)
+                if (setrlimit(s->rlimits[i].resource, &s->rlimits[i].lim) < 0)
+                        die(errno, "setrlimit %d", s->rlimits[i].resource);
+        if (chdir(s->cwd) < 0)
+                die(errno, "chdir '%s'", s->cwd);
+        if (setgroups(s->ngroups, s->groups) < 0)
+                die(errno, "setgroups");
+        if (setgid(s->gid) < 0)
+                die(errno, "setgid %u", (unsigned)s->gid);
+        if (setuid(s->uid) < 0)
+                die(errno, "setuid %u", (unsigned)s->uid);
+        if (s->no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+                die(errno, "no_new_privs");
+        arrange_fds(fds);
+        umask(022);
+
+        /* Set up: tell the agent, then wait for start (a byte; EOF means the agent gave up on us). */
+        struct sync_msg ready = {0};
+        if (write(sync_fd, &ready, sizeof ready) != sizeof ready)
+                _exit(127);
+        for (;;) {
+                ssize_t n = read(fds->start_fd, &c, 1);
+                if (n == 1)
+                        break;
+                if (n < 0 && errno == EINTR)
+                        continue;
+                _exit(255);
+        }
+        close(fds->start_fd);
+        environ = s->env;
+        execvp(s->argv[0], s->argv);
+        die(errno, "exec '%s'", s->argv[0]);
+}
