@@ -49,16 +49,6 @@ static void strv_add(struct strv *s, const char *fmt, ...)
         s->v[s->n] = NULL;
 }
 
-char **vc_strv_free(char **v)
-{
-        if (v == NULL)
-                return NULL;
-        for (char **p = v; *p; p++)
-                free(*p);
-        free(v);
-        return NULL;
-}
-
 /* QEMU option values are split at ',' (",," escapes one): paths given to -kernel and friends are
  * whole values, but paths inside a key=value list must not contain ','. */
 static int check_path(const char *what, const char *p, int in_list, vc_error_t *err)
