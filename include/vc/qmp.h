@@ -14,7 +14,8 @@ typedef struct vc_qmp vc_qmp_t;
  * status < 0: msg says why: -ETIMEDOUT, -EPIPE (the peer closed: for "quit" that means done),
  * -ECONNREFUSED/-ENOENT (no monitor: qemu is gone), -EPROTO (not QMP), -ECANCELED (vc_qmp_close),
  * or for a QMP error reply -EOPNOTSUPP (CommandNotFound), -ENODEV (DeviceNotFound), -EIO (others). */
-typedef void (*vc_qmp_reply_cb)(vc_qmp_t *q, int status, struct json_object *ret, const char *msg, void *data);
+typedef void (*vc_qmp_reply_cb)(vc_qmp_t *q, int status, struct json_object *ret, const char *msg,
+                                void *data);
 /* An asynchronous QMP event ("SHUTDOWN", "STOP", ...); data may be NULL. */
 typedef void (*vc_qmp_event_cb)(vc_qmp_t *q, const char *event, struct json_object *data, void *userdata);
 

@@ -36,16 +36,16 @@ static int test_no;
 /* --- command line --- */
 
 static const struct vc_qemu_config base = {
-        .qemu = "/usr/bin/qemu-system-x86_64",
-        .name = "sb1",
-        .dir = "/run/vc/sb1",
-        .kernel = "/boot/vmlinuz",
-        .initrd = "/boot/initrd.img",
-        .kernel_params = "agent.debug=1",
-        .accel = "tcg",
-        .vfsd_socket = "/run/vc/sb1/vfsd.sock",
-        .vcpus = 2,
-        .memory_mib = 512,
+    .qemu = "/usr/bin/qemu-system-x86_64",
+    .name = "sb1",
+    .dir = "/run/vc/sb1",
+    .kernel = "/boot/vmlinuz",
+    .initrd = "/boot/initrd.img",
+    .kernel_params = "agent.debug=1",
+    .accel = "tcg",
+    .vfsd_socket = "/run/vc/sb1/vfsd.sock",
+    .vcpus = 2,
+    .memory_mib = 512,
 };
 
 static int argv_has(char **argv, const char *opt, const char *val)
@@ -81,7 +81,8 @@ static int test_argv_tcg(void)
               argv_has(argv, "-nographic", NULL) && argv_has(argv, "-no-reboot", NULL));
         CHECK(argv_has(argv, "-kernel", "/boot/vmlinuz") && argv_has(argv, "-initrd", "/boot/initrd.img"));
         const char *append = argv_value(argv, "-append");
-        CHECK(append && strstr(append, "console=ttyS0") && strstr(append, " quiet") && strstr(append, "panic=1"));
+        CHECK(append && strstr(append, "console=ttyS0") && strstr(append, " quiet") &&
+              strstr(append, "panic=1"));
         CHECK(strcmp(append + strlen(append) - strlen(" agent.debug=1"), " agent.debug=1") == 0);
         CHECK(argv_has(argv, "-chardev", "socket,id=qmp,path=/run/vc/sb1/qmp.sock,server=on,wait=off"));
         CHECK(argv_has(argv, "-chardev", "socket,id=agent,path=/run/vc/sb1/agent.sock,server=on,wait=off"));
@@ -214,20 +215,26 @@ static void *peer_main(void *arg)
                 strncat(p->commands, cmd, sizeof p->commands - strlen(p->commands) - 2);
                 strcat(p->commands, " ");
                 if (strcmp(cmd, "query-status") == 0) {
-                        peer_write(p->fd, "{\"timestamp\": {\"seconds\": 1, \"microseconds\": 2}, \"event\": \"RESUME\"}\r\n");
-                        snprintf(reply, sizeof reply, "{\"return\": {\"status\": \"running\", \"singlestep\": false, "
-                                 "\"running\": true}, \"id\": %s}\r\n", ids);
+                        peer_write(p->fd, "{\"timestamp\": {\"seconds\": 1, \"microseconds\": 2}, \"event\": "
+                                          "\"RESUME\"}\r\n");
+                        snprintf(reply, sizeof reply,
+                                 "{\"return\": {\"status\": \"running\", \"singlestep\": false, "
+                                 "\"running\": true}, \"id\": %s}\r\n",
+                                 ids);
                         size_t half = strlen(reply) / 2;
                         (void)!write(p->fd, reply, half);
                         usleep(20000);
                         peer_write(p->fd, reply + half);
                 } else if (strcmp(cmd, "stop") == 0) {
-                        snprintf(reply, sizeof reply, "{\"error\": {\"class\": \"GenericError\", \"desc\": \"not now\"}, "
-                                 "\"id\": %s}\r\n", ids);
+                        snprintf(reply, sizeof reply,
+                                 "{\"error\": {\"class\": \"GenericError\", \"desc\": \"not now\"}, "
+                                 "\"id\": %s}\r\n",
+                                 ids);
                         peer_write(p->fd, reply);
                 } else if (strcmp(cmd, "query-version") == 0) {
                         peer_write(p->fd, "{\"return\": {}, \"id\": 9999}\r\n");
-                        snprintf(reply, sizeof reply, "{\"return\": {\"package\": \"x\"}, \"id\": %s}\r\n", ids);
+                        snprintf(reply, sizeof reply, "{\"return\": {\"package\": \"x\"}, \"id\": %s}\r\n",
+                                 ids);
                         peer_write(p->fd, reply);
                 } else if (strcmp(cmd, "quit") == 0) {
                         json_object_put(o);
@@ -251,7 +258,8 @@ static void record_cb(vc_qmp_t *q, int status, json_object *ret, const char *msg
         r->done = 1;
         r->status = status;
         snprintf(r->text, sizeof r->text, "%s",
-                 status == 0 ? (ret ? json_object_to_json_string_ext(ret, JSON_C_TO_STRING_PLAIN) : "null") : msg);
+                 status == 0 ? (ret ? json_object_to_json_string_ext(ret, JSON_C_TO_STRING_PLAIN) : "null")
+                             : msg);
 }
 
 static int events_seen;
@@ -273,11 +281,11 @@ static int run_until(uv_loop_t *loop, struct result *r, int max_ms)
 static int test_qmp_conversation(void)
 {
         int sv[2];
-        struct peer p = { .script = "normal" };
+        struct peer p = {.script = "normal"};
         pthread_t th;
         uv_loop_t loop;
         vc_qmp_t *q = NULL;
-        struct result r1 = { 0 }, r2 = { 0 }, r3 = { 0 }, r4 = { 0 };
+        struct result r1 = {0}, r2 = {0}, r3 = {0}, r4 = {0};
 
         CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
         p.fd = sv[1];
@@ -312,11 +320,11 @@ static int test_qmp_conversation(void)
 static int test_qmp_timeout_and_close(void)
 {
         int sv[2];
-        struct peer p = { .script = "normal" };
+        struct peer p = {.script = "normal"};
         pthread_t th;
         uv_loop_t loop;
         vc_qmp_t *q = NULL;
-        struct result r1 = { 0 }, r2 = { 0 };
+        struct result r1 = {0}, r2 = {0};
         struct timespec a, b;
 
         CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
@@ -345,11 +353,11 @@ static int test_qmp_timeout_and_close(void)
 static int test_qmp_not_qmp(void)
 {
         int sv[2];
-        struct peer p = { .script = "garbage" };
+        struct peer p = {.script = "garbage"};
         pthread_t th;
         uv_loop_t loop;
         vc_qmp_t *q = NULL;
-        struct result r = { 0 };
+        struct result r = {0};
 
         CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
         p.fd = sv[1];

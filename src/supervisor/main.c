@@ -88,18 +88,21 @@ static int load_config(struct sup *s, const char *path)
                 return -EINVAL;
         }
         if ((r = cfg_string(cfg, "id", 1, &s->id)) < 0 || (r = cfg_string(cfg, "dir", 1, &s->dir)) < 0 ||
-            (r = cfg_string(cfg, "qemu", 1, &s->qemu)) < 0 || (r = cfg_string(cfg, "kernel", 1, &s->kernel)) < 0 ||
+            (r = cfg_string(cfg, "qemu", 1, &s->qemu)) < 0 ||
+            (r = cfg_string(cfg, "kernel", 1, &s->kernel)) < 0 ||
             (r = cfg_string(cfg, "initrd", 1, &s->initrd)) < 0 ||
             (r = cfg_string(cfg, "kernel_params", 0, &s->kernel_params)) < 0 ||
             (r = cfg_string(cfg, "accel", 1, &s->accel)) < 0 ||
             (r = cfg_string(cfg, "share_dir", 1, &s->share_dir)) < 0 ||
             (r = cfg_string(cfg, "virtiofsd", 1, &s->virtiofsd)) < 0 ||
-            (r = cfg_string(cfg, "netns", 0, &s->netns)) < 0 || (r = cfg_uint(cfg, "vcpus", 1, &s->vcpus)) < 0 ||
+            (r = cfg_string(cfg, "netns", 0, &s->netns)) < 0 ||
+            (r = cfg_uint(cfg, "vcpus", 1, &s->vcpus)) < 0 ||
             (r = cfg_uint(cfg, "memory_mib", 256, &s->memory_mib)) < 0 ||
             (r = cfg_uint(cfg, "boot_timeout", 30, &s->boot_timeout)) < 0)
                 goto out;
         s->debug = json_object_object_get_ex(cfg, "debug", &v) && json_object_get_boolean(v);
-        if (asprintf(&s->sock_path, "%s/sup.sock", s->dir) < 0 || asprintf(&s->qmp_path, "%s/qmp.sock", s->dir) < 0 ||
+        if (asprintf(&s->sock_path, "%s/sup.sock", s->dir) < 0 ||
+            asprintf(&s->qmp_path, "%s/qmp.sock", s->dir) < 0 ||
             asprintf(&s->agent_path, "%s/agent.sock", s->dir) < 0 ||
             asprintf(&s->vfsd_path, "%s/vfsd.sock", s->dir) < 0)
                 r = -ENOMEM;
@@ -110,9 +113,10 @@ out:
 
 static void free_config(struct sup *s)
 {
-        char **strs[] = { &s->id,        &s->dir,       &s->qemu,     &s->kernel,     &s->initrd,
-                          &s->kernel_params, &s->accel, &s->share_dir, &s->virtiofsd, &s->netns,
-                          &s->sock_path, &s->qmp_path,  &s->agent_path, &s->vfsd_path };
+        char **strs[] = {&s->id,         &s->dir,           &s->qemu,      &s->kernel,
+                         &s->initrd,     &s->kernel_params, &s->accel,     &s->share_dir,
+                         &s->virtiofsd,  &s->netns,         &s->sock_path, &s->qmp_path,
+                         &s->agent_path, &s->vfsd_path};
         for (size_t i = 0; i < ELEMENTSOF(strs); i++) {
                 free(*strs[i]);
                 *strs[i] = NULL;
@@ -204,7 +208,7 @@ void sup_boot_fail(struct sup *s, int code, const char *fmt, ...)
 
 static void child_line(struct sup *s, struct child *ch, char *line)
 {
-        const char *fields[] = { "source", ch->name, NULL };
+        const char *fields[] = {"source", ch->name, NULL};
         size_t n = strlen(line);
         while (n > 0 && (line[n - 1] == '\r' || line[n - 1] == ' '))
                 line[--n] = '\0';
@@ -330,7 +334,7 @@ static void maybe_finish(struct sup *s);
 static void on_sigchld(uv_signal_t *h, int sig)
 {
         struct sup *s = h->data;
-        struct child *chs[] = { &s->qemu_child, &s->vfsd_child };
+        struct child *chs[] = {&s->qemu_child, &s->vfsd_child};
         char desc[32];
 
         for (size_t i = 0; i < ELEMENTSOF(chs); i++) {
@@ -347,7 +351,8 @@ static void on_sigchld(uv_signal_t *h, int sig)
                 if (ch == &s->qemu_child) {
                         if (s->phase < PHASE_RUNNING)
                                 sup_boot_fail(s, EIO, "qemu exited: %s",
-                                              ch->last[0] ? ch->last : describe_status(status, desc, sizeof desc));
+                                              ch->last[0] ? ch->last
+                                                          : describe_status(status, desc, sizeof desc));
                         else if (s->phase == PHASE_RUNNING)
                                 sup_vm_died(s);
                         else if (s->phase == PHASE_STOPPING)
@@ -426,17 +431,17 @@ static void on_poll(uv_timer_t *t)
 static void start_qemu(struct sup *s)
 {
         struct vc_qemu_config qc = {
-                .qemu = s->qemu,
-                .name = s->id,
-                .dir = s->dir,
-                .kernel = s->kernel,
-                .initrd = s->initrd,
-                .kernel_params = s->kernel_params,
-                .accel = s->accel,
-                .vfsd_socket = s->vfsd_path,
-                .vcpus = s->vcpus,
-                .memory_mib = s->memory_mib,
-                .debug = s->debug,
+            .qemu = s->qemu,
+            .name = s->id,
+            .dir = s->dir,
+            .kernel = s->kernel,
+            .initrd = s->initrd,
+            .kernel_params = s->kernel_params,
+            .accel = s->accel,
+            .vfsd_socket = s->vfsd_path,
+            .vcpus = s->vcpus,
+            .memory_mib = s->memory_mib,
+            .debug = s->debug,
         };
         char **argv = NULL;
         vc_error_t err = NULL;
@@ -485,7 +490,8 @@ static int start_virtiofsd(struct sup *s)
         char *sock = NULL, *src = NULL;
         int n = 0, r;
 
-        if (asprintf(&sock, "--socket-path=%s", s->vfsd_path) < 0 || asprintf(&src, "source=%s", s->share_dir) < 0) {
+        if (asprintf(&sock, "--socket-path=%s", s->vfsd_path) < 0 ||
+            asprintf(&src, "source=%s", s->share_dir) < 0) {
                 free(sock);
                 return -ENOMEM;
         }
@@ -569,7 +575,8 @@ static void maybe_finish(struct sup *s)
 {
         if (s->phase != PHASE_EXITING || s->finished)
                 return;
-        if ((s->qemu_child.pid > 0 && !s->qemu_child.reaped) || (s->vfsd_child.pid > 0 && !s->vfsd_child.reaped))
+        if ((s->qemu_child.pid > 0 && !s->qemu_child.reaped) ||
+            (s->vfsd_child.pid > 0 && !s->vfsd_child.reaped))
                 return;
         s->finished = 1;
         if (s->share_mounted && umount2(s->share_dir, MNT_DETACH) < 0)
@@ -592,7 +599,8 @@ static void maybe_finish(struct sup *s)
                 vc_qmp_close(s->qmp);
                 s->qmp = NULL;
         }
-        /* final_timer stays armed until the clients are flushed; it is unref'd so it does not keep the loop */
+        /* final_timer stays armed until the clients are flushed; it is unref'd so it does not keep the loop
+         */
         uv_unref((uv_handle_t *)&s->final_timer);
         vc_log(VC_LOG_INFO, 0, "supervisor exiting (%d)", s->exit_code);
 }
@@ -669,13 +677,13 @@ static void usage(void)
 int main(int argc, char **argv)
 {
         static const struct option opts[] = {
-                { "config", required_argument, NULL, 'c' },
-                { "ready-fd", required_argument, NULL, 'r' },
-                { "foreground", no_argument, NULL, 'f' },
-                { "help", no_argument, NULL, 'h' },
-                { NULL, 0, NULL, 0 },
+            {"config", required_argument, NULL, 'c'},
+            {"ready-fd", required_argument, NULL, 'r'},
+            {"foreground", no_argument, NULL, 'f'},
+            {"help", no_argument, NULL, 'h'},
+            {NULL, 0, NULL, 0},
         };
-        struct sup sup = { .ready_fd = -1, .next_agent_id = 1 };
+        struct sup sup = {.ready_fd = -1, .next_agent_id = 1};
         struct sup *s = &sup;
         const char *config = NULL;
         _cleanup_free_ char *log_path = NULL;
@@ -691,7 +699,8 @@ int main(int argc, char **argv)
                         char *end;
                         long fd = strtol(optarg, &end, 10);
                         if (*end || fd < 3 || fd > 65535 || fcntl((int)fd, F_GETFD) < 0) {
-                                fprintf(stderr, "kata-supervisor: --ready-fd '%s' is not an open fd\n", optarg);
+                                fprintf(stderr, "kata-supervisor: --ready-fd '%s' is not an open fd\n",
+                                        optarg);
                                 return 2;
                         }
                         s->ready_fd = (int)fd;
@@ -714,7 +723,8 @@ int main(int argc, char **argv)
         if (load_config(s, config) < 0) {
                 json_object *m = json_object_new_object();
                 json_object_object_add(m, "ok", json_object_new_boolean(0));
-                json_object_object_add(m, "error", json_object_new_string(cfg_err[0] ? cfg_err : "bad config"));
+                json_object_object_add(m, "error",
+                                       json_object_new_string(cfg_err[0] ? cfg_err : "bad config"));
                 json_object_object_add(m, "code", json_object_new_string("EINVAL"));
                 ready_write(s, m);
                 free_config(s);
@@ -752,7 +762,8 @@ int main(int argc, char **argv)
         uv_timer_init(s->loop, &s->stop_timer);
         uv_timer_init(s->loop, &s->final_timer);
         s->sig_chld.data = s->sig_term.data = s->sig_int.data = s;
-        s->boot_timer.data = s->poll_timer.data = s->check_timer.data = s->stop_timer.data = s->final_timer.data = s;
+        s->boot_timer.data = s->poll_timer.data = s->check_timer.data = s->stop_timer.data =
+            s->final_timer.data = s;
         uv_signal_start(&s->sig_chld, on_sigchld, SIGCHLD);
         uv_signal_start(&s->sig_term, on_term_signal, SIGTERM);
         uv_signal_start(&s->sig_int, on_term_signal, SIGINT);
