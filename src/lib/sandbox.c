@@ -326,7 +326,7 @@ int vc_sandbox_launch(const struct vc_sandbox_config *cfg, struct vc_sandbox_inf
         struct resolved rs;
         _cleanup_free_ char *config_path = NULL, *sock = NULL;
         _cleanup_(json_putp) json_object *cj = NULL, *msg = NULL;
-        int created_dir = 0, created_share = 0, r;
+        int created_dir = 0, created_share = 0, eof = 0, r;
         int rp[2] = {-1, -1};
         pid_t mid, sup_pid = 0;
         char buf[4096];
@@ -421,8 +421,10 @@ int vc_sandbox_launch(const struct vc_sandbox_config *cfg, struct vc_sandbox_inf
                 ssize_t k = read(rp[0], buf + len, sizeof buf - 1 - len);
                 if (k < 0 && errno == EINTR)
                         continue;
-                if (k <= 0)
+                if (k <= 0) {
+                        eof = 1;
                         break;
+                }
                 len += (size_t)k;
                 if (len == sizeof buf - 1)
                         len = 0; /* an over-long line is garbage */
@@ -453,7 +455,10 @@ int vc_sandbox_launch(const struct vc_sandbox_config *cfg, struct vc_sandbox_inf
                 /* it cleans up after itself and exits: wait for that, then make sure */
                 if (sup_pid > 0)
                         wait_gone(sup_pid, 8000);
-        } else if (len == 0 && sup_pid > 0 && process_gone(sup_pid)) {
+        } else if (eof) {
+                /* the ready fd closes a moment before the process is gone */
+                if (sup_pid > 0)
+                        wait_gone(sup_pid, 2000);
                 r = vc_error_setx(
                     err, EIO,
                     "sandbox '%s': the supervisor exited before it was ready (see %s/supervisor.log)",

@@ -395,20 +395,56 @@ static void on_check_timer(uv_timer_t *t)
         sup_agent_send_check(t->data);
 }
 
+/* Is there a listening unix socket bound to path in pid's network namespace? A socket file appears at
+ * bind(), before listen(): connecting in between is refused, and a probe connection is no option because
+ * virtiofsd serves exactly one connection and then exits. /proc/<pid>/net/unix shows the flags without
+ * touching the socket (__SO_ACCEPTCON, 0x10000, marks a listener). */
+static int unix_listening(pid_t pid, const char *path)
+{
+        char proc[64], line[4096 + 128];
+        _cleanup_fclose_ FILE *f = NULL;
+
+        snprintf(proc, sizeof proc, "/proc/%d/net/unix", (int)pid);
+        f = fopen(proc, "re");
+        if (f == NULL)
+                return 0;
+        while (fgets(line, sizeof line, f)) {
+                unsigned long flags;
+                int off = 0;
+                line[strcspn(line, "\n")] = '\0';
+                if (sscanf(line, "%*s %*s %*s %lx %*s %*s %*s %n", &flags, &off) != 1 || off == 0)
+                        continue;
+                if ((flags & 0x10000) && strcmp(line + off, path) == 0)
+                        return 1;
+        }
+        return 0;
+}
+
+/* QMP's STOP/RESUME events (from sup.qmp stop/cont, or a guest error) keep sup.status's "vm" right. */
+static void on_qmp_event(vc_qmp_t *q, const char *event, json_object *data, void *userdata)
+{
+        struct sup *s = userdata;
+        if (strcmp(event, "STOP") == 0)
+                s->vm_state = "stopped";
+        else if (strcmp(event, "RESUME") == 0)
+                s->vm_state = "running";
+        vc_log(VC_LOG_DEBUG, 0, "qmp event %s", event);
+}
+
 static void on_poll(uv_timer_t *t)
 {
         struct sup *s = t->data;
-        struct stat st;
 
         if (s->phase == PHASE_BOOT_VFSD) {
-                if (stat(s->vfsd_path, &st) == 0 && S_ISSOCK(st.st_mode)) {
+                if (unix_listening(s->vfsd_child.pid, s->vfsd_path)) {
                         uv_timer_stop(t);
                         start_qemu(s);
                 }
                 return;
         }
         if (s->phase == PHASE_BOOT_QEMU) {
-                if (stat(s->agent_path, &st) < 0 || stat(s->qmp_path, &st) < 0)
+                if (!unix_listening(s->qemu_child.pid, s->agent_path) ||
+                    !unix_listening(s->qemu_child.pid, s->qmp_path))
                         return;
                 uv_timer_stop(t);
                 vc_error_t err = NULL;
@@ -417,6 +453,7 @@ static void on_poll(uv_timer_t *t)
                         vc_error_release(&err);
                         return;
                 }
+                vc_qmp_set_event_cb(s->qmp, on_qmp_event, s);
                 int r = sup_agent_connect(s);
                 if (r < 0) {
                         sup_boot_fail(s, -r, "connect to the agent socket: %s", strerror(-r));

@@ -999,7 +999,7 @@ static void on_connection(uv_stream_t *server, int status)
         uv_pipe_init(s->loop, &c->pipe, 0);
         c->pipe.data = c;
         if (uv_accept(server, (uv_stream_t *)&c->pipe) < 0) {
-                uv_close((uv_handle_t *)&c->pipe, (uv_close_cb)free);
+                uv_close((uv_handle_t *)&c->pipe, client_closed_cb); /* not listed yet: just freed */
                 return;
         }
         c->next = s->clients;
