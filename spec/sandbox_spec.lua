@@ -235,6 +235,12 @@ describe("a sandbox with a real guest #integration", function()
     assert.equals("EINVAL", code)
     ok, msg, code = sb:call("destroy_sandbox")
     assert.equals("EPERM", code)
+    assert.has_error(function() sb:call("check", { 1, 2 }) end,
+      "bad argument #2 to 'call' (params must be a table with string keys)")
+    assert.has_error(function() sb:call("check", nil, "soon") end,
+      "bad argument #3 to 'call' (number expected, got string)")
+    assert.has_error(function() sb:attach(0) end,
+      "bad argument #1 to 'attach' (handle must be a positive 32-bit integer)")
     ok, msg, code = sb:call("sup.nothing")
     assert.equals("ENOSYS", code)
     ok, msg, code = sb:call("create_container", { id = "bad", rootfs = "nowhere", spec = spec({ "/bin/true" }) })
@@ -255,6 +261,11 @@ describe("a sandbox with a real guest #integration", function()
     local ok, _, code = sb:call("check", nil, 2)
     assert.is_nil(ok)
     assert.equals("EPIPE", code)
+    sb:close()
+    sb:close() -- idempotent
+    assert.equals("vc.Sandbox (closed)", tostring(sb))
+    assert.has_error(function() sb:call("check") end, "attempt to use a closed vc.Sandbox")
+    sb = nil
   end)
 end)
 

@@ -131,9 +131,8 @@ static int lsandbox_m_call(lua_State *L)
                         return luaL_argerror(L, 3, why);
                 }
                 if (!json_object_is_type(params, json_type_object)) {
-                        /* an empty Lua table is an object here */
                         json_object_put(params);
-                        params = json_object_new_object();
+                        return luaL_argerror(L, 3, "params must be a table with string keys");
                 }
         }
         r = vc_sandbox_call(c, method,
