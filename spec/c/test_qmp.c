@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 #include <json-c/json.h>
@@ -378,11 +379,39 @@ static int test_qmp_blocking_no_monitor(void)
 {
         vc_error_t err = NULL;
         json_object *ret = NULL;
-        int r = vc_qmp_execute("/nonexistent/qmp.sock", "quit", NULL, 500, &ret, &err);
+        int r = vc_qmp_execute("/nonexistent/qmp.sock", "query-status", NULL, 500, &ret, &err);
         CHECK(r == -ENOENT);
-        CHECK(err && strstr(err->msg, "qmp 'quit'"));
+        CHECK(err && strstr(err->msg, "qmp 'query-status'"));
         CHECK(ret == NULL);
         vc_error_release(&err);
+        /* no monitor any more: qemu has stopped, which is what quit asks for */
+        CHECK(vc_qmp_execute("/nonexistent/qmp.sock", "quit", NULL, 500, NULL, &err) == 0);
+        CHECK(err == NULL);
+        return 0;
+}
+
+static int test_qmp_quit_refused(void)
+{
+        char dir[] = "/tmp/vc-qmp.XXXXXX", path[64];
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
+        vc_error_t err = NULL;
+        int fd;
+
+        CHECK(mkdtemp(dir) != NULL);
+        snprintf(path, sizeof path, "%s/qmp.sock", dir);
+        /* bound but not listening: connect is refused, as after qemu died */
+        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        strcpy(sa.sun_path, path);
+        CHECK(fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0);
+        int r1 = vc_qmp_execute(path, "query-status", NULL, 500, NULL, &err);
+        int e1 = err ? err->code : 0;
+        vc_error_release(&err);
+        int r2 = vc_qmp_execute(path, "quit", NULL, 500, NULL, &err);
+        close(fd);
+        unlink(path);
+        rmdir(dir);
+        CHECK(r1 == -ECONNREFUSED && e1 == ECONNREFUSED);
+        CHECK(r2 == 0 && err == NULL);
         return 0;
 }
 
@@ -397,6 +426,7 @@ int main(void)
         RUN_TEST(test_qmp_timeout_and_close);
         RUN_TEST(test_qmp_not_qmp);
         RUN_TEST(test_qmp_blocking_no_monitor);
+        RUN_TEST(test_qmp_quit_refused);
         printf("1..%d\n", test_no);
         return failures ? 1 : 0;
 }

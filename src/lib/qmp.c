@@ -15,8 +15,9 @@ static void json_putp(json_object **o)
         json_object_put(*o);
 }
 
-#define QMP_MAX_MESSAGE (16u * 1024 * 1024) /* query-qmp-schema is ~200 KiB; anything this large is hostile  \
-                                             */
+#define QMP_MAX_MESSAGE                                                                                      \
+        (16u * 1024 * 1024) /* query-qmp-schema is ~200 KiB; anything this large is hostile                  \
+                             */
 
 enum qmp_state { QMP_CONNECTING, QMP_GREETING, QMP_NEGOTIATING, QMP_READY, QMP_CLOSED };
 
@@ -96,8 +97,10 @@ static void fail_all(vc_qmp_t *q, int status, const char *msg)
 {
         while (q->cmds) {
                 struct qmp_cmd *c = q->cmds;
-                /* the monitor closing in answer to quit is the expected outcome */
-                if (c->is_quit && c->sent && status == -EPIPE)
+                /* quit: the monitor closing in answer is the expected outcome, and a monitor that is not
+                 * there any more (refused, no socket) means qemu has already stopped */
+                if (c->is_quit && ((c->sent && (status == -EPIPE || status == -ECONNRESET)) ||
+                                   status == -ECONNREFUSED || status == -ENOENT))
                         cmd_finish(q, c, 0, NULL, NULL);
                 else
                         cmd_finish(q, c, status, NULL, msg);
