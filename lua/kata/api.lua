@@ -19,6 +19,18 @@ local function now()
   return os.date("!%Y-%m-%dT%H:%M:%SZ")
 end
 
+--- 64-bit FNV-1a of s as 16 hex digits: a short, stable name for a long id.
+---@param s string
+---@return string
+function M.digest(s)
+  local h = 0xcbf29ce484222325
+  for i = 1, #s do
+    h = h ~ s:byte(i)
+    h = h * 0x100000001b3
+  end
+  return string.format("%016x", h)
+end
+
 ---@param ctx table the parsed command line
 ---@param config table the effective configuration
 ---@return table api
@@ -50,6 +62,7 @@ function M.new(ctx, config)
     field = function(k, v) vc.log.set_field(k, v) end,
   }
 
+  api.digest = M.digest
   api.out = function(s) io.stdout:write(s) end
   api.errout = function(s) io.stderr:write(s) end
 
@@ -68,7 +81,8 @@ function M.new(ctx, config)
 
   api.paths = {
     container = function(id) return root .. "/" .. id end,
-    sandbox = function(sid) return root .. "/.sandbox/" .. sid end,
+    -- sandbox ids may be 1024 bytes but unix socket paths only 108: name the directory by a digest
+    sandbox = function(sid) return root .. "/.sandbox/" .. M.digest(sid) end,
     netns_dir = root .. "/.netns",
   }
 

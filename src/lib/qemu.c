@@ -49,6 +49,8 @@ static void strv_add(struct strv *s, const char *fmt, ...)
         s->v[s->n] = NULL;
 }
 
+/* vc_strv_free lives in state.c (include/vc/state.h) */
+
 /* QEMU option values are split at ',' (",," escapes one): paths given to -kernel and friends are
  * whole values, but paths inside a key=value list must not contain ','. */
 static int check_path(const char *what, const char *p, int in_list, vc_error_t *err)

@@ -8,6 +8,8 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include "vc/proc.h"
@@ -287,6 +289,43 @@ static int lproc_kill(lua_State *L)
         return 1;
 }
 
+/* vc.proc.wait(pid) -> exit status (128 + signal for a signal death) | nil, msg, code; pid must be a child */
+static int lproc_wait(lua_State *L)
+{
+        lua_Integer pid = luaL_checkinteger(L, 1);
+        int status;
+        luaL_argcheck(L, pid > 0, 1, "pid must be positive");
+        for (;;) {
+                pid_t r = waitpid((pid_t)pid, &status, 0);
+                if (r >= 0)
+                        break;
+                if (errno != EINTR)
+                        return vc_l_pusherrno(L, -errno, "waitpid");
+        }
+        lua_pushinteger(L, WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+        return 1;
+}
+
+/* vc.proc.set_subreaper() -> true | nil, msg, code: orphans of our descendants (shims, supervisors) become
+ * our children, as with containerd-shim and conmon */
+static int lproc_set_subreaper(lua_State *L)
+{
+        if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0)
+                return vc_l_pusherrno(L, -errno, "prctl");
+        lua_pushboolean(L, 1);
+        return 1;
+}
+
+/* vc.proc.reap() -> number of exited children reaped without waiting */
+static int lproc_reap(lua_State *L)
+{
+        int n = 0, status;
+        while (waitpid(-1, &status, WNOHANG) > 0)
+                n++;
+        lua_pushinteger(L, n);
+        return 1;
+}
+
 static int lproc_getpid(lua_State *L) /* vc.proc.getpid() -> pid */
 {
         lua_pushinteger(L, getpid());
@@ -310,7 +349,8 @@ static const luaL_Reg fs_funcs[] = {
 };
 static const luaL_Reg proc_funcs[] = {
         { "start_time", lproc_start_time }, { "alive", lproc_alive }, { "kill", lproc_kill },
-        { "getpid", lproc_getpid },         { NULL, NULL },
+        { "getpid", lproc_getpid },         { "wait", lproc_wait },
+        { "set_subreaper", lproc_set_subreaper }, { "reap", lproc_reap }, { NULL, NULL },
 };
 
 void vc_l_open_state(lua_State *L)
