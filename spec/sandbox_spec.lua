@@ -41,10 +41,11 @@ local function create(sb, id, args, opts)
   return r.handle
 end
 
-local function launch(tmp, id)
+local function launch(tmp, id, netns)
   local kernel, initrd = vm.guest()
   local info, msg = vc.sandbox.launch({ id = id, dir = tmp .. "/sb", share_dir = tmp .. "/share", accel = "tcg",
-    kernel = kernel, initrd = initrd, boot_timeout = 60, memory_mib = 256 })
+    kernel = kernel, initrd = initrd, boot_timeout = 60, memory_mib = 256, netns = netns,
+    supervisor = os.getenv("VC_SUPERVISOR") })
   assert(info, msg)
   return info
 end
@@ -109,6 +110,12 @@ describe("a sandbox with a real guest #integration", function()
     local r = assert(sb:call("sup.qmp", { execute = "query-status" }))
     assert.equals("running", r.status)
     assert.is_true(r.running)
+    assert(sb:call("sup.qmp", { execute = "stop" }))
+    assert.equals("paused", assert(sb:call("sup.qmp", { execute = "query-status" })).status)
+    assert.is_true(vm.wait_for(function() return sb:call("sup.status").vm == "stopped" end, 5))
+    assert(sb:call("sup.qmp", { execute = "cont" }))
+    assert.is_true(vm.wait_for(function() return sb:call("sup.status").vm == "running" end, 5))
+    assert(sb:call("check")) -- the guest runs on
     local ok, msg, code = sb:call("sup.qmp", { execute = "no-such-command" })
     assert.is_nil(ok)
     assert.matches("CommandNotFound", msg)
@@ -185,6 +192,20 @@ describe("a sandbox with a real guest #integration", function()
     assert(sb:call("remove_container", { id = "c5" }))
   end)
 
+  it("holds back output nobody reads without losing any (backpressure)", function()
+    -- 6 MiB, more than the supervisor buffers for a handle: the agent channel pauses until it is read
+    local h = create(sb, "c8", { "/bin/sh", "-c", "yes xxxxxxx | head -c 6291456; echo; exit 5" })
+    assert(sb:call("start_container", { id = "c8" }))
+    local done = sb:call("sup.wait", { handle = h }, 3)
+    assert.is_nil(done) -- cannot finish: its output is not being read
+    assert(sb:attach(h))
+    local out, _, status = collect(sb, h, 120)
+    assert.equals(6291456 + 1, #out)
+    assert.equals(("xxxxxxx\n"):rep(6291456 // 8) .. "\n", out)
+    assert.equals(5, status)
+    assert(sb:call("remove_container", { id = "c8" }))
+  end)
+
   it("forwards stdin and its end", function()
     local h = create(sb, "c6", { "/bin/cat" })
     assert(sb:attach(h))
@@ -214,6 +235,12 @@ describe("a sandbox with a real guest #integration", function()
     assert.equals("EINVAL", code)
     ok, msg, code = sb:call("destroy_sandbox")
     assert.equals("EPERM", code)
+    assert.has_error(function() sb:call("check", { 1, 2 }) end,
+      "bad argument #2 to 'call' (params must be a table with string keys)")
+    assert.has_error(function() sb:call("check", nil, "soon") end,
+      "bad argument #3 to 'call' (number expected, got string)")
+    assert.has_error(function() sb:attach(0) end,
+      "bad argument #1 to 'attach' (handle must be a positive 32-bit integer)")
     ok, msg, code = sb:call("sup.nothing")
     assert.equals("ENOSYS", code)
     ok, msg, code = sb:call("create_container", { id = "bad", rootfs = "nowhere", spec = spec({ "/bin/true" }) })
@@ -234,25 +261,41 @@ describe("a sandbox with a real guest #integration", function()
     local ok, _, code = sb:call("check", nil, 2)
     assert.is_nil(ok)
     assert.equals("EPIPE", code)
+    sb:close()
+    sb:close() -- idempotent
+    assert.equals("vc.Sandbox (closed)", tostring(sb))
+    assert.has_error(function() sb:call("check") end, "attempt to use a closed vc.Sandbox")
+    sb = nil
   end)
 end)
 
-describe("a sandbox whose qemu is killed #integration", function()
-  local tmp, info
+describe("a sandbox in a netns whose qemu is killed #integration", function()
+  local tmp, info, netns
 
   teardown(function()
     if info then
       for _, p in ipairs({ info.pid, info.qemu_pid, info.virtiofsd_pid }) do vm.kill(p, "KILL") end
     end
+    if netns then os.execute("ip netns delete " .. netns .. " 2>/dev/null") end
     if tmp then vm.rmtree(tmp) end
   end)
 
-  it("reports vm-exit and status 255, then exits", function()
+  local function netns_of(pid)
+    return vm.sh("readlink /proc/" .. math.tointeger(pid) .. "/ns/net"):gsub("%s+$", "")
+  end
+
+  it("runs only qemu in the netns; reports vm-exit and status 255 when qemu dies, then exits", function()
     assert(vm.is_root(), "integration specs run as root")
     tmp = vm.tmpdir("int")
+    netns = "vc-sup-" .. tmp:match("[^.]+$")
+    assert(os.execute("ip netns add " .. netns))
     os.execute("mkdir -p " .. tmp .. "/share")
     vm.make_rootfs(tmp .. "/share/rootfs")
-    info = launch(tmp, "int2")
+    info = launch(tmp, "int2", "/run/netns/" .. netns)
+    local want = vm.sh("stat -L -c 'net:[%i]' /run/netns/" .. netns):gsub("%s+$", "")
+    assert.equals(want, netns_of(info.qemu_pid))
+    assert.are_not.equals(want, netns_of(info.pid))
+    assert.are_not.equals(want, netns_of(info.virtiofsd_pid))
     local sb <close> = assert(vc.sandbox.connect(info.socket))
     local h = create(sb, "k1", { "/bin/sleep", "100" }, { pidns = false })
     assert(sb:attach(h))
@@ -275,5 +318,7 @@ describe("a sandbox whose qemu is killed #integration", function()
     local ok, _, code = waiter:call("sup.status", nil, 2)
     assert.is_nil(ok)
     assert.equals("EPIPE", code)
+    assert(os.execute("ip netns delete " .. netns))
+    netns = nil
   end)
 end)

@@ -22,7 +22,7 @@ struct vc_qemu_config {
 /* Build the argv (NULL-terminated, argv[0] = cfg->qemu) for cfg; -EINVAL with a one-line message on a
  * missing or invalid field. Free with vc_strv_free(). */
 int vc_qemu_build_argv(const struct vc_qemu_config *cfg, char ***ret_argv, vc_error_t *err);
-/* NULL-safe; returns NULL. */
+/* NULL-safe; returns NULL (the same function vc/state.h declares). */
 char **vc_strv_free(char **v);
 
 /* Look a program up: a name with a '/' is taken as is (it must be executable), anything else is searched

@@ -11,10 +11,11 @@ struct json_object;
 typedef struct vc_qmp vc_qmp_t;
 
 /* A command finished. status 0: ret is the "return" value (borrowed: take a reference to keep it).
- * status < 0: msg says why: -ETIMEDOUT, -EPIPE (the peer closed: for "quit" that means done),
+ * status < 0: msg says why: -ETIMEDOUT, -EPIPE (the peer closed; never for "quit", where it means done),
  * -ECONNREFUSED/-ENOENT (no monitor: qemu is gone), -EPROTO (not QMP), -ECANCELED (vc_qmp_close),
  * or for a QMP error reply -EOPNOTSUPP (CommandNotFound), -ENODEV (DeviceNotFound), -EIO (others). */
-typedef void (*vc_qmp_reply_cb)(vc_qmp_t *q, int status, struct json_object *ret, const char *msg, void *data);
+typedef void (*vc_qmp_reply_cb)(vc_qmp_t *q, int status, struct json_object *ret, const char *msg,
+                                void *data);
 /* An asynchronous QMP event ("SHUTDOWN", "STOP", ...); data may be NULL. */
 typedef void (*vc_qmp_event_cb)(vc_qmp_t *q, const char *event, struct json_object *data, void *userdata);
 
@@ -34,7 +35,8 @@ int vc_qmp_is_open(vc_qmp_t *q);
 void vc_qmp_close(vc_qmp_t *q);
 
 /* Blocking: connect, negotiate, run one command, disconnect, all within timeout_ms. *ret (may be NULL)
- * gets a new reference to the return value. "quit" answered by a closed socket counts as success. */
+ * gets a new reference to the return value. "quit" answered by a closed socket, or refused because the
+ * monitor is gone, counts as success (qemu has stopped). */
 int vc_qmp_execute(const char *path, const char *cmd, struct json_object *args, unsigned timeout_ms,
                    struct json_object **ret, vc_error_t *err);
 

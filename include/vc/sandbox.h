@@ -25,17 +25,18 @@ struct vc_sandbox_config {
         const char *virtiofsd;     /* NULL: searched */
         const char *netns;         /* path of a network namespace for qemu, or NULL */
         const char *supervisor;    /* kata-supervisor; NULL: beside this executable, else the build dir */
-        int debug;                 /* debug logging in the supervisor, no "quiet" on the guest */
+        int debug;                 /* debug logging in the supervisor, no "quiet" on the guest, and a failed
+                                      launch keeps the sandbox dir it created (for its logs) */
         unsigned boot_timeout;     /* seconds until the agent must have answered; 0: 30 */
 };
 
 struct vc_sandbox_info {
-        pid_t pid;           /* the supervisor */
+        pid_t pid; /* the supervisor */
         pid_t qemu_pid;
         pid_t virtiofsd_pid;
-        char *socket;        /* <dir>/sup.sock */
-        char accel[8];       /* "kvm" or "tcg" */
-        unsigned boot_ms;    /* launch to agent ready */
+        char *socket;     /* <dir>/sup.sock */
+        char accel[8];    /* "kvm" or "tcg" */
+        unsigned boot_ms; /* launch to agent ready */
 };
 void vc_sandbox_info_clear(struct vc_sandbox_info *info);
 

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 #include <json-c/json.h>
@@ -36,16 +37,16 @@ static int test_no;
 /* --- command line --- */
 
 static const struct vc_qemu_config base = {
-        .qemu = "/usr/bin/qemu-system-x86_64",
-        .name = "sb1",
-        .dir = "/run/vc/sb1",
-        .kernel = "/boot/vmlinuz",
-        .initrd = "/boot/initrd.img",
-        .kernel_params = "agent.debug=1",
-        .accel = "tcg",
-        .vfsd_socket = "/run/vc/sb1/vfsd.sock",
-        .vcpus = 2,
-        .memory_mib = 512,
+    .qemu = "/usr/bin/qemu-system-x86_64",
+    .name = "sb1",
+    .dir = "/run/vc/sb1",
+    .kernel = "/boot/vmlinuz",
+    .initrd = "/boot/initrd.img",
+    .kernel_params = "agent.debug=1",
+    .accel = "tcg",
+    .vfsd_socket = "/run/vc/sb1/vfsd.sock",
+    .vcpus = 2,
+    .memory_mib = 512,
 };
 
 static int argv_has(char **argv, const char *opt, const char *val)
@@ -81,7 +82,8 @@ static int test_argv_tcg(void)
               argv_has(argv, "-nographic", NULL) && argv_has(argv, "-no-reboot", NULL));
         CHECK(argv_has(argv, "-kernel", "/boot/vmlinuz") && argv_has(argv, "-initrd", "/boot/initrd.img"));
         const char *append = argv_value(argv, "-append");
-        CHECK(append && strstr(append, "console=ttyS0") && strstr(append, " quiet") && strstr(append, "panic=1"));
+        CHECK(append && strstr(append, "console=ttyS0") && strstr(append, " quiet") &&
+              strstr(append, "panic=1"));
         CHECK(strcmp(append + strlen(append) - strlen(" agent.debug=1"), " agent.debug=1") == 0);
         CHECK(argv_has(argv, "-chardev", "socket,id=qmp,path=/run/vc/sb1/qmp.sock,server=on,wait=off"));
         CHECK(argv_has(argv, "-chardev", "socket,id=agent,path=/run/vc/sb1/agent.sock,server=on,wait=off"));
@@ -214,20 +216,26 @@ static void *peer_main(void *arg)
                 strncat(p->commands, cmd, sizeof p->commands - strlen(p->commands) - 2);
                 strcat(p->commands, " ");
                 if (strcmp(cmd, "query-status") == 0) {
-                        peer_write(p->fd, "{\"timestamp\": {\"seconds\": 1, \"microseconds\": 2}, \"event\": \"RESUME\"}\r\n");
-                        snprintf(reply, sizeof reply, "{\"return\": {\"status\": \"running\", \"singlestep\": false, "
-                                 "\"running\": true}, \"id\": %s}\r\n", ids);
+                        peer_write(p->fd, "{\"timestamp\": {\"seconds\": 1, \"microseconds\": 2}, \"event\": "
+                                          "\"RESUME\"}\r\n");
+                        snprintf(reply, sizeof reply,
+                                 "{\"return\": {\"status\": \"running\", \"singlestep\": false, "
+                                 "\"running\": true}, \"id\": %s}\r\n",
+                                 ids);
                         size_t half = strlen(reply) / 2;
                         (void)!write(p->fd, reply, half);
                         usleep(20000);
                         peer_write(p->fd, reply + half);
                 } else if (strcmp(cmd, "stop") == 0) {
-                        snprintf(reply, sizeof reply, "{\"error\": {\"class\": \"GenericError\", \"desc\": \"not now\"}, "
-                                 "\"id\": %s}\r\n", ids);
+                        snprintf(reply, sizeof reply,
+                                 "{\"error\": {\"class\": \"GenericError\", \"desc\": \"not now\"}, "
+                                 "\"id\": %s}\r\n",
+                                 ids);
                         peer_write(p->fd, reply);
                 } else if (strcmp(cmd, "query-version") == 0) {
                         peer_write(p->fd, "{\"return\": {}, \"id\": 9999}\r\n");
-                        snprintf(reply, sizeof reply, "{\"return\": {\"package\": \"x\"}, \"id\": %s}\r\n", ids);
+                        snprintf(reply, sizeof reply, "{\"return\": {\"package\": \"x\"}, \"id\": %s}\r\n",
+                                 ids);
                         peer_write(p->fd, reply);
                 } else if (strcmp(cmd, "quit") == 0) {
                         json_object_put(o);
@@ -251,7 +259,8 @@ static void record_cb(vc_qmp_t *q, int status, json_object *ret, const char *msg
         r->done = 1;
         r->status = status;
         snprintf(r->text, sizeof r->text, "%s",
-                 status == 0 ? (ret ? json_object_to_json_string_ext(ret, JSON_C_TO_STRING_PLAIN) : "null") : msg);
+                 status == 0 ? (ret ? json_object_to_json_string_ext(ret, JSON_C_TO_STRING_PLAIN) : "null")
+                             : msg);
 }
 
 static int events_seen;
@@ -273,11 +282,11 @@ static int run_until(uv_loop_t *loop, struct result *r, int max_ms)
 static int test_qmp_conversation(void)
 {
         int sv[2];
-        struct peer p = { .script = "normal" };
+        struct peer p = {.script = "normal"};
         pthread_t th;
         uv_loop_t loop;
         vc_qmp_t *q = NULL;
-        struct result r1 = { 0 }, r2 = { 0 }, r3 = { 0 }, r4 = { 0 };
+        struct result r1 = {0}, r2 = {0}, r3 = {0}, r4 = {0};
 
         CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
         p.fd = sv[1];
@@ -312,11 +321,11 @@ static int test_qmp_conversation(void)
 static int test_qmp_timeout_and_close(void)
 {
         int sv[2];
-        struct peer p = { .script = "normal" };
+        struct peer p = {.script = "normal"};
         pthread_t th;
         uv_loop_t loop;
         vc_qmp_t *q = NULL;
-        struct result r1 = { 0 }, r2 = { 0 };
+        struct result r1 = {0}, r2 = {0};
         struct timespec a, b;
 
         CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
@@ -345,11 +354,11 @@ static int test_qmp_timeout_and_close(void)
 static int test_qmp_not_qmp(void)
 {
         int sv[2];
-        struct peer p = { .script = "garbage" };
+        struct peer p = {.script = "garbage"};
         pthread_t th;
         uv_loop_t loop;
         vc_qmp_t *q = NULL;
-        struct result r = { 0 };
+        struct result r = {0};
 
         CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
         p.fd = sv[1];
@@ -370,11 +379,39 @@ static int test_qmp_blocking_no_monitor(void)
 {
         vc_error_t err = NULL;
         json_object *ret = NULL;
-        int r = vc_qmp_execute("/nonexistent/qmp.sock", "quit", NULL, 500, &ret, &err);
+        int r = vc_qmp_execute("/nonexistent/qmp.sock", "query-status", NULL, 500, &ret, &err);
         CHECK(r == -ENOENT);
-        CHECK(err && strstr(err->msg, "qmp 'quit'"));
+        CHECK(err && strstr(err->msg, "qmp 'query-status'"));
         CHECK(ret == NULL);
         vc_error_release(&err);
+        /* no monitor any more: qemu has stopped, which is what quit asks for */
+        CHECK(vc_qmp_execute("/nonexistent/qmp.sock", "quit", NULL, 500, NULL, &err) == 0);
+        CHECK(err == NULL);
+        return 0;
+}
+
+static int test_qmp_quit_refused(void)
+{
+        char dir[] = "/tmp/vc-qmp.XXXXXX", path[64];
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
+        vc_error_t err = NULL;
+        int fd;
+
+        CHECK(mkdtemp(dir) != NULL);
+        snprintf(path, sizeof path, "%s/qmp.sock", dir);
+        /* bound but not listening: connect is refused, as after qemu died */
+        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        strcpy(sa.sun_path, path);
+        CHECK(fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0);
+        int r1 = vc_qmp_execute(path, "query-status", NULL, 500, NULL, &err);
+        int e1 = err ? err->code : 0;
+        vc_error_release(&err);
+        int r2 = vc_qmp_execute(path, "quit", NULL, 500, NULL, &err);
+        close(fd);
+        unlink(path);
+        rmdir(dir);
+        CHECK(r1 == -ECONNREFUSED && e1 == ECONNREFUSED);
+        CHECK(r2 == 0 && err == NULL);
         return 0;
 }
 
@@ -389,6 +426,7 @@ int main(void)
         RUN_TEST(test_qmp_timeout_and_close);
         RUN_TEST(test_qmp_not_qmp);
         RUN_TEST(test_qmp_blocking_no_monitor);
+        RUN_TEST(test_qmp_quit_refused);
         printf("1..%d\n", test_no);
         return failures ? 1 : 0;
 }

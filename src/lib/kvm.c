@@ -22,7 +22,7 @@
 
 #define GUEST_ADDR 0x1000
 /* mov ax, 0x2a2a; add ax, 1; hlt */
-static const unsigned char probe_code[] = { 0xb8, 0x2a, 0x2a, 0x05, 0x01, 0x00, 0xf4 };
+static const unsigned char probe_code[] = {0xb8, 0x2a, 0x2a, 0x05, 0x01, 0x00, 0xf4};
 
 static int reason(char **ret, const char *fmt, ...) _printf_(2, 3);
 static int reason(char **ret, const char *fmt, ...)
@@ -64,9 +64,10 @@ static int probe_ioctl(char **ret_reason)
         if (mem == MAP_FAILED)
                 return -errno;
         memcpy(mem, probe_code, sizeof probe_code);
-        region = (struct kvm_userspace_memory_region){
-                .slot = 0, .guest_phys_addr = GUEST_ADDR, .memory_size = 0x1000, .userspace_addr = (uintptr_t)mem
-        };
+        region = (struct kvm_userspace_memory_region){.slot = 0,
+                                                      .guest_phys_addr = GUEST_ADDR,
+                                                      .memory_size = 0x1000,
+                                                      .userspace_addr = (uintptr_t)mem};
         if (ioctl(vm, KVM_SET_USER_MEMORY_REGION, &region) < 0) {
                 r = reason(ret_reason, "KVM_SET_USER_MEMORY_REGION: %s", strerror(errno));
                 goto out;
@@ -138,10 +139,10 @@ out:
  * device at port 0xf4: qemu then exits with (0x31 << 1) | 1 = 99. */
 static int probe_qemu(const char *qemu, char **ret_reason)
 {
-        static const unsigned char reset[] = { 0xb0, 0x31, 0xe6, 0xf4, 0xf4, 0xeb, 0xfe };
+        static const unsigned char reset[] = {0xb0, 0x31, 0xe6, 0xf4, 0xf4, 0xeb, 0xfe};
         _cleanup_free_ unsigned char *img = NULL;
         _cleanup_close_ int fw = -1;
-        int errp[2] = { -1, -1 };
+        int errp[2] = {-1, -1};
         char errbuf[1024];
         size_t errlen = 0;
         int status = 0, exited = 0;
@@ -170,9 +171,9 @@ static int probe_qemu(const char *qemu, char **ret_reason)
                 /* fd 3 is the firmware for the child: /proc/self/fd/3 names it without a temp file */
                 if (dup2(fw, 3) < 0 || dup2(null, 0) < 0 || dup2(null, 1) < 0 || dup2(errp[1], 2) < 0)
                         _exit(126);
-                execl(qemu, qemu, "-accel", "kvm", "-cpu", "host", "-machine", "q35", "-m", "16", "-nodefaults",
-                      "-no-user-config", "-display", "none", "-bios", "/proc/self/fd/3", "-device",
-                      "isa-debug-exit,iobase=0xf4,iosize=1", (char *)NULL);
+                execl(qemu, qemu, "-accel", "kvm", "-cpu", "host", "-machine", "q35", "-m", "16",
+                      "-nodefaults", "-no-user-config", "-display", "none", "-bios", "/proc/self/fd/3",
+                      "-device", "isa-debug-exit,iobase=0xf4,iosize=1", (char *)NULL);
                 _exit(127);
         }
         close(errp[1]);
@@ -180,9 +181,10 @@ static int probe_qemu(const char *qemu, char **ret_reason)
         struct timespec start, now;
         clock_gettime(CLOCK_MONOTONIC, &start);
         for (;;) {
-                struct pollfd pfd = { .fd = errp[0], .events = POLLIN };
+                struct pollfd pfd = {.fd = errp[0], .events = POLLIN};
                 clock_gettime(CLOCK_MONOTONIC, &now);
-                long left = 5000 - ((now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000);
+                long left =
+                    5000 - ((now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000);
                 if (left <= 0)
                         break;
                 int n = poll(&pfd, 1, (int)left);
@@ -222,9 +224,11 @@ static int probe_qemu(const char *qemu, char **ret_reason)
         line[strcspn(line, "\n")] = '\0';
         if (WIFSIGNALED(status))
                 return reason(ret_reason, "qemu -accel kvm died of signal %d%s%s", WTERMSIG(status),
-                              line[0] ? ": " : "", line) ?: 0;
-        return reason(ret_reason, "qemu -accel kvm exited with %d%s%s", WEXITSTATUS(status), line[0] ? ": " : "",
-                      line) ?: 0;
+                              line[0] ? ": " : "", line)
+                           ?: 0;
+        return reason(ret_reason, "qemu -accel kvm exited with %d%s%s", WEXITSTATUS(status),
+                      line[0] ? ": " : "", line)
+                   ?: 0;
 }
 
 int vc_kvm_probe(const char *qemu, char **ret_reason)

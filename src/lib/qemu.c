@@ -66,10 +66,11 @@ static int check_path(const char *what, const char *p, int in_list, vc_error_t *
 
 int vc_qemu_build_argv(const struct vc_qemu_config *c, char ***ret_argv, vc_error_t *err)
 {
-        struct strv s = { 0 };
+        struct strv s = {0};
         int kvm, r;
 
-        if ((r = check_path("qemu", c->qemu, 0, err)) < 0 || (r = check_path("kernel", c->kernel, 0, err)) < 0 ||
+        if ((r = check_path("qemu", c->qemu, 0, err)) < 0 ||
+            (r = check_path("kernel", c->kernel, 0, err)) < 0 ||
             (r = check_path("initrd", c->initrd, 0, err)) < 0 || (r = check_path("dir", c->dir, 1, err)) < 0)
                 return r;
         if (c->vfsd_socket && (r = check_path("virtiofsd socket", c->vfsd_socket, 1, err)) < 0)
@@ -122,7 +123,8 @@ int vc_qemu_build_argv(const struct vc_qemu_config *c, char ***ret_argv, vc_erro
         strv_add(&s, "-append");
         /* panic=1 with -no-reboot: a guest panic ends qemu, which the supervisor notices. */
         strv_add(&s, "console=ttyS0 panic=1 reboot=k%s%s%s", c->debug ? "" : " quiet",
-                 c->kernel_params && c->kernel_params[0] ? " " : "", c->kernel_params ? c->kernel_params : "");
+                 c->kernel_params && c->kernel_params[0] ? " " : "",
+                 c->kernel_params ? c->kernel_params : "");
         strv_add(&s, "-chardev");
         strv_add(&s, "file,id=console,path=%s/console.log", c->dir);
         strv_add(&s, "-serial");
@@ -189,8 +191,8 @@ int vc_find_program(const char *name, char **ret_path, vc_error_t *err)
 
 int vc_find_virtiofsd(char **ret_path, vc_error_t *err)
 {
-        static const char *const candidates[] = { "/usr/lib/qemu/virtiofsd", "/usr/libexec/virtiofsd",
-                                                  "/usr/lib/virtiofsd" };
+        static const char *const candidates[] = {"/usr/lib/qemu/virtiofsd", "/usr/libexec/virtiofsd",
+                                                 "/usr/lib/virtiofsd"};
         if (vc_find_program("virtiofsd", ret_path, NULL) == 0)
                 return 0;
         for (size_t i = 0; i < ELEMENTSOF(candidates); i++)
@@ -257,7 +259,7 @@ void vc_hypervisor_info_clear(struct vc_hypervisor_info *info)
 
 int vc_hypervisor_probe(const char *qemu, struct vc_hypervisor_info *ret, vc_error_t *err)
 {
-        struct vc_hypervisor_info info = { 0 };
+        struct vc_hypervisor_info info = {0};
         int r;
 
         r = vc_find_program(qemu ? qemu : "qemu-system-x86_64", &info.qemu, err);

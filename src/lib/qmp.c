@@ -15,7 +15,9 @@ static void json_putp(json_object **o)
         json_object_put(*o);
 }
 
-#define QMP_MAX_MESSAGE (16u * 1024 * 1024) /* query-qmp-schema is ~200 KiB; anything this large is hostile */
+#define QMP_MAX_MESSAGE                                                                                      \
+        (16u * 1024 * 1024) /* query-qmp-schema is ~200 KiB; anything this large is hostile                  \
+                             */
 
 enum qmp_state { QMP_CONNECTING, QMP_GREETING, QMP_NEGOTIATING, QMP_READY, QMP_CLOSED };
 
@@ -95,8 +97,10 @@ static void fail_all(vc_qmp_t *q, int status, const char *msg)
 {
         while (q->cmds) {
                 struct qmp_cmd *c = q->cmds;
-                /* the monitor closing in answer to quit is the expected outcome */
-                if (c->is_quit && c->sent && status == -EPIPE)
+                /* quit: the monitor closing in answer is the expected outcome, and a monitor that is not
+                 * there any more (refused, no socket) means qemu has already stopped */
+                if (c->is_quit && ((c->sent && (status == -EPIPE || status == -ECONNRESET)) ||
+                                   status == -ECONNREFUSED || status == -ENOENT))
                         cmd_finish(q, c, 0, NULL, NULL);
                 else
                         cmd_finish(q, c, status, NULL, msg);
@@ -271,9 +275,10 @@ static void connect_cb(uv_connect_t *req, int status)
         if (q->closing)
                 return;
         if (status < 0) {
-                qmp_disconnect(q, status, status == UV_ENOENT || status == UV_ECONNREFUSED
-                                                  ? "qmp: monitor socket not there (qemu is not running)"
-                                                  : "qmp: connect failed");
+                qmp_disconnect(q, status,
+                               status == UV_ENOENT || status == UV_ECONNREFUSED
+                                   ? "qmp: monitor socket not there (qemu is not running)"
+                                   : "qmp: connect failed");
                 return;
         }
         q->state = QMP_GREETING;
@@ -446,10 +451,10 @@ static void oneshot_cb(vc_qmp_t *q, int status, json_object *ret, const char *ms
         vc_qmp_close(q);
 }
 
-int vc_qmp_execute(const char *path, const char *cmd, json_object *args, unsigned timeout_ms, json_object **ret,
-                   vc_error_t *err)
+int vc_qmp_execute(const char *path, const char *cmd, json_object *args, unsigned timeout_ms,
+                   json_object **ret, vc_error_t *err)
 {
-        struct oneshot o = { 0 };
+        struct oneshot o = {0};
         uv_loop_t loop;
         vc_qmp_t *q = NULL;
         int r;

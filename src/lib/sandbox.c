@@ -65,8 +65,8 @@ static int id_valid(const char *id)
         if (n == 0 || n > 64 || id[0] == '.')
                 return 0;
         for (size_t i = 0; i < n; i++)
-                if (!(id[i] >= 'a' && id[i] <= 'z') && !(id[i] >= 'A' && id[i] <= 'Z') && !(id[i] >= '0' && id[i] <= '9') &&
-                    id[i] != '_' && id[i] != '-' && id[i] != '.')
+                if (!(id[i] >= 'a' && id[i] <= 'z') && !(id[i] >= 'A' && id[i] <= 'Z') &&
+                    !(id[i] >= '0' && id[i] <= '9') && id[i] != '_' && id[i] != '-' && id[i] != '.')
                         return 0;
         return 1;
 }
@@ -111,7 +111,8 @@ static int find_supervisor(const char *explicit, char **ret, vc_error_t *err)
                 int e = errno;
                 free(*ret);
                 *ret = NULL;
-                return vc_error_set(err, e, "kata-supervisor (beside this program or in '%s')", VC_BUILD_BIN_DIR);
+                return vc_error_set(err, e, "kata-supervisor (beside this program or in '%s')",
+                                    VC_BUILD_BIN_DIR);
         }
         return 0;
 }
@@ -143,9 +144,11 @@ static int resolve(const struct vc_sandbox_config *cfg, struct resolved *r, vc_e
                 return vc_error_setx(err, EINVAL, "sandbox id '%s' is invalid (1-64 of [A-Za-z0-9_.-])",
                                      cfg->id ? cfg->id : "");
         if (cfg->dir == NULL || cfg->dir[0] != '/')
-                return vc_error_setx(err, EINVAL, "sandbox dir '%s' is not an absolute path", cfg->dir ? cfg->dir : "");
+                return vc_error_setx(err, EINVAL, "sandbox dir '%s' is not an absolute path",
+                                     cfg->dir ? cfg->dir : "");
         if (strlen(cfg->dir) + sizeof "/agent.sock" > sizeof(((struct sockaddr_un *)0)->sun_path))
-                return vc_error_setx(err, ENAMETOOLONG, "sandbox dir '%s' is too long for its sockets", cfg->dir);
+                return vc_error_setx(err, ENAMETOOLONG, "sandbox dir '%s' is too long for its sockets",
+                                     cfg->dir);
         if (cfg->vcpus > 255)
                 return vc_error_setx(err, EINVAL, "vcpus %u is not within 1..255", cfg->vcpus);
         if (cfg->memory_mib && (cfg->memory_mib < 64 || cfg->memory_mib > 1024 * 1024))
@@ -163,7 +166,8 @@ static int resolve(const struct vc_sandbox_config *cfg, struct resolved *r, vc_e
         else if (asprintf(&r->kernel, "%s/vmlinuz", VC_BUILD_GUEST_DIR) < 0)
                 r->kernel = NULL;
         if (r->kernel == NULL)
-                return vc_error_set(err, errno ? errno : ENOMEM, "kernel '%s'", cfg->kernel ? cfg->kernel : "");
+                return vc_error_set(err, errno ? errno : ENOMEM, "kernel '%s'",
+                                    cfg->kernel ? cfg->kernel : "");
         if ((e = readable_file("kernel", r->kernel, err)) < 0)
                 return e;
         if (cfg->initrd)
@@ -171,7 +175,8 @@ static int resolve(const struct vc_sandbox_config *cfg, struct resolved *r, vc_e
         else if (asprintf(&r->initrd, "%s/initrd.img", VC_BUILD_GUEST_DIR) < 0)
                 r->initrd = NULL;
         if (r->initrd == NULL)
-                return vc_error_set(err, errno ? errno : ENOMEM, "initrd '%s'", cfg->initrd ? cfg->initrd : "");
+                return vc_error_set(err, errno ? errno : ENOMEM, "initrd '%s'",
+                                    cfg->initrd ? cfg->initrd : "");
         if ((e = readable_file("initrd", r->initrd, err)) < 0)
                 return e;
         if (cfg->virtiofsd) {
@@ -182,7 +187,8 @@ static int resolve(const struct vc_sandbox_config *cfg, struct resolved *r, vc_e
         }
         if (cfg->share_dir) {
                 if (cfg->share_dir[0] != '/')
-                        return vc_error_setx(err, EINVAL, "share dir '%s' is not an absolute path", cfg->share_dir);
+                        return vc_error_setx(err, EINVAL, "share dir '%s' is not an absolute path",
+                                             cfg->share_dir);
                 r->share_dir = strdup(cfg->share_dir);
         } else if (asprintf(&r->share_dir, "%s/shared", cfg->dir) < 0) {
                 r->share_dir = NULL;
@@ -240,10 +246,12 @@ static int write_config(const char *dir, json_object *o, char **ret_path, vc_err
 {
         _cleanup_free_ char *tmp = NULL, *path = NULL;
         _cleanup_close_ int fd = -1;
-        const char *txt = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE);
+        const char *txt =
+            json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE);
         size_t len = strlen(txt);
 
-        if (asprintf(&path, "%s/supervisor.json", dir) < 0 || asprintf(&tmp, "%s/.supervisor.json.tmp", dir) < 0)
+        if (asprintf(&path, "%s/supervisor.json", dir) < 0 ||
+            asprintf(&tmp, "%s/.supervisor.json.tmp", dir) < 0)
                 return vc_error_set(err, ENOMEM, "supervisor config");
         fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
         if (fd < 0)
@@ -318,8 +326,8 @@ int vc_sandbox_launch(const struct vc_sandbox_config *cfg, struct vc_sandbox_inf
         struct resolved rs;
         _cleanup_free_ char *config_path = NULL, *sock = NULL;
         _cleanup_(json_putp) json_object *cj = NULL, *msg = NULL;
-        int created_dir = 0, created_share = 0, r;
-        int rp[2] = { -1, -1 };
+        int created_dir = 0, created_share = 0, eof = 0, r;
+        int rp[2] = {-1, -1};
         pid_t mid, sup_pid = 0;
         char buf[4096];
         size_t len = 0;
@@ -345,7 +353,8 @@ int vc_sandbox_launch(const struct vc_sandbox_config *cfg, struct vc_sandbox_inf
                 r = vc_error_set(err, errno, "create share dir '%s'", rs.share_dir);
                 goto fail;
         }
-        if ((r = vc_sandbox_config_to_json(&rs.c, &cj, err)) < 0 || (r = write_config(cfg->dir, cj, &config_path, err)) < 0)
+        if ((r = vc_sandbox_config_to_json(&rs.c, &cj, err)) < 0 ||
+            (r = write_config(cfg->dir, cj, &config_path, err)) < 0)
                 goto fail;
         if (pipe2(rp, O_CLOEXEC) < 0) {
                 r = vc_error_set(err, errno, "pipe");
@@ -363,16 +372,21 @@ int vc_sandbox_launch(const struct vc_sandbox_config *cfg, struct vc_sandbox_inf
                 if (p != 0)
                         _exit(p < 0 ? 1 : 0);
                 int null = open("/dev/null", O_RDWR);
-                if (null < 0 || dup2(rp[1], 3) < 0 || dup2(null, 0) < 0 || dup2(null, 1) < 0 || dup2(null, 2) < 0)
+                if (null < 0 || dup2(rp[1], 3) < 0 || dup2(null, 0) < 0 || dup2(null, 1) < 0 ||
+                    dup2(null, 2) < 0)
                         _exit(127);
                 (void)close_range(4, ~0U, 0); /* nothing of the caller's leaks into the daemon */
-                dprintf(3, "pid %d\n", (int)getpid());
+                char line[160];
+                int n = snprintf(line, sizeof line, "pid %d\n", (int)getpid());
+                (void)!write(3, line, (size_t)n);
                 sigset_t none;
                 sigemptyset(&none);
                 sigprocmask(SIG_SETMASK, &none, NULL);
                 execl(rs.supervisor, rs.supervisor, "--config", config_path, "--ready-fd", "3", (char *)NULL);
-                dprintf(3, "{\"ok\":false,\"error\":\"exec '%s' failed\",\"code\":\"%s\"}\n", rs.supervisor,
-                        strerrorname_np(errno));
+                n = snprintf(line, sizeof line,
+                             "{\"ok\":false,\"error\":\"exec kata-supervisor: %s\",\"code\":\"%s\"}\n",
+                             strerror(errno), strerrorname_np(errno));
+                (void)!write(3, line, (size_t)n);
                 _exit(127);
         }
         close(rp[1]);
@@ -398,7 +412,7 @@ int vc_sandbox_launch(const struct vc_sandbox_config *cfg, struct vc_sandbox_inf
                 int64_t left = deadline - now_ms();
                 if (left <= 0)
                         break;
-                struct pollfd pfd = { .fd = rp[0], .events = POLLIN };
+                struct pollfd pfd = {.fd = rp[0], .events = POLLIN};
                 int n = poll(&pfd, 1, (int)left);
                 if (n < 0 && errno == EINTR)
                         continue;
@@ -407,8 +421,10 @@ int vc_sandbox_launch(const struct vc_sandbox_config *cfg, struct vc_sandbox_inf
                 ssize_t k = read(rp[0], buf + len, sizeof buf - 1 - len);
                 if (k < 0 && errno == EINTR)
                         continue;
-                if (k <= 0)
+                if (k <= 0) {
+                        eof = 1;
                         break;
+                }
                 len += (size_t)k;
                 if (len == sizeof buf - 1)
                         len = 0; /* an over-long line is garbage */
@@ -418,7 +434,8 @@ int vc_sandbox_launch(const struct vc_sandbox_config *cfg, struct vc_sandbox_inf
                 memset(ret, 0, sizeof *ret);
                 ret->pid = json_object_object_get_ex(msg, "pid", &v) ? json_object_get_int(v) : sup_pid;
                 ret->qemu_pid = json_object_object_get_ex(msg, "qemu_pid", &v) ? json_object_get_int(v) : 0;
-                ret->virtiofsd_pid = json_object_object_get_ex(msg, "virtiofsd_pid", &v) ? json_object_get_int(v) : 0;
+                ret->virtiofsd_pid =
+                    json_object_object_get_ex(msg, "virtiofsd_pid", &v) ? json_object_get_int(v) : 0;
                 snprintf(ret->accel, sizeof ret->accel, "%s", accel);
                 if (asprintf(&ret->socket, "%s/sup.sock", cfg->dir) < 0) {
                         r = vc_error_set(err, ENOMEM, "launch");
@@ -432,17 +449,23 @@ int vc_sandbox_launch(const struct vc_sandbox_config *cfg, struct vc_sandbox_inf
                 json_object *e = NULL, *c = NULL;
                 json_object_object_get_ex(msg, "error", &e);
                 json_object_object_get_ex(msg, "code", &c);
-                r = vc_error_setx(err, c ? vc_errno_from_name(json_object_get_string(c)) : EIO, "sandbox '%s': %s",
-                                  cfg->id, e ? json_object_get_string(e) : "the supervisor failed");
+                r = vc_error_setx(err, c ? vc_errno_from_name(json_object_get_string(c)) : EIO,
+                                  "sandbox '%s': %s", cfg->id,
+                                  e ? json_object_get_string(e) : "the supervisor failed");
                 /* it cleans up after itself and exits: wait for that, then make sure */
                 if (sup_pid > 0)
                         wait_gone(sup_pid, 8000);
-        } else if (len == 0 && sup_pid > 0 && process_gone(sup_pid)) {
-                r = vc_error_setx(err, EIO, "sandbox '%s': the supervisor exited before it was ready (see %s/supervisor.log)",
-                                  cfg->id, cfg->dir);
+        } else if (eof) {
+                /* the ready fd closes a moment before the process is gone */
+                if (sup_pid > 0)
+                        wait_gone(sup_pid, 2000);
+                r = vc_error_setx(
+                    err, EIO,
+                    "sandbox '%s': the supervisor exited before it was ready (see %s/supervisor.log)",
+                    cfg->id, cfg->dir);
         } else {
-                r = vc_error_setx(err, ETIMEDOUT, "sandbox '%s': the supervisor did not report within %u s", cfg->id,
-                                  rs.c.boot_timeout + 5);
+                r = vc_error_setx(err, ETIMEDOUT, "sandbox '%s': the supervisor did not report within %u s",
+                                  cfg->id, rs.c.boot_timeout + 5);
         }
 fail:
         if (sup_pid > 0 && !process_gone(sup_pid)) {
@@ -487,7 +510,7 @@ struct vc_sandbox_client {
 
 int vc_sandbox_connect(const char *path, int timeout_ms, vc_sandbox_client_t **ret, vc_error_t *err)
 {
-        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
         int64_t deadline = now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
         vc_sandbox_client_t *c;
         int fd;
@@ -575,8 +598,8 @@ static int queue_frame(vc_sandbox_client_t *c, const struct vc_frame *f)
 static int send_frame(int fd, uint8_t type, uint8_t stream, uint32_t id, const void *payload, size_t len)
 {
         uint8_t hdr[VC_FRAME_HEADER];
-        struct iovec iov[2] = { { hdr, VC_FRAME_HEADER }, { (void *)payload, len } };
-        struct msghdr mh = { .msg_iov = iov, .msg_iovlen = len ? 2 : 1 };
+        struct iovec iov[2] = {{hdr, VC_FRAME_HEADER}, {(void *)payload, len}};
+        struct msghdr mh = {.msg_iov = iov, .msg_iovlen = len ? 2 : 1};
         size_t total = VC_FRAME_HEADER + len;
         int r = vc_frame_header_encode(hdr, type, stream, id, len);
 
@@ -618,7 +641,7 @@ static int fill(vc_sandbox_client_t *c, int64_t deadline)
                                 return -ETIMEDOUT;
                         wait = (int)(left > INT_MAX ? INT_MAX : left);
                 }
-                struct pollfd pfd = { .fd = c->fd, .events = POLLIN };
+                struct pollfd pfd = {.fd = c->fd, .events = POLLIN};
                 int n = poll(&pfd, 1, wait);
                 if (n < 0 && errno == EINTR)
                         continue;
@@ -646,7 +669,8 @@ static json_object *parse_payload(const struct vc_frame *f)
         if (tok == NULL)
                 return NULL;
         o = json_tokener_parse_ex(tok, (const char *)f->payload, (int)f->len);
-        if (json_tokener_get_error(tok) != json_tokener_success || json_tokener_get_parse_end(tok) != f->len) {
+        if (json_tokener_get_error(tok) != json_tokener_success ||
+            json_tokener_get_parse_end(tok) != f->len) {
                 json_object_put(o);
                 o = NULL;
         }
@@ -654,8 +678,8 @@ static json_object *parse_payload(const struct vc_frame *f)
         return o;
 }
 
-static int take_response(vc_sandbox_client_t *c, const char *method, const struct vc_frame *f, char **ret_result,
-                         vc_error_t *err)
+static int take_response(vc_sandbox_client_t *c, const char *method, const struct vc_frame *f,
+                         char **ret_result, vc_error_t *err)
 {
         _cleanup_(json_putp) json_object *resp = parse_payload(f);
         json_object *e, *v, *result;
@@ -673,8 +697,8 @@ static int take_response(vc_sandbox_client_t *c, const char *method, const struc
         if (!json_object_object_get_ex(resp, "result", &result))
                 return vc_error_setx(err, EPROTO, "%s: response without result or error", method);
         if (ret_result) {
-                char *s = strdup(result ? json_object_to_json_string_ext(result, JSON_C_TO_STRING_PLAIN |
-                                                                                         JSON_C_TO_STRING_NOSLASHESCAPE)
+                char *s = strdup(result ? json_object_to_json_string_ext(
+                                              result, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
                                         : "null");
                 if (s == NULL)
                         return vc_error_set(err, ENOMEM, "%s", method);
@@ -708,11 +732,12 @@ int vc_sandbox_call(vc_sandbox_client_t *c, const char *method, const char *para
         id = c->next_id++;
         if (c->next_id == 0)
                 c->next_id = 1;
-        const char *txt = json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+        const char *txt =
+            json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
         r = send_frame(c->fd, VC_FRAME_REQUEST, 0, id, txt, strlen(txt));
         if (r < 0)
-                return vc_error_set(err, r == -EPIPE || r == -ECONNRESET ? EPIPE : -r, "%s: send to '%s'", method,
-                                    c->socket);
+                return vc_error_set(err, r == -EPIPE || r == -ECONNRESET ? EPIPE : -r, "%s: send to '%s'",
+                                    method, c->socket);
         for (;;) {
                 while ((r = vc_frame_reader_next(&c->rd, &f)) == 1) {
                         if (f.type == VC_FRAME_RESPONSE && f.id == id)
@@ -727,7 +752,8 @@ int vc_sandbox_call(vc_sandbox_client_t *c, const char *method, const char *para
                         return vc_error_setx(err, EPROTO, "%s: protocol error from '%s'", method, c->socket);
                 r = fill(c, deadline);
                 if (r == -ETIMEDOUT)
-                        return vc_error_setx(err, ETIMEDOUT, "%s: no answer within %d ms", method, timeout_ms);
+                        return vc_error_setx(err, ETIMEDOUT, "%s: no answer within %d ms", method,
+                                             timeout_ms);
                 if (r == -EPIPE)
                         return vc_error_setx(err, EPIPE, "%s: the supervisor closed the connection", method);
                 if (r < 0)

@@ -45,8 +45,8 @@ static unsigned opt_uint(lua_State *L, int t, const char *k, unsigned max) /* ma
 /* vc.sandbox.launch(cfg) -> info | nil, msg, code */
 static int lsandbox_launch(lua_State *L)
 {
-        static const char *const accels[] = { "auto", "kvm", "tcg", NULL };
-        struct vc_sandbox_config cfg = { 0 };
+        static const char *const accels[] = {"auto", "kvm", "tcg", NULL};
+        struct vc_sandbox_config cfg = {0};
         struct vc_sandbox_info info;
         vc_error_t err = NULL;
 
@@ -131,12 +131,12 @@ static int lsandbox_m_call(lua_State *L)
                         return luaL_argerror(L, 3, why);
                 }
                 if (!json_object_is_type(params, json_type_object)) {
-                        /* an empty Lua table is an object here */
                         json_object_put(params);
-                        params = json_object_new_object();
+                        return luaL_argerror(L, 3, "params must be a table with string keys");
                 }
         }
-        r = vc_sandbox_call(c, method, params ? json_object_to_json_string_ext(params, JSON_C_TO_STRING_PLAIN) : NULL,
+        r = vc_sandbox_call(c, method,
+                            params ? json_object_to_json_string_ext(params, JSON_C_TO_STRING_PLAIN) : NULL,
                             ms, &result, &err);
         json_object_put(params);
         if (r < 0)
@@ -237,7 +237,8 @@ static int lsandbox__tostring(lua_State *L)
         return 1;
 }
 
-/* vc.hypervisor.probe([qemu]) -> {kvm=, kvm_reason=, accel=, qemu=, qemu_version=, virtiofsd=} | nil, msg, code */
+/* vc.hypervisor.probe([qemu]) -> {kvm=, kvm_reason=, accel=, qemu=, qemu_version=, virtiofsd=} | nil, msg,
+ * code */
 static int lhypervisor_probe(lua_State *L)
 {
         const char *qemu = luaL_optstring(L, 1, NULL);
@@ -266,24 +267,24 @@ static int lhypervisor_probe(lua_State *L)
 }
 
 static const luaL_Reg sandbox_meth[] = {
-        { "call", lsandbox_m_call },   { "attach", lsandbox_m_attach }, { "read", lsandbox_m_read },
-        { "write", lsandbox_m_write }, { "close", lsandbox__close },     { NULL, NULL },
+    {"call", lsandbox_m_call},   {"attach", lsandbox_m_attach}, {"read", lsandbox_m_read},
+    {"write", lsandbox_m_write}, {"close", lsandbox__close},    {NULL, NULL},
 };
 static const luaL_Reg sandbox_meta[] = {
-        { "__index", NULL },
-        { "__gc", lsandbox__close },
-        { "__close", lsandbox__close },
-        { "__tostring", lsandbox__tostring },
-        { NULL, NULL },
+    {"__index", NULL},
+    {"__gc", lsandbox__close},
+    {"__close", lsandbox__close},
+    {"__tostring", lsandbox__tostring},
+    {NULL, NULL},
 };
 static const luaL_Reg sandbox_funcs[] = {
-        { "launch", lsandbox_launch },
-        { "connect", lsandbox_connect },
-        { NULL, NULL },
+    {"launch", lsandbox_launch},
+    {"connect", lsandbox_connect},
+    {NULL, NULL},
 };
 static const luaL_Reg hypervisor_funcs[] = {
-        { "probe", lhypervisor_probe },
-        { NULL, NULL },
+    {"probe", lhypervisor_probe},
+    {NULL, NULL},
 };
 
 void vc_l_open_sandbox(lua_State *L)

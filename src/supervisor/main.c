@@ -88,18 +88,21 @@ static int load_config(struct sup *s, const char *path)
                 return -EINVAL;
         }
         if ((r = cfg_string(cfg, "id", 1, &s->id)) < 0 || (r = cfg_string(cfg, "dir", 1, &s->dir)) < 0 ||
-            (r = cfg_string(cfg, "qemu", 1, &s->qemu)) < 0 || (r = cfg_string(cfg, "kernel", 1, &s->kernel)) < 0 ||
+            (r = cfg_string(cfg, "qemu", 1, &s->qemu)) < 0 ||
+            (r = cfg_string(cfg, "kernel", 1, &s->kernel)) < 0 ||
             (r = cfg_string(cfg, "initrd", 1, &s->initrd)) < 0 ||
             (r = cfg_string(cfg, "kernel_params", 0, &s->kernel_params)) < 0 ||
             (r = cfg_string(cfg, "accel", 1, &s->accel)) < 0 ||
             (r = cfg_string(cfg, "share_dir", 1, &s->share_dir)) < 0 ||
             (r = cfg_string(cfg, "virtiofsd", 1, &s->virtiofsd)) < 0 ||
-            (r = cfg_string(cfg, "netns", 0, &s->netns)) < 0 || (r = cfg_uint(cfg, "vcpus", 1, &s->vcpus)) < 0 ||
+            (r = cfg_string(cfg, "netns", 0, &s->netns)) < 0 ||
+            (r = cfg_uint(cfg, "vcpus", 1, &s->vcpus)) < 0 ||
             (r = cfg_uint(cfg, "memory_mib", 256, &s->memory_mib)) < 0 ||
             (r = cfg_uint(cfg, "boot_timeout", 30, &s->boot_timeout)) < 0)
                 goto out;
         s->debug = json_object_object_get_ex(cfg, "debug", &v) && json_object_get_boolean(v);
-        if (asprintf(&s->sock_path, "%s/sup.sock", s->dir) < 0 || asprintf(&s->qmp_path, "%s/qmp.sock", s->dir) < 0 ||
+        if (asprintf(&s->sock_path, "%s/sup.sock", s->dir) < 0 ||
+            asprintf(&s->qmp_path, "%s/qmp.sock", s->dir) < 0 ||
             asprintf(&s->agent_path, "%s/agent.sock", s->dir) < 0 ||
             asprintf(&s->vfsd_path, "%s/vfsd.sock", s->dir) < 0)
                 r = -ENOMEM;
@@ -108,31 +111,52 @@ out:
         return r;
 }
 
+static void free_config(struct sup *s)
+{
+        char **strs[] = {&s->id,         &s->dir,           &s->qemu,      &s->kernel,
+                         &s->initrd,     &s->kernel_params, &s->accel,     &s->share_dir,
+                         &s->virtiofsd,  &s->netns,         &s->sock_path, &s->qmp_path,
+                         &s->agent_path, &s->vfsd_path};
+        for (size_t i = 0; i < ELEMENTSOF(strs); i++) {
+                free(*strs[i]);
+                *strs[i] = NULL;
+        }
+}
+
 /* --- ready fd --- */
 
-static void ready_write(struct sup *s, json_object *msg)
+/* Send one JSON line to the launcher and close the fd; -EPIPE when the launcher is gone. */
+static int ready_write(struct sup *s, json_object *msg)
 {
         const char *line;
+        char *buf = NULL;
+        int r = 0;
+
         if (s->ready_fd < 0) {
                 json_object_put(msg);
-                return;
+                return 0;
         }
         line = json_object_to_json_string_ext(msg, JSON_C_TO_STRING_PLAIN);
-        size_t len = strlen(line);
-        const char *p = line;
+        if (asprintf(&buf, "%s\n", line) < 0)
+                buf = NULL;
+        const char *p = buf ? buf : "{\"ok\":false,\"error\":\"out of memory\",\"code\":\"ENOMEM\"}\n";
+        size_t len = strlen(p);
         while (len > 0) {
                 ssize_t n = write(s->ready_fd, p, len);
                 if (n < 0 && errno == EINTR)
                         continue;
-                if (n <= 0)
+                if (n <= 0) {
+                        r = n < 0 ? -errno : -EPIPE;
                         break;
+                }
                 p += n;
                 len -= (size_t)n;
         }
-        (void)write(s->ready_fd, "\n", 1);
+        free(buf);
         close(s->ready_fd);
         s->ready_fd = -1;
         json_object_put(msg);
+        return r;
 }
 
 void sup_boot_ready(struct sup *s)
@@ -149,7 +173,12 @@ void sup_boot_ready(struct sup *s)
         json_object_object_add(m, "accel", json_object_new_string(s->accel));
         json_object_object_add(m, "socket", json_object_new_string(s->sock_path));
         json_object_object_add(m, "boot_ms", json_object_new_int((int)boot_ms));
-        ready_write(s, m);
+        if (ready_write(s, m) < 0) {
+                /* the launcher died or gave up: nobody knows of this sandbox, so it must not stay */
+                vc_log(VC_LOG_ERROR, 0, "the launcher is gone, shutting the sandbox down");
+                sup_begin_shutdown(s, NULL, 0, DEFAULT_STOP_TIMEOUT_MS);
+                return;
+        }
         vc_log(VC_LOG_INFO, 0, "sandbox ready in %u ms (accel %s, qemu pid %d, virtiofsd pid %d)", boot_ms,
                s->accel, s->qemu_child.pid, s->vfsd_child.pid);
 }
@@ -179,7 +208,7 @@ void sup_boot_fail(struct sup *s, int code, const char *fmt, ...)
 
 static void child_line(struct sup *s, struct child *ch, char *line)
 {
-        const char *fields[] = { "source", ch->name, NULL };
+        const char *fields[] = {"source", ch->name, NULL};
         size_t n = strlen(line);
         while (n > 0 && (line[n - 1] == '\r' || line[n - 1] == ' '))
                 line[--n] = '\0';
@@ -305,7 +334,7 @@ static void maybe_finish(struct sup *s);
 static void on_sigchld(uv_signal_t *h, int sig)
 {
         struct sup *s = h->data;
-        struct child *chs[] = { &s->qemu_child, &s->vfsd_child };
+        struct child *chs[] = {&s->qemu_child, &s->vfsd_child};
         char desc[32];
 
         for (size_t i = 0; i < ELEMENTSOF(chs); i++) {
@@ -322,7 +351,8 @@ static void on_sigchld(uv_signal_t *h, int sig)
                 if (ch == &s->qemu_child) {
                         if (s->phase < PHASE_RUNNING)
                                 sup_boot_fail(s, EIO, "qemu exited: %s",
-                                              ch->last[0] ? ch->last : describe_status(status, desc, sizeof desc));
+                                              ch->last[0] ? ch->last
+                                                          : describe_status(status, desc, sizeof desc));
                         else if (s->phase == PHASE_RUNNING)
                                 sup_vm_died(s);
                         else if (s->phase == PHASE_STOPPING)
@@ -365,20 +395,56 @@ static void on_check_timer(uv_timer_t *t)
         sup_agent_send_check(t->data);
 }
 
+/* Is there a listening unix socket bound to path in pid's network namespace? A socket file appears at
+ * bind(), before listen(): connecting in between is refused, and a probe connection is no option because
+ * virtiofsd serves exactly one connection and then exits. /proc/<pid>/net/unix shows the flags without
+ * touching the socket (__SO_ACCEPTCON, 0x10000, marks a listener). */
+static int unix_listening(pid_t pid, const char *path)
+{
+        char proc[64], line[4096 + 128];
+        _cleanup_fclose_ FILE *f = NULL;
+
+        snprintf(proc, sizeof proc, "/proc/%d/net/unix", (int)pid);
+        f = fopen(proc, "re");
+        if (f == NULL)
+                return 0;
+        while (fgets(line, sizeof line, f)) {
+                unsigned long flags;
+                int off = 0;
+                line[strcspn(line, "\n")] = '\0';
+                if (sscanf(line, "%*s %*s %*s %lx %*s %*s %*s %n", &flags, &off) != 1 || off == 0)
+                        continue;
+                if ((flags & 0x10000) && strcmp(line + off, path) == 0)
+                        return 1;
+        }
+        return 0;
+}
+
+/* QMP's STOP/RESUME events (from sup.qmp stop/cont, or a guest error) keep sup.status's "vm" right. */
+static void on_qmp_event(vc_qmp_t *q, const char *event, json_object *data, void *userdata)
+{
+        struct sup *s = userdata;
+        if (strcmp(event, "STOP") == 0)
+                s->vm_state = "stopped";
+        else if (strcmp(event, "RESUME") == 0)
+                s->vm_state = "running";
+        vc_log(VC_LOG_DEBUG, 0, "qmp event %s", event);
+}
+
 static void on_poll(uv_timer_t *t)
 {
         struct sup *s = t->data;
-        struct stat st;
 
         if (s->phase == PHASE_BOOT_VFSD) {
-                if (stat(s->vfsd_path, &st) == 0 && S_ISSOCK(st.st_mode)) {
+                if (unix_listening(s->vfsd_child.pid, s->vfsd_path)) {
                         uv_timer_stop(t);
                         start_qemu(s);
                 }
                 return;
         }
         if (s->phase == PHASE_BOOT_QEMU) {
-                if (stat(s->agent_path, &st) < 0 || stat(s->qmp_path, &st) < 0)
+                if (!unix_listening(s->qemu_child.pid, s->agent_path) ||
+                    !unix_listening(s->qemu_child.pid, s->qmp_path))
                         return;
                 uv_timer_stop(t);
                 vc_error_t err = NULL;
@@ -387,6 +453,7 @@ static void on_poll(uv_timer_t *t)
                         vc_error_release(&err);
                         return;
                 }
+                vc_qmp_set_event_cb(s->qmp, on_qmp_event, s);
                 int r = sup_agent_connect(s);
                 if (r < 0) {
                         sup_boot_fail(s, -r, "connect to the agent socket: %s", strerror(-r));
@@ -401,17 +468,17 @@ static void on_poll(uv_timer_t *t)
 static void start_qemu(struct sup *s)
 {
         struct vc_qemu_config qc = {
-                .qemu = s->qemu,
-                .name = s->id,
-                .dir = s->dir,
-                .kernel = s->kernel,
-                .initrd = s->initrd,
-                .kernel_params = s->kernel_params,
-                .accel = s->accel,
-                .vfsd_socket = s->vfsd_path,
-                .vcpus = s->vcpus,
-                .memory_mib = s->memory_mib,
-                .debug = s->debug,
+            .qemu = s->qemu,
+            .name = s->id,
+            .dir = s->dir,
+            .kernel = s->kernel,
+            .initrd = s->initrd,
+            .kernel_params = s->kernel_params,
+            .accel = s->accel,
+            .vfsd_socket = s->vfsd_path,
+            .vcpus = s->vcpus,
+            .memory_mib = s->memory_mib,
+            .debug = s->debug,
         };
         char **argv = NULL;
         vc_error_t err = NULL;
@@ -460,7 +527,8 @@ static int start_virtiofsd(struct sup *s)
         char *sock = NULL, *src = NULL;
         int n = 0, r;
 
-        if (asprintf(&sock, "--socket-path=%s", s->vfsd_path) < 0 || asprintf(&src, "source=%s", s->share_dir) < 0) {
+        if (asprintf(&sock, "--socket-path=%s", s->vfsd_path) < 0 ||
+            asprintf(&src, "source=%s", s->share_dir) < 0) {
                 free(sock);
                 return -ENOMEM;
         }
@@ -498,12 +566,14 @@ static void quit_cb(vc_qmp_t *q, int status, json_object *ret, const char *msg, 
         (void)s;
 }
 
-/* Called once destroy_sandbox was answered (or could not be): ask qemu to quit. */
+/* Called once destroy_sandbox was answered (or could not be, or took half the shutdown timeout): ask
+ * qemu to quit. */
 void sup_after_destroy(struct sup *s)
 {
         if (s->quit_sent)
                 return;
         s->quit_sent = 1;
+        uv_timer_stop(&s->check_timer);
         if (s->qmp && vc_qmp_is_open(s->qmp) && !s->qemu_child.reaped) {
                 if (vc_qmp_execute_async(s->qmp, "quit", NULL, 2000, quit_cb, s) == 0)
                         return;
@@ -542,7 +612,8 @@ static void maybe_finish(struct sup *s)
 {
         if (s->phase != PHASE_EXITING || s->finished)
                 return;
-        if ((s->qemu_child.pid > 0 && !s->qemu_child.reaped) || (s->vfsd_child.pid > 0 && !s->vfsd_child.reaped))
+        if ((s->qemu_child.pid > 0 && !s->qemu_child.reaped) ||
+            (s->vfsd_child.pid > 0 && !s->vfsd_child.reaped))
                 return;
         s->finished = 1;
         if (s->share_mounted && umount2(s->share_dir, MNT_DETACH) < 0)
@@ -565,7 +636,8 @@ static void maybe_finish(struct sup *s)
                 vc_qmp_close(s->qmp);
                 s->qmp = NULL;
         }
-        /* final_timer stays armed until the clients are flushed; it is unref'd so it does not keep the loop */
+        /* final_timer stays armed until the clients are flushed; it is unref'd so it does not keep the loop
+         */
         uv_unref((uv_handle_t *)&s->final_timer);
         vc_log(VC_LOG_INFO, 0, "supervisor exiting (%d)", s->exit_code);
 }
@@ -606,10 +678,19 @@ static void on_term_signal(uv_signal_t *h, int sig)
                 sup_begin_shutdown(s, NULL, 0, DEFAULT_STOP_TIMEOUT_MS);
 }
 
-/* sup_begin_shutdown arms this once destroy_sandbox is sent. */
+static void on_destroy_timeout(uv_timer_t *t)
+{
+        struct sup *s = t->data;
+        vc_log(VC_LOG_WARNING, 0, "destroy_sandbox not answered in time, asking qemu to quit");
+        sup_after_destroy(s);
+}
+
+/* sup_begin_shutdown arms these once destroy_sandbox is sent: half the timeout for the agent, then QMP
+ * quit; the whole timeout, then SIGKILL. (check_timer is free again once the agent has answered.) */
 void sup_arm_stop_timer(struct sup *s, unsigned ms)
 {
         uv_timer_start(&s->stop_timer, on_stop_timeout, ms, 0);
+        uv_timer_start(&s->check_timer, on_destroy_timeout, ms / 2, 0);
 }
 
 static int detach_stdio(void)
@@ -633,13 +714,13 @@ static void usage(void)
 int main(int argc, char **argv)
 {
         static const struct option opts[] = {
-                { "config", required_argument, NULL, 'c' },
-                { "ready-fd", required_argument, NULL, 'r' },
-                { "foreground", no_argument, NULL, 'f' },
-                { "help", no_argument, NULL, 'h' },
-                { NULL, 0, NULL, 0 },
+            {"config", required_argument, NULL, 'c'},
+            {"ready-fd", required_argument, NULL, 'r'},
+            {"foreground", no_argument, NULL, 'f'},
+            {"help", no_argument, NULL, 'h'},
+            {NULL, 0, NULL, 0},
         };
-        struct sup sup = { .ready_fd = -1, .next_agent_id = 1 };
+        struct sup sup = {.ready_fd = -1, .next_agent_id = 1};
         struct sup *s = &sup;
         const char *config = NULL;
         _cleanup_free_ char *log_path = NULL;
@@ -655,7 +736,8 @@ int main(int argc, char **argv)
                         char *end;
                         long fd = strtol(optarg, &end, 10);
                         if (*end || fd < 3 || fd > 65535 || fcntl((int)fd, F_GETFD) < 0) {
-                                fprintf(stderr, "kata-supervisor: --ready-fd '%s' is not an open fd\n", optarg);
+                                fprintf(stderr, "kata-supervisor: --ready-fd '%s' is not an open fd\n",
+                                        optarg);
                                 return 2;
                         }
                         s->ready_fd = (int)fd;
@@ -678,9 +760,11 @@ int main(int argc, char **argv)
         if (load_config(s, config) < 0) {
                 json_object *m = json_object_new_object();
                 json_object_object_add(m, "ok", json_object_new_boolean(0));
-                json_object_object_add(m, "error", json_object_new_string(cfg_err[0] ? cfg_err : "bad config"));
+                json_object_object_add(m, "error",
+                                       json_object_new_string(cfg_err[0] ? cfg_err : "bad config"));
                 json_object_object_add(m, "code", json_object_new_string("EINVAL"));
                 ready_write(s, m);
+                free_config(s);
                 return 2;
         }
         /* a session of its own: the CLI that launched us exits, and signals to its process group (^C,
@@ -715,7 +799,8 @@ int main(int argc, char **argv)
         uv_timer_init(s->loop, &s->stop_timer);
         uv_timer_init(s->loop, &s->final_timer);
         s->sig_chld.data = s->sig_term.data = s->sig_int.data = s;
-        s->boot_timer.data = s->poll_timer.data = s->check_timer.data = s->stop_timer.data = s->final_timer.data = s;
+        s->boot_timer.data = s->poll_timer.data = s->check_timer.data = s->stop_timer.data =
+            s->final_timer.data = s;
         uv_signal_start(&s->sig_chld, on_sigchld, SIGCHLD);
         uv_signal_start(&s->sig_term, on_term_signal, SIGTERM);
         uv_signal_start(&s->sig_int, on_term_signal, SIGINT);
@@ -744,5 +829,6 @@ int main(int argc, char **argv)
         vc_frame_reader_free(&s->agent_rd);
         (void)uv_loop_close(s->loop);
         vc_log_close();
+        free_config(s);
         return s->exit_code;
 }

@@ -14,8 +14,6 @@
 #include "vc/log.h"
 #include "vc/sandbox.h"
 
-#define DESTROY_SHARE 2 /* destroy_sandbox gets 1/DESTROY_SHARE of the shutdown timeout */
-
 /* A whole JSON value from a frame payload; NULL when it does not parse or has trailing bytes. */
 static json_object *parse_json(const char *buf, size_t len)
 {
@@ -91,7 +89,8 @@ static struct chunk *chunk_new(uint8_t type, uint8_t stream, uint32_t id, const 
         return k;
 }
 
-static int client_send(struct client *c, uint8_t type, uint8_t stream, uint32_t id, const void *payload, size_t len)
+static int client_send(struct client *c, uint8_t type, uint8_t stream, uint32_t id, const void *payload,
+                       size_t len)
 {
         uint8_t hdr[VC_FRAME_HEADER];
         int r;
@@ -118,7 +117,8 @@ static int client_send(struct client *c, uint8_t type, uint8_t stream, uint32_t 
 
 static void client_send_json(struct client *c, uint8_t type, uint32_t id, json_object *o)
 {
-        const char *txt = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+        const char *txt =
+            json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
         (void)client_send(c, type, 0, id, txt, strlen(txt));
 }
 
@@ -158,7 +158,8 @@ static void send_event_all(struct sup *s, const char *name, json_object *params)
         json_object_put(o);
 }
 
-static int agent_send(struct sup *s, uint8_t type, uint8_t stream, uint32_t id, const void *payload, size_t len)
+static int agent_send(struct sup *s, uint8_t type, uint8_t stream, uint32_t id, const void *payload,
+                      size_t len)
 {
         struct chunk *k;
         int r;
@@ -215,7 +216,8 @@ static void proc_free(struct proc *p)
 }
 
 /* Deliver a frame of process p: to its attached client, or into its buffer. */
-static void proc_deliver(struct sup *s, struct proc *p, uint8_t type, uint8_t stream, const void *payload, size_t len)
+static void proc_deliver(struct sup *s, struct proc *p, uint8_t type, uint8_t stream, const void *payload,
+                         size_t len)
 {
         uint32_t id = type == VC_FRAME_DATA ? p->handle : 0;
         if (p->attached && !p->attached->closing) {
@@ -247,7 +249,8 @@ static void proc_exited(struct sup *s, struct proc *p, int status, json_object *
                 sup_reply_result(w->c, w->id, r);
                 free(w);
         }
-        const char *txt = json_object_to_json_string_ext(event, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+        const char *txt =
+            json_object_to_json_string_ext(event, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
         proc_deliver(s, p, VC_FRAME_EVENT, 0, txt, strlen(txt));
 }
 
@@ -282,21 +285,24 @@ static void procs_forget(struct sup *s, const char *cid)
 
 /* --- backpressure --- */
 
-static int client_queue_full(struct client *c)
+static int client_queue_over(struct client *c, size_t limit)
 {
-        return !c->closing && uv_stream_get_write_queue_size((uv_stream_t *)&c->pipe) > SUP_BUFFER_LIMIT;
+        return !c->closing && uv_stream_get_write_queue_size((uv_stream_t *)&c->pipe) > limit;
 }
 
 static void agent_read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf);
 static void agent_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
 
+/* Pause the agent channel when a handle has more than SUP_BUFFER_LIMIT waiting (in its buffer or in its
+ * client's write queue); resume once everything is under half of it, so that it does not flap per write. */
 static void update_agent_reading(struct sup *s)
 {
+        size_t limit = s->agent_paused ? SUP_BUFFER_LIMIT / 2 : SUP_BUFFER_LIMIT;
         int full = 0;
         if (!s->agent_connected)
                 return;
         for (struct proc *p = s->procs; p && !full; p = p->next)
-                if (p->buffered > SUP_BUFFER_LIMIT || (p->attached && client_queue_full(p->attached)))
+                if (p->buffered > limit || (p->attached && client_queue_over(p->attached, limit)))
                         full = 1;
         if (full && !s->agent_paused) {
                 vc_log(VC_LOG_DEBUG, 0, "output buffers full, pausing the agent channel");
@@ -314,7 +320,8 @@ static void client_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
 
 static int agent_queue_full(struct sup *s)
 {
-        return s->agent_connected && uv_stream_get_write_queue_size((uv_stream_t *)&s->agent) > SUP_BUFFER_LIMIT;
+        return s->agent_connected &&
+               uv_stream_get_write_queue_size((uv_stream_t *)&s->agent) > SUP_BUFFER_LIMIT;
 }
 
 static void resume_clients(struct sup *s)
@@ -371,7 +378,8 @@ static int agent_request(struct sup *s, enum pending_kind kind, const char *meth
         json_object_object_add(o, "method", json_object_new_string(method));
         if (params)
                 json_object_object_add(o, "params", json_object_get(params));
-        const char *txt = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+        const char *txt =
+            json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
         r = agent_send(s, VC_FRAME_REQUEST, 0, p->agent_id, txt, strlen(txt));
         json_object_put(o);
         if (r < 0) {
@@ -420,12 +428,13 @@ static void agent_response(struct sup *s, struct vc_frame *f)
                 vc_log(VC_LOG_DEBUG, 0, "agent answered unknown request %u, ignoring", f->id);
                 return;
         }
-        if (p->kind != PEND_FORWARD || STREQ(p->method, "create_container") || STREQ(p->method, "exec_process") ||
-            STREQ(p->method, "remove_container"))
+        if (p->kind != PEND_FORWARD || STREQ(p->method, "create_container") ||
+            STREQ(p->method, "exec_process") || STREQ(p->method, "remove_container"))
                 resp = parse_json((const char *)f->payload, f->len);
         switch (p->kind) {
         case PEND_CHECK:
-                if (s->phase == PHASE_BOOT_AGENT && resp && json_object_object_get_ex(resp, "result", &result)) {
+                if (s->phase == PHASE_BOOT_AGENT && resp &&
+                    json_object_object_get_ex(resp, "result", &result)) {
                         vc_log(VC_LOG_INFO, 0, "agent answered after %llu ms: %s",
                                (unsigned long long)(sup_now_ms() - s->start_ms),
                                json_object_to_json_string_ext(result, JSON_C_TO_STRING_PLAIN));
@@ -434,7 +443,8 @@ static void agent_response(struct sup *s, struct vc_frame *f)
                         json_object *params = json_object_new_object();
                         json_object_object_add(params, "share_tag", json_object_new_string("kataShared"));
                         json_object_object_add(params, "hostname", json_object_new_string(s->id));
-                        int r = agent_request(s, PEND_CREATE_SANDBOX, "create_sandbox", params, NULL, 0, NULL);
+                        int r =
+                            agent_request(s, PEND_CREATE_SANDBOX, "create_sandbox", params, NULL, 0, NULL);
                         json_object_put(params);
                         if (r < 0)
                                 sup_boot_fail(s, -r, "send create_sandbox: %s", strerror(-r));
@@ -456,8 +466,9 @@ static void agent_response(struct sup *s, struct vc_frame *f)
         case PEND_FORWARD:
                 if (resp && !resp_error(resp, &code) && json_object_object_get_ex(resp, "result", &result)) {
                         if ((STREQ(p->method, "create_container") || STREQ(p->method, "exec_process")) &&
-                            json_object_object_get_ex(result, "handle", &v) && json_object_is_type(v, json_type_int) &&
-                            json_object_get_int64(v) > 0 && json_object_get_int64(v) <= UINT32_MAX) {
+                            json_object_object_get_ex(result, "handle", &v) &&
+                            json_object_is_type(v, json_type_int) && json_object_get_int64(v) > 0 &&
+                            json_object_get_int64(v) <= UINT32_MAX) {
                                 struct proc *pr = proc_get(s, (uint32_t)json_object_get_int64(v));
                                 if (pr && pr->id == NULL) {
                                         pr->id = p->cid ? strdup(p->cid) : NULL;
@@ -490,7 +501,8 @@ static void agent_event(struct sup *s, struct vc_frame *f)
                 int64_t h = json_object_get_int64(v);
                 json_object *st;
                 int status = 255;
-                if (json_object_object_get_ex(params, "status", &st) && json_object_is_type(st, json_type_int))
+                if (json_object_object_get_ex(params, "status", &st) &&
+                    json_object_is_type(st, json_type_int))
                         status = (int)json_object_get_int64(st);
                 struct proc *p = h > 0 && h <= UINT32_MAX ? proc_find(s, (uint32_t)h) : NULL;
                 if (p && !p->exited)
@@ -558,8 +570,8 @@ static void agent_read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
         int r;
 
         if (nread < 0) {
-                vc_log(s->phase >= PHASE_STOPPING ? VC_LOG_INFO : VC_LOG_WARNING, 0, "agent channel closed: %s",
-                       uv_strerror((int)nread));
+                vc_log(s->phase >= PHASE_STOPPING ? VC_LOG_INFO : VC_LOG_WARNING, 0,
+                       "agent channel closed: %s", uv_strerror((int)nread));
                 sup_agent_closed(s, "the agent channel closed");
                 return;
         }
@@ -600,7 +612,8 @@ static void agent_connect_cb(uv_connect_t *req, int status)
         if (s->phase >= PHASE_EXITING)
                 return;
         if (status < 0) {
-                sup_boot_fail(s, -status, "connect to the agent socket '%s': %s", s->agent_path, uv_strerror(status));
+                sup_boot_fail(s, -status, "connect to the agent socket '%s': %s", s->agent_path,
+                              uv_strerror(status));
                 return;
         }
         s->agent_connected = 1;
@@ -670,8 +683,9 @@ static void client_close(struct client *c)
 static int get_handle(json_object *params, uint32_t *ret)
 {
         json_object *v;
-        if (!params || !json_object_object_get_ex(params, "handle", &v) || !json_object_is_type(v, json_type_int) ||
-            json_object_get_int64(v) <= 0 || json_object_get_int64(v) > UINT32_MAX)
+        if (!params || !json_object_object_get_ex(params, "handle", &v) ||
+            !json_object_is_type(v, json_type_int) || json_object_get_int64(v) <= 0 ||
+            json_object_get_int64(v) > UINT32_MAX)
                 return -EINVAL;
         *ret = (uint32_t)json_object_get_int64(v);
         return 0;
@@ -683,7 +697,8 @@ static void sup_status(struct client *c, uint32_t id)
         json_object *r = json_object_new_object();
         json_object_object_add(r, "qemu_pid", json_object_new_int(s->qemu_child.pid));
         json_object_object_add(r, "virtiofsd_pid", json_object_new_int(s->vfsd_child.pid));
-        json_object_object_add(r, "vm", json_object_new_string(s->qemu_child.reaped ? "stopped" : s->vm_state));
+        json_object_object_add(r, "vm",
+                               json_object_new_string(s->qemu_child.reaped ? "stopped" : s->vm_state));
         json_object_object_add(r, "accel", json_object_new_string(s->accel));
         sup_reply_result(c, id, r);
 }
@@ -709,7 +724,8 @@ static void sup_qmp_cb(vc_qmp_t *q, int status, json_object *ret, const char *ms
                 if (status < 0)
                         sup_reply_error(qc->c, qc->id, -status, "%s", msg ? msg : strerror(-status));
                 else
-                        sup_reply_result(qc->c, qc->id, ret ? json_object_get(ret) : json_object_new_object());
+                        sup_reply_result(qc->c, qc->id,
+                                         ret ? json_object_get(ret) : json_object_new_object());
         }
         free(qc);
 }
@@ -726,7 +742,8 @@ static void sup_qmp(struct client *c, uint32_t id, json_object *params)
                 sup_reply_error(c, id, EINVAL, "sup.qmp: 'execute' must be a string");
                 return;
         }
-        if (json_object_object_get_ex(params, "arguments", &args) && !json_object_is_type(args, json_type_object)) {
+        if (json_object_object_get_ex(params, "arguments", &args) &&
+            !json_object_is_type(args, json_type_object)) {
                 sup_reply_error(c, id, EINVAL, "sup.qmp: 'arguments' must be an object");
                 return;
         }
@@ -742,8 +759,8 @@ static void sup_qmp(struct client *c, uint32_t id, json_object *params)
         qc->s = s;
         qc->c = c;
         qc->id = id;
-        r = vc_qmp_execute_async(s->qmp, json_object_get_string(exec), args ? json_object_get(args) : NULL, 10000,
-                                 sup_qmp_cb, qc);
+        r = vc_qmp_execute_async(s->qmp, json_object_get_string(exec), args ? json_object_get(args) : NULL,
+                                 10000, sup_qmp_cb, qc);
         if (r < 0) {
                 free(qc);
                 sup_reply_error(c, id, -r, "sup.qmp: %s", strerror(-r));
@@ -861,8 +878,8 @@ static void client_request(struct client *c, struct vc_frame *f)
                 sup_reply_error(c, f->id, EINVAL, "request has no 'method' string");
                 goto out;
         }
-        if (json_object_object_get_ex(req, "params", &params) && !json_object_is_type(params, json_type_object) &&
-            !json_object_is_type(params, json_type_null)) {
+        if (json_object_object_get_ex(req, "params", &params) &&
+            !json_object_is_type(params, json_type_object) && !json_object_is_type(params, json_type_null)) {
                 sup_reply_error(c, f->id, EINVAL, "'params' must be an object");
                 goto out;
         }
@@ -881,9 +898,11 @@ static void client_request(struct client *c, struct vc_frame *f)
                 json_object *t;
                 unsigned ms = 10000;
                 if (params && json_object_object_get_ex(params, "timeout", &t)) {
-                        if (!(json_object_is_type(t, json_type_int) || json_object_is_type(t, json_type_double)) ||
+                        if (!(json_object_is_type(t, json_type_int) ||
+                              json_object_is_type(t, json_type_double)) ||
                             json_object_get_double(t) < 0 || json_object_get_double(t) > 3600) {
-                                sup_reply_error(c, f->id, EINVAL, "sup.shutdown: 'timeout' must be 0..3600 seconds");
+                                sup_reply_error(c, f->id, EINVAL,
+                                                "sup.shutdown: 'timeout' must be 0..3600 seconds");
                                 goto out;
                         }
                         ms = (unsigned)(json_object_get_double(t) * 1000);
@@ -903,7 +922,8 @@ static void client_request(struct client *c, struct vc_frame *f)
                         goto out;
                 }
                 json_object *v;
-                if (params && json_object_object_get_ex(params, "id", &v) && json_object_is_type(v, json_type_string))
+                if (params && json_object_object_get_ex(params, "id", &v) &&
+                    json_object_is_type(v, json_type_string))
                         p->cid = strdup(json_object_get_string(v));
                 if (params && json_object_object_get_ex(params, "exec_id", &v) &&
                     json_object_is_type(v, json_type_string))
@@ -979,7 +999,7 @@ static void on_connection(uv_stream_t *server, int status)
         uv_pipe_init(s->loop, &c->pipe, 0);
         c->pipe.data = c;
         if (uv_accept(server, (uv_stream_t *)&c->pipe) < 0) {
-                uv_close((uv_handle_t *)&c->pipe, (uv_close_cb)free);
+                uv_close((uv_handle_t *)&c->pipe, client_closed_cb); /* not listed yet: just freed */
                 return;
         }
         c->next = s->clients;

@@ -141,7 +141,7 @@ void sup_begin_shutdown(struct sup *s, struct client *c, uint32_t id, unsigned t
 void sup_flush_clients(struct sup *s);
 void sup_free_state(struct sup *s);
 void sup_reply_error(struct client *c, uint32_t id, int code, const char *fmt, ...)
-        __attribute__((format(printf, 4, 5)));
+    __attribute__((format(printf, 4, 5)));
 void sup_reply_result(struct client *c, uint32_t id, json_object *result);
 void sup_answer_shutdown(struct sup *s);
 
