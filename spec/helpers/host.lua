@@ -85,6 +85,15 @@ function M.children()
   return kids
 end
 
+--- Children in `after` that were not in `before` (earlier specs in the same process may leave children
+--- that exit meanwhile: only new ones are leaks).
+function M.new_children(before, after)
+  local had, new = {}, {}
+  for _, pid in ipairs(before) do had[pid] = true end
+  for _, pid in ipairs(after) do if not had[pid] then new[#new + 1] = pid end end
+  return new
+end
+
 --- Open fds of this process, as a sorted list of "fd -> target".
 function M.fds()
   local out = {}
