@@ -234,16 +234,24 @@ end
 
 io.stderr:write("bench: stdout throughput\n")
 do
+  -- exec in a running container (boot excluded), its stdout piped to a reader on the host
   local mib = quick and 64 or 256
-  local bd = bundle({ "dd", "if=/dev/zero", "bs=1048576", "count=" .. mib })
   local v = {}
   for _, r in ipairs(RUNTIMES) do
     local id = new_id("dd")
-    local dt = timed(rt(r, ("run --bundle %s %s"):format(q(bd), id), "2>/dev/null </dev/null | cat >/dev/null"))
-    sh(rt(r, "delete --force " .. id))
-    v[r.name] = mib / dt
+    create(r, id)
+    assert(sh(rt(r, "start " .. id)) == 0, r.name .. " start failed")
+    local best
+    for _ = 1, quick and 1 or 3 do
+      local dt, code = timed(rt(r, ("exec %s dd if=/dev/zero bs=1048576 count=%d"):format(id, mib),
+        "2>/dev/null </dev/null | cat >/dev/null"))
+      assert(code == 0, r.name .. " exec failed")
+      best = best and math.min(best, dt) or dt
+    end
+    destroy(r, id)
+    v[r.name] = mib / best
   end
-  add_row(("stdout throughput (dd %d MiB, whole run)"):format(mib), "MiB/s", v)
+  add_row(("stdout throughput (exec dd %d MiB | reader)"):format(mib), "MiB/s", v, "best of 3 runs")
 end
 
 -- the table
