@@ -108,3 +108,38 @@ describe("kata.runner", function()
     assert.is_nil(trace)
   end)
 end)
+
+describe("kata.loader precompiled chunks", function()
+  local run = require("spec.helpers.run")
+  local dir
+  before_each(function() dir = run.tmpdir("kata-luac") end)
+  after_each(function() run.rmrf(dir) end)
+
+  local function compile(src_text, out)
+    run.write(dir .. "/tmp.lua", src_text)
+    assert(os.execute(("luac5.4 -o %s %s"):format(run.q(out), run.q(dir .. "/tmp.lua"))))
+  end
+
+  it("uses the runtime's precompiled chunk when it is at least as new as the source", function()
+    run.write(dir .. "/p.lua", "return { origin = 'source' }")
+    os.execute("touch -d '2 minutes ago' " .. run.q(dir .. "/p.lua"))
+    compile("return { origin = 'precompiled' }", dir .. "/p.luac")
+    assert.equal("precompiled", assert(loader.load_file(dir .. "/p.lua", "p", dir .. "/p.luac")).origin)
+  end)
+
+  it("falls back to the source when the source is newer or the chunk is unusable", function()
+    compile("return { origin = 'precompiled' }", dir .. "/p.luac")
+    os.execute("touch -d '2 minutes ago' " .. run.q(dir .. "/p.luac"))
+    run.write(dir .. "/p.lua", "return { origin = 'source' }")
+    assert.equal("source", assert(loader.load_file(dir .. "/p.lua", "p", dir .. "/p.luac")).origin)
+    run.write(dir .. "/bad.luac", "\27Lua garbage")
+    assert.equal("source", assert(loader.load_file(dir .. "/p.lua", "p", dir .. "/bad.luac")).origin)
+  end)
+
+  it("never loads a chunk given as policy text", function()
+    compile("return {}", dir .. "/p.luac")
+    local ok, err = loader.load_file(dir .. "/p.luac", "p")
+    assert.is_nil(ok)
+    assert.matches("attempt to load a binary chunk", err)
+  end)
+end)

@@ -45,7 +45,22 @@ string.dump = nil
 ---@param name string used in the chunk name: "=policy/<name>"
 ---@return table|nil policy
 ---@return string|nil err
-function M.load_file(path, name)
+---@param precompiled string|nil the runtime's own precompiled chunk of this file (never an operator's): used
+---       when it is at least as new as the source
+function M.load_file(path, name, precompiled)
+  if precompiled then
+    local vc = require("vc")
+    local bs, ss = vc.fs.stat(precompiled), vc.fs.stat(path)
+    if bs and (not ss or ss.mtime <= bs.mtime) then
+      local f = io.open(precompiled, "rb")
+      if f then
+        local bytes = f:read("a")
+        f:close()
+        local policy = M.load_string(bytes, name, "b")
+        if policy then return policy end
+      end
+    end
+  end
   local f, err = io.open(path, "r")
   if not f then return nil, ("policy '%s': %s"):format(name, err) end
   local src = f:read("a")
@@ -55,10 +70,11 @@ end
 
 ---@param src string
 ---@param name string
+---@param mode string|nil "t" (the default: text only); "b" only for the runtime's own precompiled chunks
 ---@return table|nil policy
 ---@return string|nil err
-function M.load_string(src, name)
-  local chunk, err = load(src, "=policy/" .. name, "t", M.env())
+function M.load_string(src, name, mode)
+  local chunk, err = load(src, "=policy/" .. name, mode or "t", M.env())
   if not chunk then return nil, ("policy '%s': %s"):format(name, err) end
   local ok, policy = pcall(chunk)
   if not ok then return nil, ("policy '%s': %s"):format(name, tostring(policy)) end

@@ -34,7 +34,8 @@ local function requested_policy(ctx)
   return nil
 end
 
-local function body(ctx, lua_dir)
+local function body(ctx, lua_dir, luac_dir)
+  policies.luac_dir = luac_dir
   local env = { ctx = ctx, lua_dir = lua_dir, fail = runner.fail }
   if ctx.command == "help" or ctx.command == "version" then
     return commands[ctx.command](env)
@@ -67,12 +68,13 @@ end
 --- Run a command; returns the process exit status. Failures print one line on stderr and log it.
 ---@param ctx table
 ---@param lua_dir string
+---@param luac_dir string|nil
 ---@return integer
-function M.run(ctx, lua_dir)
+function M.run(ctx, lua_dir, luac_dir)
   local ok, res = xpcall(body, function(e)
     if type(e) == "table" then return e end
     return { msg = tostring(e), trace = debug.traceback(tostring(e), 2) }
-  end, ctx, lua_dir)
+  end, ctx, lua_dir, luac_dir)
   if ok then return res end
   local msg = res.msg or "unknown error"
   if res.trace then msg = "kata-runtime: " .. msg end

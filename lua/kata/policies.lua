@@ -5,6 +5,9 @@ local loader = require("kata.loader")
 
 local M = {}
 
+--- The runtime's precompiled chunks (set by kata.main); only its built-in policies are taken from there.
+M.luac_dir = nil
+
 M.ANNOTATION = "io.katacontainers.config.runtime.policy"
 
 local function file_exists(path)
@@ -37,7 +40,11 @@ function M.load(name, lua_dir, config, depth)
   if depth > 4 then return nil, ("policy '%s': extends too deep"):format(name) end
   local path = M.find(name, lua_dir, config)
   if not path then return nil, ("policy '%s' not found"):format(name) end
-  local policy, err = loader.load_file(path, name)
+  local precompiled
+  if M.luac_dir and path == lua_dir .. "/kata/policy/" .. name .. ".lua" then
+    precompiled = M.luac_dir .. "/kata/policy/" .. name .. ".luac"
+  end
+  local policy, err = loader.load_file(path, name, precompiled)
   if not policy then return nil, err end
   if policy.extends ~= nil then
     local base, berr = M.load(policy.extends, lua_dir, config, depth + 1)

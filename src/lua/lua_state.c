@@ -165,7 +165,7 @@ static int lfs_realpath(lua_State *L) /* vc.fs.realpath(path) -> abs | nil, msg,
         return 1;
 }
 
-/* vc.fs.stat(path) -> { type = "file"|"directory"|"link"|"socket"|"fifo"|"other", size=, mode=, dev=, ino= }
+/* vc.fs.stat(path) -> { type = "file"|"directory"|"link"|"socket"|"fifo"|"other", size=, mode=, dev=, ino=, mtime= }
  *   | nil, msg, code (lstat: links are not followed) */
 static int lfs_stat(lua_State *L)
 {
@@ -189,6 +189,8 @@ static int lfs_stat(lua_State *L)
         lua_setfield(L, -2, "dev");
         lua_pushinteger(L, (lua_Integer)st.st_ino);
         lua_setfield(L, -2, "ino");
+        lua_pushnumber(L, (lua_Number)st.st_mtim.tv_sec + (lua_Number)st.st_mtim.tv_nsec / 1e9);
+        lua_setfield(L, -2, "mtime");
         return 1;
 }
 

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/stat.h>
 
 #include <lua.h>
 #include <lauxlib.h>
@@ -63,9 +64,9 @@ static int msghandler(lua_State *L)
         return 1;
 }
 
-/* The installed Lua directory beside the binary (<prefix>/bin/../share/kata-runtime/lua), else the
- * source tree's (a build-tree binary). */
-static void find_lua_dir(char *buf, size_t len)
+/* The installed Lua directory beside the binary (<prefix>/bin/../share/kata-runtime/lua, precompiled chunks in
+ * .../luac), else the source tree's and the build tree's (a build-tree binary). */
+static void find_lua_dirs(char *lua, char *luac, size_t len)
 {
         char exe[PATH_MAX];
         ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
@@ -74,14 +75,50 @@ static void find_lua_dir(char *buf, size_t len)
                 char *slash = strrchr(exe, '/');
                 if (slash) {
                         *slash = '\0';
-                        snprintf(buf, len, "%s/../share/kata-runtime/lua", exe);
-                        char probe[PATH_MAX + 32];
-                        snprintf(probe, sizeof probe, "%s/kata/main.lua", buf);
-                        if (access(probe, R_OK) == 0)
+                        char probe[PATH_MAX + 64];
+                        snprintf(probe, sizeof probe, "%s/../share/kata-runtime/lua/kata/main.lua", exe);
+                        if (access(probe, R_OK) == 0) {
+                                snprintf(lua, len, "%.*s/../share/kata-runtime/lua", (int)(len - 32), exe);
+                                snprintf(luac, len, "%.*s/../share/kata-runtime/luac", (int)(len - 32), exe);
                                 return;
+                        }
                 }
         }
-        snprintf(buf, len, "%s", VC_SOURCE_LUA_DIR);
+        snprintf(lua, len, "%s", VC_SOURCE_LUA_DIR);
+        snprintf(luac, len, "%s/luac", VC_BUILD_BIN_DIR);
+}
+
+/* package.searchers entry for the runtime's own modules (kata.*): the precompiled chunk when it is at
+ * least as new as its source, so an edited source is never shadowed by a stale chunk. */
+static int search_precompiled(lua_State *L)
+{
+        const char *name = luaL_checkstring(L, 1);
+        const char *lua_dir = lua_tostring(L, lua_upvalueindex(1)), *luac_dir = lua_tostring(L, lua_upvalueindex(2));
+        char rel[256], src[PATH_MAX], bc[PATH_MAX];
+        struct stat ss, bs;
+
+        if (strncmp(name, "kata.", 5) != 0 || strlen(name) >= sizeof rel) {
+                lua_pushliteral(L, "\n\tnot a runtime module");
+                return 1;
+        }
+        snprintf(rel, sizeof rel, "%s", name);
+        for (char *p = rel; *p; p++)
+                if (*p == '.')
+                        *p = '/';
+        snprintf(src, sizeof src, "%s/%s.lua", lua_dir, rel);
+        snprintf(bc, sizeof bc, "%s/%s.luac", luac_dir, rel);
+        if (stat(bc, &bs) < 0 || (stat(src, &ss) == 0 && (ss.st_mtim.tv_sec > bs.st_mtim.tv_sec ||
+                                                          (ss.st_mtim.tv_sec == bs.st_mtim.tv_sec &&
+                                                           ss.st_mtim.tv_nsec > bs.st_mtim.tv_nsec)))) {
+                lua_pushfstring(L, "\n\tno fresh precompiled '%s'", bc);
+                return 1;
+        }
+        if (luaL_loadfilex(L, bc, "b") != LUA_OK) {
+                lua_pushfstring(L, "\n\tprecompiled '%s' unusable: %s", bc, lua_tostring(L, -1));
+                return 1;
+        }
+        lua_pushstring(L, bc);
+        return 2;
 }
 
 static int preload_vc(lua_State *L)
@@ -93,7 +130,7 @@ static int preload_vc(lua_State *L)
 static int pmain(lua_State *L)
 {
         json_object *ctx = lua_touserdata(L, 1);
-        const char *lua_dir = lua_tostring(L, 2);
+        const char *lua_dir = lua_tostring(L, 2), *luac_dir = lua_tostring(L, 3);
 
         luaL_openlibs(L);
         luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
@@ -106,7 +143,16 @@ static int pmain(lua_State *L)
         lua_setfield(L, -2, "path");
         lua_pushliteral(L, ""); /* no C modules from disk: vc is preloaded */
         lua_setfield(L, -2, "cpath");
-        lua_pop(L, 1);
+        lua_getfield(L, -1, "searchers"); /* [package, searchers]: ours goes before the source searcher */
+        for (lua_Integer i = (lua_Integer)luaL_len(L, -1); i >= 2; i--) {
+                lua_rawgeti(L, -1, i);
+                lua_rawseti(L, -2, i + 1);
+        }
+        lua_pushstring(L, lua_dir);
+        lua_pushstring(L, luac_dir);
+        lua_pushcclosure(L, search_precompiled, 2);
+        lua_rawseti(L, -2, 2);
+        lua_pop(L, 2);
 
         lua_pushcfunction(L, msghandler);
         lua_getglobal(L, "require");
@@ -115,7 +161,8 @@ static int pmain(lua_State *L)
         lua_getfield(L, -1, "run");
         vc_l_pushjson(L, ctx);
         lua_pushstring(L, lua_dir);
-        if (lua_pcall(L, 2, 1, -5) != LUA_OK)
+        lua_pushstring(L, luac_dir);
+        if (lua_pcall(L, 3, 1, -6) != LUA_OK)
                 return lua_error(L);
         return 1;
 }
@@ -148,7 +195,7 @@ int main(int argc, char **argv)
         vc_error_t err = NULL;
         enum vc_log_format fmt = VC_LOG_TEXT;
         struct limits limits = { 0, LUA_MAXMEM };
-        char lua_dir[PATH_MAX];
+        char lua_dir[PATH_MAX], luac_dir[PATH_MAX];
         int status = 1;
 
         if (vc_cli_parse(argc, argv, &ctx, &err) < 0) {
@@ -170,7 +217,7 @@ int main(int argc, char **argv)
                 return 1;
         }
 
-        find_lua_dir(lua_dir, sizeof lua_dir);
+        find_lua_dirs(lua_dir, luac_dir, sizeof lua_dir);
         lua_State *L = lua_newstate(limited_alloc, &limits);
         if (L == NULL) {
                 fprintf(stderr, "kata-runtime: cannot create the Lua interpreter\n");
@@ -181,7 +228,8 @@ int main(int argc, char **argv)
         lua_pushcfunction(L, pmain);
         lua_pushlightuserdata(L, ctx);
         lua_pushstring(L, lua_dir);
-        if (lua_pcall(L, 2, 1, 1) != LUA_OK) {
+        lua_pushstring(L, luac_dir);
+        if (lua_pcall(L, 3, 1, 1) != LUA_OK) {
                 report_error(L);
                 status = 1;
         } else if (lua_isinteger(L, -1)) {
