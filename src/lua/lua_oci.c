@@ -174,35 +174,38 @@ static const luaL_Reg oci_funcs[] = {
         { NULL, NULL },
 };
 
+static const luaL_Reg id_funcs[] = { { "validate", lid_validate }, { NULL, NULL } };
+static const luaL_Reg cli_funcs[] = { { "parse", lcli_parse }, { "usage", lcli_usage }, { NULL, NULL } };
+static const luaL_Reg signal_funcs[] = { { "parse", lsignal_parse }, { "name", lsignal_name }, { NULL, NULL } };
+
+/* vc[name] = a new table of funcs; the table stays on the stack for constants. */
+static void newlib_field(lua_State *L, const char *name, const luaL_Reg *funcs)
+{
+        lua_newtable(L);
+        luaL_setfuncs(L, funcs, 0);
+        lua_pushvalue(L, -1);
+        lua_setfield(L, -3, name);
+}
+
 void vc_l_open_oci(lua_State *L)
 {
-        luaL_newlib(L, oci_funcs);
+        newlib_field(L, "oci", oci_funcs); /* [vc, oci] */
         lua_pushliteral(L, VC_OCI_VERSION);
         lua_setfield(L, -2, "version");
         lua_pushliteral(L, VC_OCI_VERSION_MIN);
         lua_setfield(L, -2, "version_min");
-        lua_setfield(L, -2, "oci");
+        lua_pop(L, 1);
 
-        lua_createtable(L, 0, 2);
-        lua_pushcfunction(L, lid_validate);
-        lua_setfield(L, -2, "validate");
+        newlib_field(L, "id", id_funcs);
         lua_pushinteger(L, VC_ID_MAX);
         lua_setfield(L, -2, "max");
-        lua_setfield(L, -2, "id");
+        lua_pop(L, 1);
 
-        lua_createtable(L, 0, 2);
-        lua_pushcfunction(L, lcli_parse);
-        lua_setfield(L, -2, "parse");
-        lua_pushcfunction(L, lcli_usage);
-        lua_setfield(L, -2, "usage");
+        newlib_field(L, "cli", cli_funcs);
         lua_pushliteral(L, VC_DEFAULT_ROOT);
         lua_setfield(L, -2, "default_root");
-        lua_setfield(L, -2, "cli");
+        lua_pop(L, 1);
 
-        lua_createtable(L, 0, 2);
-        lua_pushcfunction(L, lsignal_parse);
-        lua_setfield(L, -2, "parse");
-        lua_pushcfunction(L, lsignal_name);
-        lua_setfield(L, -2, "name");
-        lua_setfield(L, -2, "signal");
+        newlib_field(L, "signal", signal_funcs);
+        lua_pop(L, 1);
 }
