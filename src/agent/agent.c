@@ -334,6 +334,8 @@ static void write_stdin(struct proc *p)
                         break;
                 }
                 buf_consume(&p->stdin_q, (size_t)n);
+                p->stdin_progress = agent_now_ms();
+                p->stdin_dropping = false;
         }
         if (p->stdin_close && buf_pending(&p->stdin_q) == 0)
                 stdin_close(p);
@@ -1322,9 +1324,19 @@ static void handle_frame(const struct vc_frame *f)
                 }
                 if (f->len == 0) {
                         p->stdin_close = true;
-                } else if (buf_append(&p->stdin_q, f->payload, f->len) < 0) {
-                        agent_log("out of memory for the stdin of process %u", p->handle);
+                } else if (buf_pending(&p->stdin_q) > AGENT_STDIN_CAP) {
+                        /* only reachable once the process stalled: see stdin_throttled() */
+                        if (!p->stdin_dropping)
+                                agent_log("process %u does not read its stdin: dropping input", p->handle);
+                        p->stdin_dropping = true;
                         return;
+                } else {
+                        if (buf_pending(&p->stdin_q) == 0)
+                                p->stdin_progress = agent_now_ms();
+                        if (buf_append(&p->stdin_q, f->payload, f->len) < 0) {
+                                agent_log("out of memory for the stdin of process %u", p->handle);
+                                return;
+                        }
                 }
                 write_stdin(p);
                 return;
@@ -1338,16 +1350,38 @@ static void handle_frame(const struct vc_frame *f)
 
 static bool stdin_throttled(void)
 {
+        uint64_t now = agent_now_ms();
+
         for (struct proc *p = A.procs; p; p = p->next)
-                if (buf_pending(&p->stdin_q) > AGENT_STDIN_CAP)
+                if (buf_pending(&p->stdin_q) > AGENT_STDIN_CAP && now - p->stdin_progress < AGENT_STDIN_STALL_MS)
                         return true;
         return false;
+}
+
+/* Handle the frames already buffered, unless a process's stdin backlog asks us to hold back. */
+static void process_frames(void)
+{
+        while (A.connected && !A.discard && !stdin_throttled()) {
+                struct vc_frame f;
+                int rc = vc_frame_reader_next(&A.reader, &f);
+                if (rc == 0)
+                        return;
+                if (rc < 0) {
+                        agent_log("protocol error from the host: dropping the connection");
+                        A.discard = true;
+                        vc_frame_reader_free(&A.reader);
+                        vc_frame_reader_init(&A.reader);
+                        return;
+                }
+                handle_frame(&f);
+        }
 }
 
 static void port_read(void)
 {
         uint8_t buf[65536];
 
+        process_frames();
         for (int round = 0; round < 16 && A.connected && !stdin_throttled(); round++) {
                 ssize_t n = read(A.port_fd, buf, sizeof buf);
                 if (n < 0) {
@@ -1370,26 +1404,12 @@ static void port_read(void)
                         A.discard = true;
                         continue;
                 }
-                for (;;) {
-                        struct vc_frame f;
-                        int rc = vc_frame_reader_next(&A.reader, &f);
-                        if (rc == 0)
-                                break;
-                        if (rc < 0) {
-                                agent_log("protocol error from the host: dropping the connection");
-                                A.discard = true;
-                                vc_frame_reader_free(&A.reader);
-                                vc_frame_reader_init(&A.reader);
-                                break;
-                        }
-                        handle_frame(&f);
-                        if (!A.connected)
-                                return;
-                }
+                process_frames();
         }
 }
 
-/* While the host is away, the port polls as hung up at once; look at it now and then instead. */
+/* While the host is away the port polls as hung up at once, so it leaves the poll set; SIGIO (or the
+ * loop's timeout) brings us here to look again. */
 static void port_check_reconnect(void)
 {
         struct pollfd pfd = {.fd = A.port_fd, .events = POLLIN | POLLOUT};
@@ -1439,10 +1459,13 @@ static void loop(void)
         } while (0)
                 ADD(A.sigfd, POLLIN, FD_SIG, 0);
                 if (A.connected) {
-                        short ev = (stdin_throttled() ? 0 : POLLIN) | (A.out_head ? POLLOUT : 0);
+                        bool throttled = stdin_throttled();
+                        short ev = (throttled ? 0 : POLLIN) | (A.out_head ? POLLOUT : 0);
                         ADD(A.port_fd, ev, FD_PORT, 0);
+                        if (throttled)
+                                timeout = 1000; /* to notice a stall */
                 } else {
-                        timeout = 100;
+                        timeout = 1000; /* SIGIO wakes us sooner */
                 }
                 for (struct proc *p = A.procs; p; p = p->next) {
                         if (p->sync_fd >= 0)
@@ -1528,8 +1551,10 @@ static void loop(void)
                                 init_poweroff();
                         }
                 }
-                if (A.connected && A.out_head)
+                if (A.connected) {
+                        process_frames(); /* held back by a stdin backlog that has drained since */
                         port_flush();
+                }
         }
 }
 
@@ -1553,6 +1578,7 @@ int main(int argc, char **argv)
         signal(SIGPIPE, SIG_IGN);
         sigemptyset(&mask);
         sigaddset(&mask, SIGCHLD);
+        sigaddset(&mask, SIGIO);
         sigprocmask(SIG_BLOCK, &mask, NULL);
         A.sigfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
         A.self_pidns = open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC);
@@ -1570,6 +1596,11 @@ int main(int argc, char **argv)
                 agent_log("open %s: %s", A.port_path, strerror(errno));
                 init_poweroff();
         }
+        /* virtio_console raises SIGIO when the host opens or closes its end: no polling needed to see
+         * a host come back (the loop still looks once a second). */
+        if (fcntl(A.port_fd, F_SETOWN, getpid()) < 0 ||
+            fcntl(A.port_fd, F_SETFL, fcntl(A.port_fd, F_GETFL) | O_ASYNC) < 0)
+                agent_log("SIGIO on %s: %s", A.port_path, strerror(errno));
         vc_frame_reader_init(&A.reader);
         A.connected = false;
         A.hup_since = agent_now_ms();

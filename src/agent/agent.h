@@ -29,8 +29,11 @@
 #define AGENT_MAX_STR 65536
 /* A process whose data frames waiting for the port exceed this is not read any more until they drain. */
 #define AGENT_OUT_CAP (1024u * 1024u)
-/* A process whose stdin backlog exceeds this stops the agent reading the port until it drains. */
+/* A process whose stdin backlog exceeds this stops the agent reading the port until it drains, for at
+ * most AGENT_STDIN_STALL_MS without progress: after that, its further input is dropped so that the
+ * host's other requests (a signal for that very process, say) get through. */
 #define AGENT_STDIN_CAP (1024u * 1024u)
+#define AGENT_STDIN_STALL_MS 10000
 /* After a process exits, its output is read until EOF or until this long passes with no output. */
 #define AGENT_EOF_GRACE_MS 2000
 
@@ -145,6 +148,8 @@ struct proc {
         bool terminal;
         struct buf stdin_q;
         bool stdin_close; /* close stdin once stdin_q drains */
+        uint64_t stdin_progress; /* when stdin_q last shrank (or started filling) */
+        bool stdin_dropping;     /* stalled over the cap: input is being dropped */
         size_t queued;    /* bytes of this process's data frames waiting for the port */
         bool exited;
         int status;
