@@ -169,6 +169,9 @@ describe("kata-agent in a guest #integration", function()
 
   lazy_teardown(function()
     local path = tmp
+    -- KATA_SPEC_CONSOLE=FILE keeps the guest's console log for a look after the run
+    local keep = os.getenv("KATA_SPEC_CONSOLE")
+    if keep and tmp then os.execute("cp " .. q(tmp .. "/console.log") .. " " .. q(keep)) end
     cleanup()
     if path then
       sleep(0.2)

@@ -14,6 +14,7 @@
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <termios.h>
@@ -440,13 +441,40 @@ static void reap(void)
 static void handle_sync(struct proc *p)
 {
         struct sync_msg m;
+        union {
+                struct cmsghdr h;
+                char buf[CMSG_SPACE(sizeof(int))];
+        } cm;
+        struct iovec iov = {.iov_base = &m, .iov_len = sizeof m};
+        struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cm.buf, .msg_controllen = sizeof cm.buf};
+        int master = -1;
         ssize_t n;
 
         do
-                n = read(p->sync_fd, &m, sizeof m);
+                n = recvmsg(p->sync_fd, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
         while (n < 0 && errno == EINTR);
         if (n < 0 && errno == EAGAIN)
                 return;
+        for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); n > 0 && c; c = CMSG_NXTHDR(&mh, c)) {
+                if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS && c->cmsg_len == CMSG_LEN(sizeof(int))) {
+                        if (master >= 0)
+                                close(master);
+                        memcpy(&master, CMSG_DATA(c), sizeof(int));
+                }
+        }
+        if (n == (ssize_t)sizeof m && m.err == 0 && p->state == PROC_CREATING && p->terminal) {
+                if (master < 0) {
+                        m.err = EIO;
+                        snprintf(m.msg, sizeof m.msg, "no terminal from the child");
+                } else {
+                        p->out_fd[0] = master;
+                        p->stdin_fd = fcntl(master, F_DUPFD_CLOEXEC, 3);
+                        set_nonblock(master);
+                        master = -1;
+                }
+        }
+        if (master >= 0)
+                close(master);
         if (n == (ssize_t)sizeof m && m.err == 0 && p->state == PROC_CREATING) {
                 p->state = PROC_CREATED;
                 if (p->reply_pending) {
@@ -486,40 +514,25 @@ static void handle_sync(struct proc *p)
 
 struct spawn_io {
         int sync[2], start[2], in[2], out[2], err[2];
-        int master, slave;
 };
 
 static void spawn_io_close(struct spawn_io *io)
 {
-        int *fds[] = {&io->sync[0], &io->sync[1], &io->start[0], &io->start[1], &io->in[0], &io->in[1],
-                      &io->out[0],  &io->out[1],  &io->err[0],   &io->err[1],   &io->master, &io->slave};
+        int *fds[] = {&io->sync[0], &io->sync[1], &io->start[0], &io->start[1], &io->in[0],
+                      &io->in[1],   &io->out[0],  &io->out[1],   &io->err[0],   &io->err[1]};
         for (size_t i = 0; i < sizeof fds / sizeof fds[0]; i++)
                 close_fd(fds[i]);
 }
 
 static int spawn_io_open(struct spawn_io *io, const struct spawn *s)
 {
-        char name[64];
-
         memset(io, 0xff, sizeof *io); /* every fd -1 */
-        if (pipe2(io->sync, O_CLOEXEC) < 0 || pipe2(io->start, O_CLOEXEC) < 0)
+        if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, io->sync) < 0 || pipe2(io->start, O_CLOEXEC) < 0)
                 return -errno;
-        if (!s->terminal) {
-                if (pipe2(io->in, O_CLOEXEC) < 0 || pipe2(io->out, O_CLOEXEC) < 0 || pipe2(io->err, O_CLOEXEC) < 0)
-                        return -errno;
-                return 0;
-        }
-        io->master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
-        if (io->master < 0 || grantpt(io->master) < 0 || unlockpt(io->master) < 0 ||
-            ptsname_r(io->master, name, sizeof name) != 0)
+        /* a terminal is allocated by the child, in the devpts it will see */
+        if (!s->terminal &&
+            (pipe2(io->in, O_CLOEXEC) < 0 || pipe2(io->out, O_CLOEXEC) < 0 || pipe2(io->err, O_CLOEXEC) < 0))
                 return -errno;
-        io->slave = open(name, O_RDWR | O_NOCTTY | O_CLOEXEC);
-        if (io->slave < 0)
-                return -errno;
-        if (s->rows && s->cols) {
-                struct winsize ws = {.ws_row = s->rows, .ws_col = s->cols};
-                (void)ioctl(io->master, TIOCSWINSZ, &ws);
-        }
         return 0;
 }
 
@@ -561,8 +574,7 @@ static int spawn_proc(struct spawn *s, struct container *c, const char *exec_id,
         pid = fork();
         if (pid == 0) {
                 struct child_fds fds = {
-                        .stdio = {s->terminal ? io.slave : io.in[0], s->terminal ? io.slave : io.out[1],
-                                  s->terminal ? io.slave : io.err[1]},
+                        .stdio = {io.in[0], io.out[1], io.err[1]},
                         .sync_fd = io.sync[1],
                         .start_fd = io.start[0],
                         .terminal = s->terminal,
@@ -589,21 +601,17 @@ static int spawn_proc(struct spawn *s, struct container *c, const char *exec_id,
         p->terminal = s->terminal;
         p->sync_fd = io.sync[0], io.sync[0] = -1;
         p->start_fd = io.start[1], io.start[1] = -1;
-        if (s->terminal) {
-                p->out_fd[0] = io.master, io.master = -1;
-                p->out_fd[1] = -1;
-                p->stdin_fd = fcntl(p->out_fd[0], F_DUPFD_CLOEXEC, 3);
-        } else {
-                p->stdin_fd = io.in[1], io.in[1] = -1;
-                p->out_fd[0] = io.out[0], io.out[0] = -1;
-                p->out_fd[1] = io.err[0], io.err[0] = -1;
-        }
+        /* with a terminal these stay -1 until the child sends the pty master */
+        p->stdin_fd = io.in[1], io.in[1] = -1;
+        p->out_fd[0] = io.out[0], io.out[0] = -1;
+        p->out_fd[1] = io.err[0], io.err[0] = -1;
         spawn_io_close(&io); /* the child's ends */
         set_nonblock(p->sync_fd);
-        set_nonblock(p->stdin_fd);
-        set_nonblock(p->out_fd[0]);
-        if (p->out_fd[1] >= 0)
+        if (!p->terminal) {
+                set_nonblock(p->stdin_fd);
+                set_nonblock(p->out_fd[0]);
                 set_nonblock(p->out_fd[1]);
+        }
         p->next = A.procs;
         A.procs = p;
         if (c->init == NULL)
@@ -1408,13 +1416,18 @@ static void port_read(void)
         }
 }
 
+static bool port_hung_up(void)
+{
+        struct pollfd pfd = {.fd = A.port_fd, .events = POLLIN | POLLOUT};
+
+        return poll(&pfd, 1, 0) < 0 || (pfd.revents & (POLLHUP | POLLERR | POLLNVAL));
+}
+
 /* While the host is away the port polls as hung up at once, so it leaves the poll set; SIGIO (or the
  * loop's timeout) brings us here to look again. */
 static void port_check_reconnect(void)
 {
-        struct pollfd pfd = {.fd = A.port_fd, .events = POLLIN | POLLOUT};
-
-        if (poll(&pfd, 1, 0) < 0 || (pfd.revents & (POLLHUP | POLLERR | POLLNVAL)))
+        if (port_hung_up())
                 return;
         A.connected = true;
         A.discard = false;
@@ -1506,7 +1519,9 @@ static void loop(void)
                         case FD_PORT:
                                 if (re & (POLLIN | POLLHUP | POLLERR))
                                         port_read(); /* reads what is left, then sees EOF */
-                                if (A.connected && (re & POLLHUP))
+                                /* The hang-up may be stale: a new host can have connected since the poll
+                                 * (its request just read). Believe only the port's state now. */
+                                if (A.connected && (re & POLLHUP) && port_hung_up())
                                         port_disconnected();
                                 if (A.connected && (re & POLLOUT))
                                         port_flush();

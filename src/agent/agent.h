@@ -109,12 +109,13 @@ int spawn_parse_spec(struct spawn *s, json_object *spec, const char *rootfs, cha
 
 /* ---- the child side (child.c): never returns ---- */
 struct child_fds {
-        int stdio[3]; /* or the pty slave three times */
-        int sync_fd;  /* write end of the status pipe, close-on-exec */
+        int stdio[3]; /* pipes; -1 with a terminal, which the child allocates itself */
+        int sync_fd;  /* the child's end of the status socket, close-on-exec */
         int start_fd; /* read end of the start pipe */
         bool terminal;
 };
-/* The record a child writes on the status pipe: err == 0 means "set up, waiting for start". */
+/* The record a child sends on the status socket (a SOCK_SEQPACKET pair): err == 0 means "set up,
+ * waiting for start", and then carries the pty master as SCM_RIGHTS when the process has a terminal. */
 struct sync_msg {
         int32_t err;
         char msg[240];

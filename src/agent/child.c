@@ -15,6 +15,7 @@
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
@@ -38,7 +39,7 @@ __attribute__((noreturn, format(printf, 2, 3))) static void die(int err, const c
         n = strlen(m.msg);
         if (err && n + 3 < sizeof m.msg)
                 snprintf(m.msg + n, sizeof m.msg - n, ": %s", strerror(err));
-        (void)!write(sync_fd, &m, sizeof m);
+        (void)!send(sync_fd, &m, sizeof m, MSG_NOSIGNAL);
         _exit(127);
 }
 
@@ -285,34 +286,73 @@ static void join_container(const struct spawn *s)
                 die(errno, "enter container root");
 }
 
-/* Put the fds the process keeps at 0-4 and close every other one the agent had open. */
-static void arrange_fds(struct child_fds *fds)
+/* Put the fds the process keeps at 0-4 (stdio, status socket, start pipe) and the pty master, if any,
+ * at 5; close every other fd the agent had open. */
+static void arrange_fds(struct child_fds *fds, int *master)
 {
-        int want[5] = {fds->stdio[0], fds->stdio[1], fds->stdio[2], fds->sync_fd, fds->start_fd};
-        int high[5];
+        int want[6] = {fds->stdio[0], fds->stdio[1], fds->stdio[2], fds->sync_fd, fds->start_fd, *master};
+        int high[6];
+        int n = *master >= 0 ? 6 : 5;
 
-        for (int i = 0; i < 5; i++) {
-                high[i] = fcntl(want[i], F_DUPFD_CLOEXEC, 5);
+        for (int i = 0; i < n; i++) {
+                high[i] = fcntl(want[i], F_DUPFD_CLOEXEC, 6);
                 if (high[i] < 0)
                         die(errno, "dup");
         }
         for (int i = 0; i < 3; i++)
                 if (dup2(high[i], i) < 0)
                         die(errno, "dup2");
-        if (dup3(high[3], 3, O_CLOEXEC) < 0 || dup3(high[4], 4, O_CLOEXEC) < 0)
-                die(errno, "dup3");
+        for (int i = 3; i < n; i++)
+                if (dup3(high[i], i, O_CLOEXEC) < 0)
+                        die(errno, "dup3");
         sync_fd = 3;
         fds->sync_fd = 3;
         fds->start_fd = 4;
-        if (syscall(SYS_close_range, 5u, ~0u, 0u) < 0)
-                for (int fd = 5; fd < 1024; fd++)
+        if (*master >= 0)
+                *master = 5;
+        if (syscall(SYS_close_range, (unsigned)n, ~0u, 0u) < 0)
+                for (int fd = n; fd < 1024; fd++)
                         close(fd);
+}
+
+/* The process's terminal: a pty from the devpts the process sees (the container's /dev/ptmx), so that
+ * ttyname() works inside; the agent's when the container has none. TIOCGPTPEER opens the slave from
+ * the master itself, whatever the mount namespace. Returns the master; the slave becomes stdio. */
+static int open_terminal(const struct spawn *s, struct child_fds *fds, int fallback_master)
+{
+        int master = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC), slave;
+
+        if (master < 0) {
+                master = fallback_master;
+                if (master < 0)
+                        die(errno, "open /dev/ptmx");
+        } else if (fallback_master >= 0) {
+                close(fallback_master);
+        }
+        if (unlockpt(master) < 0)
+                die(errno, "unlockpt");
+        slave = ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
+        if (slave < 0)
+                die(errno, "open the pty slave");
+        if (s->rows && s->cols) {
+                struct winsize ws = {.ws_row = s->rows, .ws_col = s->cols};
+                if (ioctl(master, TIOCSWINSZ, &ws) < 0)
+                        die(errno, "set the terminal size");
+        }
+        if (ioctl(slave, TIOCSCTTY, 0) < 0)
+                die(errno, "set controlling terminal");
+        /* the process owns its terminal, as with a login */
+        if (fchown(slave, s->uid, (gid_t)-1) < 0 && errno != EPERM)
+                die(errno, "chown the pty");
+        fds->stdio[0] = fds->stdio[1] = fds->stdio[2] = slave;
+        return master;
 }
 
 void child_run(struct spawn *s, struct child_fds *fds, bool is_exec)
 {
         sigset_t all;
         char c;
+        int master = -1;
 
         sync_fd = fds->sync_fd;
         sigemptyset(&all);
@@ -323,8 +363,8 @@ void child_run(struct spawn *s, struct child_fds *fds, bool is_exec)
 
         if (setsid() < 0)
                 die(errno, "setsid");
-        if (fds->terminal && ioctl(fds->stdio[0], TIOCSCTTY, 0) < 0)
-                die(errno, "set controlling terminal");
+        /* A pty from the agent's devpts, in case the container has none of its own. */
+        int fallback_master = fds->terminal ? open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC) : -1;
         if (s->cgroup_dir) {
                 char path[PATH_MAX];
                 snprintf(path, sizeof path, "%s/cgroup.procs", s->cgroup_dir);
@@ -336,6 +376,9 @@ void child_run(struct spawn *s, struct child_fds *fds, bool is_exec)
                 join_container(s);
         else
                 setup_container(s);
+
+        if (fds->terminal)
+                master = open_terminal(s, fds, fallback_master);
 
         for (size_t i = 0; i < s->nrlimits; i++)
                 if (setrlimit(s->rlimits[i].resource, &s->rlimits[i].lim) < 0)
@@ -350,13 +393,32 @@ void child_run(struct spawn *s, struct child_fds *fds, bool is_exec)
                 die(errno, "setuid %u", (unsigned)s->uid);
         if (s->no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
                 die(errno, "no_new_privs");
-        arrange_fds(fds);
+        arrange_fds(fds, &master);
         umask(022);
 
-        /* Set up: tell the agent, then wait for start (a byte; EOF means the agent gave up on us). */
+        /* Set up: tell the agent (handing it the pty master), then wait for start (a byte; EOF means the
+         * agent gave up on us). */
         struct sync_msg ready = {0};
-        if (write(sync_fd, &ready, sizeof ready) != sizeof ready)
+        struct iovec iov = {.iov_base = &ready, .iov_len = sizeof ready};
+        union {
+                struct cmsghdr h;
+                char buf[CMSG_SPACE(sizeof(int))];
+        } cm;
+        struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+        if (master >= 0) {
+                memset(&cm, 0, sizeof cm);
+                mh.msg_control = cm.buf;
+                mh.msg_controllen = sizeof cm.buf;
+                struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+                c->cmsg_level = SOL_SOCKET;
+                c->cmsg_type = SCM_RIGHTS;
+                c->cmsg_len = CMSG_LEN(sizeof(int));
+                memcpy(CMSG_DATA(c), &master, sizeof(int));
+        }
+        if (sendmsg(sync_fd, &mh, MSG_NOSIGNAL) != sizeof ready)
                 _exit(127);
+        if (master >= 0)
+                close(master);
         for (;;) {
                 ssize_t n = read(fds->start_fd, &c, 1);
                 if (n == 1)
