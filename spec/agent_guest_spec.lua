@@ -273,10 +273,25 @@ describe("kata-agent in a guest #integration", function()
     assert.equal(input, out)
   end)
 
-  it("gives a terminal process a tty", function()
-    local out, code = ctl("run -t c-tty rootfs -- sh -c 'test -t 0 && test -t 1 && echo is-a-tty'")
+  it("moves megabytes through stdin and stdout at once without stalling either", function()
+    local chunk = {}
+    for i = 1, 4096 do chunk[i] = string.format("%07d ", i) end
+    local input = string.rep(table.concat(chunk), 256) -- 8 MiB
+    local out, code = ctl("run c-cat-big rootfs -- cat", input)
     assert.equal(0, code)
-    assert.equal("is-a-tty\r\n", out)
+    assert.equal(#input, #out)
+    assert.is_true(input == out)
+  end)
+
+  it("gives a terminal process a tty", function()
+    local out, code = ctl("run -t c-tty rootfs -- sh -c 'test -t 0 && test -t 1 && echo is-a-tty; tty'")
+    assert.equal(0, code)
+    -- the pty is the container's own (its /dev/pts), so its name resolves inside
+    assert.equal("is-a-tty\r\n/dev/pts/0\r\n", out)
+    -- typed input reaches the shell; stdin's end is the terminal's EOF
+    out, code = ctl("run -t c-tty2 rootfs -- sh -c 'read line; echo got $line; exit 5'", "hello\n")
+    assert.equal(5, code)
+    assert.matches("got hello", out, 1, true)
   end)
 
   it("streams large output completely", function()

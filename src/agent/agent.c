@@ -187,10 +187,14 @@ static void port_flush(void)
                 if (n < 0) {
                         if (errno == EINTR)
                                 continue;
-                        if (errno != EAGAIN)
+                        if (errno != EAGAIN) {
+                                agent_log("write %s: %s", A.port_path, strerror(errno));
                                 port_disconnected();
+                        }
                         return;
                 }
+                if (n == 0) /* virtio_console: no room in the queue after all; wait for POLLOUT */
+                        return;
                 q->off += (size_t)n;
                 if (q->off == q->len)
                         outq_pop();
@@ -212,12 +216,14 @@ static void port_disconnected(void)
         if (A.out_head && A.out_head->off > 0)
                 outq_pop();
         struct outq **pp = &A.out_head;
+        int dropped = 0;
         A.out_tail = NULL;
         while (*pp) {
                 struct outq *q = *pp;
                 if (q->type == VC_FRAME_RESPONSE) {
                         *pp = q->next;
                         free(q);
+                        dropped++;
                 } else {
                         A.out_tail = q;
                         pp = &q->next;
@@ -227,7 +233,7 @@ static void port_disconnected(void)
                 p->reply_pending = false;
                 p->nwaiters = 0;
         }
-        agent_debug("host disconnected");
+        agent_debug("host disconnected%s", dropped ? " (dropped responses for it)" : "");
 }
 
 /* ---------------------------------------------------------------- processes */
@@ -1027,7 +1033,8 @@ static void m_signal_process(uint32_t id, json_object *params)
         }
         p = proc_by_exec_id(c, eid ? json_object_get_string(eid) : "");
         if (p == NULL) {
-                reply_err(id, ENOENT, "process '%s' not found in '%s'", json_object_get_string(eid), c->id);
+                reply_err(id, ENOENT, "process '%s' not found in '%s'", eid ? json_object_get_string(eid) : "",
+                          c->id);
                 return;
         }
         if (p->exited) {

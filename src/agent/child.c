@@ -221,7 +221,7 @@ static void mask_paths(int rootfd, const struct spawn *s)
                 fdpath(p, fd);
                 if (fstat(fd, &st) < 0)
                         die(errno, "masked path '%s'", s->masked[i]);
-                if (S_ISDIR(st.st_mode) ? mount("tmpfs", p, "tmpfs", MS_RDONLY, "size=0") < 0
+                if (S_ISDIR(st.st_mode) ? mount("tmpfs", p, "tmpfs", MS_RDONLY, NULL) < 0
                                         : mount("/dev/null", p, NULL, MS_BIND, NULL) < 0)
                         die(errno, "mask '%s'", s->masked[i]);
                 close(fd);

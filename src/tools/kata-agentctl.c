@@ -304,11 +304,33 @@ static json_object *default_spec(const struct popts *o, const char *id, char **a
         return spec;
 }
 
-/* Copy stdin to the process and its output to ours until its exit event. */
+/* Frames for the agent that have not been written yet (attach writes without blocking). */
+static uint8_t *outbuf;
+static size_t out_len, out_cap;
+
+static void out_frame(uint8_t type, uint8_t stream, uint32_t id, const void *p, size_t len)
+{
+        if (out_len + VC_FRAME_HEADER + len > out_cap) {
+                out_cap = (out_len + VC_FRAME_HEADER + len) * 2;
+                outbuf = realloc(outbuf, out_cap);
+                if (outbuf == NULL)
+                        die("out of memory");
+        }
+        if (vc_frame_header_encode(outbuf + out_len, type, stream, id, len) < 0)
+                die("frame too large");
+        if (len)
+                memcpy(outbuf + out_len + VC_FRAME_HEADER, p, len);
+        out_len += VC_FRAME_HEADER + len;
+}
+
+/* Copy stdin to the process and its output to ours until its exit event. Neither direction waits for
+ * the other: an agent busy sending us output must not stop us from reading it because we are stuck
+ * writing stdin to it, and the other way round. */
 static int attach(uint32_t handle, bool tty)
 {
         bool stdin_open = true;
         uint8_t buf[32768];
+        int fl = fcntl(sock, F_GETFL);
 
         watch_handle = handle;
         /* With a terminal in the guest, ours passes keys through as they are typed. */
@@ -318,39 +340,62 @@ static int attach(uint32_t handle, bool tty)
                 if (tcsetattr(STDIN_FILENO, TCSANOW, &raw) == 0)
                         tty_raw = true;
         }
+        if (fl < 0 || fcntl(sock, F_SETFL, fl | O_NONBLOCK) < 0)
+                die("socket: %s", strerror(errno));
         for (;;) {
                 struct vc_frame f;
                 int rc;
                 while (!watch_exited && (rc = vc_frame_reader_next(&reader, &f)) == 1)
                         other_frame(&f);
-                if (watch_exited) {
-                        if (tty_raw)
-                                tcsetattr(STDIN_FILENO, TCSANOW, &saved_tty);
-                        tty_raw = false;
-                        return watch_status;
-                }
+                if (watch_exited)
+                        break;
                 if (rc < 0)
                         die("the agent sent an invalid frame");
-                struct pollfd pfd[2] = {{.fd = sock, .events = POLLIN}, {.fd = STDIN_FILENO, .events = POLLIN}};
-                if (poll(pfd, stdin_open ? 2 : 1, -1) < 0) {
+                struct pollfd pfd[2] = {{.fd = sock, .events = POLLIN | (out_len ? POLLOUT : 0)},
+                                        {.fd = STDIN_FILENO, .events = POLLIN}};
+                bool want_stdin = stdin_open && out_len < 256 * 1024;
+                if (poll(pfd, want_stdin ? 2 : 1, -1) < 0) {
                         if (errno == EINTR)
                                 continue;
                         die("poll: %s", strerror(errno));
                 }
-                if (stdin_open && (pfd[1].revents & (POLLIN | POLLHUP | POLLERR))) {
+                if (want_stdin && (pfd[1].revents & (POLLIN | POLLHUP | POLLERR))) {
                         ssize_t n = read(STDIN_FILENO, buf, sizeof buf);
                         if (n < 0 && errno == EINTR)
                                 continue;
                         if (n <= 0) {
                                 stdin_open = false;
-                                send_frame(VC_FRAME_DATA, VC_STREAM_STDIN, handle, NULL, 0);
+                                out_frame(VC_FRAME_DATA, VC_STREAM_STDIN, handle, NULL, 0);
                         } else {
-                                send_frame(VC_FRAME_DATA, VC_STREAM_STDIN, handle, buf, (size_t)n);
+                                out_frame(VC_FRAME_DATA, VC_STREAM_STDIN, handle, buf, (size_t)n);
                         }
                 }
-                if (pfd[0].revents)
-                        pump(-1);
+                if (out_len && (pfd[0].revents & POLLOUT)) {
+                        ssize_t n = write(sock, outbuf, out_len);
+                        if (n < 0 && errno != EAGAIN && errno != EINTR)
+                                die("write to the agent: %s", strerror(errno));
+                        if (n > 0) {
+                                memmove(outbuf, outbuf + n, out_len - (size_t)n);
+                                out_len -= (size_t)n;
+                        }
+                }
+                if (pfd[0].revents & (POLLIN | POLLHUP | POLLERR)) {
+                        ssize_t n = read(sock, buf, sizeof buf);
+                        if (n == 0)
+                                die("the agent closed the connection");
+                        if (n < 0 && errno != EAGAIN && errno != EINTR)
+                                die("read from the agent: %s", strerror(errno));
+                        if (n > 0 && vc_frame_reader_feed(&reader, buf, (size_t)n) < 0)
+                                die("out of memory");
+                }
         }
+        if (tty_raw)
+                tcsetattr(STDIN_FILENO, TCSANOW, &saved_tty);
+        tty_raw = false;
+        /* the exit event comes after all output; what we still owe the agent (stdin) is moot now */
+        out_len = 0;
+        (void)fcntl(sock, F_SETFL, fl);
+        return watch_status;
 }
 
 static int parse_popts(int argc, char **argv, struct popts *o, int nfixed)
