@@ -316,6 +316,56 @@ describe("kata-agent in a guest #integration", function()
     assert.equal(0, code, out)
   end)
 
+  it("answers every request with wrong or hostile parameters with one error each", function()
+    local methods = { "check", "create_sandbox", "create_container", "start_container", "exec_process",
+      "start_process", "signal_process", "wait_process", "list_processes", "resize", "pause_container",
+      "resume_container", "stats_container", "remove_container" }
+    local keys = { "id", "exec_id", "handle", "rootfs", "spec", "process", "signal", "all", "rows", "cols",
+      "share_tag", "hostname" }
+    local deep = "0"
+    for _ = 1, 200 do deep = "[" .. deep .. "]" end
+    local values = { "-1", "0", "4294967296", "1e308", '""', '"' .. string.rep("a", 5000) .. '"', "{}", "[]",
+      "null", "true", deep, '"../../etc"', '{"args":[]}', '{"process":{"args":[1]}}' }
+    local frames, n = {}, 0
+    local function frame(payload)
+      n = n + 1
+      frames[#frames + 1] = string.pack(">I4BBI2I4", #payload, 1, 0, 0, n) .. payload
+    end
+    for _, m in ipairs(methods) do
+      for _, k in ipairs(keys) do
+        for _, v in ipairs(values) do
+          -- a valid "id" makes some of these real calls, on a container that does not exist
+          frame('{"method":"' .. m .. '","params":{"' .. k .. '":' .. v .. ',"id":"nosuch"}}')
+        end
+      end
+      frame('{"method":"' .. m .. '","params":[]}')
+      frame('{"method":' .. '"' .. m .. '"}')
+    end
+    frame("\0\1\2 not json")
+    frame('{"method":1}')
+    frame(deep)
+    local f = assert(io.open(tmp .. "/fuzz.bin", "wb"))
+    f:write(table.concat(frames))
+    f:close()
+    local out = sh(CTL .. " --timeout 3 " .. q(sock) .. " raw <" .. q(tmp .. "/fuzz.bin"))
+    -- walk the reply: responses only, one per request id, each an error or (check) a result
+    local seen, pos = {}, 1
+    while pos <= #out do
+      local len, typ, _, _, id = string.unpack(">I4BBI2I4", out, pos)
+      assert.equal(2, typ)
+      local body = json.decode(out:sub(pos + 12, pos + 11 + len))
+      assert.is_table(body)
+      assert.is_true(body.error ~= nil or body.result ~= nil)
+      assert.is_nil(seen[id])
+      seen[id] = true
+      pos = pos + 12 + len
+    end
+    local answered = 0
+    for _ in pairs(seen) do answered = answered + 1 end
+    assert.equal(n, answered)
+    assert.same({ version = "0.1.0", protocol = 1 }, call("check"))
+  end)
+
   it("survives garbage frames: that connection is dropped, a new one works", function()
     -- raw bytes to the agent; what comes back within a second
     local function raw(bytes)

@@ -9,7 +9,7 @@
  * call prints the result as JSON. run creates a container (a default spec, or --spec FILE), forwards
  * stdin, starts it, copies its stdout/stderr, removes it (unless --keep) and exits with its status.
  * exec does the same for a process in a running container. raw sends stdin's bytes as they are and prints
- * what comes back until --timeout passes: for poking the agent with garbage. */
+ * what comes back until the agent has been quiet for --timeout: for poking the agent with garbage. */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -557,6 +557,7 @@ static int cmd_raw(void)
 
         while ((n = read(STDIN_FILENO, buf, sizeof buf)) > 0)
                 write_all(sock, buf, (size_t)n);
+        /* until the agent has been quiet for the timeout */
         deadline = now_ms() + (timeout_ms > 0 ? timeout_ms : 1000);
         for (;;) {
                 struct pollfd pfd = {.fd = sock, .events = POLLIN};
@@ -567,6 +568,7 @@ static int cmd_raw(void)
                 if (n <= 0)
                         return 0;
                 write_all(STDOUT_FILENO, buf, (size_t)n);
+                deadline = now_ms() + (timeout_ms > 0 ? timeout_ms : 1000);
         }
 }
 
