@@ -68,7 +68,7 @@ static struct proc *proc_by_pid(pid_t pid)
 static struct container *ctr_by_id(const char *id)
 {
         for (struct container *c = A.ctrs; c; c = c->next)
-                if (strcmp(c->id, id) == 0)
+                if (!c->dead && strcmp(c->id, id) == 0)
                         return c;
         return NULL;
 }
@@ -416,12 +416,12 @@ static void proc_exited(struct proc *p, int st)
         if (p->sync_fd >= 0)
                 handle_sync(p); /* a setup failure or the exec result is in the pipe already */
         if (p->state == PROC_CREATING) {
-                /* died before it was set up: handle_sync answered; forget it */
+                /* died before it was set up: handle_sync answered; forget it (and a container made for
+                 * it, once no loop is walking the list) */
                 struct container *c = p->ctr;
-                bool was_init = c && c->init == p;
+                if (c && c->init == p)
+                        c->dead = true;
                 proc_free(p);
-                if (was_init)
-                        ctr_free(c);
                 return;
         }
         p->state = PROC_EXITED;
@@ -1219,10 +1219,21 @@ static int kill_and_drain(struct container *c)
         for (struct proc *p = A.procs; p; p = p->next) {
                 if (p->ctr != c || p->exit_sent || !p->exited)
                         continue;
-                for (int i = 0; i < 2; i++)
-                        while (p->out_fd[i] >= 0 && !p->exit_sent)
-                                read_output(p, i);
-                try_finish(p);
+                /* what the pipes hold now, then the end: nothing is left to write more */
+                for (int i = 0; i < 2; i++) {
+                        while (p->out_fd[i] >= 0 && !p->exit_sent) {
+                                uint8_t buf[32768];
+                                ssize_t n = read(p->out_fd[i], buf, sizeof buf);
+                                if (n > 0)
+                                        queue_frame(VC_FRAME_DATA, (uint8_t)(i + 1), p->handle, buf, (size_t)n, p);
+                                else if (n < 0 && errno == EINTR)
+                                        continue;
+                                else
+                                        break;
+                        }
+                }
+                if (!p->exit_sent)
+                        send_exit(p);
         }
         return rc;
 }
@@ -1572,6 +1583,11 @@ static void loop(void)
                                         (void)kill_and_drain(c);
                                 init_poweroff();
                         }
+                }
+                for (struct container *c = A.ctrs, *next; c; c = next) {
+                        next = c->next;
+                        if (c->dead)
+                                ctr_free(c);
                 }
                 if (A.connected) {
                         process_frames(); /* held back by a stdin backlog that has drained since */

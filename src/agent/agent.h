@@ -165,6 +165,7 @@ struct container {
         char *id;
         char *cgroup; /* AGENT_CGROUP_ROOT/<id> */
         struct proc *init;
+        bool dead; /* its init died while being set up: freed by the main loop, invisible until then */
 };
 
 /* ---- init duties (init.c) ---- */
