@@ -452,7 +452,8 @@ static void handle_sync(struct proc *p)
                 char buf[CMSG_SPACE(sizeof(int))];
         } cm;
         struct iovec iov = {.iov_base = &m, .iov_len = sizeof m};
-        struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cm.buf, .msg_controllen = sizeof cm.buf};
+        struct msghdr mh = {
+            .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cm.buf, .msg_controllen = sizeof cm.buf};
         int master = -1;
         ssize_t n;
 
@@ -462,7 +463,8 @@ static void handle_sync(struct proc *p)
         if (n < 0 && errno == EAGAIN)
                 return;
         for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); n > 0 && c; c = CMSG_NXTHDR(&mh, c)) {
-                if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS && c->cmsg_len == CMSG_LEN(sizeof(int))) {
+                if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS &&
+                    c->cmsg_len == CMSG_LEN(sizeof(int))) {
                         if (master >= 0)
                                 close(master);
                         memcpy(&master, CMSG_DATA(c), sizeof(int));
@@ -533,7 +535,8 @@ static void spawn_io_close(struct spawn_io *io)
 static int spawn_io_open(struct spawn_io *io, const struct spawn *s)
 {
         memset(io, 0xff, sizeof *io); /* every fd -1 */
-        if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, io->sync) < 0 || pipe2(io->start, O_CLOEXEC) < 0)
+        if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, io->sync) < 0 ||
+            pipe2(io->start, O_CLOEXEC) < 0)
                 return -errno;
         /* a terminal is allocated by the child, in the devpts it will see */
         if (!s->terminal &&
@@ -580,10 +583,10 @@ static int spawn_proc(struct spawn *s, struct container *c, const char *exec_id,
         pid = fork();
         if (pid == 0) {
                 struct child_fds fds = {
-                        .stdio = {io.in[0], io.out[1], io.err[1]},
-                        .sync_fd = io.sync[1],
-                        .start_fd = io.start[0],
-                        .terminal = s->terminal,
+                    .stdio = {io.in[0], io.out[1], io.err[1]},
+                    .sync_fd = io.sync[1],
+                    .start_fd = io.start[0],
+                    .terminal = s->terminal,
                 };
                 child_run(s, &fds, pidns >= 0);
         }
@@ -628,7 +631,8 @@ static int spawn_proc(struct spawn *s, struct container *c, const char *exec_id,
 /* ---------------------------------------------------------------- request helpers */
 
 /* Fetch params[key] of type t. Missing and required, or of the wrong type: error reply, false. */
-static bool param(uint32_t id, json_object *params, const char *key, json_type t, bool required, json_object **out)
+static bool param(uint32_t id, json_object *params, const char *key, json_type t, bool required,
+                  json_object **out)
 {
         json_object *v = NULL;
 
@@ -854,7 +858,8 @@ static void m_create_container(uint32_t id, json_object *params)
                 reply_err(id, ENOMEM, "out of memory");
                 goto out;
         }
-        if (mkdir(c->cgroup, 0755) < 0 && (errno != EEXIST || rmdir(c->cgroup) < 0 || mkdir(c->cgroup, 0755) < 0)) {
+        if (mkdir(c->cgroup, 0755) < 0 &&
+            (errno != EEXIST || rmdir(c->cgroup) < 0 || mkdir(c->cgroup, 0755) < 0)) {
                 reply_err(id, errno, "create cgroup %s: %s", c->cgroup, strerror(errno));
                 free(c->cgroup);
                 c->cgroup = NULL;
@@ -930,7 +935,8 @@ static void m_exec_process(uint32_t id, json_object *params)
 
         memset(&s, 0, sizeof s);
         s.ns_fd_mnt = s.ns_fd_uts = s.ns_fd_ipc = s.root_fd = -1;
-        if ((c = param_ctr(id, params)) == NULL || !param(id, params, "exec_id", json_type_string, true, &eid) ||
+        if ((c = param_ctr(id, params)) == NULL ||
+            !param(id, params, "exec_id", json_type_string, true, &eid) ||
             !param(id, params, "process", json_type_object, true, &process))
                 return;
         if (!id_valid(json_object_get_string(eid))) {
@@ -1014,7 +1020,8 @@ static void m_signal_process(uint32_t id, json_object *params)
         struct proc *p;
         int signo;
 
-        if ((c = param_ctr(id, params)) == NULL || !param(id, params, "exec_id", json_type_string, false, &eid) ||
+        if ((c = param_ctr(id, params)) == NULL ||
+            !param(id, params, "exec_id", json_type_string, false, &eid) ||
             !param(id, params, "signal", json_type_int, true, &sig) ||
             !param(id, params, "all", json_type_boolean, false, &all))
                 return;
@@ -1033,8 +1040,8 @@ static void m_signal_process(uint32_t id, json_object *params)
         }
         p = proc_by_exec_id(c, eid ? json_object_get_string(eid) : "");
         if (p == NULL) {
-                reply_err(id, ENOENT, "process '%s' not found in '%s'", eid ? json_object_get_string(eid) : "",
-                          c->id);
+                reply_err(id, ENOENT, "process '%s' not found in '%s'",
+                          eid ? json_object_get_string(eid) : "", c->id);
                 return;
         }
         if (p->exited) {
@@ -1183,9 +1190,12 @@ static void m_stats_container(uint32_t id, json_object *params)
         pids = json_object_new_object();
         json_object_object_add(mem, "usage", json_object_new_int64(usage));
         json_object_object_add(mem, "limit", json_object_new_int64(limit));
-        json_object_object_add(cpu, "usage_usec", json_object_new_int64(cgroup_key(c, "cpu.stat", "usage_usec")));
-        json_object_object_add(cpu, "user_usec", json_object_new_int64(cgroup_key(c, "cpu.stat", "user_usec")));
-        json_object_object_add(cpu, "system_usec", json_object_new_int64(cgroup_key(c, "cpu.stat", "system_usec")));
+        json_object_object_add(cpu, "usage_usec",
+                               json_object_new_int64(cgroup_key(c, "cpu.stat", "usage_usec")));
+        json_object_object_add(cpu, "user_usec",
+                               json_object_new_int64(cgroup_key(c, "cpu.stat", "user_usec")));
+        json_object_object_add(cpu, "system_usec",
+                               json_object_new_int64(cgroup_key(c, "cpu.stat", "system_usec")));
         json_object_object_add(pids, "current", json_object_new_int64(npids));
         json_object_object_add(r, "memory", mem);
         json_object_object_add(r, "cpu", cpu);
@@ -1225,7 +1235,8 @@ static int kill_and_drain(struct container *c)
                                 uint8_t buf[32768];
                                 ssize_t n = read(p->out_fd[i], buf, sizeof buf);
                                 if (n > 0)
-                                        queue_frame(VC_FRAME_DATA, (uint8_t)(i + 1), p->handle, buf, (size_t)n, p);
+                                        queue_frame(VC_FRAME_DATA, (uint8_t)(i + 1), p->handle, buf,
+                                                    (size_t)n, p);
                                 else if (n < 0 && errno == EINTR)
                                         continue;
                                 else
@@ -1277,21 +1288,21 @@ static const struct {
         const char *name;
         void (*fn)(uint32_t id, json_object *params);
 } methods[] = {
-        {"check", m_check},
-        {"create_sandbox", m_create_sandbox},
-        {"create_container", m_create_container},
-        {"start_container", m_start_container},
-        {"exec_process", m_exec_process},
-        {"start_process", m_start_process},
-        {"signal_process", m_signal_process},
-        {"wait_process", m_wait_process},
-        {"list_processes", m_list_processes},
-        {"resize", m_resize},
-        {"pause_container", m_pause_container},
-        {"resume_container", m_resume_container},
-        {"stats_container", m_stats_container},
-        {"remove_container", m_remove_container},
-        {"destroy_sandbox", m_destroy_sandbox},
+    {"check", m_check},
+    {"create_sandbox", m_create_sandbox},
+    {"create_container", m_create_container},
+    {"start_container", m_start_container},
+    {"exec_process", m_exec_process},
+    {"start_process", m_start_process},
+    {"signal_process", m_signal_process},
+    {"wait_process", m_wait_process},
+    {"list_processes", m_list_processes},
+    {"resize", m_resize},
+    {"pause_container", m_pause_container},
+    {"resume_container", m_resume_container},
+    {"stats_container", m_stats_container},
+    {"remove_container", m_remove_container},
+    {"destroy_sandbox", m_destroy_sandbox},
 };
 
 static void handle_request(uint32_t id, const uint8_t *payload, size_t len)
@@ -1310,7 +1321,8 @@ static void handle_request(uint32_t id, const uint8_t *payload, size_t len)
                 reply_err(id, EINVAL, "request is not a single JSON value");
                 goto out;
         }
-        if (!json_object_is_type(req, json_type_object) || !json_object_object_get_ex(req, "method", &method) ||
+        if (!json_object_is_type(req, json_type_object) ||
+            !json_object_object_get_ex(req, "method", &method) ||
             !json_object_is_type(method, json_type_string)) {
                 reply_err(id, EINVAL, "request needs a string 'method'");
                 goto out;
@@ -1379,7 +1391,8 @@ static bool stdin_throttled(void)
         uint64_t now = agent_now_ms();
 
         for (struct proc *p = A.procs; p; p = p->next)
-                if (buf_pending(&p->stdin_q) > AGENT_STDIN_CAP && now - p->stdin_progress < AGENT_STDIN_STALL_MS)
+                if (buf_pending(&p->stdin_q) > AGENT_STDIN_CAP &&
+                    now - p->stdin_progress < AGENT_STDIN_STALL_MS)
                         return true;
         return false;
 }

@@ -148,10 +148,10 @@ struct proc {
         int out_fd[2]; /* stdout and stderr read ends; a terminal has only out_fd[0], the pty master */
         bool terminal;
         struct buf stdin_q;
-        bool stdin_close; /* close stdin once stdin_q drains */
+        bool stdin_close;        /* close stdin once stdin_q drains */
         uint64_t stdin_progress; /* when stdin_q last shrank (or started filling) */
         bool stdin_dropping;     /* stalled over the cap: input is being dropped */
-        size_t queued;    /* bytes of this process's data frames waiting for the port */
+        size_t queued;           /* bytes of this process's data frames waiting for the port */
         bool exited;
         int status;
         bool exit_sent;

@@ -48,8 +48,8 @@ __attribute__((noreturn, format(printf, 2, 3))) static void die(int err, const c
 static int open_in_root(int rootfd, const char *path, int flags)
 {
         struct open_how how = {
-                .flags = (uint64_t)(flags | O_CLOEXEC),
-                .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
+            .flags = (uint64_t)(flags | O_CLOEXEC),
+            .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
         };
         while (*path == '/')
                 path++;
@@ -91,8 +91,8 @@ static int mkpath_in_root(int rootfd, const char *path, bool file)
                                 return parent;
                         int rc;
                         if (last && file) {
-                                rc = openat(parent, slash + 1, O_CREAT | O_EXCL | O_NOFOLLOW | O_WRONLY | O_CLOEXEC,
-                                            0644);
+                                rc = openat(parent, slash + 1,
+                                            O_CREAT | O_EXCL | O_NOFOLLOW | O_WRONLY | O_CLOEXEC, 0644);
                                 if (rc >= 0)
                                         close(rc);
                         } else {
@@ -138,7 +138,7 @@ static void populate_dev(int rootfd, const char *dest)
         static const struct {
                 const char *name;
                 unsigned major, minor;
-        } nodes[] = {{"null", 1, 3}, {"zero", 1, 5}, {"full", 1, 7},
+        } nodes[] = {{"null", 1, 3},   {"zero", 1, 5},    {"full", 1, 7},
                      {"random", 1, 8}, {"urandom", 1, 9}, {"tty", 5, 0}};
         static const struct {
                 const char *name, *target;
@@ -152,13 +152,15 @@ static void populate_dev(int rootfd, const char *dest)
         if (dev < 0)
                 die(-dev, "open '%s'", dest);
         for (size_t i = 0; i < sizeof nodes / sizeof nodes[0]; i++)
-                if (mknodat(dev, nodes[i].name, S_IFCHR | 0666, makedev(nodes[i].major, nodes[i].minor)) < 0 &&
+                if (mknodat(dev, nodes[i].name, S_IFCHR | 0666, makedev(nodes[i].major, nodes[i].minor)) <
+                        0 &&
                     errno != EEXIST)
                         die(errno, "mknod %s/%s", dest, nodes[i].name);
         for (size_t i = 0; i < sizeof links / sizeof links[0]; i++)
                 if (symlinkat(links[i].target, dev, links[i].name) < 0 && errno != EEXIST)
                         die(errno, "symlink %s/%s", dest, links[i].name);
-        if ((mkdirat(dev, "pts", 0755) < 0 && errno != EEXIST) || (mkdirat(dev, "shm", 01777) < 0 && errno != EEXIST))
+        if ((mkdirat(dev, "pts", 0755) < 0 && errno != EEXIST) ||
+            (mkdirat(dev, "shm", 01777) < 0 && errno != EEXIST))
                 die(errno, "mkdir in '%s'", dest);
         close(dev);
 }
@@ -194,8 +196,8 @@ static void do_mount(int rootfd, const struct spawn *s, const struct mount_spec 
                 if (mount(source, p, NULL, MS_BIND | (m->flags & MS_REC), NULL) < 0)
                         die(errno, "bind '%s' on '%s'", source, m->destination);
                 close(fd);
-                remount_in_root(rootfd, m->destination, flags | (m->cgroup ? MS_NOSUID | MS_NODEV | MS_NOEXEC : 0),
-                                m->propagation);
+                remount_in_root(rootfd, m->destination,
+                                flags | (m->cgroup ? MS_NOSUID | MS_NODEV | MS_NOEXEC : 0), m->propagation);
         } else {
                 if (mount(source, p, type, flags, data[0] ? data : NULL) < 0)
                         die(errno, "mount %s on '%s'", type, m->destination);

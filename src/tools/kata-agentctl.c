@@ -195,7 +195,8 @@ static json_object *call(const char *method, json_object *params, json_object **
                                 json_object_put(resp);
                                 return v;
                         }
-                        if (!json_object_object_get_ex(resp, "error", &v) || !json_object_is_type(v, json_type_object))
+                        if (!json_object_object_get_ex(resp, "error", &v) ||
+                            !json_object_is_type(v, json_type_object))
                                 die("%s: the agent sent a response with neither result nor error", method);
                         if (ret_err) {
                                 *ret_err = json_object_get(v);
@@ -231,7 +232,8 @@ static json_object *process_object(const struct popts *o, char **argv)
 
         for (char **a = argv; *a; a++)
                 json_object_array_add(args, json_object_new_string(*a));
-        json_object_array_add(env, json_object_new_string("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"));
+        json_object_array_add(
+            env, json_object_new_string("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"));
         if (o->tty)
                 json_object_array_add(env, json_object_new_string("TERM=xterm"));
         for (int i = 0; i < o->nenv; i++)
@@ -282,7 +284,8 @@ static json_object *default_spec(const struct popts *o, const char *id, char **a
         json_object_object_add(spec, "process", process_object(o, argv));
         json_object_object_add(root, "path", json_object_new_string("rootfs"));
         json_object_object_add(spec, "root", root);
-        json_object_object_add(spec, "hostname", json_object_new_string(o->hostname ? o->hostname : "container"));
+        json_object_object_add(spec, "hostname",
+                               json_object_new_string(o->hostname ? o->hostname : "container"));
         add_mount(mounts, "/proc", "proc", "nosuid,noexec,nodev");
         add_mount(mounts, "/dev", "tmpfs", "nosuid,strictatime,mode=755,size=65536k");
         add_mount(mounts, "/dev/pts", "devpts", "nosuid,noexec,newinstance,ptmxmode=0666,mode=0620,gid=5");
@@ -401,11 +404,15 @@ static int attach(uint32_t handle, bool tty)
 static int parse_popts(int argc, char **argv, struct popts *o, int nfixed)
 {
         static const struct option longopts[] = {
-                {"tty", no_argument, NULL, 't'},   {"env", required_argument, NULL, 'e'},
-                {"cwd", required_argument, NULL, 'w'}, {"user", required_argument, NULL, 'u'},
-                {"hostname", required_argument, NULL, 'h'}, {"keep", no_argument, NULL, 'k'},
-                {"spec", required_argument, NULL, 's'}, {"no-pid-ns", no_argument, NULL, 'P'},
-                {NULL, 0, NULL, 0},
+            {"tty", no_argument, NULL, 't'},
+            {"env", required_argument, NULL, 'e'},
+            {"cwd", required_argument, NULL, 'w'},
+            {"user", required_argument, NULL, 'u'},
+            {"hostname", required_argument, NULL, 'h'},
+            {"keep", no_argument, NULL, 'k'},
+            {"spec", required_argument, NULL, 's'},
+            {"no-pid-ns", no_argument, NULL, 'P'},
+            {NULL, 0, NULL, 0},
         };
         int c;
 
@@ -495,7 +502,8 @@ static int cmd_run(int argc, char **argv)
         if (r == NULL) {
                 json_object *msg;
                 json_object_object_get_ex(err, "message", &msg);
-                fprintf(stderr, "kata-agentctl: start_container: %s\n", msg ? json_object_get_string(msg) : "?");
+                fprintf(stderr, "kata-agentctl: start_container: %s\n",
+                        msg ? json_object_get_string(msg) : "?");
         }
         json_object_put(r);
         status = attach(handle, o.tty);
@@ -540,7 +548,8 @@ static int cmd_call(int argc, char **argv)
                 enum json_tokener_error jerr;
                 params = json_tokener_parse_verbose(argv[2], &jerr);
                 if (params == NULL || !json_object_is_type(params, json_type_object))
-                        die("params: not a JSON object: %s", params ? "wrong type" : json_tokener_error_desc(jerr));
+                        die("params: not a JSON object: %s",
+                            params ? "wrong type" : json_tokener_error_desc(jerr));
         }
         r = call(argv[1], params, NULL);
         puts(json_object_to_json_string_ext(r, JSON_C_TO_STRING_PLAIN));
@@ -576,9 +585,12 @@ static void usage(void)
 {
         fputs("usage: kata-agentctl [--timeout SECONDS] SOCKET call METHOD [JSON-PARAMS]\n"
               "       kata-agentctl [--timeout SECONDS] SOCKET run [-t] [-e K=V] [-w CWD] [-u UID[:GID]]\n"
-              "                     [--hostname H] [--spec FILE] [--no-pid-ns] [--keep] ID ROOTFS -- CMD [ARG...]\n"
-              "       kata-agentctl [--timeout SECONDS] SOCKET exec [-t] [-e K=V] [-w CWD] [-u UID[:GID]] ID EXEC-ID -- CMD...\n"
-              "       kata-agentctl [--timeout SECONDS] SOCKET raw     (stdin's bytes as they are; prints the reply)\n",
+              "                     [--hostname H] [--spec FILE] [--no-pid-ns] [--keep] ID ROOTFS -- CMD "
+              "[ARG...]\n"
+              "       kata-agentctl [--timeout SECONDS] SOCKET exec [-t] [-e K=V] [-w CWD] [-u UID[:GID]] ID "
+              "EXEC-ID -- CMD...\n"
+              "       kata-agentctl [--timeout SECONDS] SOCKET raw     (stdin's bytes as they are; prints "
+              "the reply)\n",
               stderr);
         exit(EXIT_FAIL);
 }
