@@ -294,6 +294,30 @@ describe("kata-agent in a guest #integration", function()
     assert.matches("got hello", out, 1, true)
   end)
 
+  it("sizes a terminal from consoleSize and resizes it", function()
+    local sp = spec({ "sleep", "100" })
+    sp.process.terminal = true
+    sp.process.consoleSize = { height = 33, width = 99 }
+    table.insert(sp.mounts, { destination = "/dev/pts", type = "devpts", source = "devpts",
+      options = { "newinstance", "ptmxmode=0666", "mode=0620" } })
+    local r = call("create_container", { id = "c-size", rootfs = "rootfs", spec = sp })
+    call("start_container", { id = "c-size" })
+    local out, code = ctl("exec c-size e1 -- stty -F /proc/1/fd/0 size")
+    assert.equal(0, code)
+    assert.equal("33 99\n", out)
+    call("resize", { handle = r.handle, rows = 40, cols = 120 })
+    out = ctl("exec c-size e2 -- stty -F /proc/1/fd/0 size")
+    assert.equal("40 120\n", out)
+    -- the pty is the container's: its devpts instance has it as /dev/pts/0
+    out = ctl("exec c-size e3 -- readlink /proc/1/fd/0")
+    assert.equal("/dev/pts/0\n", out)
+    local e = call("exec_process", { id = "c-size", exec_id = "e4", process = { args = { "true" }, cwd = "/" } })
+    local failed, err = call_fails("resize", { handle = e.handle, rows = 1, cols = 1 })
+    assert.is_true(failed)
+    assert.matches("ENOTTY", err)
+    call("remove_container", { id = "c-size" })
+  end)
+
   it("streams large output completely", function()
     local out, code = ctl("run c-big rootfs -- sh -c 'dd if=/dev/zero bs=65536 count=80 2>/dev/null'")
     assert.equal(0, code)
