@@ -58,7 +58,7 @@ describe("kata-agent in a guest #integration", function()
     return
   end
 
-  local tmp, sock, qemu_pid, vfs_pid
+  local tmp, sock, qemu_pid
 
   -- kata-agentctl with a bounded wait; input (a string) becomes its stdin.
   local function ctl(args, input)
@@ -106,72 +106,81 @@ describe("kata-agent in a guest #integration", function()
     }
   end
 
+  local pids = {} -- every qemu and virtiofsd started, for the teardown
+
+  local function stop(pid)
+    if not alive(pid) then return end
+    os.execute("kill " .. pid .. " 2>/dev/null")
+    for _ = 1, 50 do
+      if not alive(pid) then return end
+      sleep(0.1)
+    end
+    os.execute("kill -9 " .. pid .. " 2>/dev/null")
+  end
+
   local function cleanup()
-    if qemu_pid and alive(qemu_pid) then
-      os.execute("kill " .. qemu_pid .. " 2>/dev/null")
-      for _ = 1, 50 do
-        if not alive(qemu_pid) then break end
-        sleep(0.1)
-      end
-      os.execute("kill -9 " .. qemu_pid .. " 2>/dev/null")
-    end
-    if vfs_pid and alive(vfs_pid) then
-      os.execute("kill " .. vfs_pid .. " 2>/dev/null")
-      for _ = 1, 50 do
-        if not alive(vfs_pid) then break end
-        sleep(0.1)
-      end
-    end
+    for _, pid in ipairs(pids) do stop(pid) end
     if tmp then os.execute("rm -rf " .. q(tmp)) end
+  end
+
+  -- Boot a guest in tmp/<name>/ sharing tmp/share; returns the agent socket, qemu's pid and the time it
+  -- took until the agent answered check.
+  local function boot(name, append)
+    local dir = tmp .. "/" .. name
+    local _, code = sh("mkdir " .. q(dir))
+    assert(code == 0)
+    local vfs = tonumber((sh(VIRTIOFSD .. " --socket-path=" .. q(dir .. "/vfs.sock") .. " -o source=" ..
+      q(tmp .. "/share") .. " -o cache=none -o sandbox=chroot >" .. q(dir .. "/virtiofsd.log") ..
+      " 2>&1 & echo $!")))
+    pids[#pids + 1] = vfs
+    for _ = 1, 100 do
+      if exists(dir .. "/vfs.sock") then break end
+      sleep(0.05)
+    end
+    local t0 = now()
+    local agent_sock = dir .. "/agent.sock"
+    _, code = sh(table.concat({
+      "qemu-system-x86_64 -machine q35 -accel tcg -cpu max -smp 1 -m 256M -nodefaults -nographic -no-reboot",
+      "-object memory-backend-memfd,id=mem,size=256M,share=on -numa node,memdev=mem",
+      "-kernel " .. q(KERNEL) .. " -initrd " .. q(INITRD),
+      "-append " .. q("console=ttyS0 quiet panic=-1 agent.debug " .. (append or "")),
+      "-serial file:" .. q(dir .. "/console.log"),
+      "-chardev socket,id=vfs,path=" .. q(dir .. "/vfs.sock"),
+      "-device vhost-user-fs-pci,chardev=vfs,tag=kataShared",
+      "-device virtio-serial-pci",
+      "-chardev socket,id=agent,path=" .. q(agent_sock) .. ",server=on,wait=off",
+      "-device virtserialport,chardev=agent,name=agent.channel.0",
+      "-pidfile " .. q(dir .. "/qemu.pid") .. " -daemonize",
+    }, " "))
+    assert(code == 0, "qemu did not start")
+    local qpid = tonumber((sh("cat " .. q(dir .. "/qemu.pid"))))
+    pids[#pids + 1] = qpid
+    for _ = 1, 600 do
+      _, code = sh(CTL .. " --timeout 1 " .. q(agent_sock) .. " call check >/dev/null 2>&1")
+      if code == 0 then break end
+      sleep(0.1)
+    end
+    assert(code == 0, "the agent did not answer check within 60 s; console:\n" ..
+      sh("cat " .. q(dir .. "/console.log")))
+    return agent_sock, qpid, now() - t0
   end
 
   lazy_setup(function()
     tmp = sh("mktemp -d /tmp/kata-agent-spec.XXXXXX"):gsub("%s+$", "")
     assert(tmp:match("^/tmp/kata%-agent%-spec"), "mktemp failed")
-    sock = tmp .. "/agent.sock"
-    local ok, code
-    _, code = sh("mkdir " .. q(tmp .. "/share") .. " && scripts/make-rootfs.sh " .. q(tmp .. "/share/rootfs"))
+    local _, code = sh("mkdir " .. q(tmp .. "/share") .. " && scripts/make-rootfs.sh " .. q(tmp .. "/share/rootfs"))
     assert(code == 0, "make-rootfs.sh failed")
-    vfs_pid = tonumber((sh(VIRTIOFSD .. " --socket-path=" .. q(tmp .. "/vfs.sock") .. " -o source=" ..
-      q(tmp .. "/share") .. " -o cache=none -o sandbox=chroot >" .. q(tmp .. "/virtiofsd.log") ..
-      " 2>&1 & echo $!")))
-    for _ = 1, 100 do
-      if exists(tmp .. "/vfs.sock") then break end
-      sleep(0.05)
-    end
-    local t0 = now()
-    _, code = sh(table.concat({
-      "qemu-system-x86_64 -machine q35 -accel tcg -cpu max -smp 1 -m 256M -nodefaults -nographic -no-reboot",
-      "-object memory-backend-memfd,id=mem,size=256M,share=on -numa node,memdev=mem",
-      "-kernel " .. q(KERNEL) .. " -initrd " .. q(INITRD),
-      "-append 'console=ttyS0 quiet panic=-1 agent.debug'",
-      "-serial file:" .. q(tmp .. "/console.log"),
-      "-chardev socket,id=vfs,path=" .. q(tmp .. "/vfs.sock"),
-      "-device vhost-user-fs-pci,chardev=vfs,tag=kataShared",
-      "-device virtio-serial-pci",
-      "-chardev socket,id=agent,path=" .. q(sock) .. ",server=on,wait=off",
-      "-device virtserialport,chardev=agent,name=agent.channel.0",
-      "-pidfile " .. q(tmp .. "/qemu.pid") .. " -daemonize",
-    }, " "))
-    assert(code == 0, "qemu did not start")
-    qemu_pid = tonumber((sh("cat " .. q(tmp .. "/qemu.pid"))))
-    for _ = 1, 600 do
-      _, code = sh(CTL .. " --timeout 1 " .. q(sock) .. " call check >/dev/null 2>&1")
-      if code == 0 then break end
-      sleep(0.1)
-    end
-    assert(code == 0, "the agent did not answer check within 60 s; console:\n" ..
-      sh("cat " .. q(tmp .. "/console.log")))
-    io.stderr:write(string.format("\n[agent_guest] boot to check: %.2f s\n", now() - t0))
-    ok = call("create_sandbox", { share_tag = "kataShared", hostname = "sandbox" })
-    assert.same({}, ok)
+    local took
+    sock, qemu_pid, took = boot("vm")
+    io.stderr:write(string.format("\n[agent_guest] boot to check: %.2f s\n", took))
+    assert.same({}, call("create_sandbox", { share_tag = "kataShared", hostname = "sandbox" }))
   end)
 
   lazy_teardown(function()
     local path = tmp
     -- KATA_SPEC_CONSOLE=FILE keeps the guest's console log for a look after the run
     local keep = os.getenv("KATA_SPEC_CONSOLE")
-    if keep and tmp then os.execute("cp " .. q(tmp .. "/console.log") .. " " .. q(keep)) end
+    if keep and tmp then os.execute("cp " .. q(tmp .. "/vm/console.log") .. " " .. q(keep)) end
     cleanup()
     if path then
       sleep(0.2)
@@ -449,6 +458,18 @@ describe("kata-agent in a guest #integration", function()
       sleep(0.1)
     end
     assert.is_false(alive(qemu_pid))
-    assert.matches("powering off", sh("cat " .. q(tmp .. "/console.log")))
+    assert.matches("powering off", sh("cat " .. q(tmp .. "/vm/console.log")))
+  end)
+
+  it("powers off by itself once the host side has been closed for the hang-up timeout", function()
+    local _, q2 = boot("vm2", "agent.hangup_timeout=2")
+    local t0 = now()
+    for _ = 1, 150 do
+      if not alive(q2) then break end
+      sleep(0.1)
+    end
+    assert.is_false(alive(q2))
+    assert.is_true(now() - t0 >= 1.5)
+    assert.matches("host gone for 2 s", sh("cat " .. q(tmp .. "/vm2/console.log")))
   end)
 end)
