@@ -16,7 +16,7 @@ set -euo pipefail
 BUILD_DIR=${1:-./build}
 KERNEL_META=${KERNEL_META:-linux-image-cloud-amd64}
 # What the agent loads, by module name; their dependencies are added from modules.dep.
-MODULES=(virtio_pci virtio_console virtiofs virtio_net)
+MODULES=(virtio_pci virtio_console virtiofs virtio_net virtio_balloon)
 
 die() {
 	echo "build-guest: $*" >&2

@@ -8,11 +8,11 @@ PKGS=(
 	build-essential cmake pkg-config
 	liblua5.4-dev lua5.4 libjson-c-dev libuv1-dev libmnl-dev
 	# tests
-	lua-busted
+	lua-busted lua-filesystem
 	# the VM: hypervisor, virtio-fs daemon, guest image tools
 	qemu-system-x86 qemu-system-common busybox-static cpio kmod
 	# host tools the tests and benchmarks use
-	iproute2 util-linux procps crun runc
+	iproute2 util-linux procps strace crun runc
 )
 
 missing=()

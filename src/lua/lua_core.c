@@ -1,5 +1,7 @@
 /* vc.version, vc.null, vc.json: the small pieces every policy and binding uses. */
 #include <string.h>
+#include <time.h>
+#include <errno.h>
 #include <json-c/json.h>
 
 #include "vc_lua.h"
@@ -64,6 +66,43 @@ static int lcore_json_array(lua_State *L) /* vc.json.array([t]) -> t marked as a
         return 1;
 }
 
+static int lclock_realtime(lua_State *L) /* vc.clock.realtime() -> { sec =, nsec = } */
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        lua_createtable(L, 0, 2);
+        lua_pushinteger(L, (lua_Integer)ts.tv_sec);
+        lua_setfield(L, -2, "sec");
+        lua_pushinteger(L, (lua_Integer)ts.tv_nsec);
+        lua_setfield(L, -2, "nsec");
+        return 1;
+}
+
+static int lclock_monotonic(lua_State *L) /* vc.clock.monotonic() -> seconds (float) */
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        lua_pushnumber(L, (lua_Number)ts.tv_sec + (lua_Number)ts.tv_nsec / 1e9);
+        return 1;
+}
+
+static int lclock_sleep(lua_State *L) /* vc.clock.sleep(seconds) */
+{
+        lua_Number s = luaL_checknumber(L, 1);
+        luaL_argcheck(L, s >= 0 && s <= 3600, 1, "out of range");
+        struct timespec ts = { (time_t)s, (long)((s - (lua_Number)(time_t)s) * 1e9) };
+        while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+                ;
+        return 0;
+}
+
+static const luaL_Reg clock_funcs[] = {
+        { "realtime", lclock_realtime },
+        { "monotonic", lclock_monotonic },
+        { "sleep", lclock_sleep },
+        { NULL, NULL },
+};
+
 static const luaL_Reg json_funcs[] = {
         { "encode", lcore_json_encode },
         { "decode", lcore_json_decode },
@@ -79,4 +118,16 @@ void vc_l_open_core(lua_State *L)
         lua_setfield(L, -2, "null");
         luaL_newlib(L, json_funcs);
         lua_setfield(L, -2, "json");
+        luaL_newlib(L, clock_funcs);
+        lua_setfield(L, -2, "clock");
+
+        /* where a build-tree binary finds its companions; installed binaries look beside themselves */
+        lua_createtable(L, 0, 3);
+        lua_pushliteral(L, VC_BUILD_GUEST_DIR);
+        lua_setfield(L, -2, "guest_dir");
+        lua_pushliteral(L, VC_BUILD_BIN_DIR);
+        lua_setfield(L, -2, "bin_dir");
+        lua_pushliteral(L, VC_SOURCE_LUA_DIR);
+        lua_setfield(L, -2, "lua_dir");
+        lua_setfield(L, -2, "build");
 }

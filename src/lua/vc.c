@@ -8,5 +8,9 @@ int vc_l_open(lua_State *L)
         vc_l_open_oci(L);
         vc_l_open_state(L);
         vc_l_open_log(L);
+        vc_l_open_hook(L);
+        vc_l_open_netns(L);
+        vc_l_open_shim(L);
+        vc_l_open_sandbox(L);
         return 1;
 }

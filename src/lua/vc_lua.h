@@ -26,11 +26,21 @@ void vc_l_pushjson(lua_State *L, struct json_object *o);
  * (function, cyclic table); *ret_err gets a static description. */
 struct json_object *vc_l_tojson(lua_State *L, int idx, const char **ret_err);
 
+/* vc.Netns userdata (lua_netns.c): the namespace at index i, NULL when it is not a vc.Netns;
+ * raises "attempt to use a closed vc.Netns" for a closed one. */
+#define VC_NETNS_MT "vc.Netns"
+struct vc_netns;
+struct vc_netns *vc_l_testnetns(lua_State *L, int i); /* may raise */
+
 /* Area openers: each adds its functions/sub-tables to the table on top of the stack. */
 void vc_l_open_core(lua_State *L);
 void vc_l_open_oci(lua_State *L);
 void vc_l_open_state(lua_State *L);
 void vc_l_open_log(lua_State *L);
+void vc_l_open_hook(lua_State *L);
+void vc_l_open_netns(lua_State *L);
+void vc_l_open_shim(lua_State *L);
+void vc_l_open_sandbox(lua_State *L);
 
 int vc_l_open(lua_State *L); /* builds and returns the vc table */
 

@@ -1,4 +1,197 @@
-int main(void)
+/* kata-runtime: parse the command line, open the log, then hand the command to Lua (kata.main), which
+ * loads the configuration and the policy and runs the command's function. A Lua error becomes exit 1 with
+ * one line on stderr and the traceback in the log (lua.c's docall/msghandler pattern). */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <lua.h>
+#include <lauxlib.h>
+#include <lualib.h>
+
+#include "util.h"
+#include "vc/cli.h"
+#include "vc/log.h"
+#include "vc_lua.h"
+
+#ifndef VC_SOURCE_LUA_DIR
+#define VC_SOURCE_LUA_DIR "/usr/share/kata-runtime/lua"
+#endif
+
+/* The interpreter's memory cap: a runaway policy fails with "not enough memory" instead of eating the
+ * host (HAProxy's tune.lua.maxmem). One command never needs more than a few MiB. */
+#define LUA_MAXMEM (256u * 1024u * 1024u)
+
+struct limits {
+        size_t used, max;
+};
+
+static void *limited_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
 {
-        return 0;
+        struct limits *l = ud;
+        if (ptr == NULL)
+                osize = 0;
+        if (nsize == 0) {
+                free(ptr);
+                l->used -= osize;
+                return NULL;
+        }
+        if (nsize > osize && l->used + (nsize - osize) > l->max)
+                return NULL;
+        void *p = realloc(ptr, nsize);
+        if (p != NULL)
+                l->used = l->used - osize + nsize;
+        return p;
+}
+
+/* Message handler: keep error tables (expected failures the policy raised with a message) as they are;
+ * add a traceback to anything else. */
+static int msghandler(lua_State *L)
+{
+        if (lua_type(L, 1) == LUA_TTABLE)
+                return 1;
+        const char *msg = lua_tostring(L, 1);
+        if (msg == NULL) {
+                if (luaL_callmeta(L, 1, "__tostring") && lua_type(L, -1) == LUA_TSTRING)
+                        return 1;
+                msg = lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
+        }
+        luaL_traceback(L, L, msg, 1);
+        return 1;
+}
+
+/* The installed Lua directory beside the binary (<prefix>/bin/../share/kata-runtime/lua), else the
+ * source tree's (a build-tree binary). */
+static void find_lua_dir(char *buf, size_t len)
+{
+        char exe[PATH_MAX];
+        ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+        if (n > 0) {
+                exe[n] = '\0';
+                char *slash = strrchr(exe, '/');
+                if (slash) {
+                        *slash = '\0';
+                        snprintf(buf, len, "%s/../share/kata-runtime/lua", exe);
+                        char probe[PATH_MAX + 32];
+                        snprintf(probe, sizeof probe, "%s/kata/main.lua", buf);
+                        if (access(probe, R_OK) == 0)
+                                return;
+                }
+        }
+        snprintf(buf, len, "%s", VC_SOURCE_LUA_DIR);
+}
+
+static int preload_vc(lua_State *L)
+{
+        return vc_l_open(L);
+}
+
+/* Runs in protected mode: set up package paths, require kata.main and call run(ctx, argv). */
+static int pmain(lua_State *L)
+{
+        json_object *ctx = lua_touserdata(L, 1);
+        const char *lua_dir = lua_tostring(L, 2);
+
+        luaL_openlibs(L);
+        luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
+        lua_pushcfunction(L, preload_vc);
+        lua_setfield(L, -2, "vc");
+        lua_pop(L, 1);
+
+        lua_getglobal(L, "package");
+        lua_pushfstring(L, "%s/?.lua;%s/?/init.lua", lua_dir, lua_dir);
+        lua_setfield(L, -2, "path");
+        lua_pushliteral(L, ""); /* no C modules from disk: vc is preloaded */
+        lua_setfield(L, -2, "cpath");
+        lua_pop(L, 1);
+
+        lua_pushcfunction(L, msghandler);
+        lua_getglobal(L, "require");
+        lua_pushliteral(L, "kata.main");
+        lua_call(L, 1, 1);
+        lua_getfield(L, -1, "run");
+        vc_l_pushjson(L, ctx);
+        lua_pushstring(L, lua_dir);
+        if (lua_pcall(L, 2, 1, -5) != LUA_OK)
+                return lua_error(L);
+        return 1;
+}
+
+static void report_error(lua_State *L)
+{
+        const char *msg = NULL, *trace = NULL;
+        if (lua_type(L, -1) == LUA_TTABLE) {
+                lua_getfield(L, -1, "msg");
+                msg = lua_tostring(L, -1);
+                lua_pop(L, 1);
+        } else {
+                trace = lua_tostring(L, -1);
+        }
+        if (trace) {
+                /* the first line is the message; the traceback goes to the log only */
+                vc_log(VC_LOG_ERROR, 0, "%s", trace);
+                size_t n = strcspn(trace, "\n");
+                fprintf(stderr, "kata-runtime: %.*s\n", (int)n, trace);
+        } else {
+                msg = msg ? msg : "unknown error";
+                vc_log(VC_LOG_ERROR, 0, "%s", msg);
+                fprintf(stderr, "%s\n", msg);
+        }
+}
+
+int main(int argc, char **argv)
+{
+        json_object *ctx = NULL, *global, *v;
+        vc_error_t err = NULL;
+        enum vc_log_format fmt = VC_LOG_TEXT;
+        struct limits limits = { 0, LUA_MAXMEM };
+        char lua_dir[PATH_MAX];
+        int status = 1;
+
+        if (vc_cli_parse(argc, argv, &ctx, &err) < 0) {
+                fprintf(stderr, "%s\n", err->msg);
+                vc_error_release(&err);
+                return 1;
+        }
+        json_object_object_get_ex(ctx, "global", &global);
+        if (json_object_object_get_ex(global, "log_format", &v))
+                (void)vc_log_format_from_string(json_object_get_string(v), &fmt);
+        const char *log_path = json_object_object_get_ex(global, "log", &v) ? json_object_get_string(v) : NULL;
+        enum vc_log_level level = json_object_object_get_ex(global, "debug", NULL) ? VC_LOG_DEBUG
+                                  : log_path                                       ? VC_LOG_INFO
+                                                                                   : VC_LOG_WARNING;
+        if (vc_log_init(log_path, fmt, level, &err) < 0) {
+                fprintf(stderr, "kata-runtime: %s\n", err->msg);
+                vc_error_release(&err);
+                json_object_put(ctx);
+                return 1;
+        }
+
+        find_lua_dir(lua_dir, sizeof lua_dir);
+        lua_State *L = lua_newstate(limited_alloc, &limits);
+        if (L == NULL) {
+                fprintf(stderr, "kata-runtime: cannot create the Lua interpreter\n");
+                json_object_put(ctx);
+                return 1;
+        }
+        lua_pushcfunction(L, msghandler);
+        lua_pushcfunction(L, pmain);
+        lua_pushlightuserdata(L, ctx);
+        lua_pushstring(L, lua_dir);
+        if (lua_pcall(L, 2, 1, 1) != LUA_OK) {
+                report_error(L);
+                status = 1;
+        } else if (lua_isinteger(L, -1)) {
+                status = (int)lua_tointeger(L, -1);
+        } else {
+                status = lua_toboolean(L, -1) ? 0 : 1;
+        }
+        fflush(stdout);
+        lua_close(L);
+        json_object_put(ctx);
+        vc_log_close();
+        return status;
 }

@@ -1,0 +1,57 @@
+/* The hypervisor side of a sandbox: QEMU command line, accelerator probe, tool discovery. */
+#ifndef VC_HYPERVISOR_H
+#define VC_HYPERVISOR_H
+
+#include "vc/error.h"
+
+/* What a QEMU command line is built from (all paths absolute). */
+struct vc_qemu_config {
+        const char *qemu;          /* binary */
+        const char *name;          /* sandbox id, shown in ps as -name sandbox-<id> */
+        const char *dir;           /* sandbox directory: qmp.sock, agent.sock, console.log live here */
+        const char *kernel;        /* guest kernel */
+        const char *initrd;        /* guest initramfs (the agent is its init) */
+        const char *kernel_params; /* appended to the built-in command line; may be NULL */
+        const char *accel;         /* "kvm" or "tcg" (resolved, not "auto") */
+        const char *vfsd_socket;   /* virtiofsd's vhost-user socket; NULL: no shared file system */
+        unsigned vcpus;
+        unsigned memory_mib;
+        int debug; /* drop "quiet" from the kernel command line */
+};
+
+/* Build the argv (NULL-terminated, argv[0] = cfg->qemu) for cfg; -EINVAL with a one-line message on a
+ * missing or invalid field. Free with vc_strv_free(). */
+int vc_qemu_build_argv(const struct vc_qemu_config *cfg, char ***ret_argv, vc_error_t *err);
+/* NULL-safe; returns NULL (the same function vc/state.h declares). */
+char **vc_strv_free(char **v);
+
+/* Look a program up: a name with a '/' is taken as is (it must be executable), anything else is searched
+ * in $PATH. -ENOENT when not found. */
+int vc_find_program(const char *name, char **ret_path, vc_error_t *err);
+/* virtiofsd: $PATH, then /usr/lib/qemu/virtiofsd, /usr/libexec/virtiofsd. */
+int vc_find_virtiofsd(char **ret_path, vc_error_t *err);
+
+/* Does KVM really work here? Opens /dev/kvm, creates a VM whose vcpu runs a few real-mode instructions
+ * ending in HLT and checks for KVM_EXIT_HLT; then, when qemu is not NULL, runs qemu -accel kvm -cpu host
+ * on a 64 KiB firmware image that writes to an isa-debug-exit port (nested setups can pass the first
+ * test and still fail to set up a stock vcpu). Returns 1 when usable, 0 when not (with *ret_reason
+ * saying why, malloc'd), negative errno on an internal failure (out of memory). */
+int vc_kvm_probe(const char *qemu, char **ret_reason);
+
+/* Resolve "auto" | "kvm" | "tcg" (NULL means auto) to "kvm" or "tcg" (a static string). "kvm" when it
+ * does not work is an error (-ENODEV, the probe's reason); auto falls back to tcg. */
+int vc_accel_resolve(const char *want, const char *qemu, const char **ret_accel, vc_error_t *err);
+
+/* For `kata-runtime check`. */
+struct vc_hypervisor_info {
+        int kvm;            /* 1 when the KVM probe passed */
+        char *kvm_reason;   /* "ok" or why not */
+        const char *accel;  /* what auto resolves to */
+        char *qemu;         /* path */
+        char *qemu_version; /* "7.2.22" */
+        char *virtiofsd;    /* path, NULL when missing */
+};
+int vc_hypervisor_probe(const char *qemu, struct vc_hypervisor_info *ret, vc_error_t *err);
+void vc_hypervisor_info_clear(struct vc_hypervisor_info *info);
+
+#endif

@@ -1,0 +1,38 @@
+/* OCI runtime-spec config.json: loading and validation, container ids, CRI annotations. */
+#ifndef VC_OCI_H
+#define VC_OCI_H
+
+#include <json-c/json.h>
+
+#include "vc/error.h"
+
+#define VC_OCI_VERSION "1.3.0"       /* the newest runtime-spec version we implement */
+#define VC_OCI_VERSION_MIN "1.0.0"   /* the oldest we accept */
+#define VC_ID_MAX 1024
+
+enum vc_container_type {
+        VC_CONTAINER_SANDBOX = 0, /* a pod sandbox, or a single container with its own VM */
+        VC_CONTAINER_POD_CONTAINER = 1,
+};
+
+/* 0 when id matches [A-Za-z0-9][A-Za-z0-9_+.-]* and is at most VC_ID_MAX bytes; -EINVAL otherwise. */
+int vc_id_validate(const char *id, vc_error_t *err);
+
+/* Parse and validate config.json at path; *ret owns the parsed document. Errors name the field:
+ * "config.json: hooks.poststart[1].path: must be absolute". */
+int vc_oci_load(const char *path, json_object **ret, vc_error_t *err);
+/* Validate an already parsed document; `what` prefixes errors ("config.json"). */
+int vc_oci_validate(json_object *config, const char *what, vc_error_t *err);
+/* Validate one OCI process object (config.process, or exec --process FILE). */
+int vc_oci_validate_process(json_object *process, const char *what, vc_error_t *err);
+
+/* From the CRI annotations of containerd and CRI-O: the container type and, for a pod container,
+ * the sandbox id (*ret_sandbox_id borrows from annotations; NULL for a sandbox). No annotation means a
+ * sandbox; an unknown value is -EINVAL. */
+int vc_oci_container_type(json_object *annotations, enum vc_container_type *ret_type, const char **ret_sandbox_id,
+                          vc_error_t *err);
+
+/* A default config.json for `spec`, like runc spec: sh in a busybox-style rootfs. */
+json_object *vc_oci_default_spec(void);
+
+#endif

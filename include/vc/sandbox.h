@@ -1,0 +1,86 @@
+/* Sandboxes from the host side: launching the per-sandbox supervisor (which owns qemu and virtiofsd)
+ * and a blocking client of its socket for the short-lived runtime commands. */
+#ifndef VC_SANDBOX_H
+#define VC_SANDBOX_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "vc/error.h"
+
+struct json_object;
+
+struct vc_sandbox_config {
+        const char *id;            /* required: letters, digits, '_', '-', '.', at most 64 */
+        const char *dir;           /* required: sandbox directory (created when missing), absolute */
+        const char *qemu;          /* NULL: qemu-system-x86_64 from $PATH */
+        const char *kernel;        /* NULL: the build tree's guest/vmlinuz */
+        const char *initrd;        /* NULL: the build tree's guest/initrd.img */
+        const char *kernel_params; /* appended to the kernel command line; may be NULL */
+        unsigned vcpus;            /* 0: 1 */
+        unsigned memory_mib;       /* 0: 256 */
+        const char *accel;         /* "auto" (or NULL), "kvm", "tcg" */
+        const char *share_dir;     /* shared with the guest over virtio-fs; NULL: <dir>/shared */
+        const char *virtiofsd;     /* NULL: searched */
+        const char *netns;         /* path of a network namespace for qemu, or NULL */
+        const char *supervisor;    /* kata-supervisor; NULL: beside this executable, else the build dir */
+        int debug;                 /* debug logging in the supervisor, no "quiet" on the guest, and a failed
+                                      launch keeps the sandbox dir it created (for its logs) */
+        unsigned boot_timeout;     /* seconds until the agent must have answered; 0: 30 */
+};
+
+struct vc_sandbox_info {
+        pid_t pid; /* the supervisor */
+        pid_t qemu_pid;
+        pid_t virtiofsd_pid;
+        char *socket;     /* <dir>/sup.sock */
+        char accel[8];    /* "kvm" or "tcg" */
+        unsigned boot_ms; /* launch to agent ready */
+};
+void vc_sandbox_info_clear(struct vc_sandbox_info *info);
+
+/* Start the supervisor for cfg and wait until the agent in the guest answered and the sandbox was created,
+ * up to cfg->boot_timeout. On failure everything started is killed and the error is the supervisor's
+ * one-line reason ("qemu exited: ...", "agent did not answer within 30 s"). */
+int vc_sandbox_launch(const struct vc_sandbox_config *cfg, struct vc_sandbox_info *ret, vc_error_t *err);
+
+/* The supervisor's config file <dir>/supervisor.json, written by the launcher: cfg with defaults filled
+ * in and accel resolved. Exposed for the supervisor (the reader) and tests. */
+int vc_sandbox_config_to_json(const struct vc_sandbox_config *cfg, struct json_object **ret, vc_error_t *err);
+
+/* Blocking client of a supervisor socket (one request at a time). */
+typedef struct vc_sandbox_client vc_sandbox_client_t;
+
+/* Connect; while the socket is missing or refuses, retry until timeout_ms (0: one attempt). */
+int vc_sandbox_connect(const char *socket_path, int timeout_ms, vc_sandbox_client_t **ret, vc_error_t *err);
+/* NULL-safe; returns NULL. */
+vc_sandbox_client_t *vc_sandbox_client_free(vc_sandbox_client_t *c);
+const char *vc_sandbox_client_socket(const vc_sandbox_client_t *c);
+
+/* Send {"method": method, "params": params_json} and wait up to timeout_ms (< 0: forever) for the answer.
+ * *ret_result_json (may be NULL) gets the result as JSON text (malloc'd). An error answer returns the
+ * negative errno named by its code, with its message. Events and data frames that arrive meanwhile are
+ * queued for vc_sandbox_read(). -EPIPE when the supervisor went away. */
+int vc_sandbox_call(vc_sandbox_client_t *c, const char *method, const char *params_json, int timeout_ms,
+                    char **ret_result_json, vc_error_t *err);
+
+/* An event or a data frame received on the connection (after sup.attach). */
+struct vc_sandbox_msg {
+        int type;        /* 3 (VC_FRAME_EVENT): data is the event's JSON text; 4 (VC_FRAME_DATA): raw bytes */
+        uint32_t handle; /* data frames: the process handle */
+        int stream;      /* data frames: 1 stdout, 2 stderr */
+        char *data;      /* malloc'd, NUL-terminated for convenience */
+        size_t len;
+};
+void vc_sandbox_msg_clear(struct vc_sandbox_msg *m);
+/* Next queued or incoming event/data frame, waiting up to timeout_ms (< 0: forever): 0 on success,
+ * -ETIMEDOUT, -EPIPE when the connection closed. */
+int vc_sandbox_read(vc_sandbox_client_t *c, int timeout_ms, struct vc_sandbox_msg *ret, vc_error_t *err);
+/* Send stdin bytes to an attached process; len 0 closes its stdin. */
+int vc_sandbox_write(vc_sandbox_client_t *c, uint32_t handle, const void *data, size_t len, vc_error_t *err);
+
+/* errno for an errno name ("ENOENT" -> ENOENT); EIO when unknown. */
+int vc_errno_from_name(const char *name);
+
+#endif

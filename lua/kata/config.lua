@@ -1,0 +1,161 @@
+--- The runtime configuration: built-in defaults, overridden by a Lua table file.
+---
+--- The file is data, not a program: it is loaded as text into an empty environment and must return a
+--- table. Search order: --config FILE, then /etc/kata-containers/configuration.lua, then the defaults.
+local vc = require("vc")
+
+local M = {}
+
+M.search_path = { "/etc/kata-containers/configuration.lua" }
+
+local function exists(path)
+  return vc.fs.stat(path) ~= nil
+end
+
+--- Where the guest image and helper programs live: beside an installed binary, else the build tree.
+---@param lua_dir string the runtime's Lua directory
+local function share_dir(lua_dir)
+  local installed = lua_dir:match("^(.*)/lua$")
+  if installed and exists(installed .. "/guest/vmlinuz") then
+    return installed .. "/guest"
+  end
+  return vc.build.guest_dir
+end
+
+---@param lua_dir string|nil
+---@return table
+function M.defaults(lua_dir)
+  local guest = share_dir(lua_dir or vc.build.lua_dir)
+  return {
+    hypervisor = {
+      path = "/usr/bin/qemu-system-x86_64",
+      kernel = guest .. "/vmlinuz",
+      initrd = guest .. "/initrd.img",
+      kernel_params = "",
+      virtiofsd = "/usr/lib/qemu/virtiofsd",
+      vcpus = 1,
+      memory_mib = 256,
+      accel = "auto",
+      boot_timeout = 60,
+      debug = false,
+    },
+    runtime = {
+      policy = "default",
+      allowed_policies = { "default" },
+      policy_dir = "/etc/kata-containers/policies",
+      allowed_annotations = { "io.katacontainers.config.runtime.policy" },
+      lock_timeout = 120,
+    },
+  }
+end
+
+-- The expected type of every known setting; unknown keys are an error (a typo should not pass silently).
+local schema = {
+  hypervisor = {
+    path = "string", kernel = "string", initrd = "string", kernel_params = "string",
+    virtiofsd = "string", vcpus = "integer", memory_mib = "integer", accel = "string",
+    boot_timeout = "number", debug = "boolean",
+  },
+  runtime = {
+    policy = "string", allowed_policies = "list", policy_dir = "string",
+    allowed_annotations = "list", lock_timeout = "number",
+  },
+}
+
+local function typeof(v)
+  if math.type(v) == "integer" then return "integer" end
+  if type(v) == "table" then return "list" end
+  return type(v)
+end
+
+local function check(cfg, source)
+  for section, value in pairs(cfg) do
+    local fields = schema[section]
+    if not fields then
+      return nil, ("%s: unknown section '%s'"):format(source, tostring(section))
+    end
+    if type(value) ~= "table" then
+      return nil, ("%s: %s: must be a table"):format(source, section)
+    end
+    for k, v in pairs(value) do
+      local want = fields[k]
+      if not want then
+        return nil, ("%s: %s.%s: unknown setting"):format(source, section, tostring(k))
+      end
+      local got = typeof(v)
+      local ok = got == want or (want == "number" and got == "integer")
+      if ok and want == "list" then
+        for i, item in ipairs(v) do
+          if type(item) ~= "string" then
+            return nil, ("%s: %s.%s[%d]: must be a string"):format(source, section, k, i)
+          end
+        end
+      end
+      if not ok then
+        return nil, ("%s: %s.%s: must be %s, got %s"):format(source, section, k,
+          want == "list" and "a list of strings" or ("a " .. want), got)
+      end
+    end
+  end
+  local hv = cfg.hypervisor or {}
+  if hv.accel and hv.accel ~= "auto" and hv.accel ~= "kvm" and hv.accel ~= "tcg" then
+    return nil, ("%s: hypervisor.accel: must be auto, kvm or tcg, got '%s'"):format(source, hv.accel)
+  end
+  if hv.vcpus and (hv.vcpus < 1 or hv.vcpus > 64) then
+    return nil, ("%s: hypervisor.vcpus: must be between 1 and 64"):format(source)
+  end
+  if hv.memory_mib and (hv.memory_mib < 64 or hv.memory_mib > 65536) then
+    return nil, ("%s: hypervisor.memory_mib: must be between 64 and 65536"):format(source)
+  end
+  return true
+end
+
+--- Read a configuration file as data.
+---@param path string
+---@return table|nil cfg
+---@return string|nil err
+function M.read(path)
+  local f, err = io.open(path, "r")
+  if not f then return nil, ("configuration: %s"):format(err) end
+  local src = f:read("a")
+  f:close()
+  local chunk, perr = load(src, "=" .. path, "t", {})
+  if not chunk then return nil, ("configuration: %s"):format(perr) end
+  local ok, cfg = pcall(chunk)
+  if not ok then return nil, ("configuration: %s"):format(tostring(cfg)) end
+  if type(cfg) ~= "table" then
+    return nil, ("configuration: %s: must return a table"):format(path)
+  end
+  local valid, verr = check(cfg, path)
+  if not valid then return nil, "configuration: " .. verr end
+  return cfg
+end
+
+local function merge(base, over)
+  for section, values in pairs(over) do
+    base[section] = base[section] or {}
+    for k, v in pairs(values) do base[section][k] = v end
+  end
+  return base
+end
+
+--- The effective configuration and the file it came from (nil: built-in defaults only).
+---@param explicit string|nil the --config flag
+---@param lua_dir string|nil
+---@return table|nil cfg
+---@return string|nil source_or_err
+function M.load(explicit, lua_dir)
+  local cfg = M.defaults(lua_dir)
+  local path = explicit
+  if not path then
+    for _, candidate in ipairs(M.search_path) do
+      if exists(candidate) then path = candidate break end
+    end
+  end
+  if not path then return cfg, nil end
+  local file, err = M.read(path)
+  if not file then return nil, err end
+  return merge(cfg, file), path
+end
+
+return M

@@ -1,0 +1,92 @@
+--- The runtime's entry point: kata-runtime's C main calls run(ctx, lua_dir) with the parsed command line.
+--- Lifecycle commands go to the policy; the others (spec, features, version, check, env, help) are here.
+local vc = require("vc")
+local api_mod = require("kata.api")
+local commands = require("kata.commands")
+local config_mod = require("kata.config")
+local policies = require("kata.policies")
+local runner = require("kata.runner")
+
+local M = {}
+
+local LIFECYCLE = {
+  create = true, start = true, run = true, state = true, kill = true, delete = true, exec = true,
+  ps = true, list = true, pause = true, resume = true, events = true,
+}
+
+--- The policy name a command should use (see kata.policies.choose).
+local function requested_policy(ctx)
+  local id = ctx.args[1]
+  if ctx.command == "create" or ctx.command == "run" then
+    local bundle = ctx.options.bundle or "."
+    local f = io.open(bundle .. "/config.json", "r")
+    if not f then return nil end
+    local doc = vc.json.decode(f:read("a") or "")
+    f:close()
+    local ann = type(doc) == "table" and type(doc.annotations) == "table" and doc.annotations or {}
+    local v = ann[policies.ANNOTATION]
+    return type(v) == "string" and v or nil
+  end
+  if id and vc.id.validate(id) then
+    local st = vc.state.load(ctx.global.root, id)
+    if st and st.runtime and type(st.runtime.policy) == "string" then return st.runtime.policy end
+  end
+  return nil
+end
+
+local function body(ctx, lua_dir)
+  local env = { ctx = ctx, lua_dir = lua_dir, fail = runner.fail }
+  if ctx.command == "help" or ctx.command == "version" then
+    return commands[ctx.command](env)
+  end
+  local config, source = config_mod.load(ctx.global.config, lua_dir)
+  if not config then runner.fail(source) end
+  env.config, env.config_source = config, source
+  if not LIFECYCLE[ctx.command] then
+    return commands[ctx.command](env)
+  end
+
+  local name, cerr = policies.choose(config, requested_policy(ctx))
+  if not name then runner.fail(cerr) end
+  local policy, perr = policies.load(name, lua_dir, config)
+  if not policy then runner.fail(perr) end
+  ctx.policy = name
+  if ctx.args[1] and ctx.command ~= "list" then vc.log.set_field("container", ctx.args[1]) end
+  local api = api_mod.new(ctx, config)
+  api.policy = policy
+  local res, err, trace = runner.run(policy, ctx.command, ctx, api_mod.protect(api))
+  if res == nil then
+    if trace then vc.log.write("error", trace) end
+    runner.fail(err)
+  end
+  if res == true then return 0 end
+  if math.type(res) == "integer" then return res end
+  return 0
+end
+
+--- Run a command; returns the process exit status. Failures print one line on stderr and log it.
+---@param ctx table
+---@param lua_dir string
+---@return integer
+function M.run(ctx, lua_dir)
+  local ok, res = xpcall(body, function(e)
+    if type(e) == "table" then return e end
+    return { msg = tostring(e), trace = debug.traceback(tostring(e), 2) }
+  end, ctx, lua_dir)
+  if ok then return res end
+  local msg = res.msg or "unknown error"
+  if res.trace then msg = "kata-runtime: " .. msg end
+  -- With --log the log gets the error (and the traceback of a script error) and stderr one line; without
+  -- it the log is stderr itself, so only the line goes there (the traceback too with --debug).
+  if ctx.global.log then
+    vc.log.write("error", res.trace or msg)
+  elseif res.trace then
+    vc.log.write("debug", res.trace)
+  end
+  io.stderr:write(msg, "\n")
+  -- exec reports the process's status; 255 means the runtime itself failed (runc does the same)
+  if ctx.command == "exec" then return 255 end
+  return 1
+end
+
+return M

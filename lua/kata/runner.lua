@@ -1,0 +1,43 @@
+--- Runs one policy function under xpcall with a traceback, so a script error becomes a plain
+--- `nil, "<policy>.<fn>: <err>"` result the caller can report, never a crash.
+local M = {}
+
+--- An error raised on purpose with a message for the user (no traceback wanted).
+---@param msg string
+function M.fail(msg)
+  error({ msg = msg }, 0)
+end
+
+local function handler(e)
+  if type(e) == "table" then return e end
+  return { msg = tostring(e), trace = debug.traceback(tostring(e), 2) }
+end
+
+--- Call policy[fn](ctx, api). A missing function is success.
+---@param policy table
+---@param fn string
+---@param ctx table
+---@param api table
+---@return any result true, an exit status, or nil on failure
+---@return string|nil err the message on failure; "<policy>.<fn>: <message>" for a script error
+---@return string|nil trace the traceback of a script error
+function M.run(policy, fn, ctx, api)
+  local f = policy[fn]
+  if f == nil then return true end
+  if type(f) ~= "function" then
+    return nil, ("%s.%s: not a function"):format(policy.name or "policy", fn)
+  end
+  local ok, res, err = xpcall(f, handler, ctx, api)
+  if not ok then
+    if res.trace then -- a script error: say where
+      return nil, ("%s.%s: %s"):format(policy.name or "policy", fn, res.msg), res.trace
+    end
+    return nil, res.msg -- raised on purpose with M.fail: the message is for the user as it is
+  end
+  if res == nil then
+    return nil, err ~= nil and tostring(err) or ("%s.%s failed"):format(policy.name or "policy", fn)
+  end
+  return res
+end
+
+return M

@@ -1,0 +1,269 @@
+-- The benchmark driver behind scripts/bench.sh: times kata-runtime, crun and runc on the same bundles,
+-- interleaving the runtimes in every round so drift on a shared machine hits all three alike.
+local vc = require("vc")
+
+local TMP = assert(os.getenv("TMP"))
+local quick, json_out = false, nil
+do
+  local i = 1
+  while arg[i] do
+    if arg[i] == "--quick" then quick = true
+    elseif arg[i] == "--json" then json_out = arg[i + 1]; i = i + 1
+    else io.stderr:write(("bench: unknown argument '%s'\n"):format(arg[i])); os.exit(1) end
+    i = i + 1
+  end
+end
+
+local RUNTIMES = {
+  { name = "kata-runtime", bin = vc.fs.realpath("build/kata-runtime"), root = TMP .. "/kata-root" },
+  { name = "crun", bin = "/usr/bin/crun", root = TMP .. "/crun-root" },
+  { name = "runc", bin = "/usr/sbin/runc", root = TMP .. "/runc-root" },
+}
+if not vc.fs.stat(RUNTIMES[3].bin) then RUNTIMES[3].bin = "/usr/bin/runc" end
+
+local function q(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
+local function sh(cmd) local ok, _, code = os.execute(cmd); return ok and 0 or code end
+local function now() return vc.clock.monotonic() end
+
+local function median(t)
+  local s = {}
+  for i, v in ipairs(t) do s[i] = v end
+  table.sort(s)
+  if #s == 0 then return nil end
+  if #s % 2 == 1 then return s[(#s + 1) // 2] end
+  return (s[#s // 2] + s[#s // 2 + 1]) / 2
+end
+
+--- A bundle for process args (no terminal, the shared busybox rootfs copied once per bundle).
+local nb = 0
+local function bundle(args)
+  nb = nb + 1
+  local dir = ("%s/bundle%d"):format(TMP, nb)
+  assert(vc.fs.mkdir_p(dir))
+  assert(sh(("cp -a %s %s"):format(q(TMP .. "/rootfs"), q(dir .. "/rootfs"))) == 0)
+  local c = vc.oci.default_spec()
+  c.process.terminal = false
+  c.process.args = args
+  c.process.rlimits = nil
+  c.ociVersion = "1.0.2" -- crun 1.8.1 knows no newer version
+  -- crun and runc need a cgroup they may create; keep their defaults
+  local f = assert(io.open(dir .. "/config.json", "w"))
+  f:write(vc.json.encode(c))
+  f:close()
+  return dir
+end
+
+local function rt(r, args, redirect)
+  return ("%s --root %s %s %s"):format(q(r.bin), q(r.root), args, redirect or ">/dev/null 2>&1 </dev/null")
+end
+
+local function timed(cmd)
+  local t0 = now()
+  local code = sh(cmd)
+  return now() - t0, code
+end
+
+local results = { machine = {}, rows = {} }
+local function add_row(name, unit, values, note)
+  results.rows[#results.rows + 1] = { name = name, unit = unit, values = values, note = note }
+end
+
+local function fmt_val(v, unit)
+  if v == nil then return "-" end
+  if unit == "ms" then return ("%.1f"):format(v * 1000) end
+  if unit == "MiB" or unit == "MiB/s" then return ("%.1f"):format(v) end
+  if unit == "s" then return ("%.2f"):format(v) end
+  return tostring(v)
+end
+
+local bb = bundle({ "sleep", "100000" })
+local id_seq = 0
+local function new_id(prefix) id_seq = id_seq + 1; return ("%s%d"):format(prefix, id_seq) end
+
+local function create(r, id, b)
+  local code = sh(rt(r, ("create --bundle %s %s"):format(q(b or bb), id)))
+  if code ~= 0 then error(("%s create failed (%d)"):format(r.name, code)) end
+end
+local function destroy(r, id)
+  sh(rt(r, "kill " .. id .. " KILL"))
+  sh(rt(r, "delete --force " .. id))
+end
+
+io.stderr:write("bench: state\n")
+do
+  local ids, samples = {}, {}
+  for _, r in ipairs(RUNTIMES) do ids[r.name] = new_id("st"); create(r, ids[r.name]); samples[r.name] = {} end
+  for _ = 1, quick and 20 or 100 do
+    for _, r in ipairs(RUNTIMES) do
+      local dt, code = timed(rt(r, "state " .. ids[r.name]))
+      assert(code == 0, r.name .. " state failed")
+      table.insert(samples[r.name], dt)
+    end
+  end
+  for _, r in ipairs(RUNTIMES) do destroy(r, ids[r.name]) end
+  local v = {}
+  for _, r in ipairs(RUNTIMES) do v[r.name] = median(samples[r.name]) end
+  add_row("state", "ms", v)
+end
+
+io.stderr:write("bench: start, kill+delete\n")
+do
+  local start_s, kd_s = {}, {}
+  for _, r in ipairs(RUNTIMES) do start_s[r.name], kd_s[r.name] = {}, {} end
+  for _ = 1, quick and 3 or 10 do
+    for _, r in ipairs(RUNTIMES) do
+      local id = new_id("s")
+      create(r, id)
+      local dt, code = timed(rt(r, "start " .. id))
+      assert(code == 0, r.name .. " start failed")
+      table.insert(start_s[r.name], dt)
+      local t0 = now()
+      sh(rt(r, "kill " .. id .. " KILL"))
+      sh(rt(r, "delete --force " .. id))
+      table.insert(kd_s[r.name], now() - t0)
+    end
+  end
+  local v1, v2 = {}, {}
+  for _, r in ipairs(RUNTIMES) do v1[r.name] = median(start_s[r.name]); v2[r.name] = median(kd_s[r.name]) end
+  add_row("start (created container)", "ms", v1)
+  add_row("kill KILL + delete", "ms", v2)
+end
+
+io.stderr:write("bench: run /bin/true\n")
+do
+  local bt = bundle({ "true" })
+  local s = {}
+  for _, r in ipairs(RUNTIMES) do s[r.name] = {} end
+  for _ = 1, quick and 3 or 10 do
+    for _, r in ipairs(RUNTIMES) do
+      local id = new_id("r")
+      local dt, code = timed(rt(r, ("run --bundle %s %s"):format(q(bt), id)))
+      assert(code == 0, ("%s run failed (%d)"):format(r.name, code))
+      table.insert(s[r.name], dt)
+      sh(rt(r, "delete --force " .. id))
+    end
+  end
+  local v = {}
+  for _, r in ipairs(RUNTIMES) do v[r.name] = median(s[r.name]) end
+  add_row("run /bin/true (whole)", "ms", v)
+end
+
+io.stderr:write("bench: boot to agent ready\n")
+do
+  local boots, accel = {}, "?"
+  local kata = RUNTIMES[1]
+  for _ = 1, quick and 3 or 10 do
+    local id = new_id("boot")
+    create(kata, id)
+    local st = vc.state.load(kata.root, id)
+    table.insert(boots, (st.runtime.boot_ms or 0) / 1000)
+    accel = st.runtime.accel or accel
+    destroy(kata, id)
+  end
+  table.sort(boots)
+  add_row("boot to agent ready", "ms", { ["kata-runtime"] = median(boots) },
+    ("min %.0f ms, max %.0f ms over %d boots, accel %s; Kata 1.x reference: 0.8 s with KVM"):format(
+      boots[1] * 1000, boots[#boots] * 1000, #boots, accel))
+end
+
+--- PSS in MiB of pids (smaps_rollup).
+local function pss(pids)
+  local total = 0
+  for _, pid in ipairs(pids) do
+    local f = io.open("/proc/" .. pid .. "/smaps_rollup")
+    if f then
+      for line in f:lines() do
+        local kb = line:match("^Pss:%s+(%d+) kB")
+        if kb then total = total + tonumber(kb) end
+      end
+      f:close()
+    end
+  end
+  return total / 1024
+end
+
+--- Host processes of a kata sandbox: everything whose command line names its directory, plus the shim.
+local function sandbox_pids(root, id)
+  local st = vc.state.load(root, id)
+  local pids = { st.runtime.shim_pid }
+  local p = io.popen("ls /proc")
+  for pid in p:lines() do
+    if pid:match("^%d+$") then
+      local f = io.open("/proc/" .. pid .. "/cmdline")
+      local cmd = f and f:read("a") or ""
+      if f then f:close() end
+      if cmd:find(st.runtime.sandbox_dir, 1, true) and tonumber(pid) ~= st.runtime.shim_pid then pids[#pids + 1] = tonumber(pid) end
+    end
+  end
+  p:close()
+  return pids
+end
+
+io.stderr:write("bench: memory of an idle pod, concurrent creates\n")
+do
+  local kata = RUNTIMES[1]
+  local id = new_id("idle")
+  create(kata, id)
+  assert(sh(rt(kata, "start " .. id)) == 0)
+  sh("sleep 3")
+  local mem = pss(sandbox_pids(kata.root, id))
+  destroy(kata, id)
+  local avail = 0
+  for line in io.lines("/proc/meminfo") do
+    local kb = line:match("^MemAvailable:%s+(%d+)")
+    if kb then avail = tonumber(kb) / 1024 end
+  end
+  add_row("host PSS per idle pod", "MiB", { ["kata-runtime"] = mem },
+    "qemu + virtiofsd + supervisor + shim, 256 MiB guest")
+  add_row("idle pods that fit (estimate)", "count", { ["kata-runtime"] = math.floor(avail / mem) },
+    ("MemAvailable %.0f MiB / PSS per pod; estimate, not booted"):format(avail))
+
+  -- 10 concurrent creates
+  local v = {}
+  for _, r in ipairs(RUNTIMES) do
+    local ids = {}
+    local cmds = {}
+    for i = 1, 10 do ids[i] = new_id("cc"); cmds[i] = rt(r, ("create --bundle %s %s"):format(q(bb), ids[i])) .. " &" end
+    local t0 = now()
+    sh(table.concat(cmds, " ") .. " wait")
+    v[r.name] = now() - t0
+    for i = 1, 10 do destroy(r, ids[i]) end
+  end
+  add_row("10 concurrent creates", "s", v)
+end
+
+io.stderr:write("bench: stdout throughput\n")
+do
+  local mib = quick and 64 or 256
+  local bd = bundle({ "dd", "if=/dev/zero", "bs=1048576", "count=" .. mib })
+  local v = {}
+  for _, r in ipairs(RUNTIMES) do
+    local id = new_id("dd")
+    local dt = timed(rt(r, ("run --bundle %s %s"):format(q(bd), id), "2>/dev/null </dev/null | cat >/dev/null"))
+    sh(rt(r, "delete --force " .. id))
+    v[r.name] = mib / dt
+  end
+  add_row(("stdout throughput (dd %d MiB, whole run)"):format(mib), "MiB/s", v)
+end
+
+-- the table
+local names = { "kata-runtime", "crun", "runc" }
+io.write("\nkata-runtime against crun and runc (medians; ratios are kata-runtime / other)\n")
+io.write("crun runs in a private mount namespace with /sys/fs/cgroup/unified unmounted (hybrid cgroups)\n\n")
+local fmt = "%-42s %-6s %12s %12s %12s %10s %10s\n"
+io.write(fmt:format("benchmark", "unit", "kata", "crun", "runc", "kata/crun", "kata/runc"))
+for _, row in ipairs(results.rows) do
+  local k, c, r = row.values["kata-runtime"], row.values.crun, row.values.runc
+  local function ratio(a, b) if a and b and b > 0 then return ("%.2f"):format(a / b) end return "-" end
+  io.write(fmt:format(row.name, row.unit, fmt_val(k, row.unit), fmt_val(c, row.unit), fmt_val(r, row.unit),
+    ratio(k, c), ratio(k, r)))
+  if row.note then io.write(("    %s\n"):format(row.note)) end
+end
+results.crun_note = "crun ran in a private mount namespace with /sys/fs/cgroup/unified unmounted"
+local doc = vc.json.encode(results, true)
+if json_out then
+  local f = assert(io.open(json_out, "w")); f:write(doc, "\n"); f:close()
+  io.write(("\nJSON: %s\n"):format(json_out))
+else
+  io.write("\n", doc, "\n")
+end

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Benchmarks: kata-runtime side by side with crun and runc (Debian packages) in one run, medians and
+# ratios in a table, and the same figures as JSON.
+#
+#   scripts/bench.sh [--quick] [--json FILE]
+#
+# Debian's crun 1.8.1 refuses this machine's hybrid cgroup layout ("cgroups in hybrid mode not
+# supported"), so the whole run happens in a private mount namespace with /sys/fs/cgroup/unified
+# unmounted (unshare -m); runc and kata-runtime behave the same with or without it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [[ ${VC_BENCH_INNER:-} != 1 ]]; then
+	bash scripts/setup.sh
+	cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	cmake --build build -j2 >/dev/null
+	bash scripts/build-guest.sh build >/dev/null
+	[[ $EUID -eq 0 ]] || { echo "bench: needs root" >&2; exit 1; }
+	export VC_BENCH_INNER=1
+	exec unshare -m --propagation private bash -c \
+		'umount /sys/fs/cgroup/unified 2>/dev/null || true; exec bash scripts/bench.sh "$@"' bench "$@"
+fi
+
+TMP=$(mktemp -d /tmp/kata-bench.XXXXXX)
+cleanup() {
+	for r in runc crun; do
+		for id in $($r --root "$TMP/$r-root" list -q 2>/dev/null); do $r --root "$TMP/$r-root" delete -f "$id" >/dev/null 2>&1 || true; done
+	done
+	for id in $(build/kata-runtime --root "$TMP/kata-root" list -q 2>/dev/null); do
+		build/kata-runtime --root "$TMP/kata-root" delete -f "$id" >/dev/null 2>&1 || true
+	done
+	grep -o " $TMP[^ ]*" /proc/self/mountinfo | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
+	rm -rf "$TMP"
+}
+trap cleanup EXIT
+bash scripts/make-rootfs.sh "$TMP/rootfs" >/dev/null
+TMP=$TMP LUA_CPATH="build/?.so;;" LUA_PATH="lua/?.lua;;" lua5.4 scripts/bench.lua "$@"

@@ -1,0 +1,64 @@
+--- Helpers for specs that run the real programs of the build tree.
+local M = {}
+
+M.build = os.getenv("VC_BUILD_DIR") or "./build"
+M.runtime = M.build .. "/kata-runtime"
+
+local function shell_quote(s)
+  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
+end
+M.q = shell_quote
+
+--- Run a shell command; returns exit status, stdout, stderr.
+---@param cmd string
+---@return integer status
+---@return string stdout
+---@return string stderr
+function M.sh(cmd)
+  local errfile = os.tmpname()
+  local p = assert(io.popen(cmd .. " 2>" .. errfile, "r"))
+  local out = p:read("a")
+  local _, _, status = p:close()
+  local f = io.open(errfile, "r")
+  local err = f and f:read("a") or ""
+  if f then f:close() end
+  os.remove(errfile)
+  return status, out, err
+end
+
+--- Run kata-runtime with the given arguments (a list, quoted for the shell).
+function M.runtime_cmd(args, env)
+  local parts = {}
+  for k, v in pairs(env or {}) do parts[#parts + 1] = k .. "=" .. shell_quote(v) end
+  parts[#parts + 1] = shell_quote(M.runtime)
+  for _, a in ipairs(args) do parts[#parts + 1] = shell_quote(a) end
+  return M.sh(table.concat(parts, " "))
+end
+
+--- A fresh temporary directory, removed by M.rmrf.
+function M.tmpdir(prefix)
+  local p = assert(io.popen("mktemp -d /tmp/" .. (prefix or "kata-spec") .. ".XXXXXX"))
+  local d = p:read("l")
+  p:close()
+  return d
+end
+
+function M.rmrf(path)
+  if path and path:match("^/tmp/") then os.execute("rm -rf " .. shell_quote(path)) end
+end
+
+function M.write(path, data)
+  local f = assert(io.open(path, "w"))
+  f:write(data)
+  f:close()
+end
+
+function M.read(path)
+  local f = io.open(path, "r")
+  if not f then return nil end
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
+return M

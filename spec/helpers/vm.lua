@@ -1,0 +1,142 @@
+-- Helpers for specs that start supervisors and VMs: temp dirs, process and mount snapshots, leak checks.
+local M = {}
+
+local function sh(cmd)
+  local p = assert(io.popen(cmd))
+  local out = p:read("a")
+  p:close()
+  return out
+end
+M.sh = sh
+
+function M.now_ms()
+  return tonumber(sh("date +%s%N")) // 1000000
+end
+
+function M.is_root()
+  return sh("id -u"):match("^0") ~= nil
+end
+
+function M.tmpdir(tag)
+  local d = sh("mktemp -d /tmp/vc-" .. (tag or "spec") .. ".XXXXXX"):gsub("%s+$", "")
+  assert(d ~= "", "mktemp failed")
+  return d
+end
+
+-- Unmount anything left under dir (deepest first), then remove it.
+function M.rmtree(dir)
+  assert(dir:match("^/tmp/vc%-"), "refusing to remove " .. dir)
+  for _, m in ipairs(M.mounts_under(dir)) do
+    os.execute("umount -l '" .. m .. "' 2>/dev/null")
+  end
+  os.execute("rm -rf '" .. dir .. "'")
+end
+
+-- Running (a zombie counts as gone: what is left of it is its reaper's business).
+function M.alive(pid)
+  if pid == nil or pid <= 0 then return false end
+  local f = io.open("/proc/" .. math.tointeger(pid) .. "/stat")
+  if not f then return false end
+  local stat = f:read("a") or ""
+  f:close()
+  local state = stat:match("%) (%a)")
+  return state ~= nil and state ~= "Z" and state ~= "X"
+end
+
+function M.kill(pid, sig)
+  return os.execute("kill -" .. (sig or "TERM") .. " " .. math.tointeger(pid) .. " 2>/dev/null") == true
+end
+
+-- Wait until pred() is true, up to timeout seconds (polls every 50 ms).
+function M.wait_for(pred, timeout)
+  local deadline = os.time() + (timeout or 10)
+  while os.time() <= deadline do
+    if pred() then return true end
+    os.execute("sleep 0.05")
+  end
+  return pred()
+end
+
+-- Mount points under prefix, deepest first.
+function M.mounts_under(prefix)
+  local out = {}
+  for line in io.lines("/proc/self/mountinfo") do
+    local mp = line:match("^%S+ %S+ %S+ %S+ (%S+)")
+    if mp and (mp == prefix or mp:sub(1, #prefix + 1) == prefix .. "/") then
+      out[#out + 1] = mp
+    end
+  end
+  table.sort(out, function(a, b) return #a > #b end)
+  return out
+end
+
+-- Pids of processes whose command line mentions s (qemu, virtiofsd and the supervisor all name the
+-- sandbox dir in theirs).
+function M.pids_mentioning(s, ppids)
+  local pids = {}
+  for pid in sh("ls /proc"):gmatch("%d+") do
+    local f = io.open("/proc/" .. pid .. "/cmdline", "rb")
+    if f then
+      local cmd = f:read("a") or ""
+      f:close()
+      if cmd:find(s, 1, true) and tonumber(pid) ~= nil then
+        pids[#pids + 1] = tonumber(pid)
+        if ppids then
+          local st = io.open("/proc/" .. pid .. "/stat")
+          local line = st and st:read("a") or ""
+          if st then st:close() end
+          ppids[tonumber(pid)] = tonumber(line:match("%) %a (%d+)"))
+        end
+      end
+    end
+  end
+  return pids
+end
+
+-- Leak check for a sandbox that should be gone: no process naming dir, no mount under dir, no sockets.
+function M.assert_no_leaks(dir, info)
+  local ok = M.wait_for(function()
+    return #M.pids_mentioning(dir) == 0 and not (info and (M.alive(info.pid) or M.alive(info.qemu_pid)
+      or M.alive(info.virtiofsd_pid)))
+  end, 15)
+  assert(ok, "processes left for " .. dir .. ": " .. table.concat(M.pids_mentioning(dir), " "))
+  local mounts = M.mounts_under(dir)
+  assert(#mounts == 0, "mounts left: " .. table.concat(mounts, " "))
+  for _, s in ipairs({ "sup.sock", "qmp.sock", "agent.sock", "vfsd.sock" }) do
+    local f = io.open(dir .. "/" .. s)
+    if f then f:close() end
+    assert(f == nil, "socket left: " .. dir .. "/" .. s)
+  end
+end
+
+function M.write_file(path, text, mode)
+  local f = assert(io.open(path, "w"))
+  f:write(text)
+  f:close()
+  if mode then os.execute("chmod " .. mode .. " '" .. path .. "'") end
+end
+
+function M.build_dir()
+  return os.getenv("VC_BUILD_DIR") or "./build"
+end
+
+-- The guest image: $VC_GUEST_DIR or <build>/guest, made by scripts/build-guest.sh.
+function M.guest()
+  local d = os.getenv("VC_GUEST_DIR") or (M.build_dir() .. "/guest")
+  local k, i = d .. "/vmlinuz", d .. "/initrd.img"
+  for _, f in ipairs({ k, i }) do
+    local h = io.open(f)
+    assert(h, f .. " is missing: run scripts/build-guest.sh " .. M.build_dir())
+    h:close()
+  end
+  return k, i
+end
+
+-- A busybox root file system in dir (scripts/make-rootfs.sh, or $VC_MAKE_ROOTFS).
+function M.make_rootfs(dir)
+  local script = os.getenv("VC_MAKE_ROOTFS") or "scripts/make-rootfs.sh"
+  local ok = os.execute("bash " .. script .. " '" .. dir .. "' >/dev/null")
+  assert(ok, script .. " failed for " .. dir)
+end
+
+return M

@@ -1,0 +1,107 @@
+--- Real bundles, real kata-runtime invocations and the leak check for integration specs.
+local vc = require("vc")
+local run = require("spec.helpers.run")
+
+local M = {}
+
+M.ROOTFS_TEMPLATE = nil
+
+--- Skip (pending) unless the guest image and programs exist and we are root.
+function M.available()
+  if vc.proc.getpid and io.popen("id -u"):read("l") ~= "0" then return false, "needs root" end
+  for _, f in ipairs({ "/guest/vmlinuz", "/guest/initrd.img", "/kata-supervisor", "/kata-shim" }) do
+    if not vc.fs.stat(run.build .. f) then return false, "missing " .. run.build .. f .. " (run scripts/build-guest.sh build)" end
+  end
+  return true
+end
+
+--- A bundle directory with a busybox rootfs and a config.json made from the default spec plus `edit`.
+---@param dir string
+---@param args string[] the process
+---@param edit fun(config: table)|nil
+function M.bundle(dir, args, edit)
+  if not M.ROOTFS_TEMPLATE then
+    M.ROOTFS_TEMPLATE = run.tmpdir("kata-rootfs")
+    assert(os.execute("bash scripts/make-rootfs.sh " .. run.q(M.ROOTFS_TEMPLATE) .. " >/dev/null"))
+  end
+  assert(vc.fs.mkdir_p(dir))
+  assert(os.execute(("cp -a %s %s"):format(run.q(M.ROOTFS_TEMPLATE), run.q(dir .. "/rootfs"))))
+  local config = vc.oci.default_spec()
+  config.process.terminal = false
+  config.process.args = args
+  if edit then edit(config) end
+  run.write(dir .. "/config.json", vc.json.encode(config, true))
+  return dir
+end
+
+--- Run kata-runtime with stdio to files (a shim inherits them, so never to a pipe we wait on).
+--- Returns status, stdout, stderr.
+function M.rt(root, args, opts)
+  opts = opts or {}
+  local out, err = os.tmpname(), os.tmpname()
+  local parts = { run.q(run.runtime), "--root", run.q(root), "--log", run.q(root .. ".log"), "--log-format", "json" }
+  for _, a in ipairs(args) do parts[#parts + 1] = run.q(a) end
+  local cmd = table.concat(parts, " ") .. " <" .. (opts.stdin or "/dev/null") .. " >" .. (opts.stdout or out) .. " 2>" .. err
+  if opts.cwd then cmd = "cd " .. run.q(opts.cwd) .. " && " .. cmd end
+  local _, _, status = os.execute(cmd)
+  local o, e = run.read(opts.stdout or out) or "", run.read(err) or ""
+  os.remove(out)
+  os.remove(err)
+  return status, o, e
+end
+
+function M.state(root, id)
+  local status, out = M.rt(root, { "state", id })
+  if status ~= 0 then return nil end
+  return vc.json.decode(out)
+end
+
+--- Poll until fn() is true or timeout seconds pass.
+function M.wait_for(fn, timeout)
+  local deadline = vc.clock.monotonic() + (timeout or 20)
+  while vc.clock.monotonic() < deadline do
+    local v = fn()
+    if v then return v end
+    vc.clock.sleep(0.05)
+  end
+  return fn()
+end
+
+--- Live (non-zombie) processes whose command line mentions `needle`.
+function M.processes(needle)
+  local found = {}
+  local p = io.popen("ls /proc")
+  for pid in p:lines() do
+    if pid:match("^%d+$") then
+      local f = io.open("/proc/" .. pid .. "/cmdline", "r")
+      local cmd = f and f:read("a") or ""
+      if f then f:close() end
+      if cmd:find(needle, 1, true) and tonumber(pid) ~= vc.proc.getpid() and vc.proc.alive(tonumber(pid)) then
+        found[#found + 1] = pid .. " " .. cmd:gsub("%z", " ")
+      end
+    end
+  end
+  p:close()
+  return found
+end
+
+--- Everything the runtime may leave behind under root: processes, mounts, container or sandbox state,
+--- namespaces. Returns a list of descriptions (empty: clean).
+function M.leaks(root)
+  vc.proc.reap()
+  local out = {}
+  for _, p in ipairs(M.processes(root)) do out[#out + 1] = "process " .. p end
+  for line in io.lines("/proc/self/mountinfo") do
+    local mp = line:match("^%S+ %S+ %S+ %S+ (%S+)")
+    if mp and mp:sub(1, #root) == root then out[#out + 1] = "mount " .. mp end
+  end
+  local p = io.popen("find " .. run.q(root) .. " -mindepth 1 2>/dev/null")
+  for path in p:lines() do
+    local rel = path:sub(#root + 2)
+    if rel ~= ".lock" and rel ~= ".sandbox" then out[#out + 1] = "file " .. path end
+  end
+  p:close()
+  return out
+end
+
+return M

@@ -1,0 +1,115 @@
+local vc = require("vc")
+local run = require("spec.helpers.run")
+
+describe("kata-runtime", function()
+  local dir
+  before_each(function() dir = run.tmpdir("kata-rt") end)
+  after_each(function() run.rmrf(dir) end)
+
+  it("prints features as valid JSON", function()
+    local status, out = run.runtime_cmd({ "features" })
+    assert.equal(0, status)
+    local doc = assert(vc.json.decode(out))
+    assert.equal("1.0.0", doc.ociVersionMin)
+    assert.equal("1.3.0", doc.ociVersionMax)
+    assert.same({ "prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop" }, doc.hooks)
+    assert.matches("io.kubernetes.cri.container-type", doc.annotations["org.katacontainers.runtime.annotations-read"], 1, true)
+  end)
+
+  it("writes a config.json with spec that its own parser accepts, and refuses to overwrite it", function()
+    local status = run.runtime_cmd({ "spec", "--bundle", dir })
+    assert.equal(0, status)
+    assert.is_truthy(vc.oci.load(dir .. "/config.json"))
+    local err
+    status, _, err = run.runtime_cmd({ "spec", "-b", dir })
+    assert.equal(1, status)
+    assert.equal(("File %s/config.json exists. Remove it first\n"):format(dir), err)
+  end)
+
+  it("writes JSON log lines with level, msg, time and the container id", function()
+    local log = dir .. "/log.json"
+    local status = run.runtime_cmd({ "--root", dir, "--log", log, "--log-format", "json", "state", "nosuch" })
+    assert.equal(1, status)
+    local n = 0
+    for line in io.lines(log) do
+      local rec = assert(vc.json.decode(line))
+      assert.is_string(rec.level)
+      assert.is_string(rec.msg)
+      assert.matches("^%d%d%d%d%-%d%d%-%d%dT%d%d:%d%d:%d%d%.%d+Z$", rec.time)
+      n = n + 1
+      if rec.level == "error" then
+        assert.equal("container does not exist", rec.msg)
+        assert.equal("nosuch", rec.container)
+      end
+    end
+    assert.is_true(n >= 1)
+  end)
+
+  it("refuses a hostile id with one line and exit 1", function()
+    local status, out, err = run.runtime_cmd({ "--root", dir, "state", "../etc" })
+    assert.equal(1, status)
+    assert.equal("", out)
+    assert.matches("^invalid container id '%.%./etc': character 0 not allowed\n$", err)
+    assert.is_nil(vc.fs.stat(dir .. "/.lock"))
+  end)
+
+  it("prints version and help", function()
+    local status, out = run.runtime_cmd({ "--version" })
+    assert.equal(0, status)
+    assert.matches("^kata%-runtime version %d+%.%d+%.%d+\nspec: 1%.3%.0\n", out)
+    status, out = run.runtime_cmd({ "--help" })
+    assert.equal(0, status)
+    assert.matches("Usage: kata%-runtime", out)
+    status, out = run.runtime_cmd({ "help", "create" })
+    assert.matches("%-%-console%-socket", out)
+  end)
+
+  it("exits 1 on argument errors without running anything", function()
+    local status, _, err = run.runtime_cmd({ "kill" })
+    assert.equal(1, status)
+    assert.equal('"kill" requires a minimum of 1 argument(s)\n', err)
+  end)
+
+  describe("configuration", function()
+    it("prints the effective configuration with env, including a --config file's values", function()
+      run.write(dir .. "/conf.lua", "return { hypervisor = { vcpus = 2, memory_mib = 512 } }")
+      local status, out = run.runtime_cmd({ "--config", dir .. "/conf.lua", "env" })
+      assert.equal(0, status)
+      local doc = assert(vc.json.decode(out))
+      assert.equal(2, doc.configuration.hypervisor.vcpus)
+      assert.equal(512, doc.configuration.hypervisor.memory_mib)
+      assert.equal("default", doc.configuration.runtime.policy)
+      assert.equal(dir .. "/conf.lua", doc.runtime.config_file)
+    end)
+
+    it("names a wrong setting in one line", function()
+      run.write(dir .. "/conf.lua", "return { hypervisor = { vcpu = 2 } }")
+      local status, _, err = run.runtime_cmd({ "--config", dir .. "/conf.lua", "env" })
+      assert.equal(1, status)
+      assert.equal(("configuration: %s/conf.lua: hypervisor.vcpu: unknown setting\n"):format(dir), err)
+      run.write(dir .. "/conf.lua", "return { hypervisor = { accel = 'xen' } }")
+      _, _, err = run.runtime_cmd({ "--config", dir .. "/conf.lua", "env" })
+      assert.equal(("configuration: %s/conf.lua: hypervisor.accel: must be auto, kvm or tcg, got 'xen'\n"):format(dir), err)
+    end)
+
+    it("loads the file as data: no library is reachable from it", function()
+      run.write(dir .. "/conf.lua", "os.execute('touch " .. dir .. "/pwned') return {}")
+      local status, _, err = run.runtime_cmd({ "--config", dir .. "/conf.lua", "env" })
+      assert.equal(1, status)
+      assert.matches("attempt to index a nil value %(global 'os'%)", err)
+      assert.is_nil(vc.fs.stat(dir .. "/pwned"))
+    end)
+
+    it("refuses a policy that is not allowlisted", function()
+      run.write(dir .. "/conf.lua", "return { runtime = { policy = 'default' } }")
+      local bundle = dir .. "/bundle"
+      vc.fs.mkdir_p(bundle)
+      run.write(bundle .. "/config.json", vc.json.encode({ ociVersion = "1.2.0", root = { path = "rootfs" },
+        annotations = { ["io.katacontainers.config.runtime.policy"] = "evil" } }))
+      local status, _, err = run.runtime_cmd({ "--root", dir .. "/root", "--config", dir .. "/conf.lua",
+        "create", "-b", bundle, "c1" })
+      assert.equal(1, status)
+      assert.equal("policy 'evil' is not in runtime.allowed_policies\n", err)
+    end)
+  end)
+end)

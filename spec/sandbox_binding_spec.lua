@@ -1,0 +1,92 @@
+-- vc.sandbox and vc.hypervisor: argument checking, error returns, probe. No VM is booted here.
+local vc = require("vc")
+local vm = require("helpers.vm")
+
+describe("vc.sandbox.launch", function()
+  it("raises when id or dir is missing", function()
+    assert.has_error(function() vc.sandbox.launch({}) end, "field 'id' is required")
+    assert.has_error(function() vc.sandbox.launch({ id = "a" }) end, "field 'dir' is required")
+  end)
+
+  it("raises on a bad option type or value", function()
+    assert.has_error(function() vc.sandbox.launch({ id = "a", dir = "/tmp/x", accel = "fast" }) end,
+      "field 'accel' must be auto, kvm or tcg, got 'fast'")
+    assert.has_error(function() vc.sandbox.launch({ id = "a", dir = "/tmp/x", vcpus = "two" }) end,
+      "field 'vcpus' must be an integer, got string")
+    assert.has_error(function() vc.sandbox.launch({ id = "a", dir = "/tmp/x", debug = 1 }) end,
+      "field 'debug' must be a boolean, got number")
+    assert.has_error(function() vc.sandbox.launch("a") end)
+  end)
+
+  it("returns nil, msg, EINVAL for an invalid id or a relative dir, creating nothing", function()
+    local dir = vm.tmpdir("bind")
+    local ok, msg, code = vc.sandbox.launch({ id = "bad/id", dir = dir .. "/sb" })
+    assert.is_nil(ok)
+    assert.equals("sandbox id 'bad/id' is invalid (1-64 of [A-Za-z0-9_.-])", msg)
+    assert.equals("EINVAL", code)
+    ok, msg, code = vc.sandbox.launch({ id = "ok", dir = "relative/sb" })
+    assert.is_nil(ok)
+    assert.equals("sandbox dir 'relative/sb' is not an absolute path", msg)
+    assert.equals("EINVAL", code)
+    assert.is_nil(io.open(dir .. "/sb"))
+    vm.rmtree(dir)
+  end)
+
+  it("returns nil, msg, ENOENT for a missing kernel", function()
+    local dir = vm.tmpdir("bind")
+    local ok, msg, code = vc.sandbox.launch({ id = "k", dir = dir .. "/sb", kernel = dir .. "/no-vmlinuz",
+      accel = "tcg" })
+    assert.is_nil(ok)
+    assert.equals("kernel '" .. dir .. "/no-vmlinuz': No such file or directory", msg)
+    assert.equals("ENOENT", code)
+    assert.is_nil(io.open(dir .. "/sb"))
+    vm.rmtree(dir)
+  end)
+end)
+
+describe("vc.sandbox.connect", function()
+  it("returns nil, msg, ENOENT when there is no socket", function()
+    local sb, msg, code = vc.sandbox.connect("/nonexistent/sup.sock")
+    assert.is_nil(sb)
+    assert.equals("connect to '/nonexistent/sup.sock': No such file or directory", msg)
+    assert.equals("ENOENT", code)
+  end)
+
+  it("retries until the timeout", function()
+    local t0 = vm.now_ms()
+    local sb, _, code = vc.sandbox.connect("/nonexistent/sup.sock", 0.3)
+    local elapsed = vm.now_ms() - t0
+    assert.is_nil(sb)
+    assert.equals("ENOENT", code)
+    assert.is_true(elapsed >= 280 and elapsed < 3000, "elapsed " .. elapsed)
+  end)
+
+  it("raises on a wrong argument", function()
+    assert.has_error(function() vc.sandbox.connect() end,
+      "bad argument #1 to 'connect' (string expected, got no value)")
+    assert.has_error(function() vc.sandbox.connect("/x", "soon") end,
+      "bad argument #2 to 'connect' (number expected, got string)")
+  end)
+end)
+
+describe("vc.hypervisor.probe", function()
+  it("finds qemu and decides on an accelerator", function()
+    local info = assert(vc.hypervisor.probe())
+    assert.is_boolean(info.kvm)
+    assert.matches("^/.*qemu%-system%-x86_64$", info.qemu)
+    assert.matches("^%d+%.%d+", info.qemu_version)
+    assert.equals(info.kvm and "kvm" or "tcg", info.accel)
+    if info.kvm then
+      assert.equals("ok", info.kvm_reason)
+    else
+      assert.is_true(#info.kvm_reason > 0 and info.kvm_reason ~= "ok")
+    end
+  end)
+
+  it("returns nil, msg, ENOENT for a qemu that does not exist", function()
+    local ok, msg, code = vc.hypervisor.probe("/nonexistent/qemu")
+    assert.is_nil(ok)
+    assert.equals("qemu: '/nonexistent/qemu': No such file or directory", msg)
+    assert.equals("ENOENT", code)
+  end)
+end)

@@ -1,0 +1,190 @@
+local vc = require("vc")
+local run = require("spec.helpers.run")
+
+--- A real process to stand for a shim: `sleep`, started in the background; returns its pid.
+local function spawn_sleeper()
+  local p = assert(io.popen("sleep 60 >/dev/null 2>&1 & echo $!"))
+  local pid = tonumber(p:read("l"))
+  p:close()
+  return pid
+end
+
+local function record(id, bundle, shim_pid, start_time)
+  return {
+    ociVersion = "1.2.0", id = id, status = "created", pid = shim_pid, bundle = bundle,
+    annotations = { ["org.example/key"] = "value" },
+    runtime = { sandbox_id = id, type = "sandbox", shim_pid = shim_pid, shim_start_time = start_time,
+      created = "2026-01-02T03:04:05.123456789Z", rootfs = bundle .. "/rootfs", policy = "default" },
+  }
+end
+
+--- The runtime-spec state schema (schema/state-schema.json), checked field by field.
+local function assert_state_schema(doc)
+  assert.equal("string", type(doc.ociVersion))
+  assert.equal("string", type(doc.id))
+  assert.is_truthy(({ creating = 1, created = 1, running = 1, stopped = 1 })[doc.status], doc.status)
+  assert.equal("integer", math.type(doc.pid))
+  assert.is_true(doc.pid >= 0)
+  assert.equal("string", type(doc.bundle))
+  if doc.annotations ~= nil then
+    for k, v in pairs(doc.annotations) do
+      assert.equal("string", type(k))
+      assert.equal("string", type(v))
+    end
+  end
+end
+
+describe("state store", function()
+  local root, sleeper
+  before_each(function() root = run.tmpdir("kata-state") end)
+  after_each(function()
+    if sleeper then os.execute("kill " .. sleeper .. " 2>/dev/null"); sleeper = nil end
+    run.rmrf(root)
+  end)
+
+  it("round-trips a record and lists it", function()
+    assert.is_true(vc.state.save(root, "c1", record("c1", "/b", 1, 2)))
+    assert.is_true(vc.state.save(root, "c0", record("c0", "/b", 1, 2)))
+    local st = assert(vc.state.load(root, "c1"))
+    assert.equal("c1", st.id)
+    assert.equal("value", st.annotations["org.example/key"])
+    assert.same({ "c0", "c1" }, vc.state.list(root))
+    assert.is_true(vc.state.remove(root, "c1"))
+    assert.same({ "c0" }, vc.state.list(root))
+    assert.is_nil(vc.fs.stat(root .. "/c1"))
+  end)
+
+  it("says 'container does not exist' for an unknown id", function()
+    local ok, err, code = vc.state.load(root, "nosuch")
+    assert.is_nil(ok)
+    assert.equal("container does not exist", err)
+    assert.equal("ENOENT", code)
+  end)
+
+  it("lists nothing under a root that does not exist", function()
+    assert.same({}, vc.state.list(root .. "/missing"))
+  end)
+
+  it("keeps the old state readable when a write dies between the temp write and the rename", function()
+    assert.is_true(vc.state.save(root, "c1", record("c1", "/old", 1, 2)))
+    -- strace kills the writer as it enters rename(2): the temp file is written and synced, the rename
+    -- never happens.
+    local script = ("package.cpath = %q; local vc = require('vc'); vc.state.save(%q, 'c1', { id = 'c1', bundle = '/new' })")
+      :format(package.cpath, root)
+    local status = run.sh(("strace -f -o /dev/null -e trace=rename,renameat,renameat2 "
+      .. "-e inject=rename,renameat,renameat2:signal=KILL lua5.4 -e %s"):format(run.q(script)))
+    assert.are_not.equal(0, status)
+    local st = assert(vc.state.load(root, "c1"))
+    assert.equal("/old", st.bundle)
+    -- the orphaned temp file is there, and removal cleans it up with the rest
+    local _, listing = run.sh("ls " .. run.q(root .. "/c1"))
+    assert.matches("state.json.tmp.", listing, 1, true)
+    assert.is_true(vc.state.remove(root, "c1"))
+    assert.is_nil(vc.fs.stat(root .. "/c1"))
+  end)
+
+  it("makes a second process wait for the sandbox lock", function()
+    local holder = ("package.cpath = %q; local vc = require('vc'); local l = assert(vc.lock.acquire(%q, 'sb1')); "
+      .. "io.write('locked\\n'); io.stdout:flush(); vc.clock.sleep(1.5); l:release()"):format(package.cpath, root)
+    local p = assert(io.popen("lua5.4 -e " .. run.q(holder)))
+    assert.equal("locked", p:read("l"))
+    local t0 = vc.clock.monotonic()
+    local ok, err, code = vc.lock.acquire(root, "sb1", 200)
+    assert.is_nil(ok)
+    assert.equal("sandbox 'sb1' is locked by another command", err)
+    assert.equal("EAGAIN", code)
+    assert.is_true(vc.clock.monotonic() - t0 >= 0.2)
+    -- a different sandbox is not blocked
+    local other <close> = assert(vc.lock.acquire(root, "sb2", 0))
+    -- waiting without a deadline succeeds once the holder lets go
+    local lock = assert(vc.lock.acquire(root, "sb1", -1))
+    p:close()
+    assert.equal("vc.Lock (sb1)", tostring(lock))
+    lock:release(true)
+    assert.equal("vc.Lock (released)", tostring(lock))
+    assert.is_nil(vc.fs.stat(root .. "/.lock/sb1"))
+  end)
+
+  it("retries on a fresh file when the holder removed the lock", function()
+    local a = assert(vc.lock.acquire(root, "sb1", 0))
+    a:release(true)
+    local b <close> = assert(vc.lock.acquire(root, "sb1", 0))
+    assert.is_not_nil(vc.fs.stat(root .. "/.lock/sb1"))
+  end)
+
+  describe("through kata-runtime state", function()
+    it("prints OCI state JSON for a created container whose shim lives", function()
+      sleeper = spawn_sleeper()
+      local start = assert(vc.proc.start_time(sleeper))
+      assert.is_true(vc.state.save(root, "c1", record("c1", "/bundles/c1", sleeper, start)))
+      local status, out = run.runtime_cmd({ "--root", root, "state", "c1" })
+      assert.equal(0, status)
+      local doc = assert(vc.json.decode(out))
+      assert_state_schema(doc)
+      assert.equal("created", doc.status)
+      assert.equal(sleeper, doc.pid)
+      assert.equal("/bundles/c1", doc.bundle)
+      assert.equal("c1", doc.id)
+      assert.equal("2026-01-02T03:04:05.123456789Z", doc.created)
+      assert.equal("value", doc.annotations["org.example/key"])
+    end)
+
+    it("reports stopped when the shim is gone", function()
+      sleeper = spawn_sleeper()
+      local start = assert(vc.proc.start_time(sleeper))
+      assert.is_true(vc.state.save(root, "c1", record("c1", "/b", sleeper, start)))
+      os.execute("kill -9 " .. sleeper .. "; sleep 0.1")
+      local status, out = run.runtime_cmd({ "--root", root, "state", "c1" })
+      assert.equal(0, status)
+      local doc = vc.json.decode(out)
+      assert_state_schema(doc)
+      assert.equal("stopped", doc.status)
+      assert.equal(0, doc.pid)
+    end)
+
+    it("reports stopped when the pid was reused by another process", function()
+      sleeper = spawn_sleeper()
+      local start = assert(vc.proc.start_time(sleeper))
+      assert.is_true(vc.state.save(root, "c1", record("c1", "/b", sleeper, start - 1)))
+      local _, out = run.runtime_cmd({ "--root", root, "state", "c1" })
+      assert.equal("stopped", vc.json.decode(out).status)
+    end)
+
+    it("exits 1 with runc's message for an unknown container", function()
+      local status, out, err = run.runtime_cmd({ "--root", root, "state", "nosuch" })
+      assert.equal(1, status)
+      assert.equal("", out)
+      assert.equal("container does not exist\n", err)
+    end)
+
+    it("lists containers as a table, as JSON and quietly", function()
+      sleeper = spawn_sleeper()
+      assert.is_true(vc.state.save(root, "c1", record("c1", "/b1", sleeper, assert(vc.proc.start_time(sleeper)))))
+      assert.is_true(vc.state.save(root, "c2", record("c2", "/b2", 999999, 1)))
+      local status, out = run.runtime_cmd({ "--root", root, "list", "--format", "json" })
+      assert.equal(0, status)
+      local rows = vc.json.decode(out)
+      assert.equal(2, #rows)
+      assert.equal("created", rows[1].status)
+      assert.equal("stopped", rows[2].status)
+      local _, quiet = run.runtime_cmd({ "--root", root, "list", "-q" })
+      assert.equal("c1\nc2\n", quiet)
+      local _, tbl = run.runtime_cmd({ "--root", root, "list" })
+      assert.matches("^ID%s+PID%s+STATUS%s+BUNDLE", tbl)
+      assert.matches("\nc2%s+0%s+stopped%s+/b2", tbl)
+    end)
+  end)
+end)
+
+describe("vc.proc", function()
+  it("knows the start time of a live process and that a dead pid is gone", function()
+    local me = vc.proc.getpid()
+    local st = assert(vc.proc.start_time(me))
+    assert.is_true(vc.proc.alive(me, st))
+    assert.is_false(vc.proc.alive(me, st + 1))
+    assert.is_false(vc.proc.alive(4194304, 0))
+    local ok, _, code = vc.proc.start_time(4194304)
+    assert.is_nil(ok)
+    assert.equal("ENOENT", code)
+  end)
+end)

@@ -1,0 +1,102 @@
+-- kata-supervisor's failure paths during boot, driven through vc.sandbox.launch with stand-in qemu and
+-- virtiofsd programs (no VM is booted). Root: the supervisor makes the share dir a shared mount.
+local vc = require("vc")
+local vm = require("helpers.vm")
+
+describe("kata-supervisor boot failures #privileged", function()
+  local tmp
+  before_each(function()
+    tmp = vm.tmpdir("sup")
+  end)
+  after_each(function()
+    vm.rmtree(tmp)
+  end)
+
+  local function cfg(extra)
+    local c = { id = "f1", dir = tmp .. "/sb", accel = "tcg", kernel = tmp .. "/kernel", initrd = tmp .. "/initrd",
+      boot_timeout = 5 }
+    vm.write_file(tmp .. "/kernel", "not a kernel")
+    vm.write_file(tmp .. "/initrd", "not an initrd")
+    for k, v in pairs(extra or {}) do c[k] = v end
+    return c
+  end
+
+  it("reports qemu's last stderr line when it exits, and leaves nothing behind", function()
+    vm.write_file(tmp .. "/qemu", "#!/bin/sh\necho 'qemu-system-x86_64: warming up' >&2\n" ..
+      "echo \"qemu-system-x86_64: cannot set up guest memory 'mem': Cannot allocate memory\" >&2\nexit 1\n", "755")
+    local ok, msg, code = vc.sandbox.launch(cfg({ qemu = tmp .. "/qemu" }))
+    assert.is_nil(ok)
+    assert.equals("sandbox 'f1': qemu exited: qemu-system-x86_64: cannot set up guest memory 'mem': " ..
+      "Cannot allocate memory", msg)
+    assert.equals("EIO", code)
+    vm.assert_no_leaks(tmp .. "/sb")
+    assert.is_nil(io.open(tmp .. "/sb"), "the sandbox dir it created is removed")
+  end)
+
+  it("reports a virtiofsd that exits", function()
+    local ok, msg, code = vc.sandbox.launch(cfg({ virtiofsd = "/bin/false" }))
+    assert.is_nil(ok)
+    assert.equals("sandbox 'f1': virtiofsd exited: status 1", msg)
+    assert.equals("EIO", code)
+    vm.assert_no_leaks(tmp .. "/sb")
+  end)
+
+  it("times out on a qemu that never opens its sockets and kills it", function()
+    vm.write_file(tmp .. "/qemu", "#!/bin/sh\necho $$ > " .. tmp .. "/qemu.pid\nexec sleep 100\n", "755")
+    local t0 = vm.now_ms()
+    local ok, msg, code = vc.sandbox.launch(cfg({ qemu = tmp .. "/qemu", boot_timeout = 2 }))
+    local elapsed = vm.now_ms() - t0
+    assert.is_nil(ok)
+    assert.equals("sandbox 'f1': qemu did not start within 2 s", msg)
+    assert.equals("ETIMEDOUT", code)
+    assert.is_true(elapsed >= 1900 and elapsed < 6000, "elapsed " .. elapsed)
+    local pid = tonumber(io.open(tmp .. "/qemu.pid"):read("l"))
+    assert.is_false(vm.alive(pid))
+    vm.assert_no_leaks(tmp .. "/sb")
+  end)
+
+  it("keeps an existing sandbox dir and removes only what it wrote", function()
+    os.execute("mkdir -p " .. tmp .. "/sb")
+    vm.write_file(tmp .. "/sb/keep", "x")
+    local ok, msg = vc.sandbox.launch(cfg({ virtiofsd = "/bin/false" }))
+    assert.is_nil(ok)
+    assert.matches("virtiofsd exited", msg)
+    assert.is_not_nil(io.open(tmp .. "/sb/keep"))
+    assert.is_nil(io.open(tmp .. "/sb/supervisor.json"))
+    assert.is_nil(io.open(tmp .. "/sb/shared"))
+    vm.assert_no_leaks(tmp .. "/sb")
+  end)
+
+  it("kills a supervisor that never reports", function()
+    vm.write_file(tmp .. "/sup", "#!/bin/sh\necho $$ > " .. tmp .. "/sup.pid\nexec sleep 100\n", "755")
+    local t0 = vm.now_ms()
+    local ok, msg, code = vc.sandbox.launch(cfg({ supervisor = tmp .. "/sup", boot_timeout = 1 }))
+    local elapsed = vm.now_ms() - t0
+    assert.is_nil(ok)
+    assert.equals("sandbox 'f1': the supervisor did not report within 6 s", msg)
+    assert.equals("ETIMEDOUT", code)
+    assert.is_true(elapsed >= 5900 and elapsed < 10000, "elapsed " .. elapsed)
+    local pid = tonumber(io.open(tmp .. "/sup.pid"):read("l"))
+    assert.is_false(vm.alive(pid))
+    assert.is_nil(io.open(tmp .. "/sb"))
+  end)
+
+  it("reports a supervisor that exits without a word", function()
+    vm.write_file(tmp .. "/sup", "#!/bin/sh\nexit 3\n", "755")
+    local ok, msg, code = vc.sandbox.launch(cfg({ supervisor = tmp .. "/sup" }))
+    assert.is_nil(ok)
+    assert.equals("sandbox 'f1': the supervisor exited before it was ready (see " .. tmp .. "/sb/supervisor.log)", msg)
+    assert.equals("EIO", code)
+    assert.is_nil(io.open(tmp .. "/sb"))
+  end)
+
+  it("passes a bad config's reason through", function()
+    -- the real supervisor refusing its config (written by hand here: the launcher never writes a bad one)
+    vm.write_file(tmp .. "/sup", "#!/bin/sh\necho '{}' > " .. tmp .. "/bad.json\nexec " .. vm.build_dir() ..
+      "/kata-supervisor --config " .. tmp .. "/bad.json --ready-fd 3\n", "755")
+    local ok, msg, code = vc.sandbox.launch(cfg({ supervisor = tmp .. "/sup" }))
+    assert.is_nil(ok)
+    assert.equals("sandbox 'f1': config: 'id' is missing", msg)
+    assert.equals("EINVAL", code)
+  end)
+end)

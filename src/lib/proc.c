@@ -1,0 +1,66 @@
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "util.h"
+#include "vc/proc.h"
+
+/* Fields of /proc/<pid>/stat after the command name, which may itself hold spaces and parentheses:
+ * parse from the last ')'. */
+static int read_stat(pid_t pid, char *state, unsigned long long *start, vc_error_t *err)
+{
+        char path[64], buf[1024];
+        _cleanup_close_ int fd = -1;
+        ssize_t n;
+
+        snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return vc_error_set(err, errno, "open '%s'", path);
+        n = read(fd, buf, sizeof buf - 1);
+        if (n <= 0)
+                return vc_error_set(err, n < 0 ? errno : EIO, "read '%s'", path);
+        buf[n] = '\0';
+        char *p = strrchr(buf, ')');
+        if (p == NULL)
+                return vc_error_setx(err, EPROTO, "%s: malformed", path);
+        /* after ") ": field 3 is state; field 22 is starttime, i.e. 19 more fields */
+        unsigned long long v = 0;
+        char st = 0;
+        int field = 2;
+        for (char *tok = strtok(p + 1, " "); tok; tok = strtok(NULL, " ")) {
+                field++;
+                if (field == 3)
+                        st = tok[0];
+                if (field == 22) {
+                        v = strtoull(tok, NULL, 10);
+                        break;
+                }
+        }
+        if (field != 22)
+                return vc_error_setx(err, EPROTO, "%s: malformed", path);
+        if (state)
+                *state = st;
+        *start = v;
+        return 0;
+}
+
+int vc_proc_start_time(pid_t pid, unsigned long long *ret, vc_error_t *err)
+{
+        if (pid <= 0)
+                return vc_error_setx(err, EINVAL, "invalid pid %d", (int)pid);
+        return read_stat(pid, NULL, ret, err);
+}
+
+int vc_proc_alive(pid_t pid, unsigned long long start_time)
+{
+        unsigned long long st;
+        char state = 0;
+        if (pid <= 0 || read_stat(pid, &state, &st, NULL) < 0)
+                return 0;
+        if (state == 'Z' || state == 'X')
+                return 0;
+        return start_time == 0 || st == start_time;
+}

@@ -1,0 +1,811 @@
+/* Launching a sandbox supervisor and talking to it (the blocking client used by the short-lived CLI). */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <json-c/json.h>
+
+#include "frame.h"
+#include "util.h"
+#include "vc/hypervisor.h"
+#include "vc/sandbox.h"
+
+#ifndef VC_BUILD_BIN_DIR
+#define VC_BUILD_BIN_DIR "."
+#endif
+#ifndef VC_BUILD_GUEST_DIR
+#define VC_BUILD_GUEST_DIR "."
+#endif
+
+static void json_putp(json_object **o)
+{
+        json_object_put(*o);
+}
+
+static int64_t now_ms(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int vc_errno_from_name(const char *name)
+{
+        if (name == NULL)
+                return EIO;
+        for (int e = 1; e < 256; e++) {
+                const char *n = strerrorname_np(e);
+                if (n && strcmp(n, name) == 0)
+                        return e;
+        }
+        return EIO;
+}
+
+void vc_sandbox_info_clear(struct vc_sandbox_info *info)
+{
+        free(info->socket);
+        memset(info, 0, sizeof *info);
+}
+
+static int id_valid(const char *id)
+{
+        size_t n = id ? strlen(id) : 0;
+        if (n == 0 || n > 64 || id[0] == '.')
+                return 0;
+        for (size_t i = 0; i < n; i++)
+                if (!(id[i] >= 'a' && id[i] <= 'z') && !(id[i] >= 'A' && id[i] <= 'Z') &&
+                    !(id[i] >= '0' && id[i] <= '9') && id[i] != '_' && id[i] != '-' && id[i] != '.')
+                        return 0;
+        return 1;
+}
+
+static int readable_file(const char *what, const char *path, vc_error_t *err)
+{
+        struct stat st;
+        if (stat(path, &st) < 0)
+                return vc_error_set(err, errno, "%s '%s'", what, path);
+        if (!S_ISREG(st.st_mode))
+                return vc_error_setx(err, EINVAL, "%s '%s' is not a regular file", what, path);
+        return 0;
+}
+
+/* The supervisor program: explicit, else beside the running executable, else the build tree. */
+static int find_supervisor(const char *explicit, char **ret, vc_error_t *err)
+{
+        char self[PATH_MAX];
+        ssize_t n;
+
+        if (explicit)
+                return vc_find_program(explicit, ret, err) < 0 ? vc_error_wrap(err, "supervisor") : 0;
+        n = readlink("/proc/self/exe", self, sizeof self - 1);
+        if (n > 0) {
+                char *slash, *p = NULL;
+                self[n] = '\0';
+                slash = strrchr(self, '/');
+                if (slash) {
+                        *slash = '\0';
+                        if (asprintf(&p, "%s/kata-supervisor", self) < 0)
+                                return vc_error_set(err, ENOMEM, "supervisor");
+                        if (access(p, X_OK) == 0) {
+                                *ret = p;
+                                return 0;
+                        }
+                        free(p);
+                }
+        }
+        if (asprintf(ret, "%s/kata-supervisor", VC_BUILD_BIN_DIR) < 0)
+                return vc_error_set(err, ENOMEM, "supervisor");
+        if (access(*ret, X_OK) < 0) {
+                int e = errno;
+                free(*ret);
+                *ret = NULL;
+                return vc_error_set(err, e, "kata-supervisor (beside this program or in '%s')",
+                                    VC_BUILD_BIN_DIR);
+        }
+        return 0;
+}
+
+/* A copy of the config with every default filled in and every path checked. Strings are owned by the
+ * arrays in struct resolved. */
+struct resolved {
+        struct vc_sandbox_config c;
+        char *qemu, *kernel, *initrd, *virtiofsd, *share_dir, *supervisor;
+};
+
+static void resolved_free(struct resolved *r)
+{
+        free(r->qemu);
+        free(r->kernel);
+        free(r->initrd);
+        free(r->virtiofsd);
+        free(r->share_dir);
+        free(r->supervisor);
+}
+
+static int resolve(const struct vc_sandbox_config *cfg, struct resolved *r, vc_error_t *err)
+{
+        int e;
+
+        memset(r, 0, sizeof *r);
+        r->c = *cfg;
+        if (!id_valid(cfg->id))
+                return vc_error_setx(err, EINVAL, "sandbox id '%s' is invalid (1-64 of [A-Za-z0-9_.-])",
+                                     cfg->id ? cfg->id : "");
+        if (cfg->dir == NULL || cfg->dir[0] != '/')
+                return vc_error_setx(err, EINVAL, "sandbox dir '%s' is not an absolute path",
+                                     cfg->dir ? cfg->dir : "");
+        if (strlen(cfg->dir) + sizeof "/agent.sock" > sizeof(((struct sockaddr_un *)0)->sun_path))
+                return vc_error_setx(err, ENAMETOOLONG, "sandbox dir '%s' is too long for its sockets",
+                                     cfg->dir);
+        if (cfg->vcpus > 255)
+                return vc_error_setx(err, EINVAL, "vcpus %u is not within 1..255", cfg->vcpus);
+        if (cfg->memory_mib && (cfg->memory_mib < 64 || cfg->memory_mib > 1024 * 1024))
+                return vc_error_setx(err, EINVAL, "memory %u MiB is not within 64..1048576", cfg->memory_mib);
+        if (cfg->boot_timeout > 3600)
+                return vc_error_setx(err, EINVAL, "boot timeout %u s is over an hour", cfg->boot_timeout);
+        r->c.vcpus = cfg->vcpus ? cfg->vcpus : 1;
+        r->c.memory_mib = cfg->memory_mib ? cfg->memory_mib : 256;
+        r->c.boot_timeout = cfg->boot_timeout ? cfg->boot_timeout : 30;
+
+        if ((e = vc_find_program(cfg->qemu ? cfg->qemu : "qemu-system-x86_64", &r->qemu, err)) < 0)
+                return vc_error_wrap(err, "qemu");
+        if (cfg->kernel)
+                r->kernel = realpath(cfg->kernel, NULL);
+        else if (asprintf(&r->kernel, "%s/vmlinuz", VC_BUILD_GUEST_DIR) < 0)
+                r->kernel = NULL;
+        if (r->kernel == NULL)
+                return vc_error_set(err, errno ? errno : ENOMEM, "kernel '%s'",
+                                    cfg->kernel ? cfg->kernel : "");
+        if ((e = readable_file("kernel", r->kernel, err)) < 0)
+                return e;
+        if (cfg->initrd)
+                r->initrd = realpath(cfg->initrd, NULL);
+        else if (asprintf(&r->initrd, "%s/initrd.img", VC_BUILD_GUEST_DIR) < 0)
+                r->initrd = NULL;
+        if (r->initrd == NULL)
+                return vc_error_set(err, errno ? errno : ENOMEM, "initrd '%s'",
+                                    cfg->initrd ? cfg->initrd : "");
+        if ((e = readable_file("initrd", r->initrd, err)) < 0)
+                return e;
+        if (cfg->virtiofsd) {
+                if ((e = vc_find_program(cfg->virtiofsd, &r->virtiofsd, err)) < 0)
+                        return vc_error_wrap(err, "virtiofsd");
+        } else if ((e = vc_find_virtiofsd(&r->virtiofsd, err)) < 0) {
+                return e;
+        }
+        if (cfg->share_dir) {
+                if (cfg->share_dir[0] != '/')
+                        return vc_error_setx(err, EINVAL, "share dir '%s' is not an absolute path",
+                                             cfg->share_dir);
+                r->share_dir = strdup(cfg->share_dir);
+        } else if (asprintf(&r->share_dir, "%s/shared", cfg->dir) < 0) {
+                r->share_dir = NULL;
+        }
+        if (r->share_dir == NULL)
+                return vc_error_set(err, ENOMEM, "share dir");
+        if (strchr(r->share_dir, ','))
+                return vc_error_setx(err, EINVAL, "share dir '%s' contains ','", r->share_dir);
+        if (cfg->netns) {
+                struct stat st;
+                if (stat(cfg->netns, &st) < 0)
+                        return vc_error_set(err, errno, "netns '%s'", cfg->netns);
+        }
+        if ((e = find_supervisor(cfg->supervisor, &r->supervisor, err)) < 0)
+                return e;
+        r->c.qemu = r->qemu;
+        r->c.kernel = r->kernel;
+        r->c.initrd = r->initrd;
+        r->c.virtiofsd = r->virtiofsd;
+        r->c.share_dir = r->share_dir;
+        r->c.supervisor = r->supervisor;
+        return 0;
+}
+
+int vc_sandbox_config_to_json(const struct vc_sandbox_config *c, json_object **ret, vc_error_t *err)
+{
+        json_object *o = json_object_new_object();
+        if (o == NULL)
+                return vc_error_set(err, ENOMEM, "supervisor config");
+#define STR(k, v)                                                                                            \
+        do {                                                                                                 \
+                if (v)                                                                                       \
+                        json_object_object_add(o, k, json_object_new_string(v));                             \
+        } while (0)
+        STR("id", c->id);
+        STR("dir", c->dir);
+        STR("qemu", c->qemu);
+        STR("kernel", c->kernel);
+        STR("initrd", c->initrd);
+        STR("kernel_params", c->kernel_params);
+        STR("accel", c->accel);
+        STR("share_dir", c->share_dir);
+        STR("virtiofsd", c->virtiofsd);
+        STR("netns", c->netns);
+#undef STR
+        json_object_object_add(o, "vcpus", json_object_new_int((int)c->vcpus));
+        json_object_object_add(o, "memory_mib", json_object_new_int((int)c->memory_mib));
+        json_object_object_add(o, "boot_timeout", json_object_new_int((int)c->boot_timeout));
+        json_object_object_add(o, "debug", json_object_new_boolean(c->debug));
+        *ret = o;
+        return 0;
+}
+
+static int write_config(const char *dir, json_object *o, char **ret_path, vc_error_t *err)
+{
+        _cleanup_free_ char *tmp = NULL, *path = NULL;
+        _cleanup_close_ int fd = -1;
+        const char *txt =
+            json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE);
+        size_t len = strlen(txt);
+
+        if (asprintf(&path, "%s/supervisor.json", dir) < 0 ||
+            asprintf(&tmp, "%s/.supervisor.json.tmp", dir) < 0)
+                return vc_error_set(err, ENOMEM, "supervisor config");
+        fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        if (fd < 0)
+                return vc_error_set(err, errno, "create '%s'", tmp);
+        if (write(fd, txt, len) != (ssize_t)len || fsync(fd) < 0) {
+                int e = errno ? errno : EIO;
+                (void)unlink(tmp);
+                return vc_error_set(err, e, "write '%s'", tmp);
+        }
+        if (rename(tmp, path) < 0) {
+                int e = errno;
+                (void)unlink(tmp);
+                return vc_error_set(err, e, "rename '%s'", tmp);
+        }
+        *ret_path = TAKE_PTR(path);
+        return 0;
+}
+
+static void rm_rf(const char *path)
+{
+        _cleanup_closedir_ DIR *d = opendir(path);
+        struct dirent *e;
+
+        if (d) {
+                while ((e = readdir(d))) {
+                        char *p = NULL;
+                        if (STREQ(e->d_name, ".") || STREQ(e->d_name, ".."))
+                                continue;
+                        if (asprintf(&p, "%s/%s", path, e->d_name) < 0)
+                                continue;
+                        if (e->d_type == DT_DIR)
+                                rm_rf(p);
+                        else
+                                (void)unlink(p);
+                        free(p);
+                }
+        }
+        (void)rmdir(path);
+}
+
+/* Gone, or a zombie: the supervisor is not our child (double fork), its reaper may take its time. */
+static int process_gone(pid_t pid)
+{
+        char path[64], buf[512];
+        ssize_t n;
+        int fd;
+
+        if (kill(pid, 0) < 0 && errno == ESRCH)
+                return 1;
+        snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return 1;
+        n = read(fd, buf, sizeof buf - 1);
+        close(fd);
+        if (n <= 0)
+                return 1;
+        buf[n] = '\0';
+        char *p = strrchr(buf, ')');
+        return p && p[1] == ' ' && (p[2] == 'Z' || p[2] == 'X');
+}
+
+/* Wait (not our child: poll) until pid is gone, up to ms. */
+static void wait_gone(pid_t pid, int ms)
+{
+        for (int i = 0; i < ms / 10 && !process_gone(pid); i++)
+                usleep(10000);
+}
+
+int vc_sandbox_launch(const struct vc_sandbox_config *cfg, struct vc_sandbox_info *ret, vc_error_t *err)
+{
+        struct resolved rs;
+        _cleanup_free_ char *config_path = NULL, *sock = NULL;
+        _cleanup_(json_putp) json_object *cj = NULL, *msg = NULL;
+        int created_dir = 0, created_share = 0, eof = 0, r;
+        int rp[2] = {-1, -1};
+        pid_t mid, sup_pid = 0;
+        char buf[4096];
+        size_t len = 0;
+        int64_t start = now_ms(), deadline;
+        const char *accel = NULL;
+
+        r = resolve(cfg, &rs, err);
+        if (r < 0)
+                goto out;
+        r = vc_accel_resolve(cfg->accel, rs.qemu, &accel, err);
+        if (r < 0)
+                goto out;
+        rs.c.accel = accel;
+        if (mkdir(cfg->dir, 0700) == 0)
+                created_dir = 1;
+        else if (errno != EEXIST) {
+                r = vc_error_set(err, errno, "create sandbox dir '%s'", cfg->dir);
+                goto out;
+        }
+        if (mkdir(rs.share_dir, 0700) == 0)
+                created_share = 1;
+        else if (errno != EEXIST) {
+                r = vc_error_set(err, errno, "create share dir '%s'", rs.share_dir);
+                goto fail;
+        }
+        if ((r = vc_sandbox_config_to_json(&rs.c, &cj, err)) < 0 ||
+            (r = write_config(cfg->dir, cj, &config_path, err)) < 0)
+                goto fail;
+        if (pipe2(rp, O_CLOEXEC) < 0) {
+                r = vc_error_set(err, errno, "pipe");
+                goto fail;
+        }
+        /* Double fork: the supervisor is reparented to init (or the caller's subreaper) and never becomes
+         * a zombie of a long-lived caller; it writes its pid first so that we can kill it on a timeout. */
+        mid = fork();
+        if (mid < 0) {
+                r = vc_error_set(err, errno, "fork");
+                goto fail;
+        }
+        if (mid == 0) {
+                pid_t p = fork();
+                if (p != 0)
+                        _exit(p < 0 ? 1 : 0);
+                int null = open("/dev/null", O_RDWR);
+                if (null < 0 || dup2(rp[1], 3) < 0 || dup2(null, 0) < 0 || dup2(null, 1) < 0 ||
+                    dup2(null, 2) < 0)
+                        _exit(127);
+                (void)close_range(4, ~0U, 0); /* nothing of the caller's leaks into the daemon */
+                char line[160];
+                int n = snprintf(line, sizeof line, "pid %d\n", (int)getpid());
+                (void)!write(3, line, (size_t)n);
+                sigset_t none;
+                sigemptyset(&none);
+                sigprocmask(SIG_SETMASK, &none, NULL);
+                execl(rs.supervisor, rs.supervisor, "--config", config_path, "--ready-fd", "3", (char *)NULL);
+                n = snprintf(line, sizeof line,
+                             "{\"ok\":false,\"error\":\"exec kata-supervisor: %s\",\"code\":\"%s\"}\n",
+                             strerror(errno), strerrorname_np(errno));
+                (void)!write(3, line, (size_t)n);
+                _exit(127);
+        }
+        close(rp[1]);
+        rp[1] = -1;
+        while (waitpid(mid, NULL, 0) < 0 && errno == EINTR)
+                ;
+        /* the supervisor enforces the boot timeout itself; this one only guards against a hung supervisor */
+        deadline = start + (int64_t)rs.c.boot_timeout * 1000 + 5000;
+        for (;;) {
+                char *nl;
+                while ((nl = memchr(buf, '\n', len))) {
+                        *nl = '\0';
+                        if (strncmp(buf, "pid ", 4) == 0) {
+                                sup_pid = (pid_t)atoi(buf + 4);
+                        } else if (msg == NULL) {
+                                msg = json_tokener_parse(buf);
+                        }
+                        len -= (size_t)(nl + 1 - buf);
+                        memmove(buf, nl + 1, len);
+                }
+                if (msg)
+                        break;
+                int64_t left = deadline - now_ms();
+                if (left <= 0)
+                        break;
+                struct pollfd pfd = {.fd = rp[0], .events = POLLIN};
+                int n = poll(&pfd, 1, (int)left);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n <= 0)
+                        break;
+                ssize_t k = read(rp[0], buf + len, sizeof buf - 1 - len);
+                if (k < 0 && errno == EINTR)
+                        continue;
+                if (k <= 0) {
+                        eof = 1;
+                        break;
+                }
+                len += (size_t)k;
+                if (len == sizeof buf - 1)
+                        len = 0; /* an over-long line is garbage */
+        }
+        json_object *v;
+        if (msg && json_object_object_get_ex(msg, "ok", &v) && json_object_get_boolean(v)) {
+                memset(ret, 0, sizeof *ret);
+                ret->pid = json_object_object_get_ex(msg, "pid", &v) ? json_object_get_int(v) : sup_pid;
+                ret->qemu_pid = json_object_object_get_ex(msg, "qemu_pid", &v) ? json_object_get_int(v) : 0;
+                ret->virtiofsd_pid =
+                    json_object_object_get_ex(msg, "virtiofsd_pid", &v) ? json_object_get_int(v) : 0;
+                snprintf(ret->accel, sizeof ret->accel, "%s", accel);
+                if (asprintf(&ret->socket, "%s/sup.sock", cfg->dir) < 0) {
+                        r = vc_error_set(err, ENOMEM, "launch");
+                        goto fail;
+                }
+                ret->boot_ms = (unsigned)(now_ms() - start);
+                r = 0;
+                goto out;
+        }
+        if (msg) {
+                json_object *e = NULL, *c = NULL;
+                json_object_object_get_ex(msg, "error", &e);
+                json_object_object_get_ex(msg, "code", &c);
+                r = vc_error_setx(err, c ? vc_errno_from_name(json_object_get_string(c)) : EIO,
+                                  "sandbox '%s': %s", cfg->id,
+                                  e ? json_object_get_string(e) : "the supervisor failed");
+                /* it cleans up after itself and exits: wait for that, then make sure */
+                if (sup_pid > 0)
+                        wait_gone(sup_pid, 8000);
+        } else if (eof) {
+                /* the ready fd closes a moment before the process is gone */
+                if (sup_pid > 0)
+                        wait_gone(sup_pid, 2000);
+                r = vc_error_setx(
+                    err, EIO,
+                    "sandbox '%s': the supervisor exited before it was ready (see %s/supervisor.log)",
+                    cfg->id, cfg->dir);
+        } else {
+                r = vc_error_setx(err, ETIMEDOUT, "sandbox '%s': the supervisor did not report within %u s",
+                                  cfg->id, rs.c.boot_timeout + 5);
+        }
+fail:
+        if (sup_pid > 0 && !process_gone(sup_pid)) {
+                (void)kill(-sup_pid, SIGKILL); /* its process group: qemu and virtiofsd too */
+                (void)kill(sup_pid, SIGKILL);
+                wait_gone(sup_pid, 2000);
+                (void)umount2(rs.share_dir, MNT_DETACH);
+        }
+        if (created_share)
+                (void)rmdir(rs.share_dir);
+        if (created_dir && !cfg->debug)
+                rm_rf(cfg->dir);
+        else if (config_path) {
+                (void)unlink(config_path);
+                if (asprintf(&sock, "%s/sup.sock", cfg->dir) >= 0)
+                        (void)unlink(sock);
+        }
+out:
+        if (rp[0] >= 0)
+                close(rp[0]);
+        if (rp[1] >= 0)
+                close(rp[1]);
+        resolved_free(&rs);
+        return r;
+}
+
+/* --- blocking client --- */
+
+struct qmsg {
+        struct qmsg *next;
+        struct vc_sandbox_msg m;
+};
+
+struct vc_sandbox_client {
+        int fd;
+        char *socket;
+        struct vc_frame_reader rd;
+        uint32_t next_id;
+        struct qmsg *head, *tail;
+        int eof;
+};
+
+int vc_sandbox_connect(const char *path, int timeout_ms, vc_sandbox_client_t **ret, vc_error_t *err)
+{
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
+        int64_t deadline = now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+        vc_sandbox_client_t *c;
+        int fd;
+
+        if (strlen(path) >= sizeof sa.sun_path)
+                return vc_error_setx(err, ENAMETOOLONG, "socket path '%s' is too long", path);
+        strcpy(sa.sun_path, path);
+        for (;;) {
+                fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+                if (fd < 0)
+                        return vc_error_set(err, errno, "socket");
+                if (connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0)
+                        break;
+                int e = errno;
+                close(fd);
+                if ((e != ENOENT && e != ECONNREFUSED && e != EAGAIN) || now_ms() >= deadline)
+                        return vc_error_set(err, e, "connect to '%s'", path);
+                usleep(20000);
+        }
+        c = calloc(1, sizeof *c);
+        if (c == NULL || (c->socket = strdup(path)) == NULL) {
+                free(c);
+                close(fd);
+                return vc_error_set(err, ENOMEM, "connect");
+        }
+        c->fd = fd;
+        c->next_id = 1;
+        vc_frame_reader_init(&c->rd);
+        *ret = c;
+        return 0;
+}
+
+void vc_sandbox_msg_clear(struct vc_sandbox_msg *m)
+{
+        free(m->data);
+        memset(m, 0, sizeof *m);
+}
+
+vc_sandbox_client_t *vc_sandbox_client_free(vc_sandbox_client_t *c)
+{
+        if (c == NULL)
+                return NULL;
+        while (c->head) {
+                struct qmsg *q = c->head;
+                c->head = q->next;
+                vc_sandbox_msg_clear(&q->m);
+                free(q);
+        }
+        vc_frame_reader_free(&c->rd);
+        if (c->fd >= 0)
+                close(c->fd);
+        free(c->socket);
+        free(c);
+        return NULL;
+}
+
+const char *vc_sandbox_client_socket(const vc_sandbox_client_t *c)
+{
+        return c->socket;
+}
+
+static int queue_frame(vc_sandbox_client_t *c, const struct vc_frame *f)
+{
+        struct qmsg *q = calloc(1, sizeof *q);
+        if (q == NULL || (q->m.data = malloc(f->len + 1)) == NULL) {
+                free(q);
+                return -ENOMEM;
+        }
+        memcpy(q->m.data, f->payload, f->len);
+        q->m.data[f->len] = '\0';
+        q->m.len = f->len;
+        q->m.type = f->type;
+        q->m.handle = f->type == VC_FRAME_DATA ? f->id : 0;
+        q->m.stream = f->stream;
+        if (c->tail)
+                c->tail->next = q;
+        else
+                c->head = q;
+        c->tail = q;
+        return 0;
+}
+
+/* Like vc_frame_write_fd, but with MSG_NOSIGNAL: a library must not kill its caller with SIGPIPE when
+ * the supervisor has gone away. */
+static int send_frame(int fd, uint8_t type, uint8_t stream, uint32_t id, const void *payload, size_t len)
+{
+        uint8_t hdr[VC_FRAME_HEADER];
+        struct iovec iov[2] = {{hdr, VC_FRAME_HEADER}, {(void *)payload, len}};
+        struct msghdr mh = {.msg_iov = iov, .msg_iovlen = len ? 2 : 1};
+        size_t total = VC_FRAME_HEADER + len;
+        int r = vc_frame_header_encode(hdr, type, stream, id, len);
+
+        if (r < 0)
+                return r;
+        while (total > 0) {
+                ssize_t n = sendmsg(fd, &mh, MSG_NOSIGNAL);
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                total -= (size_t)n;
+                while (n > 0 && mh.msg_iovlen > 0) {
+                        size_t take = (size_t)n < mh.msg_iov[0].iov_len ? (size_t)n : mh.msg_iov[0].iov_len;
+                        mh.msg_iov[0].iov_base = (uint8_t *)mh.msg_iov[0].iov_base + take;
+                        mh.msg_iov[0].iov_len -= take;
+                        n -= (ssize_t)take;
+                        if (mh.msg_iov[0].iov_len == 0) {
+                                mh.msg_iov++;
+                                mh.msg_iovlen--;
+                        }
+                }
+        }
+        return 0;
+}
+
+/* Read more bytes, waiting until deadline (< 0: forever). 0, -ETIMEDOUT, -EPIPE, other -errno. */
+static int fill(vc_sandbox_client_t *c, int64_t deadline)
+{
+        char buf[65536];
+        for (;;) {
+                int wait = -1;
+                if (c->eof)
+                        return -EPIPE;
+                if (deadline >= 0) {
+                        int64_t left = deadline - now_ms();
+                        if (left <= 0)
+                                return -ETIMEDOUT;
+                        wait = (int)(left > INT_MAX ? INT_MAX : left);
+                }
+                struct pollfd pfd = {.fd = c->fd, .events = POLLIN};
+                int n = poll(&pfd, 1, wait);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0)
+                        return -errno;
+                if (n == 0)
+                        return -ETIMEDOUT;
+                ssize_t k = read(c->fd, buf, sizeof buf);
+                if (k < 0 && (errno == EINTR || errno == EAGAIN))
+                        continue;
+                if (k < 0)
+                        return -errno;
+                if (k == 0) {
+                        c->eof = 1;
+                        return -EPIPE;
+                }
+                return vc_frame_reader_feed(&c->rd, buf, (size_t)k);
+        }
+}
+
+static json_object *parse_payload(const struct vc_frame *f)
+{
+        json_tokener *tok = json_tokener_new();
+        json_object *o;
+        if (tok == NULL)
+                return NULL;
+        o = json_tokener_parse_ex(tok, (const char *)f->payload, (int)f->len);
+        if (json_tokener_get_error(tok) != json_tokener_success ||
+            json_tokener_get_parse_end(tok) != f->len) {
+                json_object_put(o);
+                o = NULL;
+        }
+        json_tokener_free(tok);
+        return o;
+}
+
+static int take_response(vc_sandbox_client_t *c, const char *method, const struct vc_frame *f,
+                         char **ret_result, vc_error_t *err)
+{
+        _cleanup_(json_putp) json_object *resp = parse_payload(f);
+        json_object *e, *v, *result;
+
+        if (resp == NULL || !json_object_is_type(resp, json_type_object))
+                return vc_error_setx(err, EPROTO, "%s: invalid response from '%s'", method, c->socket);
+        if (json_object_object_get_ex(resp, "error", &e)) {
+                const char *code = NULL, *msg = NULL;
+                if (json_object_object_get_ex(e, "code", &v) && json_object_is_type(v, json_type_string))
+                        code = json_object_get_string(v);
+                if (json_object_object_get_ex(e, "message", &v) && json_object_is_type(v, json_type_string))
+                        msg = json_object_get_string(v);
+                return vc_error_setx(err, vc_errno_from_name(code), "%s", msg ? msg : code ? code : "error");
+        }
+        if (!json_object_object_get_ex(resp, "result", &result))
+                return vc_error_setx(err, EPROTO, "%s: response without result or error", method);
+        if (ret_result) {
+                char *s = strdup(result ? json_object_to_json_string_ext(
+                                              result, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
+                                        : "null");
+                if (s == NULL)
+                        return vc_error_set(err, ENOMEM, "%s", method);
+                *ret_result = s;
+        }
+        return 0;
+}
+
+int vc_sandbox_call(vc_sandbox_client_t *c, const char *method, const char *params_json, int timeout_ms,
+                    char **ret_result_json, vc_error_t *err)
+{
+        _cleanup_(json_putp) json_object *req = NULL, *params = NULL;
+        int64_t deadline = timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
+        uint32_t id;
+        struct vc_frame f;
+        int r;
+
+        if (method == NULL || method[0] == '\0')
+                return vc_error_setx(err, EINVAL, "empty method");
+        if (params_json) {
+                params = json_tokener_parse(params_json);
+                if (params == NULL || !json_object_is_type(params, json_type_object))
+                        return vc_error_setx(err, EINVAL, "%s: params are not a JSON object", method);
+        }
+        req = json_object_new_object();
+        if (req == NULL)
+                return vc_error_set(err, ENOMEM, "%s", method);
+        json_object_object_add(req, "method", json_object_new_string(method));
+        if (params)
+                json_object_object_add(req, "params", json_object_get(params));
+        id = c->next_id++;
+        if (c->next_id == 0)
+                c->next_id = 1;
+        const char *txt =
+            json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+        r = send_frame(c->fd, VC_FRAME_REQUEST, 0, id, txt, strlen(txt));
+        if (r < 0)
+                return vc_error_set(err, r == -EPIPE || r == -ECONNRESET ? EPIPE : -r, "%s: send to '%s'",
+                                    method, c->socket);
+        for (;;) {
+                while ((r = vc_frame_reader_next(&c->rd, &f)) == 1) {
+                        if (f.type == VC_FRAME_RESPONSE && f.id == id)
+                                return take_response(c, method, &f, ret_result_json, err);
+                        if (f.type == VC_FRAME_EVENT || f.type == VC_FRAME_DATA) {
+                                if (queue_frame(c, &f) < 0)
+                                        return vc_error_set(err, ENOMEM, "%s", method);
+                        }
+                        /* responses to earlier calls that timed out are dropped */
+                }
+                if (r < 0)
+                        return vc_error_setx(err, EPROTO, "%s: protocol error from '%s'", method, c->socket);
+                r = fill(c, deadline);
+                if (r == -ETIMEDOUT)
+                        return vc_error_setx(err, ETIMEDOUT, "%s: no answer within %d ms", method,
+                                             timeout_ms);
+                if (r == -EPIPE)
+                        return vc_error_setx(err, EPIPE, "%s: the supervisor closed the connection", method);
+                if (r < 0)
+                        return vc_error_set(err, -r, "%s: read from '%s'", method, c->socket);
+        }
+}
+
+int vc_sandbox_read(vc_sandbox_client_t *c, int timeout_ms, struct vc_sandbox_msg *ret, vc_error_t *err)
+{
+        int64_t deadline = timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
+        struct vc_frame f;
+        int r;
+
+        for (;;) {
+                if (c->head) {
+                        struct qmsg *q = c->head;
+                        c->head = q->next;
+                        if (c->head == NULL)
+                                c->tail = NULL;
+                        *ret = q->m;
+                        free(q);
+                        return 0;
+                }
+                while ((r = vc_frame_reader_next(&c->rd, &f)) == 1)
+                        if ((f.type == VC_FRAME_EVENT || f.type == VC_FRAME_DATA) && queue_frame(c, &f) < 0)
+                                return vc_error_set(err, ENOMEM, "read");
+                if (r < 0)
+                        return vc_error_setx(err, EPROTO, "protocol error from '%s'", c->socket);
+                if (c->head)
+                        continue;
+                r = fill(c, deadline);
+                if (r == -ETIMEDOUT)
+                        return vc_error_setx(err, ETIMEDOUT, "nothing received within %d ms", timeout_ms);
+                if (r == -EPIPE)
+                        return vc_error_setx(err, EPIPE, "the supervisor closed the connection");
+                if (r < 0)
+                        return vc_error_set(err, -r, "read from '%s'", c->socket);
+        }
+}
+
+int vc_sandbox_write(vc_sandbox_client_t *c, uint32_t handle, const void *data, size_t len, vc_error_t *err)
+{
+        const uint8_t *p = data;
+        if (handle == 0)
+                return vc_error_setx(err, EINVAL, "handle 0 is not a process");
+        do {
+                size_t n = len > VC_FRAME_MAX ? VC_FRAME_MAX : len;
+                int r = send_frame(c->fd, VC_FRAME_DATA, VC_STREAM_STDIN, handle, p, n);
+                if (r < 0)
+                        return vc_error_set(err, -r, "write to handle %u", handle);
+                p += n;
+                len -= n;
+        } while (len > 0);
+        return 0;
+}

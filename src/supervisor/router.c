@@ -1,0 +1,1099 @@
+/* The agent channel and the clients of sup.sock: request id remapping, response routing, data frames by
+ * process handle, output buffering with backpressure, exit statuses, events, and the sup.* methods. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "supervisor.h"
+#include "util.h"
+#include "vc/log.h"
+#include "vc/sandbox.h"
+
+/* A whole JSON value from a frame payload; NULL when it does not parse or has trailing bytes. */
+static json_object *parse_json(const char *buf, size_t len)
+{
+        json_tokener *tok = json_tokener_new();
+        json_object *o;
+
+        if (tok == NULL)
+                return NULL;
+        o = json_tokener_parse_ex(tok, buf, (int)len);
+        if (json_tokener_get_error(tok) != json_tokener_success || json_tokener_get_parse_end(tok) != len) {
+                json_object_put(o);
+                o = NULL;
+        }
+        json_tokener_free(tok);
+        return o;
+}
+
+/* --- writing frames --- */
+
+struct wreq {
+        uv_write_t req;
+        struct sup *s;
+        struct client *c; /* NULL for the agent channel */
+        uint8_t bytes[];
+};
+
+static void update_agent_reading(struct sup *s);
+static void resume_clients(struct sup *s);
+
+static void write_cb(uv_write_t *req, int status)
+{
+        struct wreq *w = (struct wreq *)req;
+        struct sup *s = w->s;
+        int to_agent = w->c == NULL;
+        free(w);
+        if (to_agent)
+                resume_clients(s);
+        else
+                update_agent_reading(s);
+}
+
+static int stream_write(struct sup *s, struct client *c, uv_stream_t *st, const uint8_t *bytes, size_t len)
+{
+        struct wreq *w = malloc(sizeof *w + len);
+        uv_buf_t buf;
+        int r;
+
+        if (w == NULL)
+                return -ENOMEM;
+        w->s = s;
+        w->c = c;
+        memcpy(w->bytes, bytes, len);
+        buf = uv_buf_init((char *)w->bytes, (unsigned)len);
+        r = uv_write(&w->req, st, &buf, 1, write_cb);
+        if (r < 0)
+                free(w);
+        return r;
+}
+
+static struct chunk *chunk_new(uint8_t type, uint8_t stream, uint32_t id, const void *payload, size_t len)
+{
+        struct chunk *k = malloc(sizeof *k + VC_FRAME_HEADER + len);
+        if (k == NULL)
+                return NULL;
+        if (vc_frame_header_encode(k->bytes, type, stream, id, len) < 0) {
+                free(k);
+                return NULL;
+        }
+        if (len)
+                memcpy(k->bytes + VC_FRAME_HEADER, payload, len);
+        k->len = VC_FRAME_HEADER + len;
+        k->next = NULL;
+        return k;
+}
+
+static int client_send(struct client *c, uint8_t type, uint8_t stream, uint32_t id, const void *payload,
+                       size_t len)
+{
+        uint8_t hdr[VC_FRAME_HEADER];
+        int r;
+
+        if (c == NULL || c->closing)
+                return -EPIPE;
+        r = vc_frame_header_encode(hdr, type, stream, id, len);
+        if (r < 0)
+                return r;
+        struct wreq *w = malloc(sizeof *w + VC_FRAME_HEADER + len);
+        if (w == NULL)
+                return -ENOMEM;
+        w->s = c->s;
+        w->c = c;
+        memcpy(w->bytes, hdr, VC_FRAME_HEADER);
+        if (len)
+                memcpy(w->bytes + VC_FRAME_HEADER, payload, len);
+        uv_buf_t buf = uv_buf_init((char *)w->bytes, (unsigned)(VC_FRAME_HEADER + len));
+        r = uv_write(&w->req, (uv_stream_t *)&c->pipe, &buf, 1, write_cb);
+        if (r < 0)
+                free(w);
+        return r;
+}
+
+static void client_send_json(struct client *c, uint8_t type, uint32_t id, json_object *o)
+{
+        const char *txt =
+            json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+        (void)client_send(c, type, 0, id, txt, strlen(txt));
+}
+
+void sup_reply_result(struct client *c, uint32_t id, json_object *result)
+{
+        json_object *o = json_object_new_object();
+        json_object_object_add(o, "result", result ? result : json_object_new_object());
+        client_send_json(c, VC_FRAME_RESPONSE, id, o);
+        json_object_put(o);
+}
+
+void sup_reply_error(struct client *c, uint32_t id, int code, const char *fmt, ...)
+{
+        json_object *o = json_object_new_object(), *e = json_object_new_object();
+        char *msg = NULL;
+        va_list ap;
+
+        va_start(ap, fmt);
+        if (vasprintf(&msg, fmt, ap) < 0)
+                msg = NULL;
+        va_end(ap);
+        json_object_object_add(e, "code", json_object_new_string(vc_errno_name(code)));
+        json_object_object_add(e, "message", json_object_new_string(msg ? msg : strerror(code)));
+        json_object_object_add(o, "error", e);
+        client_send_json(c, VC_FRAME_RESPONSE, id, o);
+        json_object_put(o);
+        free(msg);
+}
+
+static void send_event_all(struct sup *s, const char *name, json_object *params)
+{
+        json_object *o = json_object_new_object();
+        json_object_object_add(o, "event", json_object_new_string(name));
+        json_object_object_add(o, "params", params ? params : json_object_new_object());
+        for (struct client *c = s->clients; c; c = c->next)
+                client_send_json(c, VC_FRAME_EVENT, 0, o);
+        json_object_put(o);
+}
+
+static int agent_send(struct sup *s, uint8_t type, uint8_t stream, uint32_t id, const void *payload,
+                      size_t len)
+{
+        struct chunk *k;
+        int r;
+
+        if (!s->agent_connected)
+                return -EPIPE;
+        k = chunk_new(type, stream, id, payload, len);
+        if (k == NULL)
+                return -ENOMEM;
+        r = stream_write(s, NULL, (uv_stream_t *)&s->agent, k->bytes, k->len);
+        free(k);
+        return r;
+}
+
+/* --- processes --- */
+
+static struct proc *proc_find(struct sup *s, uint32_t handle)
+{
+        for (struct proc *p = s->procs; p; p = p->next)
+                if (p->handle == handle)
+                        return p;
+        return NULL;
+}
+
+static struct proc *proc_get(struct sup *s, uint32_t handle)
+{
+        struct proc *p = proc_find(s, handle);
+        if (p)
+                return p;
+        p = calloc(1, sizeof *p);
+        if (p == NULL)
+                return NULL;
+        p->handle = handle;
+        p->next = s->procs;
+        s->procs = p;
+        return p;
+}
+
+static void proc_free(struct proc *p)
+{
+        while (p->head) {
+                struct chunk *k = p->head;
+                p->head = k->next;
+                free(k);
+        }
+        while (p->waiters) {
+                struct waiter *w = p->waiters;
+                p->waiters = w->next;
+                free(w);
+        }
+        free(p->id);
+        free(p->exec_id);
+        free(p);
+}
+
+/* Deliver a frame of process p: to its attached client, or into its buffer. */
+static void proc_deliver(struct sup *s, struct proc *p, uint8_t type, uint8_t stream, const void *payload,
+                         size_t len)
+{
+        uint32_t id = type == VC_FRAME_DATA ? p->handle : 0;
+        if (p->attached && !p->attached->closing) {
+                (void)client_send(p->attached, type, stream, id, payload, len);
+                return;
+        }
+        struct chunk *k = chunk_new(type, stream, id, payload, len);
+        if (k == NULL) {
+                vc_log(VC_LOG_ERROR, ENOMEM, "buffer output of handle %u, dropping it", p->handle);
+                return;
+        }
+        if (p->tail)
+                p->tail->next = k;
+        else
+                p->head = k;
+        p->tail = k;
+        p->buffered += k->len;
+}
+
+static void proc_exited(struct sup *s, struct proc *p, int status, json_object *event)
+{
+        p->exited = 1;
+        p->status = status;
+        while (p->waiters) {
+                struct waiter *w = p->waiters;
+                json_object *r = json_object_new_object();
+                p->waiters = w->next;
+                json_object_object_add(r, "status", json_object_new_int(status));
+                sup_reply_result(w->c, w->id, r);
+                free(w);
+        }
+        const char *txt =
+            json_object_to_json_string_ext(event, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+        proc_deliver(s, p, VC_FRAME_EVENT, 0, txt, strlen(txt));
+}
+
+static json_object *exit_event(struct proc *p, int status)
+{
+        json_object *o = json_object_new_object(), *params = json_object_new_object();
+        json_object_object_add(params, "handle", json_object_new_int64(p->handle));
+        json_object_object_add(params, "id", json_object_new_string(p->id ? p->id : ""));
+        json_object_object_add(params, "exec_id", json_object_new_string(p->exec_id ? p->exec_id : ""));
+        json_object_object_add(params, "status", json_object_new_int(status));
+        json_object_object_add(o, "event", json_object_new_string("exit"));
+        json_object_object_add(o, "params", params);
+        return o;
+}
+
+/* remove_container succeeded: the agent forgot the container's handles, so do we. */
+static void procs_forget(struct sup *s, const char *cid)
+{
+        for (struct proc **pp = &s->procs; *pp;) {
+                struct proc *p = *pp;
+                if (p->id && strcmp(p->id, cid) == 0) {
+                        *pp = p->next;
+                        for (struct waiter *w = p->waiters; w; w = w->next)
+                                sup_reply_error(w->c, w->id, ESRCH, "container '%s' was removed", cid);
+                        proc_free(p);
+                } else {
+                        pp = &p->next;
+                }
+        }
+        update_agent_reading(s);
+}
+
+/* --- backpressure --- */
+
+static int client_queue_over(struct client *c, size_t limit)
+{
+        return !c->closing && uv_stream_get_write_queue_size((uv_stream_t *)&c->pipe) > limit;
+}
+
+static void agent_read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf);
+static void agent_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
+
+/* Pause the agent channel when a handle has more than SUP_BUFFER_LIMIT waiting (in its buffer or in its
+ * client's write queue); resume once everything is under half of it, so that it does not flap per write. */
+static void update_agent_reading(struct sup *s)
+{
+        size_t limit = s->agent_paused ? SUP_BUFFER_LIMIT / 2 : SUP_BUFFER_LIMIT;
+        int full = 0;
+        if (!s->agent_connected)
+                return;
+        for (struct proc *p = s->procs; p && !full; p = p->next)
+                if (p->buffered > limit || (p->attached && client_queue_over(p->attached, limit)))
+                        full = 1;
+        if (full && !s->agent_paused) {
+                vc_log(VC_LOG_DEBUG, 0, "output buffers full, pausing the agent channel");
+                uv_read_stop((uv_stream_t *)&s->agent);
+                s->agent_paused = 1;
+        } else if (!full && s->agent_paused) {
+                vc_log(VC_LOG_DEBUG, 0, "output buffers drained, resuming the agent channel");
+                s->agent_paused = 0;
+                uv_read_start((uv_stream_t *)&s->agent, agent_alloc_cb, agent_read_cb);
+        }
+}
+
+static void client_read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf);
+static void client_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
+
+static int agent_queue_full(struct sup *s)
+{
+        return s->agent_connected &&
+               uv_stream_get_write_queue_size((uv_stream_t *)&s->agent) > SUP_BUFFER_LIMIT;
+}
+
+static void resume_clients(struct sup *s)
+{
+        if (agent_queue_full(s))
+                return;
+        for (struct client *c = s->clients; c; c = c->next)
+                if (c->read_paused && !c->closing) {
+                        c->read_paused = 0;
+                        uv_read_start((uv_stream_t *)&c->pipe, client_alloc_cb, client_read_cb);
+                }
+}
+
+/* --- pending agent requests --- */
+
+static void pending_free(struct pending *p)
+{
+        free(p->method);
+        free(p->cid);
+        free(p->exec_id);
+        free(p);
+}
+
+static struct pending *pending_take(struct sup *s, uint32_t agent_id)
+{
+        for (struct pending **pp = &s->pending; *pp; pp = &(*pp)->next)
+                if ((*pp)->agent_id == agent_id) {
+                        struct pending *p = *pp;
+                        *pp = p->next;
+                        return p;
+                }
+        return NULL;
+}
+
+static int agent_request(struct sup *s, enum pending_kind kind, const char *method, json_object *params,
+                         struct client *c, uint32_t client_id, struct pending **ret)
+{
+        json_object *o = json_object_new_object();
+        struct pending *p = calloc(1, sizeof *p);
+        int r;
+
+        if (o == NULL || p == NULL) {
+                json_object_put(o);
+                free(p);
+                return -ENOMEM;
+        }
+        p->kind = kind;
+        p->agent_id = s->next_agent_id++;
+        if (s->next_agent_id == 0)
+                s->next_agent_id = 1;
+        p->c = c;
+        p->client_id = client_id;
+        p->method = strdup(method);
+        json_object_object_add(o, "method", json_object_new_string(method));
+        if (params)
+                json_object_object_add(o, "params", json_object_get(params));
+        const char *txt =
+            json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+        r = agent_send(s, VC_FRAME_REQUEST, 0, p->agent_id, txt, strlen(txt));
+        json_object_put(o);
+        if (r < 0) {
+                pending_free(p);
+                return r;
+        }
+        p->next = s->pending;
+        s->pending = p;
+        if (ret)
+                *ret = p;
+        return 0;
+}
+
+void sup_agent_send_check(struct sup *s)
+{
+        if (s->phase != PHASE_BOOT_AGENT)
+                return;
+        int r = agent_request(s, PEND_CHECK, "check", NULL, NULL, 0, NULL);
+        if (r < 0 && r != -EPIPE)
+                vc_log(VC_LOG_WARNING, -r, "send check");
+}
+
+/* --- agent channel --- */
+
+static const char *resp_error(json_object *resp, int *ret_code)
+{
+        json_object *e, *v;
+        *ret_code = EIO;
+        if (!json_object_object_get_ex(resp, "error", &e))
+                return NULL;
+        if (json_object_object_get_ex(e, "code", &v) && json_object_is_type(v, json_type_string))
+                *ret_code = vc_errno_from_name(json_object_get_string(v));
+        if (json_object_object_get_ex(e, "message", &v) && json_object_is_type(v, json_type_string))
+                return json_object_get_string(v);
+        return "agent error";
+}
+
+static void agent_response(struct sup *s, struct vc_frame *f)
+{
+        struct pending *p = pending_take(s, f->id);
+        json_object *resp = NULL, *result = NULL, *v;
+        const char *emsg;
+        int code;
+
+        if (p == NULL) {
+                vc_log(VC_LOG_DEBUG, 0, "agent answered unknown request %u, ignoring", f->id);
+                return;
+        }
+        if (p->kind != PEND_FORWARD || STREQ(p->method, "create_container") ||
+            STREQ(p->method, "exec_process") || STREQ(p->method, "remove_container"))
+                resp = parse_json((const char *)f->payload, f->len);
+        switch (p->kind) {
+        case PEND_CHECK:
+                if (s->phase == PHASE_BOOT_AGENT && resp &&
+                    json_object_object_get_ex(resp, "result", &result)) {
+                        vc_log(VC_LOG_INFO, 0, "agent answered after %llu ms: %s",
+                               (unsigned long long)(sup_now_ms() - s->start_ms),
+                               json_object_to_json_string_ext(result, JSON_C_TO_STRING_PLAIN));
+                        uv_timer_stop(&s->check_timer);
+                        s->phase = PHASE_BOOT_SANDBOX;
+                        json_object *params = json_object_new_object();
+                        json_object_object_add(params, "share_tag", json_object_new_string("kataShared"));
+                        json_object_object_add(params, "hostname", json_object_new_string(s->id));
+                        int r =
+                            agent_request(s, PEND_CREATE_SANDBOX, "create_sandbox", params, NULL, 0, NULL);
+                        json_object_put(params);
+                        if (r < 0)
+                                sup_boot_fail(s, -r, "send create_sandbox: %s", strerror(-r));
+                }
+                break;
+        case PEND_CREATE_SANDBOX:
+                if (resp == NULL)
+                        sup_boot_fail(s, EPROTO, "create_sandbox: invalid answer from the agent");
+                else if ((emsg = resp_error(resp, &code)))
+                        sup_boot_fail(s, code, "create_sandbox: %s", emsg);
+                else if (sup_listen(s) == 0)
+                        sup_boot_ready(s);
+                break;
+        case PEND_DESTROY:
+                if (resp && (emsg = resp_error(resp, &code)))
+                        vc_log(VC_LOG_WARNING, 0, "destroy_sandbox: %s, ignoring", emsg);
+                sup_after_destroy(s);
+                break;
+        case PEND_FORWARD:
+                if (resp && !resp_error(resp, &code) && json_object_object_get_ex(resp, "result", &result)) {
+                        if ((STREQ(p->method, "create_container") || STREQ(p->method, "exec_process")) &&
+                            json_object_object_get_ex(result, "handle", &v) &&
+                            json_object_is_type(v, json_type_int) && json_object_get_int64(v) > 0 &&
+                            json_object_get_int64(v) <= UINT32_MAX) {
+                                struct proc *pr = proc_get(s, (uint32_t)json_object_get_int64(v));
+                                if (pr && pr->id == NULL) {
+                                        pr->id = p->cid ? strdup(p->cid) : NULL;
+                                        pr->exec_id = p->exec_id ? strdup(p->exec_id) : NULL;
+                                }
+                        } else if (STREQ(p->method, "remove_container") && p->cid) {
+                                procs_forget(s, p->cid);
+                        }
+                }
+                if (p->c)
+                        (void)client_send(p->c, VC_FRAME_RESPONSE, 0, p->client_id, f->payload, f->len);
+                break;
+        }
+        json_object_put(resp);
+        pending_free(p);
+}
+
+static void agent_event(struct sup *s, struct vc_frame *f)
+{
+        json_object *ev = parse_json((const char *)f->payload, f->len), *name, *params, *v;
+
+        if (ev == NULL || !json_object_object_get_ex(ev, "event", &name) ||
+            !json_object_is_type(name, json_type_string)) {
+                vc_log(VC_LOG_WARNING, 0, "agent sent an invalid event, ignoring");
+                json_object_put(ev);
+                return;
+        }
+        if (STREQ(json_object_get_string(name), "exit") && json_object_object_get_ex(ev, "params", &params) &&
+            json_object_object_get_ex(params, "handle", &v) && json_object_is_type(v, json_type_int)) {
+                int64_t h = json_object_get_int64(v);
+                json_object *st;
+                int status = 255;
+                if (json_object_object_get_ex(params, "status", &st) &&
+                    json_object_is_type(st, json_type_int))
+                        status = (int)json_object_get_int64(st);
+                struct proc *p = h > 0 && h <= UINT32_MAX ? proc_find(s, (uint32_t)h) : NULL;
+                if (p && !p->exited)
+                        proc_exited(s, p, status, ev);
+                else if (p == NULL)
+                        vc_log(VC_LOG_DEBUG, 0, "exit event for unknown handle %lld, ignoring", (long long)h);
+        } else {
+                for (struct client *c = s->clients; c; c = c->next)
+                        (void)client_send(c, VC_FRAME_EVENT, 0, 0, f->payload, f->len);
+        }
+        json_object_put(ev);
+}
+
+static void agent_data(struct sup *s, struct vc_frame *f)
+{
+        struct proc *p;
+        if (f->id == 0 || f->stream == VC_STREAM_STDIN)
+                return;
+        /* handles are learnt from create_container/exec_process answers, which the agent sends before
+         * the process can run: data for any other handle is dropped */
+        p = proc_find(s, f->id);
+        if (p)
+                proc_deliver(s, p, VC_FRAME_DATA, f->stream, f->payload, f->len);
+        else
+                vc_log(VC_LOG_DEBUG, 0, "output for unknown handle %u, dropped", f->id);
+}
+
+static void agent_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+        static char slab[65536];
+        buf->base = slab;
+        buf->len = sizeof slab;
+}
+
+static void fail_pending(struct sup *s, const char *why)
+{
+        while (s->pending) {
+                struct pending *p = s->pending;
+                s->pending = p->next;
+                if (p->kind == PEND_FORWARD && p->c)
+                        sup_reply_error(p->c, p->client_id, EPIPE, "%s", why);
+                else if (p->kind == PEND_DESTROY)
+                        sup_after_destroy(s);
+                pending_free(p);
+        }
+}
+
+static void agent_closed_cb(uv_handle_t *h)
+{
+}
+
+/* The channel is gone (qemu exited, protocol error, or we are stopping). */
+void sup_agent_closed(struct sup *s, const char *why)
+{
+        if (s->agent_open && !uv_is_closing((uv_handle_t *)&s->agent))
+                uv_close((uv_handle_t *)&s->agent, agent_closed_cb);
+        s->agent_connected = 0;
+        fail_pending(s, why);
+}
+
+static void agent_read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
+{
+        struct sup *s = st->data;
+        struct vc_frame f;
+        int r;
+
+        if (nread < 0) {
+                vc_log(s->phase >= PHASE_STOPPING ? VC_LOG_INFO : VC_LOG_WARNING, 0,
+                       "agent channel closed: %s", uv_strerror((int)nread));
+                sup_agent_closed(s, "the agent channel closed");
+                return;
+        }
+        if (vc_frame_reader_feed(&s->agent_rd, buf->base, (size_t)nread) < 0) {
+                vc_log(VC_LOG_ERROR, ENOMEM, "agent channel");
+                return;
+        }
+        while ((r = vc_frame_reader_next(&s->agent_rd, &f)) == 1) {
+                switch (f.type) {
+                case VC_FRAME_RESPONSE:
+                        agent_response(s, &f);
+                        break;
+                case VC_FRAME_EVENT:
+                        agent_event(s, &f);
+                        break;
+                case VC_FRAME_DATA:
+                        agent_data(s, &f);
+                        break;
+                default:
+                        vc_log(VC_LOG_WARNING, 0, "agent sent a frame of type %u, ignoring", f.type);
+                }
+                if (!s->agent_connected)
+                        return;
+        }
+        if (r < 0) {
+                /* the guest is untrusted: a broken stream cannot be resynchronised, so the VM is stopped */
+                vc_log(VC_LOG_ERROR, 0, "protocol error on the agent channel, stopping the VM");
+                sup_agent_closed(s, "protocol error on the agent channel");
+                sup_kill_children(s, SIGKILL);
+                return;
+        }
+        update_agent_reading(s);
+}
+
+static void agent_connect_cb(uv_connect_t *req, int status)
+{
+        struct sup *s = req->data;
+        if (s->phase >= PHASE_EXITING)
+                return;
+        if (status < 0) {
+                sup_boot_fail(s, -status, "connect to the agent socket '%s': %s", s->agent_path,
+                              uv_strerror(status));
+                return;
+        }
+        s->agent_connected = 1;
+        uv_read_start((uv_stream_t *)&s->agent, agent_alloc_cb, agent_read_cb);
+        sup_agent_send_check(s);
+}
+
+int sup_agent_connect(struct sup *s)
+{
+        int r = uv_pipe_init(s->loop, &s->agent, 0);
+        if (r < 0)
+                return r;
+        s->agent.data = s;
+        s->agent_open = 1;
+        s->agent_connect.data = s;
+        uv_pipe_connect(&s->agent_connect, &s->agent, s->agent_path, agent_connect_cb);
+        return 0;
+}
+
+/* --- clients --- */
+
+static void client_closed_cb(uv_handle_t *h)
+{
+        struct client *c = h->data;
+        struct sup *s = c->s;
+        for (struct client **cc = &s->clients; *cc; cc = &(*cc)->next)
+                if (*cc == c) {
+                        *cc = c->next;
+                        break;
+                }
+        vc_frame_reader_free(&c->rd);
+        free(c);
+}
+
+static void drop_waiters(struct waiter **list, struct client *c)
+{
+        for (struct waiter **ww = list; *ww;) {
+                if ((*ww)->c == c) {
+                        struct waiter *w = *ww;
+                        *ww = w->next;
+                        free(w);
+                } else {
+                        ww = &(*ww)->next;
+                }
+        }
+}
+
+static void client_close(struct client *c)
+{
+        struct sup *s = c->s;
+        if (c->closing)
+                return;
+        c->closing = 1;
+        for (struct pending *p = s->pending; p; p = p->next)
+                if (p->c == c)
+                        p->c = NULL;
+        for (struct proc *p = s->procs; p; p = p->next) {
+                if (p->attached == c)
+                        p->attached = NULL;
+                drop_waiters(&p->waiters, c);
+        }
+        drop_waiters(&s->shutdown_waiters, c);
+        uv_close((uv_handle_t *)&c->pipe, client_closed_cb);
+        update_agent_reading(s);
+}
+
+static int get_handle(json_object *params, uint32_t *ret)
+{
+        json_object *v;
+        if (!params || !json_object_object_get_ex(params, "handle", &v) ||
+            !json_object_is_type(v, json_type_int) || json_object_get_int64(v) <= 0 ||
+            json_object_get_int64(v) > UINT32_MAX)
+                return -EINVAL;
+        *ret = (uint32_t)json_object_get_int64(v);
+        return 0;
+}
+
+static void sup_status(struct client *c, uint32_t id)
+{
+        struct sup *s = c->s;
+        json_object *r = json_object_new_object();
+        json_object_object_add(r, "qemu_pid", json_object_new_int(s->qemu_child.pid));
+        json_object_object_add(r, "virtiofsd_pid", json_object_new_int(s->vfsd_child.pid));
+        json_object_object_add(r, "vm",
+                               json_object_new_string(s->qemu_child.reaped ? "stopped" : s->vm_state));
+        json_object_object_add(r, "accel", json_object_new_string(s->accel));
+        sup_reply_result(c, id, r);
+}
+
+struct qmp_call {
+        struct sup *s;
+        struct client *c; /* checked against the live list on completion */
+        uint32_t id;
+};
+
+static int client_alive(struct sup *s, struct client *c)
+{
+        for (struct client *x = s->clients; x; x = x->next)
+                if (x == c && !x->closing)
+                        return 1;
+        return 0;
+}
+
+static void sup_qmp_cb(vc_qmp_t *q, int status, json_object *ret, const char *msg, void *data)
+{
+        struct qmp_call *qc = data;
+        if (client_alive(qc->s, qc->c)) {
+                if (status < 0)
+                        sup_reply_error(qc->c, qc->id, -status, "%s", msg ? msg : strerror(-status));
+                else
+                        sup_reply_result(qc->c, qc->id,
+                                         ret ? json_object_get(ret) : json_object_new_object());
+        }
+        free(qc);
+}
+
+static void sup_qmp(struct client *c, uint32_t id, json_object *params)
+{
+        struct sup *s = c->s;
+        json_object *exec, *args = NULL;
+        struct qmp_call *qc;
+        int r;
+
+        if (!params || !json_object_object_get_ex(params, "execute", &exec) ||
+            !json_object_is_type(exec, json_type_string)) {
+                sup_reply_error(c, id, EINVAL, "sup.qmp: 'execute' must be a string");
+                return;
+        }
+        if (json_object_object_get_ex(params, "arguments", &args) &&
+            !json_object_is_type(args, json_type_object)) {
+                sup_reply_error(c, id, EINVAL, "sup.qmp: 'arguments' must be an object");
+                return;
+        }
+        if (!s->qmp || !vc_qmp_is_open(s->qmp)) {
+                sup_reply_error(c, id, EPIPE, "sup.qmp: the QMP monitor is not connected");
+                return;
+        }
+        qc = calloc(1, sizeof *qc);
+        if (qc == NULL) {
+                sup_reply_error(c, id, ENOMEM, "sup.qmp");
+                return;
+        }
+        qc->s = s;
+        qc->c = c;
+        qc->id = id;
+        r = vc_qmp_execute_async(s->qmp, json_object_get_string(exec), args ? json_object_get(args) : NULL,
+                                 10000, sup_qmp_cb, qc);
+        if (r < 0) {
+                free(qc);
+                sup_reply_error(c, id, -r, "sup.qmp: %s", strerror(-r));
+        }
+}
+
+static void sup_attach(struct client *c, uint32_t id, json_object *params)
+{
+        struct sup *s = c->s;
+        uint32_t h;
+        struct proc *p;
+
+        if (get_handle(params, &h) < 0) {
+                sup_reply_error(c, id, EINVAL, "sup.attach: 'handle' must be a positive integer");
+                return;
+        }
+        p = proc_find(s, h);
+        if (p == NULL) {
+                sup_reply_error(c, id, ENOENT, "sup.attach: no process with handle %u", h);
+                return;
+        }
+        if (p->attached && p->attached != c) {
+                sup_reply_error(c, id, EBUSY, "sup.attach: handle %u is attached to another connection", h);
+                return;
+        }
+        p->attached = c;
+        sup_reply_result(c, id, NULL);
+        /* what was buffered goes first, in order */
+        while (p->head) {
+                struct chunk *k = p->head;
+                p->head = k->next;
+                (void)stream_write(s, c, (uv_stream_t *)&c->pipe, k->bytes, k->len);
+                p->buffered -= k->len;
+                free(k);
+        }
+        p->tail = NULL;
+        update_agent_reading(s);
+}
+
+static void sup_wait(struct client *c, uint32_t id, json_object *params)
+{
+        struct sup *s = c->s;
+        uint32_t h;
+        struct proc *p;
+
+        if (get_handle(params, &h) < 0) {
+                sup_reply_error(c, id, EINVAL, "sup.wait: 'handle' must be a positive integer");
+                return;
+        }
+        p = proc_find(s, h);
+        if (p == NULL) {
+                sup_reply_error(c, id, ENOENT, "sup.wait: no process with handle %u", h);
+                return;
+        }
+        if (p->exited) {
+                json_object *r = json_object_new_object();
+                json_object_object_add(r, "status", json_object_new_int(p->status));
+                sup_reply_result(c, id, r);
+                return;
+        }
+        struct waiter *w = calloc(1, sizeof *w);
+        if (w == NULL) {
+                sup_reply_error(c, id, ENOMEM, "sup.wait");
+                return;
+        }
+        w->c = c;
+        w->id = id;
+        w->next = p->waiters;
+        p->waiters = w;
+}
+
+void sup_answer_shutdown(struct sup *s)
+{
+        while (s->shutdown_waiters) {
+                struct waiter *w = s->shutdown_waiters;
+                s->shutdown_waiters = w->next;
+                sup_reply_result(w->c, w->id, NULL);
+                free(w);
+        }
+}
+
+void sup_begin_shutdown(struct sup *s, struct client *c, uint32_t id, unsigned timeout_ms)
+{
+        if (c) {
+                struct waiter *w = calloc(1, sizeof *w);
+                if (w == NULL) {
+                        sup_reply_error(c, id, ENOMEM, "sup.shutdown");
+                        return;
+                }
+                w->c = c;
+                w->id = id;
+                w->next = s->shutdown_waiters;
+                s->shutdown_waiters = w;
+        }
+        if (s->phase != PHASE_RUNNING)
+                return; /* already stopping: answered with the first one */
+        vc_log(VC_LOG_INFO, 0, "shutting down (timeout %u ms)", timeout_ms);
+        s->phase = PHASE_STOPPING;
+        sup_arm_stop_timer(s, timeout_ms);
+        if (agent_request(s, PEND_DESTROY, "destroy_sandbox", NULL, NULL, 0, NULL) < 0)
+                sup_after_destroy(s);
+}
+
+static void client_request(struct client *c, struct vc_frame *f)
+{
+        struct sup *s = c->s;
+        json_object *req = parse_json((const char *)f->payload, f->len), *m, *params = NULL;
+        const char *method;
+
+        if (req == NULL || !json_object_is_type(req, json_type_object)) {
+                sup_reply_error(c, f->id, EINVAL, "request is not a JSON object");
+                goto out;
+        }
+        if (!json_object_object_get_ex(req, "method", &m) || !json_object_is_type(m, json_type_string)) {
+                sup_reply_error(c, f->id, EINVAL, "request has no 'method' string");
+                goto out;
+        }
+        if (json_object_object_get_ex(req, "params", &params) &&
+            !json_object_is_type(params, json_type_object) && !json_object_is_type(params, json_type_null)) {
+                sup_reply_error(c, f->id, EINVAL, "'params' must be an object");
+                goto out;
+        }
+        if (params && json_object_is_type(params, json_type_null))
+                params = NULL;
+        method = json_object_get_string(m);
+        if (STREQ(method, "sup.status")) {
+                sup_status(c, f->id);
+        } else if (STREQ(method, "sup.qmp")) {
+                sup_qmp(c, f->id, params);
+        } else if (STREQ(method, "sup.attach")) {
+                sup_attach(c, f->id, params);
+        } else if (STREQ(method, "sup.wait")) {
+                sup_wait(c, f->id, params);
+        } else if (STREQ(method, "sup.shutdown")) {
+                json_object *t;
+                unsigned ms = 10000;
+                if (params && json_object_object_get_ex(params, "timeout", &t)) {
+                        if (!(json_object_is_type(t, json_type_int) ||
+                              json_object_is_type(t, json_type_double)) ||
+                            json_object_get_double(t) < 0 || json_object_get_double(t) > 3600) {
+                                sup_reply_error(c, f->id, EINVAL,
+                                                "sup.shutdown: 'timeout' must be 0..3600 seconds");
+                                goto out;
+                        }
+                        ms = (unsigned)(json_object_get_double(t) * 1000);
+                }
+                sup_begin_shutdown(s, c, f->id, ms);
+        } else if (strncmp(method, "sup.", 4) == 0) {
+                sup_reply_error(c, f->id, ENOSYS, "unknown supervisor method '%s'", method);
+        } else if (STREQ(method, "create_sandbox") || STREQ(method, "destroy_sandbox")) {
+                sup_reply_error(c, f->id, EPERM, "'%s' is the supervisor's (use sup.shutdown)", method);
+        } else if (s->phase != PHASE_RUNNING || !s->agent_connected) {
+                sup_reply_error(c, f->id, ESHUTDOWN, "the sandbox is stopping");
+        } else {
+                struct pending *p = NULL;
+                int r = agent_request(s, PEND_FORWARD, method, params, c, f->id, &p);
+                if (r < 0) {
+                        sup_reply_error(c, f->id, -r, "forward '%s' to the agent: %s", method, strerror(-r));
+                        goto out;
+                }
+                json_object *v;
+                if (params && json_object_object_get_ex(params, "id", &v) &&
+                    json_object_is_type(v, json_type_string))
+                        p->cid = strdup(json_object_get_string(v));
+                if (params && json_object_object_get_ex(params, "exec_id", &v) &&
+                    json_object_is_type(v, json_type_string))
+                        p->exec_id = strdup(json_object_get_string(v));
+        }
+out:
+        json_object_put(req);
+}
+
+static void client_data(struct client *c, struct vc_frame *f)
+{
+        struct sup *s = c->s;
+        struct proc *p = proc_find(s, f->id);
+        if (f->stream != VC_STREAM_STDIN || p == NULL || p->attached != c) {
+                vc_log(VC_LOG_DEBUG, 0, "client data for handle %u it is not attached to, dropped", f->id);
+                return;
+        }
+        if (agent_send(s, VC_FRAME_DATA, VC_STREAM_STDIN, f->id, f->payload, f->len) < 0)
+                return;
+        if (agent_queue_full(s) && !c->read_paused) {
+                uv_read_stop((uv_stream_t *)&c->pipe);
+                c->read_paused = 1;
+        }
+}
+
+static void client_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+        static char slab[65536];
+        buf->base = slab;
+        buf->len = sizeof slab;
+}
+
+static void client_read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
+{
+        struct client *c = st->data;
+        struct vc_frame f;
+        int r;
+
+        if (nread < 0) {
+                client_close(c);
+                return;
+        }
+        if (vc_frame_reader_feed(&c->rd, buf->base, (size_t)nread) < 0) {
+                client_close(c);
+                return;
+        }
+        while (!c->closing && (r = vc_frame_reader_next(&c->rd, &f)) == 1) {
+                if (f.type == VC_FRAME_REQUEST)
+                        client_request(c, &f);
+                else if (f.type == VC_FRAME_DATA)
+                        client_data(c, &f);
+                else
+                        vc_log(VC_LOG_DEBUG, 0, "client sent a frame of type %u, ignoring", f.type);
+        }
+        if (!c->closing && r < 0) {
+                vc_log(VC_LOG_WARNING, 0, "protocol error from a client, dropping it");
+                client_close(c);
+        }
+}
+
+static void on_connection(uv_stream_t *server, int status)
+{
+        struct sup *s = server->data;
+        struct client *c;
+
+        if (status < 0)
+                return;
+        c = calloc(1, sizeof *c);
+        if (c == NULL)
+                return;
+        c->s = s;
+        vc_frame_reader_init(&c->rd);
+        uv_pipe_init(s->loop, &c->pipe, 0);
+        c->pipe.data = c;
+        if (uv_accept(server, (uv_stream_t *)&c->pipe) < 0) {
+                uv_close((uv_handle_t *)&c->pipe, client_closed_cb); /* not listed yet: just freed */
+                return;
+        }
+        c->next = s->clients;
+        s->clients = c;
+        if (s->phase >= PHASE_EXITING) {
+                client_close(c);
+                return;
+        }
+        uv_read_start((uv_stream_t *)&c->pipe, client_alloc_cb, client_read_cb);
+}
+
+int sup_listen(struct sup *s)
+{
+        int r;
+
+        if (strlen(s->sock_path) >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
+                sup_boot_fail(s, ENAMETOOLONG, "socket path '%s' is too long", s->sock_path);
+                return -ENAMETOOLONG;
+        }
+        (void)unlink(s->sock_path);
+        r = uv_pipe_init(s->loop, &s->listener, 0);
+        if (r == 0) {
+                s->listener.data = s;
+                s->listener_open = 1;
+                r = uv_pipe_bind(&s->listener, s->sock_path);
+        }
+        if (r == 0) {
+                (void)chmod(s->sock_path, 0600);
+                r = uv_listen((uv_stream_t *)&s->listener, 64, on_connection);
+        }
+        if (r < 0) {
+                sup_boot_fail(s, -r, "listen on '%s': %s", s->sock_path, uv_strerror(r));
+                return r;
+        }
+        return 0;
+}
+
+/* qemu died on its own: answer everything, tell every client, and exit. */
+void sup_vm_died(struct sup *s)
+{
+        vc_log(VC_LOG_ERROR, 0, "the VM exited unexpectedly");
+        sup_agent_closed(s, "the VM exited");
+        for (struct proc *p = s->procs; p; p = p->next)
+                if (!p->exited) {
+                        json_object *ev = exit_event(p, 255);
+                        proc_exited(s, p, 255, ev);
+                        json_object_put(ev);
+                }
+        send_event_all(s, "vm-exit", NULL);
+        sup_terminate(s, 2);
+}
+
+static void client_shutdown_cb(uv_shutdown_t *req, int status)
+{
+        struct client *c = req->data;
+        free(req);
+        if (!uv_is_closing((uv_handle_t *)&c->pipe))
+                uv_close((uv_handle_t *)&c->pipe, client_closed_cb);
+}
+
+/* Flush what was written to every client, then close them. */
+void sup_flush_clients(struct sup *s)
+{
+        for (struct client *c = s->clients; c; c = c->next) {
+                if (c->closing)
+                        continue;
+                c->closing = 1;
+                uv_read_stop((uv_stream_t *)&c->pipe);
+                uv_shutdown_t *req = malloc(sizeof *req);
+                if (req) {
+                        req->data = c;
+                        if (uv_shutdown(req, (uv_stream_t *)&c->pipe, client_shutdown_cb) == 0)
+                                continue;
+                        free(req);
+                }
+                uv_close((uv_handle_t *)&c->pipe, client_closed_cb);
+        }
+}
+
+void sup_free_state(struct sup *s)
+{
+        while (s->procs) {
+                struct proc *p = s->procs;
+                s->procs = p->next;
+                proc_free(p);
+        }
+        while (s->pending) {
+                struct pending *p = s->pending;
+                s->pending = p->next;
+                pending_free(p);
+        }
+        while (s->shutdown_waiters) {
+                struct waiter *w = s->shutdown_waiters;
+                s->shutdown_waiters = w->next;
+                free(w);
+        }
+}

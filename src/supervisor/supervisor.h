@@ -1,0 +1,157 @@
+/* kata-supervisor: one per sandbox. Owns qemu and virtiofsd, talks QMP, owns the agent channel and
+ * multiplexes it for the runtime's commands and the container shims (docs/agent-protocol.md). */
+#ifndef VC_SUPERVISOR_H
+#define VC_SUPERVISOR_H
+
+#include <stdint.h>
+#include <sys/types.h>
+#include <uv.h>
+#include <json-c/json.h>
+
+#include "frame.h"
+#include "vc/qmp.h"
+
+/* Output kept per process handle while nobody reads it; past this the agent channel is not read until
+ * the buffer drains (backpressure rather than loss). */
+#define SUP_BUFFER_LIMIT (4u * 1024 * 1024)
+
+enum sup_phase {
+        PHASE_BOOT_VFSD,    /* virtiofsd started, waiting for its socket */
+        PHASE_BOOT_QEMU,    /* qemu started, waiting for its sockets */
+        PHASE_BOOT_AGENT,   /* sending check until the agent answers */
+        PHASE_BOOT_SANDBOX, /* create_sandbox sent */
+        PHASE_RUNNING,
+        PHASE_STOPPING, /* sup.shutdown or SIGTERM in progress */
+        PHASE_EXITING,  /* children being killed and reaped, clients flushed */
+};
+
+struct client;
+
+/* A queued frame, encoded (header + payload). */
+struct chunk {
+        struct chunk *next;
+        size_t len;
+        uint8_t bytes[];
+};
+
+/* A request waiting for something: sup.wait on a process, or sup.shutdown. */
+struct waiter {
+        struct waiter *next;
+        struct client *c;
+        uint32_t id;
+};
+
+struct proc {
+        struct proc *next;
+        uint32_t handle;
+        char *id;
+        char *exec_id;
+        int exited;
+        int status;
+        struct client *attached;
+        struct chunk *head, *tail; /* output (and the exit event) nobody has attached for yet */
+        size_t buffered;
+        struct waiter *waiters;
+};
+
+enum pending_kind { PEND_FORWARD, PEND_CHECK, PEND_CREATE_SANDBOX, PEND_DESTROY };
+
+/* An agent request in flight: our id on the channel and whom to answer. */
+struct pending {
+        struct pending *next;
+        enum pending_kind kind;
+        uint32_t agent_id;
+        struct client *c; /* NULL once the client went away */
+        uint32_t client_id;
+        char *method;
+        char *cid;     /* create_container/exec_process/remove_container: the container id */
+        char *exec_id; /* exec_process */
+};
+
+struct client {
+        struct client *next;
+        struct sup *s;
+        uv_pipe_t pipe;
+        struct vc_frame_reader rd;
+        int closing;
+        int read_paused;
+};
+
+struct child {
+        const char *name; /* "qemu", "virtiofsd" */
+        pid_t pid;
+        int reaped;
+        int status;
+        uv_pipe_t err; /* its stderr */
+        int err_open;
+        char line[1024]; /* partial line being assembled */
+        size_t line_len;
+        char last[512]; /* last complete non-empty line */
+};
+
+struct sup {
+        uv_loop_t *loop;
+        /* config */
+        char *id, *dir, *qemu, *kernel, *initrd, *kernel_params, *accel, *share_dir, *virtiofsd, *netns;
+        unsigned vcpus, memory_mib, boot_timeout;
+        int debug;
+        /* paths */
+        char *sock_path, *qmp_path, *agent_path, *vfsd_path;
+        int ready_fd;
+        uint64_t start_ms;
+        enum sup_phase phase;
+        int exit_code;
+        int share_mounted;
+
+        struct child qemu_child, vfsd_child;
+        uv_signal_t sig_chld, sig_term, sig_int;
+        uv_timer_t boot_timer, poll_timer, check_timer, stop_timer, final_timer;
+        unsigned poll_count;
+        vc_qmp_t *qmp;
+        const char *vm_state; /* "running" / "stopped" from QMP events */
+
+        /* agent channel */
+        uv_pipe_t agent;
+        uv_connect_t agent_connect;
+        int agent_open;      /* handle initialised */
+        int agent_connected; /* usable */
+        int agent_paused;    /* not reading: backpressure */
+        struct vc_frame_reader agent_rd;
+        uint32_t next_agent_id;
+        struct pending *pending;
+
+        /* clients */
+        uv_pipe_t listener;
+        int listener_open;
+        struct client *clients;
+        struct proc *procs;
+        struct waiter *shutdown_waiters;
+        unsigned stop_timeout_ms;
+        int quit_sent;
+        int finished;
+};
+
+/* router.c */
+int sup_agent_connect(struct sup *s);
+void sup_agent_send_check(struct sup *s);
+int sup_listen(struct sup *s);
+void sup_agent_closed(struct sup *s, const char *why);
+void sup_vm_died(struct sup *s);
+void sup_begin_shutdown(struct sup *s, struct client *c, uint32_t id, unsigned timeout_ms);
+void sup_flush_clients(struct sup *s);
+void sup_free_state(struct sup *s);
+void sup_reply_error(struct client *c, uint32_t id, int code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+void sup_reply_result(struct client *c, uint32_t id, json_object *result);
+void sup_answer_shutdown(struct sup *s);
+
+/* main.c */
+void sup_boot_ready(struct sup *s);
+void sup_boot_fail(struct sup *s, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void sup_terminate(struct sup *s, int exit_code);
+void sup_kill_children(struct sup *s, int sig);
+void sup_after_destroy(struct sup *s);
+void sup_arm_stop_timer(struct sup *s, unsigned ms);
+uint64_t sup_now_ms(void);
+
+#endif
