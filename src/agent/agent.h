@@ -44,6 +44,8 @@ void agent_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 extern bool agent_debug_on;
 /* Power off once the host side has been gone this long (kernel parameter agent.hangup_timeout=, 0: never). */
 extern int agent_hangup_timeout_s;
+/* RLIMIT_NOFILE as the kernel gave it to init: the agent raises its own, processes start from this. */
+extern struct rlimit agent_nofile_default;
 int write_file(const char *path, const char *s);
 int read_file(const char *path, char *buf, size_t size);
 int mkdir_p(const char *path, mode_t mode);

@@ -313,7 +313,7 @@ static void arrange_fds(struct child_fds *fds, int *master)
         if (*master >= 0)
                 *master = 5;
         if (syscall(SYS_close_range, (unsigned)n, ~0u, 0u) < 0)
-                for (int fd = n; fd < 1024; fd++)
+                for (int fd = n; fd < 65536; fd++)
                         close(fd);
 }
 
@@ -382,6 +382,8 @@ void child_run(struct spawn *s, struct child_fds *fds, bool is_exec)
         if (fds->terminal)
                 master = open_terminal(s, fds, fallback_master);
 
+        if (setrlimit(RLIMIT_NOFILE, &agent_nofile_default) < 0)
+                die(errno, "setrlimit RLIMIT_NOFILE");
         for (size_t i = 0; i < s->nrlimits; i++)
                 if (setrlimit(s->rlimits[i].resource, &s->rlimits[i].lim) < 0)
                         die(errno, "setrlimit %d", s->rlimits[i].resource);

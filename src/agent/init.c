@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/reboot.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -112,6 +113,14 @@ int init_system(void)
                 }
         }
         read_cmdline();
+
+        /* Four fds or so per process: give the agent room for many containers. */
+        struct rlimit nofile;
+        if (getrlimit(RLIMIT_NOFILE, &agent_nofile_default) == 0) {
+                nofile.rlim_cur = nofile.rlim_max = 65536;
+                if (setrlimit(RLIMIT_NOFILE, &nofile) < 0)
+                        agent_log("raise RLIMIT_NOFILE: %s", strerror(errno));
+        }
 
         /* cgroup v2: the freezer is in the core (cgroup.freeze); enable the controllers containers use. */
         static const char *const controllers[] = {"+memory", "+cpu", "+pids"};

@@ -218,7 +218,7 @@ static json_object *call(const char *method, json_object *params, json_object **
 /* ---------------------------------------------------------------- process options */
 
 struct popts {
-        bool tty, keep, no_pid_ns;
+        bool tty, keep, no_pid_ns, user_set;
         const char *cwd, *hostname, *spec_file;
         uint32_t uid, gid;
         const char *env[256];
@@ -255,6 +255,41 @@ static json_object *process_object(const struct popts *o, char **argv)
         json_object_object_add(proc, "env", env);
         json_object_object_add(proc, "cwd", json_object_new_string(o->cwd ? o->cwd : "/"));
         return proc;
+}
+
+/* --spec FILE: the file's process with the command line's args, and its options where given. */
+static void merge_process(json_object *spec, const struct popts *o, char **argv)
+{
+        json_object *proc, *fresh = process_object(o, argv), *v;
+
+        if (!json_object_is_type(spec, json_type_object))
+                die("--spec: not a JSON object");
+        if (!json_object_object_get_ex(spec, "process", &proc) ||
+            !json_object_is_type(proc, json_type_object)) {
+                json_object_object_add(spec, "process", fresh);
+                return;
+        }
+        json_object_object_get_ex(fresh, "args", &v);
+        json_object_object_add(proc, "args", json_object_get(v));
+        if (o->tty || !json_object_object_get_ex(proc, "terminal", NULL)) {
+                json_object_object_get_ex(fresh, "terminal", &v);
+                json_object_object_add(proc, "terminal", json_object_get(v));
+        }
+        if (json_object_object_get_ex(fresh, "consoleSize", &v))
+                json_object_object_add(proc, "consoleSize", json_object_get(v));
+        if (o->nenv || !json_object_object_get_ex(proc, "env", NULL)) {
+                json_object_object_get_ex(fresh, "env", &v);
+                json_object_object_add(proc, "env", json_object_get(v));
+        }
+        if (o->cwd || !json_object_object_get_ex(proc, "cwd", NULL)) {
+                json_object_object_get_ex(fresh, "cwd", &v);
+                json_object_object_add(proc, "cwd", json_object_get(v));
+        }
+        if (o->user_set || !json_object_object_get_ex(proc, "user", NULL)) {
+                json_object_object_get_ex(fresh, "user", &v);
+                json_object_object_add(proc, "user", json_object_get(v));
+        }
+        json_object_put(fresh);
 }
 
 static void add_mount(json_object *mounts, const char *dest, const char *type, const char *opts)
@@ -437,6 +472,7 @@ static int parse_popts(int argc, char **argv, struct popts *o, int nfixed)
                                 g = strtoul(end + 1, &end, 10);
                         if (*end != '\0' || u > 0xfffffffe || g > 0xfffffffe)
                                 die("--user: expected UID[:GID]");
+                        o->user_set = true;
                         o->uid = (uint32_t)u;
                         o->gid = (uint32_t)g;
                         break;
@@ -483,7 +519,7 @@ static int cmd_run(int argc, char **argv)
                 spec = json_object_from_file(o.spec_file);
                 if (spec == NULL)
                         die("--spec '%s': %s", o.spec_file, json_util_get_last_err());
-                json_object_object_add(spec, "process", process_object(&o, argv + i + 3));
+                merge_process(spec, &o, argv + i + 3);
         } else {
                 spec = default_spec(&o, id, argv + i + 3);
         }
