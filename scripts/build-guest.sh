@@ -43,8 +43,17 @@ fi
 [[ -x $AGENT ]] || die "'$AGENT' not found: build the kata-agent target first"
 
 # linux-image-cloud-amd64 is a metapackage: its Depends names the real, versioned kernel package.
-KPKG=$(apt-cache depends "$KERNEL_META" 2>/dev/null | awk '$1 == "Depends:" && $2 ~ /^linux-image-[0-9]/ { print $2; exit }')
-[[ -n $KPKG ]] || die "cannot resolve '$KERNEL_META' to a kernel package (run apt-get update?)"
+resolve_kernel() {
+	{ apt-cache depends "$KERNEL_META" 2>/dev/null || true; } |
+		awk '$1 == "Depends:" && $2 ~ /^linux-image-[0-9]/ { print $2; exit }'
+}
+KPKG=$(resolve_kernel)
+if [[ -z $KPKG && $EUID -eq 0 ]]; then
+	# a fresh machine has no package lists yet
+	apt-get update -qq >/dev/null 2>&1 || true
+	KPKG=$(resolve_kernel)
+fi
+[[ -n $KPKG ]] || die "cannot resolve '$KERNEL_META' to a kernel package (run apt-get update)"
 KVER_PKG=$(apt-cache policy "$KPKG" | awk '$1 == "Candidate:" { print $2 }')
 [[ -n $KVER_PKG && $KVER_PKG != "(none)" ]] || die "no candidate version for '$KPKG'"
 KREL=${KPKG#linux-image-} # kernel release, the directory name under /lib/modules

@@ -58,7 +58,7 @@ describe("kata-agent in a guest #integration", function()
     return
   end
 
-  local tmp, sock, qemu_pid, vfs_pid
+  local tmp, sock, qemu_pid
 
   -- kata-agentctl with a bounded wait; input (a string) becomes its stdin.
   local function ctl(args, input)
@@ -106,69 +106,81 @@ describe("kata-agent in a guest #integration", function()
     }
   end
 
+  local pids = {} -- every qemu and virtiofsd started, for the teardown
+
+  local function stop(pid)
+    if not alive(pid) then return end
+    os.execute("kill " .. pid .. " 2>/dev/null")
+    for _ = 1, 50 do
+      if not alive(pid) then return end
+      sleep(0.1)
+    end
+    os.execute("kill -9 " .. pid .. " 2>/dev/null")
+  end
+
   local function cleanup()
-    if qemu_pid and alive(qemu_pid) then
-      os.execute("kill " .. qemu_pid .. " 2>/dev/null")
-      for _ = 1, 50 do
-        if not alive(qemu_pid) then break end
-        sleep(0.1)
-      end
-      os.execute("kill -9 " .. qemu_pid .. " 2>/dev/null")
-    end
-    if vfs_pid and alive(vfs_pid) then
-      os.execute("kill " .. vfs_pid .. " 2>/dev/null")
-      for _ = 1, 50 do
-        if not alive(vfs_pid) then break end
-        sleep(0.1)
-      end
-    end
+    for _, pid in ipairs(pids) do stop(pid) end
     if tmp then os.execute("rm -rf " .. q(tmp)) end
+  end
+
+  -- Boot a guest in tmp/<name>/ sharing tmp/share; returns the agent socket, qemu's pid and the time it
+  -- took until the agent answered check.
+  local function boot(name, append)
+    local dir = tmp .. "/" .. name
+    local _, code = sh("mkdir " .. q(dir))
+    assert(code == 0)
+    local vfs = tonumber((sh(VIRTIOFSD .. " --socket-path=" .. q(dir .. "/vfs.sock") .. " -o source=" ..
+      q(tmp .. "/share") .. " -o cache=none -o sandbox=chroot >" .. q(dir .. "/virtiofsd.log") ..
+      " 2>&1 & echo $!")))
+    pids[#pids + 1] = vfs
+    for _ = 1, 100 do
+      if exists(dir .. "/vfs.sock") then break end
+      sleep(0.05)
+    end
+    local t0 = now()
+    local agent_sock = dir .. "/agent.sock"
+    _, code = sh(table.concat({
+      "qemu-system-x86_64 -machine q35 -accel tcg -cpu max -smp 1 -m 256M -nodefaults -nographic -no-reboot",
+      "-object memory-backend-memfd,id=mem,size=256M,share=on -numa node,memdev=mem",
+      "-kernel " .. q(KERNEL) .. " -initrd " .. q(INITRD),
+      "-append " .. q("console=ttyS0 quiet panic=-1 agent.debug " .. (append or "")),
+      "-serial file:" .. q(dir .. "/console.log"),
+      "-chardev socket,id=vfs,path=" .. q(dir .. "/vfs.sock"),
+      "-device vhost-user-fs-pci,chardev=vfs,tag=kataShared",
+      "-device virtio-serial-pci",
+      "-chardev socket,id=agent,path=" .. q(agent_sock) .. ",server=on,wait=off",
+      "-device virtserialport,chardev=agent,name=agent.channel.0",
+      "-pidfile " .. q(dir .. "/qemu.pid") .. " -daemonize",
+    }, " "))
+    assert(code == 0, "qemu did not start")
+    local qpid = tonumber((sh("cat " .. q(dir .. "/qemu.pid"))))
+    pids[#pids + 1] = qpid
+    for _ = 1, 600 do
+      _, code = sh(CTL .. " --timeout 1 " .. q(agent_sock) .. " call check >/dev/null 2>&1")
+      if code == 0 then break end
+      sleep(0.1)
+    end
+    assert(code == 0, "the agent did not answer check within 60 s; console:\n" ..
+      sh("cat " .. q(dir .. "/console.log")))
+    return agent_sock, qpid, now() - t0
   end
 
   lazy_setup(function()
     tmp = sh("mktemp -d /tmp/kata-agent-spec.XXXXXX"):gsub("%s+$", "")
     assert(tmp:match("^/tmp/kata%-agent%-spec"), "mktemp failed")
-    sock = tmp .. "/agent.sock"
-    local ok, code
-    _, code = sh("mkdir " .. q(tmp .. "/share") .. " && scripts/make-rootfs.sh " .. q(tmp .. "/share/rootfs"))
+    local _, code = sh("mkdir " .. q(tmp .. "/share") .. " && scripts/make-rootfs.sh " .. q(tmp .. "/share/rootfs"))
     assert(code == 0, "make-rootfs.sh failed")
-    vfs_pid = tonumber((sh(VIRTIOFSD .. " --socket-path=" .. q(tmp .. "/vfs.sock") .. " -o source=" ..
-      q(tmp .. "/share") .. " -o cache=none -o sandbox=chroot >" .. q(tmp .. "/virtiofsd.log") ..
-      " 2>&1 & echo $!")))
-    for _ = 1, 100 do
-      if exists(tmp .. "/vfs.sock") then break end
-      sleep(0.05)
-    end
-    local t0 = now()
-    _, code = sh(table.concat({
-      "qemu-system-x86_64 -machine q35 -accel tcg -cpu max -smp 1 -m 256M -nodefaults -nographic -no-reboot",
-      "-object memory-backend-memfd,id=mem,size=256M,share=on -numa node,memdev=mem",
-      "-kernel " .. q(KERNEL) .. " -initrd " .. q(INITRD),
-      "-append 'console=ttyS0 quiet panic=-1 agent.debug'",
-      "-serial file:" .. q(tmp .. "/console.log"),
-      "-chardev socket,id=vfs,path=" .. q(tmp .. "/vfs.sock"),
-      "-device vhost-user-fs-pci,chardev=vfs,tag=kataShared",
-      "-device virtio-serial-pci",
-      "-chardev socket,id=agent,path=" .. q(sock) .. ",server=on,wait=off",
-      "-device virtserialport,chardev=agent,name=agent.channel.0",
-      "-pidfile " .. q(tmp .. "/qemu.pid") .. " -daemonize",
-    }, " "))
-    assert(code == 0, "qemu did not start")
-    qemu_pid = tonumber((sh("cat " .. q(tmp .. "/qemu.pid"))))
-    for _ = 1, 600 do
-      _, code = sh(CTL .. " --timeout 1 " .. q(sock) .. " call check >/dev/null 2>&1")
-      if code == 0 then break end
-      sleep(0.1)
-    end
-    assert(code == 0, "the agent did not answer check within 60 s; console:\n" ..
-      sh("cat " .. q(tmp .. "/console.log")))
-    io.stderr:write(string.format("\n[agent_guest] boot to check: %.2f s\n", now() - t0))
-    ok = call("create_sandbox", { share_tag = "kataShared", hostname = "sandbox" })
-    assert.same({}, ok)
+    local took
+    sock, qemu_pid, took = boot("vm")
+    io.stderr:write(string.format("\n[agent_guest] boot to check: %.2f s\n", took))
+    assert.same({}, call("create_sandbox", { share_tag = "kataShared", hostname = "sandbox" }))
   end)
 
   lazy_teardown(function()
     local path = tmp
+    -- KATA_SPEC_CONSOLE=FILE keeps the guest's console log for a look after the run
+    local keep = os.getenv("KATA_SPEC_CONSOLE")
+    if keep and tmp then os.execute("cp " .. q(tmp .. "/vm/console.log") .. " " .. q(keep)) end
     cleanup()
     if path then
       sleep(0.2)
@@ -205,6 +217,20 @@ describe("kata-agent in a guest #integration", function()
       "sh -c 'id -u; id -g; echo $FOO; pwd; hostname'")
     assert.equal(0, code)
     assert.equal("1000\n100\nbar\n/tmp\nh1\n", out)
+  end)
+
+  it("applies rlimits from the spec, and the usual default without them", function()
+    local out, code = ctl("run c-nolimit rootfs -- sh -c 'ulimit -n'")
+    assert.equal(0, code)
+    assert.equal("1024\n", out)
+    local sp = spec({ "true" })
+    sp.process.rlimits = { { type = "RLIMIT_NOFILE", soft = 100, hard = 200 } }
+    local f = assert(io.open(tmp .. "/rlimit.json", "w"))
+    f:write(json.encode(sp))
+    f:close()
+    out, code = ctl("run --spec " .. q(tmp .. "/rlimit.json") .. " c-limit rootfs -- sh -c 'ulimit -n; ulimit -Hn'")
+    assert.equal(0, code)
+    assert.equal("100\n200\n", out)
   end)
 
   it("gives the container its own pid namespace: its process is pid 1", function()
@@ -270,10 +296,49 @@ describe("kata-agent in a guest #integration", function()
     assert.equal(input, out)
   end)
 
-  it("gives a terminal process a tty", function()
-    local out, code = ctl("run -t c-tty rootfs -- sh -c 'test -t 0 && test -t 1 && echo is-a-tty'")
+  it("moves megabytes through stdin and stdout at once without stalling either", function()
+    local chunk = {}
+    for i = 1, 4096 do chunk[i] = string.format("%07d ", i) end
+    local input = string.rep(table.concat(chunk), 256) -- 8 MiB
+    local out, code = ctl("run c-cat-big rootfs -- cat", input)
     assert.equal(0, code)
-    assert.equal("is-a-tty\r\n", out)
+    assert.equal(#input, #out)
+    assert.is_true(input == out)
+  end)
+
+  it("gives a terminal process a tty", function()
+    local out, code = ctl("run -t c-tty rootfs -- sh -c 'test -t 0 && test -t 1 && echo is-a-tty; tty'")
+    assert.equal(0, code)
+    -- the pty is the container's own (its /dev/pts), so its name resolves inside
+    assert.equal("is-a-tty\r\n/dev/pts/0\r\n", out)
+    -- typed input reaches the shell; stdin's end is the terminal's EOF
+    out, code = ctl("run -t c-tty2 rootfs -- sh -c 'read line; echo got $line; exit 5'", "hello\n")
+    assert.equal(5, code)
+    assert.matches("got hello", out, 1, true)
+  end)
+
+  it("sizes a terminal from consoleSize and resizes it", function()
+    local sp = spec({ "sleep", "100" })
+    sp.process.terminal = true
+    sp.process.consoleSize = { height = 33, width = 99 }
+    table.insert(sp.mounts, { destination = "/dev/pts", type = "devpts", source = "devpts",
+      options = { "newinstance", "ptmxmode=0666", "mode=0620" } })
+    local r = call("create_container", { id = "c-size", rootfs = "rootfs", spec = sp })
+    call("start_container", { id = "c-size" })
+    local out, code = ctl("exec c-size e1 -- stty -F /proc/1/fd/0 size")
+    assert.equal(0, code)
+    assert.equal("33 99\n", out)
+    call("resize", { handle = r.handle, rows = 40, cols = 120 })
+    out = ctl("exec c-size e2 -- stty -F /proc/1/fd/0 size")
+    assert.equal("40 120\n", out)
+    -- the pty is the container's: its devpts instance has it as /dev/pts/0
+    out = ctl("exec c-size e3 -- readlink /proc/1/fd/0")
+    assert.equal("/dev/pts/0\n", out)
+    local e = call("exec_process", { id = "c-size", exec_id = "e4", process = { args = { "true" }, cwd = "/" } })
+    local failed, err = call_fails("resize", { handle = e.handle, rows = 1, cols = 1 })
+    assert.is_true(failed)
+    assert.matches("ENOTTY", err)
+    call("remove_container", { id = "c-size" })
   end)
 
   it("streams large output completely", function()
@@ -293,9 +358,89 @@ describe("kata-agent in a guest #integration", function()
     failed, err = call_fails("no_such_method")
     assert.is_true(failed)
     assert.matches("ENOSYS", err)
+    -- a failure inside the container setup (a bind source that does not exist) is the create's error
+    local sp = spec({ "true" })
+    table.insert(sp.mounts, { destination = "/data", type = "bind", source = "no-such-dir", options = { "rbind" } })
+    failed, err = call_fails("create_container", { id = "c-bad", rootfs = "rootfs", spec = sp })
+    assert.is_true(failed)
+    assert.matches("bind source '/run/kata-containers/shared/no-such-dir'", err, 1, true)
     -- nothing half-made: the id is free
     local out, code = ctl("run c-bad rootfs -- true")
     assert.equal(0, code, out)
+  end)
+
+  it("removes a container that was created but never started", function()
+    local r = call("create_container", { id = "c-idle", rootfs = "rootfs", spec = spec({ "echo", "never" }) })
+    assert.same({ pids = { r.pid } }, call("list_processes", { id = "c-idle" }))
+    call("remove_container", { id = "c-idle" })
+    local failed, err = call_fails("list_processes", { id = "c-idle" })
+    assert.is_true(failed)
+    assert.matches("ENOENT", err)
+  end)
+
+  it("mounts a bind from the share, read-only when asked", function()
+    os.execute("mkdir -p " .. q(tmp .. "/share/vol") .. " && echo shared-data > " .. q(tmp .. "/share/vol/f"))
+    local sp = spec({ "true" })
+    table.insert(sp.mounts, { destination = "/data", type = "bind", source = "vol", options = { "rbind", "ro" } })
+    table.insert(sp.mounts, { destination = "/rw", type = "bind", source = "vol", options = { "rbind" } })
+    local f = assert(io.open(tmp .. "/bind.json", "w"))
+    f:write(json.encode(sp))
+    f:close()
+    local out, code = ctl("run --spec " .. q(tmp .. "/bind.json") .. " c-bind rootfs -- " ..
+      "sh -c 'cat /data/f; touch /data/g 2>/dev/null || echo read-only; echo written > /rw/h'")
+    assert.equal(0, code)
+    assert.equal("shared-data\nread-only\n", out)
+    assert.equal("written\n", sh("cat " .. q(tmp .. "/share/vol/h")))
+  end)
+
+  it("answers every request with wrong or hostile parameters with one error each", function()
+    local methods = { "check", "create_sandbox", "create_container", "start_container", "exec_process",
+      "start_process", "signal_process", "wait_process", "list_processes", "resize", "pause_container",
+      "resume_container", "stats_container", "remove_container" }
+    local keys = { "id", "exec_id", "handle", "rootfs", "spec", "process", "signal", "all", "rows", "cols",
+      "share_tag", "hostname" }
+    local deep = "0"
+    for _ = 1, 200 do deep = "[" .. deep .. "]" end
+    local values = { "-1", "0", "4294967296", "1e308", '""', '"' .. string.rep("a", 5000) .. '"', "{}", "[]",
+      "null", "true", deep, '"../../etc"', '{"args":[]}', '{"process":{"args":[1]}}' }
+    local frames, n = {}, 0
+    local function frame(payload)
+      n = n + 1
+      frames[#frames + 1] = string.pack(">I4BBI2I4", #payload, 1, 0, 0, n) .. payload
+    end
+    for _, m in ipairs(methods) do
+      for _, k in ipairs(keys) do
+        for _, v in ipairs(values) do
+          -- a valid "id" makes some of these real calls, on a container that does not exist
+          frame('{"method":"' .. m .. '","params":{"' .. k .. '":' .. v .. ',"id":"nosuch"}}')
+        end
+      end
+      frame('{"method":"' .. m .. '","params":[]}')
+      frame('{"method":' .. '"' .. m .. '"}')
+    end
+    frame("\0\1\2 not json")
+    frame('{"method":1}')
+    frame(deep)
+    local f = assert(io.open(tmp .. "/fuzz.bin", "wb"))
+    f:write(table.concat(frames))
+    f:close()
+    local out = sh(CTL .. " --timeout 3 " .. q(sock) .. " raw <" .. q(tmp .. "/fuzz.bin"))
+    -- walk the reply: responses only, one per request id, each an error or (check) a result
+    local seen, pos = {}, 1
+    while pos <= #out do
+      local len, typ, _, _, id = string.unpack(">I4BBI2I4", out, pos)
+      assert.equal(2, typ)
+      local body = json.decode(out:sub(pos + 12, pos + 11 + len))
+      assert.is_table(body)
+      assert.is_true(body.error ~= nil or body.result ~= nil)
+      assert.is_nil(seen[id])
+      seen[id] = true
+      pos = pos + 12 + len
+    end
+    local answered = 0
+    for _ in pairs(seen) do answered = answered + 1 end
+    assert.equal(n, answered)
+    assert.same({ version = "0.1.0", protocol = 1 }, call("check"))
   end)
 
   it("survives garbage frames: that connection is dropped, a new one works", function()
@@ -327,6 +472,18 @@ describe("kata-agent in a guest #integration", function()
       sleep(0.1)
     end
     assert.is_false(alive(qemu_pid))
-    assert.matches("powering off", sh("cat " .. q(tmp .. "/console.log")))
+    assert.matches("powering off", sh("cat " .. q(tmp .. "/vm/console.log")))
+  end)
+
+  it("powers off by itself once the host side has been closed for the hang-up timeout", function()
+    local _, q2 = boot("vm2", "agent.hangup_timeout=2")
+    local t0 = now()
+    for _ = 1, 150 do
+      if not alive(q2) then break end
+      sleep(0.1)
+    end
+    assert.is_false(alive(q2))
+    assert.is_true(now() - t0 >= 1.5)
+    assert.matches("host gone for 2 s", sh("cat " .. q(tmp .. "/vm2/console.log")))
   end)
 end)

@@ -16,7 +16,7 @@ static int test_count, test_failed;
                 test_count++;                                                                                \
                 if (_rc != 0)                                                                                \
                         test_failed++;                                                                       \
-                printf("%s %d - %s\n", _rc == 0 ? "ok" : "not ok", test_count, #fn);                          \
+                printf("%s %d - %s\n", _rc == 0 ? "ok" : "not ok", test_count, #fn);                         \
         } while (0)
 
 #define CHECK(cond)                                                                                          \
@@ -30,9 +30,11 @@ static int test_count, test_failed;
 static void header(uint8_t h[VC_FRAME_HEADER], uint32_t len, uint8_t type, uint8_t stream, uint8_t r0,
                    uint8_t r1, uint32_t id)
 {
-        h[0] = (uint8_t)(len >> 24), h[1] = (uint8_t)(len >> 16), h[2] = (uint8_t)(len >> 8), h[3] = (uint8_t)len;
+        h[0] = (uint8_t)(len >> 24), h[1] = (uint8_t)(len >> 16), h[2] = (uint8_t)(len >> 8),
+        h[3] = (uint8_t)len;
         h[4] = type, h[5] = stream, h[6] = r0, h[7] = r1;
-        h[8] = (uint8_t)(id >> 24), h[9] = (uint8_t)(id >> 16), h[10] = (uint8_t)(id >> 8), h[11] = (uint8_t)id;
+        h[8] = (uint8_t)(id >> 24), h[9] = (uint8_t)(id >> 16), h[10] = (uint8_t)(id >> 8),
+        h[11] = (uint8_t)id;
 }
 
 /* Append one encoded frame to out; returns its total size. */
@@ -191,7 +193,8 @@ static int test_many_frames_in_one_feed(void)
         while ((rc = vc_frame_reader_next(&r, &f)) == 1) {
                 char want[16];
                 int len = snprintf(want, sizeof want, "%d", got);
-                CHECK(f.id == (uint32_t)got && f.len == (uint32_t)len && memcmp(f.payload, want, (size_t)len) == 0);
+                CHECK(f.id == (uint32_t)got && f.len == (uint32_t)len &&
+                      memcmp(f.payload, want, (size_t)len) == 0);
                 got++;
         }
         vc_frame_reader_free(&r);
@@ -258,7 +261,8 @@ static int test_write_fd_roundtrip(void)
         while ((n = read(sv[1], buf, sizeof buf)) > 0)
                 CHECK(vc_frame_reader_feed(&r, buf, (size_t)n) == 0);
         close(sv[1]);
-        CHECK(vc_frame_reader_next(&r, &f) == 1 && f.id == 42 && f.len == 3 && memcmp(f.payload, "abc", 3) == 0);
+        CHECK(vc_frame_reader_next(&r, &f) == 1 && f.id == 42 && f.len == 3 &&
+              memcmp(f.payload, "abc", 3) == 0);
         CHECK(vc_frame_reader_next(&r, &f) == 1 && f.id == 42 && f.len == 0);
         CHECK(vc_frame_reader_next(&r, &f) == 0);
         vc_frame_reader_free(&r);

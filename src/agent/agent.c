@@ -14,6 +14,7 @@
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <termios.h>
@@ -67,7 +68,7 @@ static struct proc *proc_by_pid(pid_t pid)
 static struct container *ctr_by_id(const char *id)
 {
         for (struct container *c = A.ctrs; c; c = c->next)
-                if (strcmp(c->id, id) == 0)
+                if (!c->dead && strcmp(c->id, id) == 0)
                         return c;
         return NULL;
 }
@@ -186,10 +187,14 @@ static void port_flush(void)
                 if (n < 0) {
                         if (errno == EINTR)
                                 continue;
-                        if (errno != EAGAIN)
+                        if (errno != EAGAIN) {
+                                agent_log("write %s: %s", A.port_path, strerror(errno));
                                 port_disconnected();
+                        }
                         return;
                 }
+                if (n == 0) /* virtio_console: no room in the queue after all; wait for POLLOUT */
+                        return;
                 q->off += (size_t)n;
                 if (q->off == q->len)
                         outq_pop();
@@ -211,12 +216,14 @@ static void port_disconnected(void)
         if (A.out_head && A.out_head->off > 0)
                 outq_pop();
         struct outq **pp = &A.out_head;
+        int dropped = 0;
         A.out_tail = NULL;
         while (*pp) {
                 struct outq *q = *pp;
                 if (q->type == VC_FRAME_RESPONSE) {
                         *pp = q->next;
                         free(q);
+                        dropped++;
                 } else {
                         A.out_tail = q;
                         pp = &q->next;
@@ -226,7 +233,7 @@ static void port_disconnected(void)
                 p->reply_pending = false;
                 p->nwaiters = 0;
         }
-        agent_debug("host disconnected");
+        agent_debug("host disconnected%s", dropped ? " (dropped responses for it)" : "");
 }
 
 /* ---------------------------------------------------------------- processes */
@@ -334,6 +341,8 @@ static void write_stdin(struct proc *p)
                         break;
                 }
                 buf_consume(&p->stdin_q, (size_t)n);
+                p->stdin_progress = agent_now_ms();
+                p->stdin_dropping = false;
         }
         if (p->stdin_close && buf_pending(&p->stdin_q) == 0)
                 stdin_close(p);
@@ -407,12 +416,12 @@ static void proc_exited(struct proc *p, int st)
         if (p->sync_fd >= 0)
                 handle_sync(p); /* a setup failure or the exec result is in the pipe already */
         if (p->state == PROC_CREATING) {
-                /* died before it was set up: handle_sync answered; forget it */
+                /* died before it was set up: handle_sync answered; forget it (and a container made for
+                 * it, once no loop is walking the list) */
                 struct container *c = p->ctr;
-                bool was_init = c && c->init == p;
+                if (c && c->init == p)
+                        c->dead = true;
                 proc_free(p);
-                if (was_init)
-                        ctr_free(c);
                 return;
         }
         p->state = PROC_EXITED;
@@ -438,13 +447,42 @@ static void reap(void)
 static void handle_sync(struct proc *p)
 {
         struct sync_msg m;
+        union {
+                struct cmsghdr h;
+                char buf[CMSG_SPACE(sizeof(int))];
+        } cm;
+        struct iovec iov = {.iov_base = &m, .iov_len = sizeof m};
+        struct msghdr mh = {
+            .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cm.buf, .msg_controllen = sizeof cm.buf};
+        int master = -1;
         ssize_t n;
 
         do
-                n = read(p->sync_fd, &m, sizeof m);
+                n = recvmsg(p->sync_fd, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
         while (n < 0 && errno == EINTR);
         if (n < 0 && errno == EAGAIN)
                 return;
+        for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); n > 0 && c; c = CMSG_NXTHDR(&mh, c)) {
+                if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS &&
+                    c->cmsg_len == CMSG_LEN(sizeof(int))) {
+                        if (master >= 0)
+                                close(master);
+                        memcpy(&master, CMSG_DATA(c), sizeof(int));
+                }
+        }
+        if (n == (ssize_t)sizeof m && m.err == 0 && p->state == PROC_CREATING && p->terminal) {
+                if (master < 0) {
+                        m.err = EIO;
+                        snprintf(m.msg, sizeof m.msg, "no terminal from the child");
+                } else {
+                        p->out_fd[0] = master;
+                        p->stdin_fd = fcntl(master, F_DUPFD_CLOEXEC, 3);
+                        set_nonblock(master);
+                        master = -1;
+                }
+        }
+        if (master >= 0)
+                close(master);
         if (n == (ssize_t)sizeof m && m.err == 0 && p->state == PROC_CREATING) {
                 p->state = PROC_CREATED;
                 if (p->reply_pending) {
@@ -484,40 +522,26 @@ static void handle_sync(struct proc *p)
 
 struct spawn_io {
         int sync[2], start[2], in[2], out[2], err[2];
-        int master, slave;
 };
 
 static void spawn_io_close(struct spawn_io *io)
 {
-        int *fds[] = {&io->sync[0], &io->sync[1], &io->start[0], &io->start[1], &io->in[0], &io->in[1],
-                      &io->out[0],  &io->out[1],  &io->err[0],   &io->err[1],   &io->master, &io->slave};
+        int *fds[] = {&io->sync[0], &io->sync[1], &io->start[0], &io->start[1], &io->in[0],
+                      &io->in[1],   &io->out[0],  &io->out[1],   &io->err[0],   &io->err[1]};
         for (size_t i = 0; i < sizeof fds / sizeof fds[0]; i++)
                 close_fd(fds[i]);
 }
 
 static int spawn_io_open(struct spawn_io *io, const struct spawn *s)
 {
-        char name[64];
-
         memset(io, 0xff, sizeof *io); /* every fd -1 */
-        if (pipe2(io->sync, O_CLOEXEC) < 0 || pipe2(io->start, O_CLOEXEC) < 0)
+        if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, io->sync) < 0 ||
+            pipe2(io->start, O_CLOEXEC) < 0)
                 return -errno;
-        if (!s->terminal) {
-                if (pipe2(io->in, O_CLOEXEC) < 0 || pipe2(io->out, O_CLOEXEC) < 0 || pipe2(io->err, O_CLOEXEC) < 0)
-                        return -errno;
-                return 0;
-        }
-        io->master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
-        if (io->master < 0 || grantpt(io->master) < 0 || unlockpt(io->master) < 0 ||
-            ptsname_r(io->master, name, sizeof name) != 0)
+        /* a terminal is allocated by the child, in the devpts it will see */
+        if (!s->terminal &&
+            (pipe2(io->in, O_CLOEXEC) < 0 || pipe2(io->out, O_CLOEXEC) < 0 || pipe2(io->err, O_CLOEXEC) < 0))
                 return -errno;
-        io->slave = open(name, O_RDWR | O_NOCTTY | O_CLOEXEC);
-        if (io->slave < 0)
-                return -errno;
-        if (s->rows && s->cols) {
-                struct winsize ws = {.ws_row = s->rows, .ws_col = s->cols};
-                (void)ioctl(io->master, TIOCSWINSZ, &ws);
-        }
         return 0;
 }
 
@@ -559,11 +583,10 @@ static int spawn_proc(struct spawn *s, struct container *c, const char *exec_id,
         pid = fork();
         if (pid == 0) {
                 struct child_fds fds = {
-                        .stdio = {s->terminal ? io.slave : io.in[0], s->terminal ? io.slave : io.out[1],
-                                  s->terminal ? io.slave : io.err[1]},
-                        .sync_fd = io.sync[1],
-                        .start_fd = io.start[0],
-                        .terminal = s->terminal,
+                    .stdio = {io.in[0], io.out[1], io.err[1]},
+                    .sync_fd = io.sync[1],
+                    .start_fd = io.start[0],
+                    .terminal = s->terminal,
                 };
                 child_run(s, &fds, pidns >= 0);
         }
@@ -587,21 +610,17 @@ static int spawn_proc(struct spawn *s, struct container *c, const char *exec_id,
         p->terminal = s->terminal;
         p->sync_fd = io.sync[0], io.sync[0] = -1;
         p->start_fd = io.start[1], io.start[1] = -1;
-        if (s->terminal) {
-                p->out_fd[0] = io.master, io.master = -1;
-                p->out_fd[1] = -1;
-                p->stdin_fd = fcntl(p->out_fd[0], F_DUPFD_CLOEXEC, 3);
-        } else {
-                p->stdin_fd = io.in[1], io.in[1] = -1;
-                p->out_fd[0] = io.out[0], io.out[0] = -1;
-                p->out_fd[1] = io.err[0], io.err[0] = -1;
-        }
+        /* with a terminal these stay -1 until the child sends the pty master */
+        p->stdin_fd = io.in[1], io.in[1] = -1;
+        p->out_fd[0] = io.out[0], io.out[0] = -1;
+        p->out_fd[1] = io.err[0], io.err[0] = -1;
         spawn_io_close(&io); /* the child's ends */
         set_nonblock(p->sync_fd);
-        set_nonblock(p->stdin_fd);
-        set_nonblock(p->out_fd[0]);
-        if (p->out_fd[1] >= 0)
+        if (!p->terminal) {
+                set_nonblock(p->stdin_fd);
+                set_nonblock(p->out_fd[0]);
                 set_nonblock(p->out_fd[1]);
+        }
         p->next = A.procs;
         A.procs = p;
         if (c->init == NULL)
@@ -612,7 +631,8 @@ static int spawn_proc(struct spawn *s, struct container *c, const char *exec_id,
 /* ---------------------------------------------------------------- request helpers */
 
 /* Fetch params[key] of type t. Missing and required, or of the wrong type: error reply, false. */
-static bool param(uint32_t id, json_object *params, const char *key, json_type t, bool required, json_object **out)
+static bool param(uint32_t id, json_object *params, const char *key, json_type t, bool required,
+                  json_object **out)
 {
         json_object *v = NULL;
 
@@ -838,7 +858,8 @@ static void m_create_container(uint32_t id, json_object *params)
                 reply_err(id, ENOMEM, "out of memory");
                 goto out;
         }
-        if (mkdir(c->cgroup, 0755) < 0 && (errno != EEXIST || rmdir(c->cgroup) < 0 || mkdir(c->cgroup, 0755) < 0)) {
+        if (mkdir(c->cgroup, 0755) < 0 &&
+            (errno != EEXIST || rmdir(c->cgroup) < 0 || mkdir(c->cgroup, 0755) < 0)) {
                 reply_err(id, errno, "create cgroup %s: %s", c->cgroup, strerror(errno));
                 free(c->cgroup);
                 c->cgroup = NULL;
@@ -914,7 +935,8 @@ static void m_exec_process(uint32_t id, json_object *params)
 
         memset(&s, 0, sizeof s);
         s.ns_fd_mnt = s.ns_fd_uts = s.ns_fd_ipc = s.root_fd = -1;
-        if ((c = param_ctr(id, params)) == NULL || !param(id, params, "exec_id", json_type_string, true, &eid) ||
+        if ((c = param_ctr(id, params)) == NULL ||
+            !param(id, params, "exec_id", json_type_string, true, &eid) ||
             !param(id, params, "process", json_type_object, true, &process))
                 return;
         if (!id_valid(json_object_get_string(eid))) {
@@ -998,7 +1020,8 @@ static void m_signal_process(uint32_t id, json_object *params)
         struct proc *p;
         int signo;
 
-        if ((c = param_ctr(id, params)) == NULL || !param(id, params, "exec_id", json_type_string, false, &eid) ||
+        if ((c = param_ctr(id, params)) == NULL ||
+            !param(id, params, "exec_id", json_type_string, false, &eid) ||
             !param(id, params, "signal", json_type_int, true, &sig) ||
             !param(id, params, "all", json_type_boolean, false, &all))
                 return;
@@ -1017,7 +1040,8 @@ static void m_signal_process(uint32_t id, json_object *params)
         }
         p = proc_by_exec_id(c, eid ? json_object_get_string(eid) : "");
         if (p == NULL) {
-                reply_err(id, ENOENT, "process '%s' not found in '%s'", json_object_get_string(eid), c->id);
+                reply_err(id, ENOENT, "process '%s' not found in '%s'",
+                          eid ? json_object_get_string(eid) : "", c->id);
                 return;
         }
         if (p->exited) {
@@ -1166,9 +1190,12 @@ static void m_stats_container(uint32_t id, json_object *params)
         pids = json_object_new_object();
         json_object_object_add(mem, "usage", json_object_new_int64(usage));
         json_object_object_add(mem, "limit", json_object_new_int64(limit));
-        json_object_object_add(cpu, "usage_usec", json_object_new_int64(cgroup_key(c, "cpu.stat", "usage_usec")));
-        json_object_object_add(cpu, "user_usec", json_object_new_int64(cgroup_key(c, "cpu.stat", "user_usec")));
-        json_object_object_add(cpu, "system_usec", json_object_new_int64(cgroup_key(c, "cpu.stat", "system_usec")));
+        json_object_object_add(cpu, "usage_usec",
+                               json_object_new_int64(cgroup_key(c, "cpu.stat", "usage_usec")));
+        json_object_object_add(cpu, "user_usec",
+                               json_object_new_int64(cgroup_key(c, "cpu.stat", "user_usec")));
+        json_object_object_add(cpu, "system_usec",
+                               json_object_new_int64(cgroup_key(c, "cpu.stat", "system_usec")));
         json_object_object_add(pids, "current", json_object_new_int64(npids));
         json_object_object_add(r, "memory", mem);
         json_object_object_add(r, "cpu", cpu);
@@ -1202,10 +1229,22 @@ static int kill_and_drain(struct container *c)
         for (struct proc *p = A.procs; p; p = p->next) {
                 if (p->ctr != c || p->exit_sent || !p->exited)
                         continue;
-                for (int i = 0; i < 2; i++)
-                        while (p->out_fd[i] >= 0 && !p->exit_sent)
-                                read_output(p, i);
-                try_finish(p);
+                /* what the pipes hold now, then the end: nothing is left to write more */
+                for (int i = 0; i < 2; i++) {
+                        while (p->out_fd[i] >= 0 && !p->exit_sent) {
+                                uint8_t buf[32768];
+                                ssize_t n = read(p->out_fd[i], buf, sizeof buf);
+                                if (n > 0)
+                                        queue_frame(VC_FRAME_DATA, (uint8_t)(i + 1), p->handle, buf,
+                                                    (size_t)n, p);
+                                else if (n < 0 && errno == EINTR)
+                                        continue;
+                                else
+                                        break;
+                        }
+                }
+                if (!p->exit_sent)
+                        send_exit(p);
         }
         return rc;
 }
@@ -1249,21 +1288,21 @@ static const struct {
         const char *name;
         void (*fn)(uint32_t id, json_object *params);
 } methods[] = {
-        {"check", m_check},
-        {"create_sandbox", m_create_sandbox},
-        {"create_container", m_create_container},
-        {"start_container", m_start_container},
-        {"exec_process", m_exec_process},
-        {"start_process", m_start_process},
-        {"signal_process", m_signal_process},
-        {"wait_process", m_wait_process},
-        {"list_processes", m_list_processes},
-        {"resize", m_resize},
-        {"pause_container", m_pause_container},
-        {"resume_container", m_resume_container},
-        {"stats_container", m_stats_container},
-        {"remove_container", m_remove_container},
-        {"destroy_sandbox", m_destroy_sandbox},
+    {"check", m_check},
+    {"create_sandbox", m_create_sandbox},
+    {"create_container", m_create_container},
+    {"start_container", m_start_container},
+    {"exec_process", m_exec_process},
+    {"start_process", m_start_process},
+    {"signal_process", m_signal_process},
+    {"wait_process", m_wait_process},
+    {"list_processes", m_list_processes},
+    {"resize", m_resize},
+    {"pause_container", m_pause_container},
+    {"resume_container", m_resume_container},
+    {"stats_container", m_stats_container},
+    {"remove_container", m_remove_container},
+    {"destroy_sandbox", m_destroy_sandbox},
 };
 
 static void handle_request(uint32_t id, const uint8_t *payload, size_t len)
@@ -1282,7 +1321,8 @@ static void handle_request(uint32_t id, const uint8_t *payload, size_t len)
                 reply_err(id, EINVAL, "request is not a single JSON value");
                 goto out;
         }
-        if (!json_object_is_type(req, json_type_object) || !json_object_object_get_ex(req, "method", &method) ||
+        if (!json_object_is_type(req, json_type_object) ||
+            !json_object_object_get_ex(req, "method", &method) ||
             !json_object_is_type(method, json_type_string)) {
                 reply_err(id, EINVAL, "request needs a string 'method'");
                 goto out;
@@ -1322,9 +1362,19 @@ static void handle_frame(const struct vc_frame *f)
                 }
                 if (f->len == 0) {
                         p->stdin_close = true;
-                } else if (buf_append(&p->stdin_q, f->payload, f->len) < 0) {
-                        agent_log("out of memory for the stdin of process %u", p->handle);
+                } else if (buf_pending(&p->stdin_q) > AGENT_STDIN_CAP) {
+                        /* only reachable once the process stalled: see stdin_throttled() */
+                        if (!p->stdin_dropping)
+                                agent_log("process %u does not read its stdin: dropping input", p->handle);
+                        p->stdin_dropping = true;
                         return;
+                } else {
+                        if (buf_pending(&p->stdin_q) == 0)
+                                p->stdin_progress = agent_now_ms();
+                        if (buf_append(&p->stdin_q, f->payload, f->len) < 0) {
+                                agent_log("out of memory for the stdin of process %u", p->handle);
+                                return;
+                        }
                 }
                 write_stdin(p);
                 return;
@@ -1338,16 +1388,39 @@ static void handle_frame(const struct vc_frame *f)
 
 static bool stdin_throttled(void)
 {
+        uint64_t now = agent_now_ms();
+
         for (struct proc *p = A.procs; p; p = p->next)
-                if (buf_pending(&p->stdin_q) > AGENT_STDIN_CAP)
+                if (buf_pending(&p->stdin_q) > AGENT_STDIN_CAP &&
+                    now - p->stdin_progress < AGENT_STDIN_STALL_MS)
                         return true;
         return false;
+}
+
+/* Handle the frames already buffered, unless a process's stdin backlog asks us to hold back. */
+static void process_frames(void)
+{
+        while (A.connected && !A.discard && !stdin_throttled()) {
+                struct vc_frame f;
+                int rc = vc_frame_reader_next(&A.reader, &f);
+                if (rc == 0)
+                        return;
+                if (rc < 0) {
+                        agent_log("protocol error from the host: dropping the connection");
+                        A.discard = true;
+                        vc_frame_reader_free(&A.reader);
+                        vc_frame_reader_init(&A.reader);
+                        return;
+                }
+                handle_frame(&f);
+        }
 }
 
 static void port_read(void)
 {
         uint8_t buf[65536];
 
+        process_frames();
         for (int round = 0; round < 16 && A.connected && !stdin_throttled(); round++) {
                 ssize_t n = read(A.port_fd, buf, sizeof buf);
                 if (n < 0) {
@@ -1370,31 +1443,22 @@ static void port_read(void)
                         A.discard = true;
                         continue;
                 }
-                for (;;) {
-                        struct vc_frame f;
-                        int rc = vc_frame_reader_next(&A.reader, &f);
-                        if (rc == 0)
-                                break;
-                        if (rc < 0) {
-                                agent_log("protocol error from the host: dropping the connection");
-                                A.discard = true;
-                                vc_frame_reader_free(&A.reader);
-                                vc_frame_reader_init(&A.reader);
-                                break;
-                        }
-                        handle_frame(&f);
-                        if (!A.connected)
-                                return;
-                }
+                process_frames();
         }
 }
 
-/* While the host is away, the port polls as hung up at once; look at it now and then instead. */
-static void port_check_reconnect(void)
+static bool port_hung_up(void)
 {
         struct pollfd pfd = {.fd = A.port_fd, .events = POLLIN | POLLOUT};
 
-        if (poll(&pfd, 1, 0) < 0 || (pfd.revents & (POLLHUP | POLLERR | POLLNVAL)))
+        return poll(&pfd, 1, 0) < 0 || (pfd.revents & (POLLHUP | POLLERR | POLLNVAL));
+}
+
+/* While the host is away the port polls as hung up at once, so it leaves the poll set; SIGIO (or the
+ * loop's timeout) brings us here to look again. */
+static void port_check_reconnect(void)
+{
+        if (port_hung_up())
                 return;
         A.connected = true;
         A.discard = false;
@@ -1439,10 +1503,13 @@ static void loop(void)
         } while (0)
                 ADD(A.sigfd, POLLIN, FD_SIG, 0);
                 if (A.connected) {
-                        short ev = (stdin_throttled() ? 0 : POLLIN) | (A.out_head ? POLLOUT : 0);
+                        bool throttled = stdin_throttled();
+                        short ev = (throttled ? 0 : POLLIN) | (A.out_head ? POLLOUT : 0);
                         ADD(A.port_fd, ev, FD_PORT, 0);
+                        if (throttled)
+                                timeout = 1000; /* to notice a stall */
                 } else {
-                        timeout = 100;
+                        timeout = 1000; /* SIGIO wakes us sooner */
                 }
                 for (struct proc *p = A.procs; p; p = p->next) {
                         if (p->sync_fd >= 0)
@@ -1483,7 +1550,9 @@ static void loop(void)
                         case FD_PORT:
                                 if (re & (POLLIN | POLLHUP | POLLERR))
                                         port_read(); /* reads what is left, then sees EOF */
-                                if (A.connected && (re & POLLHUP))
+                                /* The hang-up may be stale: a new host can have connected since the poll
+                                 * (its request just read). Believe only the port's state now. */
+                                if (A.connected && (re & POLLHUP) && port_hung_up())
                                         port_disconnected();
                                 if (A.connected && (re & POLLOUT))
                                         port_flush();
@@ -1528,8 +1597,15 @@ static void loop(void)
                                 init_poweroff();
                         }
                 }
-                if (A.connected && A.out_head)
+                for (struct container *c = A.ctrs, *next; c; c = next) {
+                        next = c->next;
+                        if (c->dead)
+                                ctr_free(c);
+                }
+                if (A.connected) {
+                        process_frames(); /* held back by a stdin backlog that has drained since */
                         port_flush();
+                }
         }
 }
 
@@ -1553,6 +1629,7 @@ int main(int argc, char **argv)
         signal(SIGPIPE, SIG_IGN);
         sigemptyset(&mask);
         sigaddset(&mask, SIGCHLD);
+        sigaddset(&mask, SIGIO);
         sigprocmask(SIG_BLOCK, &mask, NULL);
         A.sigfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
         A.self_pidns = open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC);
@@ -1570,6 +1647,11 @@ int main(int argc, char **argv)
                 agent_log("open %s: %s", A.port_path, strerror(errno));
                 init_poweroff();
         }
+        /* virtio_console raises SIGIO when the host opens or closes its end: no polling needed to see
+         * a host come back (the loop still looks once a second). */
+        if (fcntl(A.port_fd, F_SETOWN, getpid()) < 0 ||
+            fcntl(A.port_fd, F_SETFL, fcntl(A.port_fd, F_GETFL) | O_ASYNC) < 0)
+                agent_log("SIGIO on %s: %s", A.port_path, strerror(errno));
         vc_frame_reader_init(&A.reader);
         A.connected = false;
         A.hup_since = agent_now_ms();

@@ -29,8 +29,11 @@
 #define AGENT_MAX_STR 65536
 /* A process whose data frames waiting for the port exceed this is not read any more until they drain. */
 #define AGENT_OUT_CAP (1024u * 1024u)
-/* A process whose stdin backlog exceeds this stops the agent reading the port until it drains. */
+/* A process whose stdin backlog exceeds this stops the agent reading the port until it drains, for at
+ * most AGENT_STDIN_STALL_MS without progress: after that, its further input is dropped so that the
+ * host's other requests (a signal for that very process, say) get through. */
 #define AGENT_STDIN_CAP (1024u * 1024u)
+#define AGENT_STDIN_STALL_MS 10000
 /* After a process exits, its output is read until EOF or until this long passes with no output. */
 #define AGENT_EOF_GRACE_MS 2000
 
@@ -41,6 +44,8 @@ void agent_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 extern bool agent_debug_on;
 /* Power off once the host side has been gone this long (kernel parameter agent.hangup_timeout=, 0: never). */
 extern int agent_hangup_timeout_s;
+/* RLIMIT_NOFILE as the kernel gave it to init: the agent raises its own, processes start from this. */
+extern struct rlimit agent_nofile_default;
 int write_file(const char *path, const char *s);
 int read_file(const char *path, char *buf, size_t size);
 int mkdir_p(const char *path, mode_t mode);
@@ -106,12 +111,13 @@ int spawn_parse_spec(struct spawn *s, json_object *spec, const char *rootfs, cha
 
 /* ---- the child side (child.c): never returns ---- */
 struct child_fds {
-        int stdio[3]; /* or the pty slave three times */
-        int sync_fd;  /* write end of the status pipe, close-on-exec */
+        int stdio[3]; /* pipes; -1 with a terminal, which the child allocates itself */
+        int sync_fd;  /* the child's end of the status socket, close-on-exec */
         int start_fd; /* read end of the start pipe */
         bool terminal;
 };
-/* The record a child writes on the status pipe: err == 0 means "set up, waiting for start". */
+/* The record a child sends on the status socket (a SOCK_SEQPACKET pair): err == 0 means "set up,
+ * waiting for start", and then carries the pty master as SCM_RIGHTS when the process has a terminal. */
 struct sync_msg {
         int32_t err;
         char msg[240];
@@ -144,8 +150,10 @@ struct proc {
         int out_fd[2]; /* stdout and stderr read ends; a terminal has only out_fd[0], the pty master */
         bool terminal;
         struct buf stdin_q;
-        bool stdin_close; /* close stdin once stdin_q drains */
-        size_t queued;    /* bytes of this process's data frames waiting for the port */
+        bool stdin_close;        /* close stdin once stdin_q drains */
+        uint64_t stdin_progress; /* when stdin_q last shrank (or started filling) */
+        bool stdin_dropping;     /* stalled over the cap: input is being dropped */
+        size_t queued;           /* bytes of this process's data frames waiting for the port */
         bool exited;
         int status;
         bool exit_sent;
@@ -159,6 +167,7 @@ struct container {
         char *id;
         char *cgroup; /* AGENT_CGROUP_ROOT/<id> */
         struct proc *init;
+        bool dead; /* its init died while being set up: freed by the main loop, invisible until then */
 };
 
 /* ---- init duties (init.c) ---- */

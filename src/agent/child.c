@@ -15,6 +15,7 @@
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
@@ -38,7 +39,7 @@ __attribute__((noreturn, format(printf, 2, 3))) static void die(int err, const c
         n = strlen(m.msg);
         if (err && n + 3 < sizeof m.msg)
                 snprintf(m.msg + n, sizeof m.msg - n, ": %s", strerror(err));
-        (void)!write(sync_fd, &m, sizeof m);
+        (void)!send(sync_fd, &m, sizeof m, MSG_NOSIGNAL);
         _exit(127);
 }
 
@@ -47,8 +48,8 @@ __attribute__((noreturn, format(printf, 2, 3))) static void die(int err, const c
 static int open_in_root(int rootfd, const char *path, int flags)
 {
         struct open_how how = {
-                .flags = (uint64_t)(flags | O_CLOEXEC),
-                .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
+            .flags = (uint64_t)(flags | O_CLOEXEC),
+            .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
         };
         while (*path == '/')
                 path++;
@@ -90,8 +91,8 @@ static int mkpath_in_root(int rootfd, const char *path, bool file)
                                 return parent;
                         int rc;
                         if (last && file) {
-                                rc = openat(parent, slash + 1, O_CREAT | O_EXCL | O_NOFOLLOW | O_WRONLY | O_CLOEXEC,
-                                            0644);
+                                rc = openat(parent, slash + 1,
+                                            O_CREAT | O_EXCL | O_NOFOLLOW | O_WRONLY | O_CLOEXEC, 0644);
                                 if (rc >= 0)
                                         close(rc);
                         } else {
@@ -137,7 +138,7 @@ static void populate_dev(int rootfd, const char *dest)
         static const struct {
                 const char *name;
                 unsigned major, minor;
-        } nodes[] = {{"null", 1, 3}, {"zero", 1, 5}, {"full", 1, 7},
+        } nodes[] = {{"null", 1, 3},   {"zero", 1, 5},    {"full", 1, 7},
                      {"random", 1, 8}, {"urandom", 1, 9}, {"tty", 5, 0}};
         static const struct {
                 const char *name, *target;
@@ -151,13 +152,15 @@ static void populate_dev(int rootfd, const char *dest)
         if (dev < 0)
                 die(-dev, "open '%s'", dest);
         for (size_t i = 0; i < sizeof nodes / sizeof nodes[0]; i++)
-                if (mknodat(dev, nodes[i].name, S_IFCHR | 0666, makedev(nodes[i].major, nodes[i].minor)) < 0 &&
+                if (mknodat(dev, nodes[i].name, S_IFCHR | 0666, makedev(nodes[i].major, nodes[i].minor)) <
+                        0 &&
                     errno != EEXIST)
                         die(errno, "mknod %s/%s", dest, nodes[i].name);
         for (size_t i = 0; i < sizeof links / sizeof links[0]; i++)
                 if (symlinkat(links[i].target, dev, links[i].name) < 0 && errno != EEXIST)
                         die(errno, "symlink %s/%s", dest, links[i].name);
-        if ((mkdirat(dev, "pts", 0755) < 0 && errno != EEXIST) || (mkdirat(dev, "shm", 01777) < 0 && errno != EEXIST))
+        if ((mkdirat(dev, "pts", 0755) < 0 && errno != EEXIST) ||
+            (mkdirat(dev, "shm", 01777) < 0 && errno != EEXIST))
                 die(errno, "mkdir in '%s'", dest);
         close(dev);
 }
@@ -193,8 +196,8 @@ static void do_mount(int rootfd, const struct spawn *s, const struct mount_spec 
                 if (mount(source, p, NULL, MS_BIND | (m->flags & MS_REC), NULL) < 0)
                         die(errno, "bind '%s' on '%s'", source, m->destination);
                 close(fd);
-                remount_in_root(rootfd, m->destination, flags | (m->cgroup ? MS_NOSUID | MS_NODEV | MS_NOEXEC : 0),
-                                m->propagation);
+                remount_in_root(rootfd, m->destination,
+                                flags | (m->cgroup ? MS_NOSUID | MS_NODEV | MS_NOEXEC : 0), m->propagation);
         } else {
                 if (mount(source, p, type, flags, data[0] ? data : NULL) < 0)
                         die(errno, "mount %s on '%s'", type, m->destination);
@@ -220,7 +223,7 @@ static void mask_paths(int rootfd, const struct spawn *s)
                 fdpath(p, fd);
                 if (fstat(fd, &st) < 0)
                         die(errno, "masked path '%s'", s->masked[i]);
-                if (S_ISDIR(st.st_mode) ? mount("tmpfs", p, "tmpfs", MS_RDONLY, "size=0") < 0
+                if (S_ISDIR(st.st_mode) ? mount("tmpfs", p, "tmpfs", MS_RDONLY, NULL) < 0
                                         : mount("/dev/null", p, NULL, MS_BIND, NULL) < 0)
                         die(errno, "mask '%s'", s->masked[i]);
                 close(fd);
@@ -285,34 +288,73 @@ static void join_container(const struct spawn *s)
                 die(errno, "enter container root");
 }
 
-/* Put the fds the process keeps at 0-4 and close every other one the agent had open. */
-static void arrange_fds(struct child_fds *fds)
+/* Put the fds the process keeps at 0-4 (stdio, status socket, start pipe) and the pty master, if any,
+ * at 5; close every other fd the agent had open. */
+static void arrange_fds(struct child_fds *fds, int *master)
 {
-        int want[5] = {fds->stdio[0], fds->stdio[1], fds->stdio[2], fds->sync_fd, fds->start_fd};
-        int high[5];
+        int want[6] = {fds->stdio[0], fds->stdio[1], fds->stdio[2], fds->sync_fd, fds->start_fd, *master};
+        int high[6];
+        int n = *master >= 0 ? 6 : 5;
 
-        for (int i = 0; i < 5; i++) {
-                high[i] = fcntl(want[i], F_DUPFD_CLOEXEC, 5);
+        for (int i = 0; i < n; i++) {
+                high[i] = fcntl(want[i], F_DUPFD_CLOEXEC, 6);
                 if (high[i] < 0)
                         die(errno, "dup");
         }
         for (int i = 0; i < 3; i++)
                 if (dup2(high[i], i) < 0)
                         die(errno, "dup2");
-        if (dup3(high[3], 3, O_CLOEXEC) < 0 || dup3(high[4], 4, O_CLOEXEC) < 0)
-                die(errno, "dup3");
+        for (int i = 3; i < n; i++)
+                if (dup3(high[i], i, O_CLOEXEC) < 0)
+                        die(errno, "dup3");
         sync_fd = 3;
         fds->sync_fd = 3;
         fds->start_fd = 4;
-        if (syscall(SYS_close_range, 5u, ~0u, 0u) < 0)
-                for (int fd = 5; fd < 1024; fd++)
+        if (*master >= 0)
+                *master = 5;
+        if (syscall(SYS_close_range, (unsigned)n, ~0u, 0u) < 0)
+                for (int fd = n; fd < 65536; fd++)
                         close(fd);
+}
+
+/* The process's terminal: a pty from the devpts the process sees (the container's /dev/ptmx), so that
+ * ttyname() works inside; the agent's when the container has none. TIOCGPTPEER opens the slave from
+ * the master itself, whatever the mount namespace. Returns the master; the slave becomes stdio. */
+static int open_terminal(const struct spawn *s, struct child_fds *fds, int fallback_master)
+{
+        int master = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC), slave;
+
+        if (master < 0) {
+                master = fallback_master;
+                if (master < 0)
+                        die(errno, "open /dev/ptmx");
+        } else if (fallback_master >= 0) {
+                close(fallback_master);
+        }
+        if (unlockpt(master) < 0)
+                die(errno, "unlockpt");
+        slave = ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
+        if (slave < 0)
+                die(errno, "open the pty slave");
+        if (s->rows && s->cols) {
+                struct winsize ws = {.ws_row = s->rows, .ws_col = s->cols};
+                if (ioctl(master, TIOCSWINSZ, &ws) < 0)
+                        die(errno, "set the terminal size");
+        }
+        if (ioctl(slave, TIOCSCTTY, 0) < 0)
+                die(errno, "set controlling terminal");
+        /* the process owns its terminal, as with a login */
+        if (fchown(slave, s->uid, (gid_t)-1) < 0 && errno != EPERM)
+                die(errno, "chown the pty");
+        fds->stdio[0] = fds->stdio[1] = fds->stdio[2] = slave;
+        return master;
 }
 
 void child_run(struct spawn *s, struct child_fds *fds, bool is_exec)
 {
         sigset_t all;
         char c;
+        int master = -1;
 
         sync_fd = fds->sync_fd;
         sigemptyset(&all);
@@ -323,8 +365,8 @@ void child_run(struct spawn *s, struct child_fds *fds, bool is_exec)
 
         if (setsid() < 0)
                 die(errno, "setsid");
-        if (fds->terminal && ioctl(fds->stdio[0], TIOCSCTTY, 0) < 0)
-                die(errno, "set controlling terminal");
+        /* A pty from the agent's devpts, in case the container has none of its own. */
+        int fallback_master = fds->terminal ? open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC) : -1;
         if (s->cgroup_dir) {
                 char path[PATH_MAX];
                 snprintf(path, sizeof path, "%s/cgroup.procs", s->cgroup_dir);
@@ -337,6 +379,11 @@ void child_run(struct spawn *s, struct child_fds *fds, bool is_exec)
         else
                 setup_container(s);
 
+        if (fds->terminal)
+                master = open_terminal(s, fds, fallback_master);
+
+        if (setrlimit(RLIMIT_NOFILE, &agent_nofile_default) < 0)
+                die(errno, "setrlimit RLIMIT_NOFILE");
         for (size_t i = 0; i < s->nrlimits; i++)
                 if (setrlimit(s->rlimits[i].resource, &s->rlimits[i].lim) < 0)
                         die(errno, "setrlimit %d", s->rlimits[i].resource);
@@ -350,13 +397,32 @@ void child_run(struct spawn *s, struct child_fds *fds, bool is_exec)
                 die(errno, "setuid %u", (unsigned)s->uid);
         if (s->no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
                 die(errno, "no_new_privs");
-        arrange_fds(fds);
+        arrange_fds(fds, &master);
         umask(022);
 
-        /* Set up: tell the agent, then wait for start (a byte; EOF means the agent gave up on us). */
+        /* Set up: tell the agent (handing it the pty master), then wait for start (a byte; EOF means the
+         * agent gave up on us). */
         struct sync_msg ready = {0};
-        if (write(sync_fd, &ready, sizeof ready) != sizeof ready)
+        struct iovec iov = {.iov_base = &ready, .iov_len = sizeof ready};
+        union {
+                struct cmsghdr h;
+                char buf[CMSG_SPACE(sizeof(int))];
+        } cm;
+        struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+        if (master >= 0) {
+                memset(&cm, 0, sizeof cm);
+                mh.msg_control = cm.buf;
+                mh.msg_controllen = sizeof cm.buf;
+                struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+                c->cmsg_level = SOL_SOCKET;
+                c->cmsg_type = SCM_RIGHTS;
+                c->cmsg_len = CMSG_LEN(sizeof(int));
+                memcpy(CMSG_DATA(c), &master, sizeof(int));
+        }
+        if (sendmsg(sync_fd, &mh, MSG_NOSIGNAL) != sizeof ready)
                 _exit(127);
+        if (master >= 0)
+                close(master);
         for (;;) {
                 ssize_t n = read(fds->start_fd, &c, 1);
                 if (n == 1)

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/reboot.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -41,13 +42,13 @@ struct sysmount {
 };
 
 static const struct sysmount sysmounts[] = {
-        {"proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL},
-        {"sysfs", "/sys", "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL},
-        {"devpts", "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC, "gid=5,mode=0620,ptmxmode=0666"},
-        {"shm", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777"},
-        {"tmpfs", "/run", "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755"},
-        {"tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777"},
-        {"cgroup2", AGENT_CGROUP_ROOT, "cgroup2", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL},
+    {"proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL},
+    {"sysfs", "/sys", "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL},
+    {"devpts", "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC, "gid=5,mode=0620,ptmxmode=0666"},
+    {"shm", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777"},
+    {"tmpfs", "/run", "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755"},
+    {"tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777"},
+    {"cgroup2", AGENT_CGROUP_ROOT, "cgroup2", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL},
 };
 
 static void setup_stdio(void)
@@ -98,7 +99,8 @@ int init_system(void)
                 return -errno;
         setup_stdio();
         if (rebind < 0)
-                agent_log("cannot rebind the root mount (containers cannot pivot_root): %s", strerror(-rebind));
+                agent_log("cannot rebind the root mount (containers cannot pivot_root): %s",
+                          strerror(-rebind));
 
         for (size_t i = 0; i < sizeof sysmounts / sizeof sysmounts[0]; i++) {
                 const struct sysmount *m = &sysmounts[i];
@@ -111,6 +113,14 @@ int init_system(void)
                 }
         }
         read_cmdline();
+
+        /* Four fds or so per process: give the agent room for many containers. */
+        struct rlimit nofile;
+        if (getrlimit(RLIMIT_NOFILE, &agent_nofile_default) == 0) {
+                nofile.rlim_cur = nofile.rlim_max = 65536;
+                if (setrlimit(RLIMIT_NOFILE, &nofile) < 0)
+                        agent_log("raise RLIMIT_NOFILE: %s", strerror(errno));
+        }
 
         /* cgroup v2: the freezer is in the core (cgroup.freeze); enable the controllers containers use. */
         static const char *const controllers[] = {"+memory", "+cpu", "+pids"};

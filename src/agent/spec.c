@@ -110,8 +110,8 @@ static int member_strdup(json_object *o, const char *key, size_t max, char **out
 }
 
 /* A NULL-terminated copy of an array of strings. */
-static int strv_from_array(json_object *a, size_t maxn, size_t maxlen, bool need_eq, char ***out, size_t *count,
-                           char *err, size_t errlen, const char *what)
+static int strv_from_array(json_object *a, size_t maxn, size_t maxlen, bool need_eq, char ***out,
+                           size_t *count, char *err, size_t errlen, const char *what)
 {
         size_t n = json_object_array_length(a);
         char **v;
@@ -130,7 +130,8 @@ static int strv_from_array(json_object *a, size_t maxn, size_t maxlen, bool need
                 }
                 s = json_object_get_string(e);
                 if ((size_t)json_object_get_string_len(e) > maxlen ||
-                    strlen(s) != (size_t)json_object_get_string_len(e) || (need_eq && strchr(s, '=') == NULL)) {
+                    strlen(s) != (size_t)json_object_get_string_len(e) ||
+                    (need_eq && strchr(s, '=') == NULL)) {
                         strv_free(v);
                         return fail(err, errlen, "%s[%zu]: invalid", what, i);
                 }
@@ -150,14 +151,22 @@ static const struct {
         const char *name;
         int resource;
 } rlimit_names[] = {
-        {"RLIMIT_AS", RLIMIT_AS},           {"RLIMIT_CORE", RLIMIT_CORE},
-        {"RLIMIT_CPU", RLIMIT_CPU},         {"RLIMIT_DATA", RLIMIT_DATA},
-        {"RLIMIT_FSIZE", RLIMIT_FSIZE},     {"RLIMIT_LOCKS", RLIMIT_LOCKS},
-        {"RLIMIT_MEMLOCK", RLIMIT_MEMLOCK}, {"RLIMIT_MSGQUEUE", RLIMIT_MSGQUEUE},
-        {"RLIMIT_NICE", RLIMIT_NICE},       {"RLIMIT_NOFILE", RLIMIT_NOFILE},
-        {"RLIMIT_NPROC", RLIMIT_NPROC},     {"RLIMIT_RSS", RLIMIT_RSS},
-        {"RLIMIT_RTPRIO", RLIMIT_RTPRIO},   {"RLIMIT_RTTIME", RLIMIT_RTTIME},
-        {"RLIMIT_SIGPENDING", RLIMIT_SIGPENDING}, {"RLIMIT_STACK", RLIMIT_STACK},
+    {"RLIMIT_AS", RLIMIT_AS},
+    {"RLIMIT_CORE", RLIMIT_CORE},
+    {"RLIMIT_CPU", RLIMIT_CPU},
+    {"RLIMIT_DATA", RLIMIT_DATA},
+    {"RLIMIT_FSIZE", RLIMIT_FSIZE},
+    {"RLIMIT_LOCKS", RLIMIT_LOCKS},
+    {"RLIMIT_MEMLOCK", RLIMIT_MEMLOCK},
+    {"RLIMIT_MSGQUEUE", RLIMIT_MSGQUEUE},
+    {"RLIMIT_NICE", RLIMIT_NICE},
+    {"RLIMIT_NOFILE", RLIMIT_NOFILE},
+    {"RLIMIT_NPROC", RLIMIT_NPROC},
+    {"RLIMIT_RSS", RLIMIT_RSS},
+    {"RLIMIT_RTPRIO", RLIMIT_RTPRIO},
+    {"RLIMIT_RTTIME", RLIMIT_RTTIME},
+    {"RLIMIT_SIGPENDING", RLIMIT_SIGPENDING},
+    {"RLIMIT_STACK", RLIMIT_STACK},
 };
 
 static int parse_rlimits(struct spawn *s, json_object *a, char *err, size_t errlen)
@@ -239,7 +248,8 @@ int spawn_parse_process(struct spawn *s, json_object *process, char *err, size_t
                         return rc;
                 s->uid = uid;
                 s->gid = gid;
-                if ((rc = member(user, "additionalGids", json_type_array, &v, err, errlen, "process.user.")) < 0)
+                if ((rc = member(user, "additionalGids", json_type_array, &v, err, errlen, "process.user.")) <
+                    0)
                         return rc;
                 if (v) {
                         size_t n = json_object_array_length(v);
@@ -250,9 +260,11 @@ int spawn_parse_process(struct spawn *s, json_object *process, char *err, size_t
                                 return -ENOMEM;
                         for (size_t i = 0; i < n; i++) {
                                 json_object *g = json_object_array_get_idx(v, i);
-                                int64_t x = json_object_is_type(g, json_type_int) ? json_object_get_int64(g) : -1;
+                                int64_t x =
+                                    json_object_is_type(g, json_type_int) ? json_object_get_int64(g) : -1;
                                 if (x < 0 || x > (int64_t)UINT32_MAX - 1)
-                                        return fail(err, errlen, "process.user.additionalGids[%zu]: invalid", i);
+                                        return fail(err, errlen, "process.user.additionalGids[%zu]: invalid",
+                                                    i);
                                 s->groups[i] = (gid_t)x;
                         }
                         s->ngroups = n;
@@ -266,7 +278,8 @@ int spawn_parse_process(struct spawn *s, json_object *process, char *err, size_t
                 return rc;
         if (size) {
                 uint32_t h = 0, w = 0;
-                if ((rc = member_u32(size, "height", &h, &present, err, errlen, "process.consoleSize.")) < 0 ||
+                if ((rc = member_u32(size, "height", &h, &present, err, errlen, "process.consoleSize.")) <
+                        0 ||
                     (rc = member_u32(size, "width", &w, &present, err, errlen, "process.consoleSize.")) < 0)
                         return rc;
                 if (h > 65535 || w > 65535)
@@ -305,25 +318,35 @@ static const struct {
         bool clear;
         unsigned long flag;
 } mount_flags[] = {
-        {"ro", false, MS_RDONLY},          {"rw", true, MS_RDONLY},
-        {"nosuid", false, MS_NOSUID},      {"suid", true, MS_NOSUID},
-        {"nodev", false, MS_NODEV},        {"dev", true, MS_NODEV},
-        {"noexec", false, MS_NOEXEC},      {"exec", true, MS_NOEXEC},
-        {"sync", false, MS_SYNCHRONOUS},   {"async", true, MS_SYNCHRONOUS},
-        {"dirsync", false, MS_DIRSYNC},    {"noatime", false, MS_NOATIME},
-        {"atime", true, MS_NOATIME},       {"nodiratime", false, MS_NODIRATIME},
-        {"diratime", true, MS_NODIRATIME}, {"relatime", false, MS_RELATIME},
-        {"norelatime", true, MS_RELATIME}, {"strictatime", false, MS_STRICTATIME},
-        {"nostrictatime", true, MS_STRICTATIME},
+    {"ro", false, MS_RDONLY},
+    {"rw", true, MS_RDONLY},
+    {"nosuid", false, MS_NOSUID},
+    {"suid", true, MS_NOSUID},
+    {"nodev", false, MS_NODEV},
+    {"dev", true, MS_NODEV},
+    {"noexec", false, MS_NOEXEC},
+    {"exec", true, MS_NOEXEC},
+    {"sync", false, MS_SYNCHRONOUS},
+    {"async", true, MS_SYNCHRONOUS},
+    {"dirsync", false, MS_DIRSYNC},
+    {"noatime", false, MS_NOATIME},
+    {"atime", true, MS_NOATIME},
+    {"nodiratime", false, MS_NODIRATIME},
+    {"diratime", true, MS_NODIRATIME},
+    {"relatime", false, MS_RELATIME},
+    {"norelatime", true, MS_RELATIME},
+    {"strictatime", false, MS_STRICTATIME},
+    {"nostrictatime", true, MS_STRICTATIME},
 };
 
 static const struct {
         const char *name;
         unsigned long flag;
 } propagation_flags[] = {
-        {"private", MS_PRIVATE},        {"rprivate", MS_PRIVATE | MS_REC}, {"shared", MS_SHARED},
-        {"rshared", MS_SHARED | MS_REC}, {"slave", MS_SLAVE},               {"rslave", MS_SLAVE | MS_REC},
-        {"unbindable", MS_UNBINDABLE},  {"runbindable", MS_UNBINDABLE | MS_REC},
+    {"private", MS_PRIVATE},       {"rprivate", MS_PRIVATE | MS_REC},
+    {"shared", MS_SHARED},         {"rshared", MS_SHARED | MS_REC},
+    {"slave", MS_SLAVE},           {"rslave", MS_SLAVE | MS_REC},
+    {"unbindable", MS_UNBINDABLE}, {"runbindable", MS_UNBINDABLE | MS_REC},
 };
 
 static int parse_mount(struct mount_spec *m, json_object *o, size_t idx, char *err, size_t errlen)
@@ -336,7 +359,8 @@ static int parse_mount(struct mount_spec *m, json_object *o, size_t idx, char *e
 
         if (!json_object_is_type(o, json_type_object))
                 return fail(err, errlen, "mounts[%zu]: expected object", idx);
-        if ((rc = member_strdup(o, "destination", PATH_MAX - 1, &m->destination, err, errlen, "mounts[].")) < 0 ||
+        if ((rc = member_strdup(o, "destination", PATH_MAX - 1, &m->destination, err, errlen, "mounts[].")) <
+                0 ||
             (rc = member_strdup(o, "type", 64, &m->type, err, errlen, "mounts[].")) < 0 ||
             (rc = member_strdup(o, "source", PATH_MAX - 1, &source, err, errlen, "mounts[].")) < 0 ||
             (rc = member(o, "options", json_type_array, &opts, err, errlen, "mounts[].")) < 0) {
@@ -345,7 +369,8 @@ static int parse_mount(struct mount_spec *m, json_object *o, size_t idx, char *e
         }
         if (m->destination == NULL || m->destination[0] != '/' || !path_clean(m->destination)) {
                 free(source);
-                return fail(err, errlen, "mounts[%zu].destination: must be an absolute path without '..'", idx);
+                return fail(err, errlen, "mounts[%zu].destination: must be an absolute path without '..'",
+                            idx);
         }
         if (m->type == NULL && (m->type = strdup("none")) == NULL) {
                 free(source);
@@ -400,7 +425,8 @@ static int parse_mount(struct mount_spec *m, json_object *o, size_t idx, char *e
         } else if (m->bind) {
                 if (source == NULL || source[0] == '\0' || !path_clean(source)) {
                         free(source);
-                        return fail(err, errlen, "mounts[%zu].source: bind mounts need a path without '..'", idx);
+                        return fail(err, errlen, "mounts[%zu].source: bind mounts need a path without '..'",
+                                    idx);
                 }
                 if (source[0] != '/') {
                         char *abs;
@@ -418,7 +444,8 @@ static int parse_mount(struct mount_spec *m, json_object *o, size_t idx, char *e
                         ok = ok || strcmp(m->type, types[k]) == 0;
                 if (!ok) {
                         free(source);
-                        return fail(err, errlen, "mounts[%zu]: mount type '%s' is not supported", idx, m->type);
+                        return fail(err, errlen, "mounts[%zu]: mount type '%s' is not supported", idx,
+                                    m->type);
                 }
         }
         m->source = source ? source : strdup(m->type);
@@ -439,7 +466,8 @@ static int parse_paths(json_object *linux_, const char *key, char ***out, size_t
                 return rc;
         for (size_t i = 0; i < *count; i++)
                 if ((*out)[i][0] != '/' || !path_clean((*out)[i]))
-                        return fail(err, errlen, "linux.%s[%zu]: must be an absolute path without '..'", key, i);
+                        return fail(err, errlen, "linux.%s[%zu]: must be an absolute path without '..'", key,
+                                    i);
         return 0;
 }
 
@@ -484,7 +512,8 @@ int spawn_parse_spec(struct spawn *s, json_object *spec, const char *rootfs, cha
                         return -ENOMEM;
                 for (size_t i = 0; i < n; i++) {
                         s->nmounts = i + 1;
-                        if ((rc = parse_mount(&s->mounts[i], json_object_array_get_idx(v, i), i, err, errlen)) < 0)
+                        if ((rc = parse_mount(&s->mounts[i], json_object_array_get_idx(v, i), i, err,
+                                              errlen)) < 0)
                                 return rc;
                 }
         }

@@ -12,6 +12,7 @@
 
 bool agent_debug_on;
 int agent_hangup_timeout_s = 10;
+struct rlimit agent_nofile_default = {1024, 4096};
 
 uint64_t agent_now_ms(void)
 {

@@ -9,7 +9,7 @@
  * call prints the result as JSON. run creates a container (a default spec, or --spec FILE), forwards
  * stdin, starts it, copies its stdout/stderr, removes it (unless --keep) and exits with its status.
  * exec does the same for a process in a running container. raw sends stdin's bytes as they are and prints
- * what comes back until --timeout passes: for poking the agent with garbage. */
+ * what comes back until the agent has been quiet for --timeout: for poking the agent with garbage. */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -195,7 +195,8 @@ static json_object *call(const char *method, json_object *params, json_object **
                                 json_object_put(resp);
                                 return v;
                         }
-                        if (!json_object_object_get_ex(resp, "error", &v) || !json_object_is_type(v, json_type_object))
+                        if (!json_object_object_get_ex(resp, "error", &v) ||
+                            !json_object_is_type(v, json_type_object))
                                 die("%s: the agent sent a response with neither result nor error", method);
                         if (ret_err) {
                                 *ret_err = json_object_get(v);
@@ -217,7 +218,7 @@ static json_object *call(const char *method, json_object *params, json_object **
 /* ---------------------------------------------------------------- process options */
 
 struct popts {
-        bool tty, keep, no_pid_ns;
+        bool tty, keep, no_pid_ns, user_set;
         const char *cwd, *hostname, *spec_file;
         uint32_t uid, gid;
         const char *env[256];
@@ -231,7 +232,8 @@ static json_object *process_object(const struct popts *o, char **argv)
 
         for (char **a = argv; *a; a++)
                 json_object_array_add(args, json_object_new_string(*a));
-        json_object_array_add(env, json_object_new_string("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"));
+        json_object_array_add(
+            env, json_object_new_string("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"));
         if (o->tty)
                 json_object_array_add(env, json_object_new_string("TERM=xterm"));
         for (int i = 0; i < o->nenv; i++)
@@ -253,6 +255,41 @@ static json_object *process_object(const struct popts *o, char **argv)
         json_object_object_add(proc, "env", env);
         json_object_object_add(proc, "cwd", json_object_new_string(o->cwd ? o->cwd : "/"));
         return proc;
+}
+
+/* --spec FILE: the file's process with the command line's args, and its options where given. */
+static void merge_process(json_object *spec, const struct popts *o, char **argv)
+{
+        json_object *proc, *fresh = process_object(o, argv), *v;
+
+        if (!json_object_is_type(spec, json_type_object))
+                die("--spec: not a JSON object");
+        if (!json_object_object_get_ex(spec, "process", &proc) ||
+            !json_object_is_type(proc, json_type_object)) {
+                json_object_object_add(spec, "process", fresh);
+                return;
+        }
+        json_object_object_get_ex(fresh, "args", &v);
+        json_object_object_add(proc, "args", json_object_get(v));
+        if (o->tty || !json_object_object_get_ex(proc, "terminal", NULL)) {
+                json_object_object_get_ex(fresh, "terminal", &v);
+                json_object_object_add(proc, "terminal", json_object_get(v));
+        }
+        if (json_object_object_get_ex(fresh, "consoleSize", &v))
+                json_object_object_add(proc, "consoleSize", json_object_get(v));
+        if (o->nenv || !json_object_object_get_ex(proc, "env", NULL)) {
+                json_object_object_get_ex(fresh, "env", &v);
+                json_object_object_add(proc, "env", json_object_get(v));
+        }
+        if (o->cwd || !json_object_object_get_ex(proc, "cwd", NULL)) {
+                json_object_object_get_ex(fresh, "cwd", &v);
+                json_object_object_add(proc, "cwd", json_object_get(v));
+        }
+        if (o->user_set || !json_object_object_get_ex(proc, "user", NULL)) {
+                json_object_object_get_ex(fresh, "user", &v);
+                json_object_object_add(proc, "user", json_object_get(v));
+        }
+        json_object_put(fresh);
 }
 
 static void add_mount(json_object *mounts, const char *dest, const char *type, const char *opts)
@@ -282,7 +319,8 @@ static json_object *default_spec(const struct popts *o, const char *id, char **a
         json_object_object_add(spec, "process", process_object(o, argv));
         json_object_object_add(root, "path", json_object_new_string("rootfs"));
         json_object_object_add(spec, "root", root);
-        json_object_object_add(spec, "hostname", json_object_new_string(o->hostname ? o->hostname : "container"));
+        json_object_object_add(spec, "hostname",
+                               json_object_new_string(o->hostname ? o->hostname : "container"));
         add_mount(mounts, "/proc", "proc", "nosuid,noexec,nodev");
         add_mount(mounts, "/dev", "tmpfs", "nosuid,strictatime,mode=755,size=65536k");
         add_mount(mounts, "/dev/pts", "devpts", "nosuid,noexec,newinstance,ptmxmode=0666,mode=0620,gid=5");
@@ -304,11 +342,33 @@ static json_object *default_spec(const struct popts *o, const char *id, char **a
         return spec;
 }
 
-/* Copy stdin to the process and its output to ours until its exit event. */
+/* Frames for the agent that have not been written yet (attach writes without blocking). */
+static uint8_t *outbuf;
+static size_t out_len, out_cap;
+
+static void out_frame(uint8_t type, uint8_t stream, uint32_t id, const void *p, size_t len)
+{
+        if (out_len + VC_FRAME_HEADER + len > out_cap) {
+                out_cap = (out_len + VC_FRAME_HEADER + len) * 2;
+                outbuf = realloc(outbuf, out_cap);
+                if (outbuf == NULL)
+                        die("out of memory");
+        }
+        if (vc_frame_header_encode(outbuf + out_len, type, stream, id, len) < 0)
+                die("frame too large");
+        if (len)
+                memcpy(outbuf + out_len + VC_FRAME_HEADER, p, len);
+        out_len += VC_FRAME_HEADER + len;
+}
+
+/* Copy stdin to the process and its output to ours until its exit event. Neither direction waits for
+ * the other: an agent busy sending us output must not stop us from reading it because we are stuck
+ * writing stdin to it, and the other way round. */
 static int attach(uint32_t handle, bool tty)
 {
         bool stdin_open = true;
         uint8_t buf[32768];
+        int fl = fcntl(sock, F_GETFL);
 
         watch_handle = handle;
         /* With a terminal in the guest, ours passes keys through as they are typed. */
@@ -318,49 +378,76 @@ static int attach(uint32_t handle, bool tty)
                 if (tcsetattr(STDIN_FILENO, TCSANOW, &raw) == 0)
                         tty_raw = true;
         }
+        if (fl < 0 || fcntl(sock, F_SETFL, fl | O_NONBLOCK) < 0)
+                die("socket: %s", strerror(errno));
         for (;;) {
                 struct vc_frame f;
                 int rc;
                 while (!watch_exited && (rc = vc_frame_reader_next(&reader, &f)) == 1)
                         other_frame(&f);
-                if (watch_exited) {
-                        if (tty_raw)
-                                tcsetattr(STDIN_FILENO, TCSANOW, &saved_tty);
-                        tty_raw = false;
-                        return watch_status;
-                }
+                if (watch_exited)
+                        break;
                 if (rc < 0)
                         die("the agent sent an invalid frame");
-                struct pollfd pfd[2] = {{.fd = sock, .events = POLLIN}, {.fd = STDIN_FILENO, .events = POLLIN}};
-                if (poll(pfd, stdin_open ? 2 : 1, -1) < 0) {
+                struct pollfd pfd[2] = {{.fd = sock, .events = POLLIN | (out_len ? POLLOUT : 0)},
+                                        {.fd = STDIN_FILENO, .events = POLLIN}};
+                bool want_stdin = stdin_open && out_len < 256 * 1024;
+                if (poll(pfd, want_stdin ? 2 : 1, -1) < 0) {
                         if (errno == EINTR)
                                 continue;
                         die("poll: %s", strerror(errno));
                 }
-                if (stdin_open && (pfd[1].revents & (POLLIN | POLLHUP | POLLERR))) {
+                if (want_stdin && (pfd[1].revents & (POLLIN | POLLHUP | POLLERR))) {
                         ssize_t n = read(STDIN_FILENO, buf, sizeof buf);
                         if (n < 0 && errno == EINTR)
                                 continue;
                         if (n <= 0) {
                                 stdin_open = false;
-                                send_frame(VC_FRAME_DATA, VC_STREAM_STDIN, handle, NULL, 0);
+                                out_frame(VC_FRAME_DATA, VC_STREAM_STDIN, handle, NULL, 0);
                         } else {
-                                send_frame(VC_FRAME_DATA, VC_STREAM_STDIN, handle, buf, (size_t)n);
+                                out_frame(VC_FRAME_DATA, VC_STREAM_STDIN, handle, buf, (size_t)n);
                         }
                 }
-                if (pfd[0].revents)
-                        pump(-1);
+                if (out_len && (pfd[0].revents & POLLOUT)) {
+                        ssize_t n = write(sock, outbuf, out_len);
+                        if (n < 0 && errno != EAGAIN && errno != EINTR)
+                                die("write to the agent: %s", strerror(errno));
+                        if (n > 0) {
+                                memmove(outbuf, outbuf + n, out_len - (size_t)n);
+                                out_len -= (size_t)n;
+                        }
+                }
+                if (pfd[0].revents & (POLLIN | POLLHUP | POLLERR)) {
+                        ssize_t n = read(sock, buf, sizeof buf);
+                        if (n == 0)
+                                die("the agent closed the connection");
+                        if (n < 0 && errno != EAGAIN && errno != EINTR)
+                                die("read from the agent: %s", strerror(errno));
+                        if (n > 0 && vc_frame_reader_feed(&reader, buf, (size_t)n) < 0)
+                                die("out of memory");
+                }
         }
+        if (tty_raw)
+                tcsetattr(STDIN_FILENO, TCSANOW, &saved_tty);
+        tty_raw = false;
+        /* the exit event comes after all output; what we still owe the agent (stdin) is moot now */
+        out_len = 0;
+        (void)fcntl(sock, F_SETFL, fl);
+        return watch_status;
 }
 
 static int parse_popts(int argc, char **argv, struct popts *o, int nfixed)
 {
         static const struct option longopts[] = {
-                {"tty", no_argument, NULL, 't'},   {"env", required_argument, NULL, 'e'},
-                {"cwd", required_argument, NULL, 'w'}, {"user", required_argument, NULL, 'u'},
-                {"hostname", required_argument, NULL, 'h'}, {"keep", no_argument, NULL, 'k'},
-                {"spec", required_argument, NULL, 's'}, {"no-pid-ns", no_argument, NULL, 'P'},
-                {NULL, 0, NULL, 0},
+            {"tty", no_argument, NULL, 't'},
+            {"env", required_argument, NULL, 'e'},
+            {"cwd", required_argument, NULL, 'w'},
+            {"user", required_argument, NULL, 'u'},
+            {"hostname", required_argument, NULL, 'h'},
+            {"keep", no_argument, NULL, 'k'},
+            {"spec", required_argument, NULL, 's'},
+            {"no-pid-ns", no_argument, NULL, 'P'},
+            {NULL, 0, NULL, 0},
         };
         int c;
 
@@ -385,6 +472,7 @@ static int parse_popts(int argc, char **argv, struct popts *o, int nfixed)
                                 g = strtoul(end + 1, &end, 10);
                         if (*end != '\0' || u > 0xfffffffe || g > 0xfffffffe)
                                 die("--user: expected UID[:GID]");
+                        o->user_set = true;
                         o->uid = (uint32_t)u;
                         o->gid = (uint32_t)g;
                         break;
@@ -431,7 +519,7 @@ static int cmd_run(int argc, char **argv)
                 spec = json_object_from_file(o.spec_file);
                 if (spec == NULL)
                         die("--spec '%s': %s", o.spec_file, json_util_get_last_err());
-                json_object_object_add(spec, "process", process_object(&o, argv + i + 3));
+                merge_process(spec, &o, argv + i + 3);
         } else {
                 spec = default_spec(&o, id, argv + i + 3);
         }
@@ -450,7 +538,8 @@ static int cmd_run(int argc, char **argv)
         if (r == NULL) {
                 json_object *msg;
                 json_object_object_get_ex(err, "message", &msg);
-                fprintf(stderr, "kata-agentctl: start_container: %s\n", msg ? json_object_get_string(msg) : "?");
+                fprintf(stderr, "kata-agentctl: start_container: %s\n",
+                        msg ? json_object_get_string(msg) : "?");
         }
         json_object_put(r);
         status = attach(handle, o.tty);
@@ -495,7 +584,8 @@ static int cmd_call(int argc, char **argv)
                 enum json_tokener_error jerr;
                 params = json_tokener_parse_verbose(argv[2], &jerr);
                 if (params == NULL || !json_object_is_type(params, json_type_object))
-                        die("params: not a JSON object: %s", params ? "wrong type" : json_tokener_error_desc(jerr));
+                        die("params: not a JSON object: %s",
+                            params ? "wrong type" : json_tokener_error_desc(jerr));
         }
         r = call(argv[1], params, NULL);
         puts(json_object_to_json_string_ext(r, JSON_C_TO_STRING_PLAIN));
@@ -512,6 +602,7 @@ static int cmd_raw(void)
 
         while ((n = read(STDIN_FILENO, buf, sizeof buf)) > 0)
                 write_all(sock, buf, (size_t)n);
+        /* until the agent has been quiet for the timeout */
         deadline = now_ms() + (timeout_ms > 0 ? timeout_ms : 1000);
         for (;;) {
                 struct pollfd pfd = {.fd = sock, .events = POLLIN};
@@ -522,6 +613,7 @@ static int cmd_raw(void)
                 if (n <= 0)
                         return 0;
                 write_all(STDOUT_FILENO, buf, (size_t)n);
+                deadline = now_ms() + (timeout_ms > 0 ? timeout_ms : 1000);
         }
 }
 
@@ -529,9 +621,12 @@ static void usage(void)
 {
         fputs("usage: kata-agentctl [--timeout SECONDS] SOCKET call METHOD [JSON-PARAMS]\n"
               "       kata-agentctl [--timeout SECONDS] SOCKET run [-t] [-e K=V] [-w CWD] [-u UID[:GID]]\n"
-              "                     [--hostname H] [--spec FILE] [--no-pid-ns] [--keep] ID ROOTFS -- CMD [ARG...]\n"
-              "       kata-agentctl [--timeout SECONDS] SOCKET exec [-t] [-e K=V] [-w CWD] [-u UID[:GID]] ID EXEC-ID -- CMD...\n"
-              "       kata-agentctl [--timeout SECONDS] SOCKET raw     (stdin's bytes as they are; prints the reply)\n",
+              "                     [--hostname H] [--spec FILE] [--no-pid-ns] [--keep] ID ROOTFS -- CMD "
+              "[ARG...]\n"
+              "       kata-agentctl [--timeout SECONDS] SOCKET exec [-t] [-e K=V] [-w CWD] [-u UID[:GID]] ID "
+              "EXEC-ID -- CMD...\n"
+              "       kata-agentctl [--timeout SECONDS] SOCKET raw     (stdin's bytes as they are; prints "
+              "the reply)\n",
               stderr);
         exit(EXIT_FAIL);
 }
