@@ -907,8 +907,11 @@ static void start(uint32_t id, struct proc *p)
         }
         close_fd(&p->start_fd);
         p->state = PROC_STARTING;
-        p->reply_pending = true;
-        p->reply_id = id;
+        /* Answer now, as runc start does once it has released the process: create already checked the
+         * program, and a failing execve still ends the process with its exit event (status 127). Waiting for
+         * the execve would add a guest exec to every start. */
+        p->reply_pending = false;
+        reply_ok(id, NULL);
 }
 
 static void m_start_container(uint32_t id, json_object *params)
