@@ -104,4 +104,45 @@ function M.leaks(root)
   return out
 end
 
+--- What the runtime and an engine have made: processes whose command line mentions one of `dirs`, mounts
+--- under them, and files in the ones of `file_dirs` (the `.lock` and `.sandbox` directories themselves,
+--- which the runtime keeps, aside). For a root that other runs may share, compare two of these with
+--- M.leaks_since rather than demanding emptiness.
+---@param dirs string[]
+---@param file_dirs string[]|nil
+---@return table<string, true>
+function M.footprint(dirs, file_dirs)
+  vc.proc.reap()
+  local set = {}
+  for _, d in ipairs(dirs) do
+    for _, p in ipairs(M.processes(d)) do set["process " .. p] = true end
+  end
+  for line in io.lines("/proc/self/mountinfo") do
+    local mp = line:match("^%S+ %S+ %S+ %S+ (%S+)")
+    for _, d in ipairs(dirs) do
+      if mp and (mp == d or mp:sub(1, #d + 1) == d .. "/") then set["mount " .. mp] = true end
+    end
+  end
+  for _, d in ipairs(file_dirs or {}) do
+    local p = io.popen("find " .. run.q(d) .. " -xdev -mindepth 1 2>/dev/null") -- mounts are listed above
+    for path in p:lines() do
+      local rel = path:sub(#d + 2)
+      if rel ~= ".lock" and rel ~= ".sandbox" then set["file " .. path] = true end
+    end
+    p:close()
+  end
+  return set
+end
+
+--- What is there now and was not in `before` (a M.footprint of the same dirs), sorted.
+---@return string[]
+function M.leaks_since(before, dirs, file_dirs)
+  local out = {}
+  for k in pairs(M.footprint(dirs, file_dirs)) do
+    if not before[k] then out[#out + 1] = k end
+  end
+  table.sort(out)
+  return out
+end
+
 return M

@@ -1,0 +1,250 @@
+-- podman (Debian's 4.3, with conmon) drives the unmodified kata-runtime of the build tree: podman gets
+-- `--runtime <build>/kata-runtime`, a private containers.conf and storage.conf and a fresh graphroot in a
+-- temporary directory, and every case ends with a leak check. docs/podman.md says why each setting is
+-- there.
+local vc = require("vc")
+local run = require("spec.helpers.run")
+local world = require("spec.helpers.world")
+
+-- podman 4.3's cleanup process (`podman container cleanup`, which conmon starts when a container exits)
+-- does not pass --runtime-flag on, so its `delete` always goes to the runtime's default root: the
+-- containers live there, and the leak check compares that root before and after each case.
+local KATA_ROOT = "/run/kata-containers"
+
+local function which(name)
+  local p = io.popen("command -v " .. name .. " 2>/dev/null")
+  local path = p:read("l")
+  p:close()
+  return path
+end
+
+local ok_env, why = world.available()
+if ok_env then
+  for _, bin in ipairs({ "podman", "conmon", "tmux" }) do
+    if not which(bin) then ok_env, why = false, bin .. " is not installed (scripts/setup.sh installs it)" end
+  end
+end
+
+local CONTAINERS_CONF = [[
+# podman's configuration for these specs only: nothing of it lives outside this directory
+[containers]
+# a VM runtime keeps the container's cgroups in the guest: podman makes none on the host
+cgroups = "disabled"
+# no container networking (kata-runtime gives the guest no network interfaces)
+netns = "none"
+log_driver = "k8s-file"
+
+[engine]
+cgroup_manager = "cgroupfs"
+events_logger = "file"
+events_logfile_path = "@T@/events.log"
+# file locks in tmp_dir instead of the machine-wide /dev/shm/libpod_lock
+lock_type = "file"
+tmp_dir = "@T@/tmp"
+runtime_supports_json = ["kata-runtime"]
+# sic: podman 4.3 reads this key without the final "s" its manual gives
+runtime_supports_nocgroup = ["kata-runtime"]
+runtime_supports_kvm = ["kata-runtime"]
+
+[network]
+network_config_dir = "@T@/networks"
+]]
+
+local STORAGE_CONF = [[
+[storage]
+driver = "vfs"
+graphroot = "@T@/root"
+runroot = "@T@/runroot"
+]]
+
+describe("podman #integration", function()
+  local tmp, runtime, rootfs, before
+
+  local function leak_dirs() return { tmp, KATA_ROOT } end
+
+  --- Run podman with the private configuration; stdio to files, never to a pipe a conmon might hold.
+  --- Returns status, stdout, stderr.
+  local function podman(...)
+    local args = { ... }
+    local parts = {
+      "CONTAINERS_CONF=" .. run.q(tmp .. "/containers.conf"), "CONTAINERS_STORAGE_CONF=" .. run.q(tmp .. "/storage.conf"),
+      "timeout", "-k", "5", "120", "podman", "--root", run.q(tmp .. "/root"), "--runroot", run.q(tmp .. "/runroot"),
+      "--runtime", run.q(runtime),
+    }
+    for _, a in ipairs(args) do parts[#parts + 1] = run.q(a) end
+    local out, err = tmp .. "/podman.out", tmp .. "/podman.err"
+    local _, _, status = os.execute(table.concat(parts, " ") .. " </dev/null >" .. run.q(out) .. " 2>" .. run.q(err))
+    return status, run.read(out) or "", run.read(err) or ""
+  end
+
+  local function inspect(name, format)
+    local s, out, err = podman("inspect", "--format", format, name)
+    assert.equal(0, s, err)
+    return (out:gsub("\n$", ""))
+  end
+
+  local function logs(name)
+    local _, out, err = podman("logs", name)
+    return out .. err
+  end
+
+  setup(function()
+    if not ok_env then return end
+    tmp = run.tmpdir("kata-podman")
+    runtime = assert(vc.fs.realpath(run.runtime))
+    rootfs = tmp .. "/rootfs"
+    assert(os.execute("bash scripts/make-rootfs.sh " .. run.q(rootfs) .. " >/dev/null"))
+    run.write(tmp .. "/containers.conf", (CONTAINERS_CONF:gsub("@T@", tmp)))
+    run.write(tmp .. "/storage.conf", (STORAGE_CONF:gsub("@T@", tmp)))
+  end)
+
+  teardown(function()
+    if not tmp then return end
+    podman("rm", "--all", "--force", "--time", "0")
+    os.execute("umount -R " .. run.q(tmp) .. " 2>/dev/null")
+    run.rmrf(tmp)
+  end)
+
+  before_each(function()
+    if not ok_env then return end
+    before = world.footprint(leak_dirs(), { KATA_ROOT })
+  end)
+
+  after_each(function()
+    if not ok_env then return end
+    -- whatever a failed case left goes first; then podman knows no container, and nothing of one is left
+    podman("rm", "--all", "--force", "--time", "0")
+    local _, ids = podman("ps", "--all", "--quiet")
+    assert.equal("", ids)
+    -- conmon's cleanup process may still be finishing when podman returns
+    local leaks = world.wait_for(function()
+      local l = world.leaks_since(before, leak_dirs(), { KATA_ROOT })
+      return #l == 0 and l or nil
+    end, 15) or world.leaks_since(before, leak_dirs(), { KATA_ROOT })
+    assert.same({}, leaks)
+  end)
+
+  if not ok_env then
+    pending("podman specs skipped: " .. why)
+    return
+  end
+
+  it("runs --rm with the output on stdout and stderr, in a guest kernel, and removes the container", function()
+    local s, out, err = podman("run", "--rm", "--rootfs", rootfs, "sh", "-c", "echo hello; uname -r; echo oops >&2")
+    assert.equal(0, s, err)
+    local hello, kernel = out:match("^(hello)\n([^\n]+)\n$")
+    assert.equal("hello", hello, out)
+    local host_kernel = io.popen("uname -r"):read("l")
+    assert.are_not.equal(host_kernel, kernel) -- the guest's own kernel
+    assert.matches("oops\n", err, 1, true)
+    local _, ids = podman("ps", "--all", "--quiet")
+    assert.equal("", ids)
+  end)
+
+  it("propagates the exit code through run, and through create + start --attach", function()
+    local s, _, err = podman("run", "--rm", "--rootfs", rootfs, "sh", "-c", "exit 7")
+    assert.equal(7, s, err)
+
+    s, _, err = podman("create", "--name", "e1", "--rootfs", rootfs, "sh", "-c", "echo out; exit 3")
+    assert.equal(0, s, err)
+    assert.equal("created", inspect("e1", "{{.State.Status}}"))
+    local out
+    s, out, err = podman("start", "--attach", "e1")
+    assert.equal(3, s, err)
+    assert.equal("out\n", out)
+    assert.equal("exited 3", inspect("e1", "{{.State.Status}} {{.State.ExitCode}}"))
+    assert.equal(0, (podman("rm", "e1")))
+  end)
+
+  it("runs detached: ps and inspect show it running as the shim, exec, logs, stop by TERM, rm", function()
+    local s, out, err = podman("run", "-d", "--name", "d1", "--rootfs", rootfs, "sh", "-c",
+      "trap 'echo got-term; exit 0' TERM; echo up; echo warn >&2; while :; do sleep 0.1; done")
+    assert.equal(0, s, err)
+    local id = out:match("^(%x+)\n$")
+    assert.is_truthy(id, out)
+    assert.truthy(world.wait_for(function() return logs("d1"):find("up\n", 1, true) end, 30))
+
+    local state = inspect("d1", "{{.State.Status}} {{.State.Running}} {{.State.Pid}} {{.State.ExitCode}}")
+    local pid = tonumber(state:match("^running true (%d+) 0$"))
+    assert.is_truthy(pid, state)
+    -- podman's container pid is kata-runtime's: the shim that stands for the process in the guest
+    local cmdline = (run.read("/proc/" .. pid .. "/cmdline") or ""):gsub("%z", " ")
+    assert.matches("kata%-shim", cmdline)
+    local _, ps = podman("ps", "--format", "{{.ID}} {{.Names}} {{.Status}}", "--no-trunc")
+    assert.matches("^" .. id .. " d1 Up ", ps)
+
+    s, out, err = podman("exec", "d1", "sh", "-c", "echo from-exec; echo to-stderr >&2; exit 5")
+    assert.equal(5, s, err)
+    assert.equal("from-exec\n", out)
+    assert.matches("to-stderr\n", err, 1, true)
+    s, out = podman("exec", "--env", "FOO=bar", "--workdir", "/tmp", "d1", "sh", "-c", "echo $FOO $(pwd)")
+    assert.equal(0, s)
+    assert.equal("bar /tmp\n", out)
+
+    -- the trap answers TERM, so stop returns well before its 10 s grace period
+    local t0 = vc.clock.monotonic()
+    s, out, err = podman("stop", "d1")
+    assert.equal(0, s, err)
+    assert.is_true(vc.clock.monotonic() - t0 < 8)
+    assert.equal("exited false 0", inspect("d1", "{{.State.Status}} {{.State.Running}} {{.State.ExitCode}}"))
+    local l = logs("d1")
+    for _, want in ipairs({ "up\n", "warn\n", "got-term\n" }) do assert.matches(want, l, 1, true) end
+    _, ps = podman("ps", "--all", "--format", "{{.Names}} {{.Status}}")
+    assert.matches("^d1 Exited %(0%)", ps)
+
+    s, _, err = podman("rm", "d1")
+    assert.equal(0, s, err)
+    s = podman("inspect", "d1")
+    assert.equal(125, s)
+  end)
+
+  it("kills with a signal the container handles, then with the default KILL", function()
+    local s, _, err = podman("run", "-d", "--name", "k1", "--rootfs", rootfs, "sh", "-c",
+      "trap 'echo got-usr1' USR1; echo ready; while :; do sleep 0.1; done")
+    assert.equal(0, s, err)
+    assert.truthy(world.wait_for(function() return logs("k1"):find("ready\n", 1, true) end, 30))
+    s, _, err = podman("kill", "--signal", "USR1", "k1")
+    assert.equal(0, s, err)
+    assert.truthy(world.wait_for(function() return logs("k1"):find("got-usr1\n", 1, true) end, 10))
+    assert.equal("running", inspect("k1", "{{.State.Status}}"))
+
+    s, _, err = podman("kill", "k1")
+    assert.equal(0, s, err)
+    assert.truthy(world.wait_for(function() return inspect("k1", "{{.State.Status}}") == "exited" end, 15))
+    assert.equal("137", inspect("k1", "{{.State.ExitCode}}"))
+    assert.equal(0, (podman("rm", "k1")))
+  end)
+
+  it("gives run -it a terminal through conmon's console socket, sized and interactive", function()
+    local sock = tmp .. "/tmux.sock"
+    local function tmux(args)
+      local p = io.popen("tmux -S " .. run.q(sock) .. " " .. args .. " 2>&1")
+      local out = p:read("a")
+      p:close()
+      return out
+    end
+    run.write(tmp .. "/tmux.conf", "set -g remain-on-exit on\nset -g history-limit 100\n")
+    local cmd = table.concat({
+      "CONTAINERS_CONF=" .. run.q(tmp .. "/containers.conf"), "CONTAINERS_STORAGE_CONF=" .. run.q(tmp .. "/storage.conf"),
+      "podman", "--root", run.q(tmp .. "/root"), "--runroot", run.q(tmp .. "/runroot"), "--runtime", run.q(runtime),
+      "run", "--rm", "-it", "--rootfs", run.q(rootfs), "sh",
+    }, " ")
+    assert(os.execute(("tmux -S %s -f %s new-session -d -x 100 -y 30 -s pm %s"):format(
+      run.q(sock), run.q(tmp .. "/tmux.conf"), run.q(cmd))))
+    local ok, err = pcall(function()
+      local function screen() return tmux("capture-pane -p -t pm") end
+      assert.truthy(world.wait_for(function() return screen():find("\n/ #\n", 1, true) end, 60), screen())
+      tmux("send-keys -t pm " .. run.q("test -t 0 && test -t 1 && echo tty-$((6*7)); stty size") .. " Enter")
+      assert.truthy(world.wait_for(function() return screen():find("tty-42\n30 100\n", 1, true) end, 20), screen())
+      tmux("send-keys -t pm 'exit 4' Enter")
+      local dead = world.wait_for(function()
+        local d = tmux("display -p -t pm '#{pane_dead} #{pane_dead_status}'")
+        return d:match("^1 %d") and d -- dead as the pty closes, the status comes with the reaping
+      end, 30)
+      assert.equal("1 4\n", dead)
+    end)
+    tmux("kill-server")
+    world.wait_for(function() return #world.processes(sock) == 0 end, 5)
+    assert(ok, err)
+  end)
+end)
