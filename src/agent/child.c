@@ -309,6 +309,42 @@ static void arrange_fds(struct child_fds *fds)
                         close(fd);
 }
 
+/* Find argv[0] as execvp will, with the process's own PATH, as the process's user, and fail set-up when
+ * it cannot be run: runc does the same before it reports a container created, so a missing command
+ * fails create (which engines turn into exit status 127, or 126 when it is not executable) and not
+ * start. */
+static void check_executable(const char *cmd)
+{
+        const char *path = getenv("PATH");
+        char buf[PATH_MAX];
+        struct stat st;
+        int err = ENOENT;
+
+        if (strchr(cmd, '/')) {
+                if (stat(cmd, &st) < 0)
+                        die(errno, "exec '%s'", cmd);
+                if (!S_ISREG(st.st_mode) || access(cmd, X_OK) < 0)
+                        die(EACCES, "exec '%s'", cmd);
+                return;
+        }
+        if (path == NULL)
+                path = "/bin:/usr/bin"; /* execvp's default (confstr _CS_PATH) */
+        for (const char *p = path;; p++) {
+                const char *end = strchrnul(p, ':');
+                int n = end == p ? snprintf(buf, sizeof buf, "%s", cmd)
+                                 : snprintf(buf, sizeof buf, "%.*s/%s", (int)(end - p), p, cmd);
+                if (n > 0 && (size_t)n < sizeof buf && stat(buf, &st) == 0) {
+                        if (S_ISREG(st.st_mode) && access(buf, X_OK) == 0)
+                                return;
+                        err = EACCES;
+                }
+                if (*end == '\0')
+                        break;
+                p = end;
+        }
+        die(err, "exec '%s'", cmd);
+}
+
 void child_run(struct spawn *s, struct child_fds *fds, bool is_exec)
 {
         sigset_t all;
@@ -352,6 +388,8 @@ void child_run(struct spawn *s, struct child_fds *fds, bool is_exec)
                 die(errno, "no_new_privs");
         arrange_fds(fds);
         umask(022);
+        environ = s->env;
+        check_executable(s->argv[0]);
 
         /* Set up: tell the agent, then wait for start (a byte; EOF means the agent gave up on us). */
         struct sync_msg ready = {0};
@@ -366,7 +404,6 @@ void child_run(struct spawn *s, struct child_fds *fds, bool is_exec)
                 _exit(255);
         }
         close(fds->start_fd);
-        environ = s->env;
         execvp(s->argv[0], s->argv);
         die(errno, "exec '%s'", s->argv[0]);
 }
