@@ -144,9 +144,13 @@ describe("podman #integration", function()
     assert.equal("", ids)
   end)
 
-  it("propagates the exit code through run, and through create + start --attach", function()
+  it("propagates the exit code through run, and through create + start --attach; 127 for a missing command", function()
     local s, _, err = podman("run", "--rm", "--rootfs", rootfs, "sh", "-c", "exit 7")
     assert.equal(7, s, err)
+    -- a command that is not there fails create, which podman reports as 127, as with runc
+    s, _, err = podman("run", "--rm", "--rootfs", rootfs, "/no/such/binary")
+    assert.equal(127, s)
+    assert.matches("exec '/no/such/binary': No such file or directory", err, 1, true)
 
     s, _, err = podman("create", "--name", "e1", "--rootfs", rootfs, "sh", "-c", "echo out; exit 3")
     assert.equal(0, s, err)
@@ -243,7 +247,12 @@ describe("podman #integration", function()
       local dead = world.wait_for(function()
         local d = tmux("display -p -t pm '#{pane_dead} #{pane_dead_status}'")
         return d:match("^1 %d") and d -- dead as the pty closes, the status comes with the reaping
-      end, 30)
+      end, 60)
+      if not dead then -- what is podman still doing?
+        local p = io.popen("ps -eo pid,ppid,stat,etime,wchan:24,args | grep -E 'podman|conmon|kata-' | grep -v grep")
+        dead = tmux("display -p -t pm '#{pane_dead} #{pane_dead_status} #{pane_pid}'") .. p:read("a")
+        p:close()
+      end
       assert.equal("1 4\n", dead)
     end)
     tmux("kill-server")
