@@ -281,10 +281,11 @@ describe("kata-agent in a guest #integration", function()
     assert.equal(input, out)
   end)
 
-  it("gives a terminal process a tty", function()
-    local out, code = ctl("run -t c-tty rootfs -- sh -c 'test -t 0 && test -t 1 && echo is-a-tty'")
+  it("gives a terminal process a tty of the container's devpts, which is also its /dev/console", function()
+    local out, code = ctl("run -t c-tty rootfs -- sh -c 'test -t 0 && test -t 1 && echo is-a-tty; tty; " ..
+      "stat -c %t:%T /dev/console $(tty)'")
     assert.equal(0, code)
-    assert.equal("is-a-tty\r\n", out)
+    assert.equal("is-a-tty\r\n/dev/pts/0\r\n88:0\r\n88:0\r\n", out)
   end)
 
   it("streams large output completely", function()

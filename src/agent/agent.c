@@ -14,6 +14,7 @@
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <termios.h>
@@ -434,18 +435,41 @@ static void reap(void)
         }
 }
 
-/* The child's status pipe: a struct sync_msg (set up, or a failure), or EOF after a successful execve. */
+/* A terminal process's pty, made by the child in the container's devpts, replaces the one the agent
+ * opened for it (nothing has been written to that one: the process has not started). */
+static void proc_take_console(struct proc *p, int master)
+{
+        close_fd(&p->stdin_fd);
+        close_fd(&p->out_fd[0]);
+        p->out_fd[0] = master;
+        p->stdin_fd = fcntl(master, F_DUPFD_CLOEXEC, 3);
+        set_nonblock(p->out_fd[0]);
+        set_nonblock(p->stdin_fd);
+}
+
+/* The child's status socket: a struct sync_msg (set up, with the pty master of a terminal process made in
+ * the container; or a failure), or EOF after a successful execve. */
 static void handle_sync(struct proc *p)
 {
         struct sync_msg m;
+        struct iovec iov = {.iov_base = &m, .iov_len = sizeof m};
+        char cbuf[CMSG_SPACE(sizeof(int))];
+        struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof cbuf};
+        int passed = -1;
         ssize_t n;
 
         do
-                n = read(p->sync_fd, &m, sizeof m);
+                n = recvmsg(p->sync_fd, &mh, MSG_CMSG_CLOEXEC);
         while (n < 0 && errno == EINTR);
         if (n < 0 && errno == EAGAIN)
                 return;
+        for (struct cmsghdr *c = n > 0 ? CMSG_FIRSTHDR(&mh) : NULL; c; c = CMSG_NXTHDR(&mh, c))
+                if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS && c->cmsg_len == CMSG_LEN(sizeof(int)))
+                        memcpy(&passed, CMSG_DATA(c), sizeof(int));
         if (n == (ssize_t)sizeof m && m.err == 0 && p->state == PROC_CREATING) {
+                if (passed >= 0 && p->terminal)
+                        proc_take_console(p, passed), passed = -1;
+                close_fd(&passed);
                 p->state = PROC_CREATED;
                 if (p->reply_pending) {
                         json_object *r = json_object_new_object();
@@ -456,6 +480,7 @@ static void handle_sync(struct proc *p)
                 }
                 return;
         }
+        close_fd(&passed);
         if (n == (ssize_t)sizeof m && m.err != 0) {
                 m.msg[sizeof m.msg - 1] = '\0';
                 if (p->reply_pending)
@@ -500,7 +525,8 @@ static int spawn_io_open(struct spawn_io *io, const struct spawn *s)
         char name[64];
 
         memset(io, 0xff, sizeof *io); /* every fd -1 */
-        if (pipe2(io->sync, O_CLOEXEC) < 0 || pipe2(io->start, O_CLOEXEC) < 0)
+        /* the status channel is a socket so that a child can pass the master of the pty it made */
+        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, io->sync) < 0 || pipe2(io->start, O_CLOEXEC) < 0)
                 return -errno;
         if (!s->terminal) {
                 if (pipe2(io->in, O_CLOEXEC) < 0 || pipe2(io->out, O_CLOEXEC) < 0 || pipe2(io->err, O_CLOEXEC) < 0)
@@ -564,6 +590,7 @@ static int spawn_proc(struct spawn *s, struct container *c, const char *exec_id,
                         .sync_fd = io.sync[1],
                         .start_fd = io.start[0],
                         .terminal = s->terminal,
+                        .console = -1,
                 };
                 child_run(s, &fds, pidns >= 0);
         }

@@ -16,6 +16,7 @@
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
@@ -285,28 +286,97 @@ static void join_container(const struct spawn *s)
                 die(errno, "enter container root");
 }
 
-/* Put the fds the process keeps at 0-4 and close every other one the agent had open. */
+/* Put the fds the process keeps at 0-4 (and a console master still to be handed over at 5, closed before
+ * the execve) and close every other one the agent had open. */
 static void arrange_fds(struct child_fds *fds)
 {
-        int want[5] = {fds->stdio[0], fds->stdio[1], fds->stdio[2], fds->sync_fd, fds->start_fd};
-        int high[5];
+        int want[6] = {fds->stdio[0], fds->stdio[1], fds->stdio[2], fds->sync_fd, fds->start_fd, fds->console};
+        int high[6], n = fds->console >= 0 ? 6 : 5;
 
-        for (int i = 0; i < 5; i++) {
-                high[i] = fcntl(want[i], F_DUPFD_CLOEXEC, 5);
+        for (int i = 0; i < n; i++) {
+                high[i] = fcntl(want[i], F_DUPFD_CLOEXEC, 6);
                 if (high[i] < 0)
                         die(errno, "dup");
         }
         for (int i = 0; i < 3; i++)
                 if (dup2(high[i], i) < 0)
                         die(errno, "dup2");
-        if (dup3(high[3], 3, O_CLOEXEC) < 0 || dup3(high[4], 4, O_CLOEXEC) < 0)
-                die(errno, "dup3");
+        for (int i = 3; i < n; i++)
+                if (dup3(high[i], i, O_CLOEXEC) < 0)
+                        die(errno, "dup3");
         sync_fd = 3;
         fds->sync_fd = 3;
         fds->start_fd = 4;
-        if (syscall(SYS_close_range, 5u, ~0u, 0u) < 0)
-                for (int fd = 5; fd < 1024; fd++)
+        if (fds->console >= 0)
+                fds->console = 5;
+        if (syscall(SYS_close_range, (unsigned)n, ~0u, 0u) < 0)
+                for (int fd = n; fd < 1024; fd++)
                         close(fd);
+}
+
+/* A terminal from the container's own devpts (mounted at /dev/pts with newinstance), as runc makes it: the
+ * process's ttyname() is then /dev/pts/N in its /dev, and the init process's /dev/console is that pty.
+ * The master goes to the agent with the ready report. Without a devpts at /dev/pts the pty the agent
+ * opened in its own devpts stays (a working terminal that ttyname() cannot name). Runs in the container
+ * root, before the user changes. */
+static void container_console(const struct spawn *s, struct child_fds *fds, bool init)
+{
+        char name[32];
+        unsigned int n;
+        int master, slave;
+
+        master = open("/dev/pts/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
+        if (master < 0) {
+                if (errno == ENOENT)
+                        return;
+                die(errno, "open the container's /dev/pts/ptmx");
+        }
+        if (ioctl(master, TIOCSPTLCK, &(int){0}) < 0 || ioctl(master, TIOCGPTN, &n) < 0)
+                die(errno, "unlock the container's pty");
+        snprintf(name, sizeof name, "/dev/pts/%u", n);
+        slave = open(name, O_RDWR | O_NOCTTY | O_CLOEXEC);
+        if (slave < 0)
+                die(errno, "open '%s'", name);
+        if (fchown(slave, s->uid, (gid_t)-1) < 0)
+                die(errno, "chown '%s'", name);
+        if (s->rows && s->cols) {
+                struct winsize ws = {.ws_row = s->rows, .ws_col = s->cols};
+                (void)ioctl(master, TIOCSWINSZ, &ws);
+        }
+        if (init) {
+                int fd = open("/dev/console", O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+                if (fd < 0 && errno != EROFS) /* a read-only root with no /dev mount: no /dev/console then */
+                        die(errno, "create /dev/console");
+                if (fd >= 0) {
+                        close(fd);
+                        if (mount(name, "/dev/console", NULL, MS_BIND, NULL) < 0)
+                                die(errno, "bind '%s' on /dev/console", name);
+                }
+        }
+        if (fds->stdio[0] >= 0)
+                close(fds->stdio[0]); /* the agent's pty: all three were it */
+        fds->stdio[0] = fds->stdio[1] = fds->stdio[2] = slave;
+        fds->console = master;
+}
+
+/* The ready report, with the console master when there is one. */
+static int send_ready(int fd, int console)
+{
+        struct sync_msg ready = {0};
+        struct iovec iov = {.iov_base = &ready, .iov_len = sizeof ready};
+        char cbuf[CMSG_SPACE(sizeof(int))] = {0};
+        struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+
+        if (console >= 0) {
+                mh.msg_control = cbuf;
+                mh.msg_controllen = sizeof cbuf;
+                struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+                c->cmsg_level = SOL_SOCKET;
+                c->cmsg_type = SCM_RIGHTS;
+                c->cmsg_len = CMSG_LEN(sizeof(int));
+                memcpy(CMSG_DATA(c), &console, sizeof(int));
+        }
+        return sendmsg(fd, &mh, MSG_NOSIGNAL) == (ssize_t)sizeof ready ? 0 : -1;
 }
 
 /* Find argv[0] as execvp will, with the process's own PATH, as the process's user, and fail set-up when
@@ -359,8 +429,6 @@ void child_run(struct spawn *s, struct child_fds *fds, bool is_exec)
 
         if (setsid() < 0)
                 die(errno, "setsid");
-        if (fds->terminal && ioctl(fds->stdio[0], TIOCSCTTY, 0) < 0)
-                die(errno, "set controlling terminal");
         if (s->cgroup_dir) {
                 char path[PATH_MAX];
                 snprintf(path, sizeof path, "%s/cgroup.procs", s->cgroup_dir);
@@ -372,6 +440,11 @@ void child_run(struct spawn *s, struct child_fds *fds, bool is_exec)
                 join_container(s);
         else
                 setup_container(s);
+        if (fds->terminal) {
+                container_console(s, fds, !is_exec);
+                if (ioctl(fds->stdio[0], TIOCSCTTY, 0) < 0)
+                        die(errno, "set controlling terminal");
+        }
 
         for (size_t i = 0; i < s->nrlimits; i++)
                 if (setrlimit(s->rlimits[i].resource, &s->rlimits[i].lim) < 0)
@@ -392,9 +465,10 @@ void child_run(struct spawn *s, struct child_fds *fds, bool is_exec)
         check_executable(s->argv[0]);
 
         /* Set up: tell the agent, then wait for start (a byte; EOF means the agent gave up on us). */
-        struct sync_msg ready = {0};
-        if (write(sync_fd, &ready, sizeof ready) != sizeof ready)
+        if (send_ready(sync_fd, fds->console) < 0)
                 _exit(127);
+        if (fds->console >= 0)
+                close(fds->console);
         for (;;) {
                 ssize_t n = read(fds->start_fd, &c, 1);
                 if (n == 1)
