@@ -222,7 +222,7 @@ describe("podman #integration", function()
     assert.equal(0, (podman("rm", "k1")))
   end)
 
-  it("gives run -it a terminal through conmon's console socket, sized and interactive", function()
+  it("gives run -it and exec -it a terminal through conmon's console socket, sized and interactive", function()
     local sock = tmp .. "/tmux.sock"
     local function tmux(args)
       local p = io.popen("tmux -S " .. run.q(sock) .. " " .. args .. " 2>&1")
@@ -230,30 +230,46 @@ describe("podman #integration", function()
       p:close()
       return out
     end
+    --- A window's command: podman, then its exit status into a file. The shell, not tmux, waits for podman
+    --- (tmux loses a pane's exit status now and then when the pane exits while the server waits for a
+    --- child of its own).
+    local function podman_cmd(w, ...)
+      local parts = {
+        "CONTAINERS_CONF=" .. run.q(tmp .. "/containers.conf"), "CONTAINERS_STORAGE_CONF=" .. run.q(tmp .. "/storage.conf"),
+        "podman", "--root", run.q(tmp .. "/root"), "--runroot", run.q(tmp .. "/runroot"), "--runtime", run.q(runtime),
+      }
+      for _, a in ipairs({ ... }) do parts[#parts + 1] = run.q(a) end
+      return run.q(table.concat(parts, " ") .. "; echo $? > " .. run.q(tmp .. "/" .. w .. ".status"))
+    end
+    local function screen(w) return tmux("capture-pane -p -t pm:" .. w) end
+    --- The window's podman exit status once it has exited, or what podman is still doing.
+    local function exit_status(w)
+      local status = world.wait_for(function() return tonumber(run.read(tmp .. "/" .. w .. ".status") or "") end, 60)
+      if status then return status end
+      local p = io.popen("ps -eo pid,ppid,stat,etime,wchan:24,args | grep -E 'podman|conmon|kata-' | grep -v grep")
+      local what = p:read("a")
+      p:close()
+      return what
+    end
+
     run.write(tmp .. "/tmux.conf", "set -g remain-on-exit on\nset -g history-limit 100\n")
-    local cmd = table.concat({
-      "CONTAINERS_CONF=" .. run.q(tmp .. "/containers.conf"), "CONTAINERS_STORAGE_CONF=" .. run.q(tmp .. "/storage.conf"),
-      "podman", "--root", run.q(tmp .. "/root"), "--runroot", run.q(tmp .. "/runroot"), "--runtime", run.q(runtime),
-      "run", "--rm", "-it", "--rootfs", run.q(rootfs), "sh",
-    }, " ")
-    assert(os.execute(("tmux -S %s -f %s new-session -d -x 100 -y 30 -s pm %s"):format(
-      run.q(sock), run.q(tmp .. "/tmux.conf"), run.q(cmd))))
+    assert(os.execute(("tmux -S %s -f %s new-session -d -x 100 -y 30 -s pm -n run %s"):format(
+      run.q(sock), run.q(tmp .. "/tmux.conf"), podman_cmd("run", "run", "--rm", "-it", "--name", "t1", "--rootfs", rootfs, "sh"))))
     local ok, err = pcall(function()
-      local function screen() return tmux("capture-pane -p -t pm") end
-      assert.truthy(world.wait_for(function() return screen():find("\n/ #\n", 1, true) end, 60), screen())
-      tmux("send-keys -t pm " .. run.q("test -t 0 && test -t 1 && echo tty-$((6*7)); stty size") .. " Enter")
-      assert.truthy(world.wait_for(function() return screen():find("tty-42\n30 100\n", 1, true) end, 20), screen())
-      tmux("send-keys -t pm 'exit 4' Enter")
-      local dead = world.wait_for(function()
-        local d = tmux("display -p -t pm '#{pane_dead} #{pane_dead_status}'")
-        return d:match("^1 %d") and d -- dead as the pty closes, the status comes with the reaping
-      end, 60)
-      if not dead then -- what is podman still doing?
-        local p = io.popen("ps -eo pid,ppid,stat,etime,wchan:24,args | grep -E 'podman|conmon|kata-' | grep -v grep")
-        dead = tmux("display -p -t pm '#{pane_dead} #{pane_dead_status} #{pane_pid}'") .. p:read("a")
-        p:close()
-      end
-      assert.equal("1 4\n", dead)
+      assert.truthy(world.wait_for(function() return screen("run"):find("\n/ #\n", 1, true) end, 60), screen("run"))
+      tmux("send-keys -t pm:run " .. run.q("test -t 0 && test -t 1 && echo tty-$((6*7)); tty; stty size") .. " Enter")
+      assert.truthy(world.wait_for(function() return screen("run"):find("tty-42\n/dev/pts/0\n30 100\n", 1, true) end, 20), screen("run"))
+
+      -- a second terminal process in the same container
+      tmux("new-window -d -t pm -n ex " .. podman_cmd("ex", "exec", "-it", "t1", "sh", "-c",
+        "test -t 0 && echo exec-tty; tty; stty size; read line; echo got-$line; exit 6"))
+      assert.truthy(world.wait_for(function() return screen("ex"):find("exec-tty\n/dev/pts/1\n30 100\n", 1, true) end, 30), screen("ex"))
+      tmux("send-keys -t pm:ex hello Enter")
+      assert.equal(6, exit_status("ex"))
+      assert.matches("got-hello\n", screen("ex"), 1, true)
+
+      tmux("send-keys -t pm:run 'exit 4' Enter")
+      assert.equal(4, exit_status("run"))
     end)
     tmux("kill-server")
     world.wait_for(function() return #world.processes(sock) == 0 end, 5)
