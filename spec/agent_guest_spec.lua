@@ -288,6 +288,20 @@ describe("kata-agent in a guest #integration", function()
     assert.equal("is-a-tty\r\n/dev/pts/0\r\n88:0\r\n88:0\r\n", out)
   end)
 
+  it("starts a tmpcopyup tmpfs with what the directory it covers holds, and leaves that directory alone", function()
+    local sp = spec({ "true" })
+    sp.process = nil
+    table.insert(sp.mounts, { destination = "/etc", type = "tmpfs", source = "tmpfs", options = { "nosuid", "tmpcopyup" } })
+    local f = assert(io.open(tmp .. "/copyup.json", "w"))
+    f:write(json.encode(sp))
+    f:close()
+    local out, code = ctl("run --spec " .. q(tmp .. "/copyup.json") .. " c-copyup rootfs -- sh -c " ..
+      q("head -1 /etc/passwd; stat -c %a /etc; grep -c ' /etc tmpfs' /proc/mounts; echo new > /etc/new && cat /etc/new"))
+    assert.equal(0, code, ctl_err())
+    assert.equal("root:x:0:0:root:/root:/bin/sh\n755\n1\nnew\n", out)
+    assert.is_false(exists(tmp .. "/share/rootfs/etc/new"))
+  end)
+
   it("streams large output completely", function()
     local out, code = ctl("run c-big rootfs -- sh -c 'dd if=/dev/zero bs=65536 count=80 2>/dev/null'")
     assert.equal(0, code)

@@ -64,6 +64,7 @@ struct mount_spec {
         char *source, *destination, *type, *data;
         unsigned long flags, propagation;
         bool bind, minimal_dev, cgroup;
+        bool copyup; /* tmpcopyup: the tmpfs starts with what was in the directory it covers */
 };
 
 struct spawn {

@@ -1,6 +1,7 @@
 /* The child side of create_container and exec_process: runs in the forked process, sets up the
  * container (or joins it), reports on the status pipe, blocks until started, then execs.
  * Failures before the execve are written as a struct sync_msg; a successful execve closes the pipe. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -163,6 +164,77 @@ static void populate_dev(int rootfd, const char *dest)
         close(dev);
 }
 
+/* Copy what directory from holds into directory to: files, directories, symlinks and special files, with
+ * their modes and owners (runc's tmpcopyup). Hand-written: nothing in the guest's static agent offers a
+ * tree copy between two directory fds. */
+static void copy_tree(int from, int to, const char *dest)
+{
+        int dup_from = fcntl(from, F_DUPFD_CLOEXEC, 3);
+        DIR *d = dup_from >= 0 ? fdopendir(dup_from) : NULL;
+        struct dirent *e;
+
+        if (d == NULL)
+                die(errno, "copy up '%s': read directory", dest);
+        while ((errno = 0, e = readdir(d)) != NULL) {
+                const char *n = e->d_name;
+                struct stat st;
+                mode_t perm;
+
+                if (strcmp(n, ".") == 0 || strcmp(n, "..") == 0)
+                        continue;
+                if (fstatat(from, n, &st, AT_SYMLINK_NOFOLLOW) < 0)
+                        die(errno, "copy up '%s/%s'", dest, n);
+                perm = st.st_mode & 07777;
+                if (S_ISDIR(st.st_mode)) {
+                        int a, b;
+                        if (mkdirat(to, n, 0700) < 0)
+                                die(errno, "copy up '%s/%s'", dest, n);
+                        a = openat(from, n, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                        b = openat(to, n, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                        if (a < 0 || b < 0)
+                                die(errno, "copy up '%s/%s'", dest, n);
+                        copy_tree(a, b, dest);
+                        if (fchown(b, st.st_uid, st.st_gid) < 0 || fchmod(b, perm) < 0)
+                                die(errno, "copy up '%s/%s'", dest, n);
+                        close(a);
+                        close(b);
+                } else if (S_ISREG(st.st_mode)) {
+                        int a = openat(from, n, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+                        int b = openat(to, n, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+                        char buf[65536];
+                        ssize_t r;
+                        if (a < 0 || b < 0)
+                                die(errno, "copy up '%s/%s'", dest, n);
+                        while ((r = read(a, buf, sizeof buf)) > 0)
+                                for (ssize_t off = 0; off < r;) {
+                                        ssize_t w = write(b, buf + off, (size_t)(r - off));
+                                        if (w < 0)
+                                                die(errno, "copy up '%s/%s'", dest, n);
+                                        off += w;
+                                }
+                        if (r < 0 || fchown(b, st.st_uid, st.st_gid) < 0 || fchmod(b, perm) < 0)
+                                die(errno, "copy up '%s/%s'", dest, n);
+                        close(a);
+                        close(b);
+                } else if (S_ISLNK(st.st_mode)) {
+                        char target[PATH_MAX];
+                        ssize_t len = readlinkat(from, n, target, sizeof target - 1);
+                        if (len < 0)
+                                die(errno, "copy up '%s/%s'", dest, n);
+                        target[len] = '\0';
+                        if (symlinkat(target, to, n) < 0 || fchownat(to, n, st.st_uid, st.st_gid, AT_SYMLINK_NOFOLLOW) < 0)
+                                die(errno, "copy up '%s/%s'", dest, n);
+                } else {
+                        if (mknodat(to, n, st.st_mode, st.st_rdev) < 0 ||
+                            fchownat(to, n, st.st_uid, st.st_gid, AT_SYMLINK_NOFOLLOW) < 0 || fchmodat(to, n, perm, 0) < 0)
+                                die(errno, "copy up '%s/%s'", dest, n);
+                }
+        }
+        if (errno != 0)
+                die(errno, "copy up '%s': read directory", dest);
+        closedir(d);
+}
+
 static void do_mount(int rootfd, const struct spawn *s, const struct mount_spec *m)
 {
         char p[64];
@@ -197,9 +269,26 @@ static void do_mount(int rootfd, const struct spawn *s, const struct mount_spec 
                 remount_in_root(rootfd, m->destination, flags | (m->cgroup ? MS_NOSUID | MS_NODEV | MS_NOEXEC : 0),
                                 m->propagation);
         } else {
+                /* what the tmpfs will cover, still reachable through this fd once it is mounted */
+                int under = m->copyup ? openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
+                if (m->copyup && under < 0)
+                        die(errno, "copy up '%s'", m->destination);
                 if (mount(source, p, type, flags, data[0] ? data : NULL) < 0)
                         die(errno, "mount %s on '%s'", type, m->destination);
                 close(fd);
+                if (under >= 0) {
+                        struct stat st;
+                        int top = open_in_root(rootfd, m->destination, O_RDONLY | O_DIRECTORY);
+                        if (top < 0)
+                                die(-top, "copy up '%s'", m->destination);
+                        copy_tree(under, top, m->destination);
+                        /* the tmpfs takes the covered directory's owner, and its mode unless mode= says */
+                        if (fstat(under, &st) < 0 || fchown(top, st.st_uid, st.st_gid) < 0 ||
+                            (strstr(data, "mode=") == NULL && fchmod(top, st.st_mode & 07777) < 0))
+                                die(errno, "copy up '%s'", m->destination);
+                        close(top);
+                        close(under);
+                }
                 if (m->propagation)
                         remount_in_root(rootfd, m->destination, 0, m->propagation);
                 if (m->minimal_dev)

@@ -361,6 +361,11 @@ static int parse_mount(struct mount_spec *m, json_object *o, size_t idx, char *e
                         return fail(err, errlen, "mounts[%zu].options[%zu]: invalid", idx, i);
                 }
                 s = json_object_get_string(e);
+                /* runc's extensions that engines pass on --tmpfs and --read-only mounts */
+                if (strcmp(s, "tmpcopyup") == 0 || strcmp(s, "notmpcopyup") == 0) {
+                        m->copyup = s[0] == 't';
+                        continue;
+                }
                 if (strcmp(s, "bind") == 0 || strcmp(s, "rbind") == 0) {
                         m->bind = true;
                         m->flags |= MS_BIND | (s[0] == 'r' ? MS_REC : 0);
