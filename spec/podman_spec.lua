@@ -133,13 +133,22 @@ describe("podman #integration", function()
   end
 
   it("runs --rm with the output on stdout and stderr, in a guest kernel, and removes the container", function()
-    local s, out, err = podman("run", "--rm", "--rootfs", rootfs, "sh", "-c", "echo hello; uname -r; echo oops >&2")
-    assert.equal(0, s, err)
-    local hello, kernel = out:match("^(hello)\n([^\n]+)\n$")
+    -- with a volume, and --read-only (a read-only root with tmpcopyup tmpfs on /tmp, /run, /var/tmp)
+    local vol = tmp .. "/vol"
+    assert(vc.fs.mkdir_p(vol))
+    run.write(vol .. "/in", "from-host\n")
+    local s, out, err = podman("run", "--rm", "--read-only", "-v", vol .. ":/data", "--rootfs", rootfs, "sh", "-c",
+      "echo hello; uname -r; echo oops >&2; cat /data/in; echo from-guest > /data/out; " ..
+      "touch /etc/x 2>/dev/null || echo read-only; echo t > /tmp/t && cat /tmp/t")
+    assert.equal(0, s, out .. err)
+    local hello, kernel, rest = out:match("^(hello)\n([^\n]+)\n(.*)$")
     assert.equal("hello", hello, out)
     local host_kernel = io.popen("uname -r"):read("l")
     assert.are_not.equal(host_kernel, kernel) -- the guest's own kernel
+    assert.equal("from-host\nread-only\nt\n", rest)
     assert.matches("oops\n", err, 1, true)
+    assert.equal("from-guest\n", run.read(vol .. "/out"))
+    assert.is_nil(vc.fs.stat(rootfs .. "/etc/x"))
     local _, ids = podman("ps", "--all", "--quiet")
     assert.equal("", ids)
   end)
