@@ -302,6 +302,18 @@ describe("kata-agent in a guest #integration", function()
     assert.is_false(exists(tmp .. "/share/rootfs/etc/new"))
   end)
 
+  it("sets rlimits in the guest, and names the one it cannot set", function()
+    local sp = spec({ "sh", "-c", "ulimit -n" })
+    sp.process.rlimits = { { type = "RLIMIT_NOFILE", hard = 1048576, soft = 1048576 } }
+    local r = call("create_container", { id = "c-rlim", rootfs = "rootfs", spec = sp })
+    assert.is_true(r.handle > 0)
+    call("remove_container", { id = "c-rlim" })
+    sp.process.rlimits = { { type = "RLIMIT_NOFILE", hard = 2000000, soft = 2000000 } } -- above fs.nr_open
+    local failed, err = call_fails("create_container", { id = "c-rlim2", rootfs = "rootfs", spec = sp })
+    assert.is_true(failed)
+    assert.matches("setrlimit RLIMIT_NOFILE 2000000:2000000: Operation not permitted", err, 1, true)
+  end)
+
   it("streams large output completely", function()
     local out, code = ctl("run c-big rootfs -- sh -c 'dd if=/dev/zero bs=65536 count=80 2>/dev/null'")
     assert.equal(0, code)

@@ -80,6 +80,7 @@ struct spawn {
         bool no_new_privs;
         struct {
                 int resource;
+                const char *name; /* "RLIMIT_NOFILE", for messages */
                 struct rlimit lim;
         } rlimits[RLIM_NLIMITS];
         size_t nrlimits;

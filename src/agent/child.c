@@ -537,7 +537,8 @@ void child_run(struct spawn *s, struct child_fds *fds, bool is_exec)
 
         for (size_t i = 0; i < s->nrlimits; i++)
                 if (setrlimit(s->rlimits[i].resource, &s->rlimits[i].lim) < 0)
-                        die(errno, "setrlimit %d", s->rlimits[i].resource);
+                        die(errno, "setrlimit %s %llu:%llu", s->rlimits[i].name,
+                            (unsigned long long)s->rlimits[i].lim.rlim_cur, (unsigned long long)s->rlimits[i].lim.rlim_max);
         if (chdir(s->cwd) < 0)
                 die(errno, "chdir '%s'", s->cwd);
         if (setgroups(s->ngroups, s->groups) < 0)

@@ -187,6 +187,7 @@ static int parse_rlimits(struct spawn *s, json_object *a, char *err, size_t errl
                 /* json-c clamps to int64; a uint64 like 18446744073709551615 means unlimited */
                 uint64_t h = json_object_get_uint64(hard), so = json_object_get_uint64(soft);
                 s->rlimits[s->nrlimits].resource = rlimit_names[k].resource;
+                s->rlimits[s->nrlimits].name = rlimit_names[k].name;
                 s->rlimits[s->nrlimits].lim.rlim_max = h >= (uint64_t)INT64_MAX ? RLIM_INFINITY : h;
                 s->rlimits[s->nrlimits].lim.rlim_cur = so >= (uint64_t)INT64_MAX ? RLIM_INFINITY : so;
                 s->nrlimits++;
