@@ -196,6 +196,10 @@ describe("podman #integration", function()
     s, out = podman("exec", "--env", "FOO=bar", "--workdir", "/tmp", "d1", "sh", "-c", "echo $FOO $(pwd)")
     assert.equal(0, s)
     assert.equal("bar /tmp\n", out)
+    -- podman's default rlimits, above this host's hard limits, hold in the guest without --ulimit
+    s, out = podman("exec", "d1", "sh", "-c", "ulimit -n; ulimit -u")
+    assert.equal(0, s)
+    assert.equal("1048576\n32768\n", out)
 
     -- the trap answers TERM, so stop returns well before its 10 s grace period
     local t0 = vc.clock.monotonic()
