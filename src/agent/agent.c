@@ -454,7 +454,8 @@ static void handle_sync(struct proc *p)
         struct sync_msg m;
         struct iovec iov = {.iov_base = &m, .iov_len = sizeof m};
         char cbuf[CMSG_SPACE(sizeof(int))];
-        struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof cbuf};
+        struct msghdr mh = {
+            .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof cbuf};
         int passed = -1;
         ssize_t n;
 
@@ -464,7 +465,8 @@ static void handle_sync(struct proc *p)
         if (n < 0 && errno == EAGAIN)
                 return;
         for (struct cmsghdr *c = n > 0 ? CMSG_FIRSTHDR(&mh) : NULL; c; c = CMSG_NXTHDR(&mh, c))
-                if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS && c->cmsg_len == CMSG_LEN(sizeof(int)))
+                if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS &&
+                    c->cmsg_len == CMSG_LEN(sizeof(int)))
                         memcpy(&passed, CMSG_DATA(c), sizeof(int));
         if (n == (ssize_t)sizeof m && m.err == 0 && p->state == PROC_CREATING) {
                 if (passed >= 0 && p->terminal)
@@ -526,7 +528,8 @@ static int spawn_io_open(struct spawn_io *io, const struct spawn *s)
 
         memset(io, 0xff, sizeof *io); /* every fd -1 */
         /* the status channel is a socket so that a child can pass the master of the pty it made */
-        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, io->sync) < 0 || pipe2(io->start, O_CLOEXEC) < 0)
+        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, io->sync) < 0 ||
+            pipe2(io->start, O_CLOEXEC) < 0)
                 return -errno;
         if (!s->terminal) {
                 if (pipe2(io->in, O_CLOEXEC) < 0 || pipe2(io->out, O_CLOEXEC) < 0 || pipe2(io->err, O_CLOEXEC) < 0)

@@ -112,7 +112,7 @@ struct child_fds {
         int sync_fd;  /* write end of the status pipe, close-on-exec */
         int start_fd; /* read end of the start pipe */
         bool terminal;
-        int console; /* the master of a pty made in the container's devpts, passed with the ready report; or -1 */
+        int console; /* a pty master made in the container's devpts, for the ready report; or -1 */
 };
 /* The record a child writes on the status pipe: err == 0 means "set up, waiting for start". */
 struct sync_msg {

@@ -274,7 +274,8 @@ int vc_cli_parse(int argc, char *const *argv, json_object **ret, vc_error_t *err
         if (json_object_object_get_ex(global, "cgroup_manager", &v)) {
                 const char *m = json_object_get_string(v);
                 if (!STREQ(m, "cgroupfs") && !STREQ(m, "systemd") && !STREQ(m, "disabled")) {
-                        r = vc_error_setx(err, EINVAL, "kata-runtime: flag '--cgroup-manager': unknown manager '%s'", m);
+                        r = vc_error_setx(err, EINVAL,
+                                          "kata-runtime: flag '--cgroup-manager': unknown manager '%s'", m);
                         goto fail;
                 }
         }
