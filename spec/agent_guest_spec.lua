@@ -239,10 +239,21 @@ describe("kata-agent in a guest #integration", function()
     assert.equal("1\n", out)
   end)
 
-  it("reports a command that cannot be executed with status 127", function()
+  it("refuses at create a command it cannot find or execute, as runc does, and forgets the container", function()
     local _, code = ctl("run c-noexec rootfs -- /no/such/binary")
-    assert.equal(127, code)
-    assert.matches("exec '/no/such/binary': No such file or directory", ctl_err(), 1, true)
+    assert.equal(125, code)
+    assert.matches("create_container: ENOENT: exec '/no/such/binary': No such file or directory", ctl_err(), 1, true)
+    _, code = ctl("run c-noexec rootfs -- nosuchcmd")
+    assert.equal(125, code)
+    assert.matches("create_container: ENOENT: exec 'nosuchcmd': No such file or directory", ctl_err(), 1, true)
+    _, code = ctl("run c-noexec rootfs -- /etc")
+    assert.equal(125, code)
+    assert.matches("create_container: EACCES: exec '/etc': Permission denied", ctl_err(), 1, true)
+    -- found through the process's PATH, as execvp finds it
+    local out
+    out, code = ctl("run -e PATH=/bin c-noexec rootfs -- sh -c 'echo found'")
+    assert.equal(0, code)
+    assert.equal("found\n", out)
   end)
 
   it("delivers SIGTERM to sleep 100: status 143", function()
@@ -307,10 +318,11 @@ describe("kata-agent in a guest #integration", function()
   end)
 
   it("gives a terminal process a tty", function()
-    local out, code = ctl("run -t c-tty rootfs -- sh -c 'test -t 0 && test -t 1 && echo is-a-tty; tty'")
+    local out, code = ctl("run -t c-tty rootfs -- sh -c 'test -t 0 && test -t 1 && echo is-a-tty; tty; " ..
+      "stat -c %t:%T /dev/console $(tty)'")
     assert.equal(0, code)
-    -- the pty is the container's own (its /dev/pts), so its name resolves inside
-    assert.equal("is-a-tty\r\n/dev/pts/0\r\n", out)
+    -- the pty is the container's own (its /dev/pts), so its name resolves inside; it is /dev/console too
+    assert.equal("is-a-tty\r\n/dev/pts/0\r\n88:0\r\n88:0\r\n", out)
     -- typed input reaches the shell; stdin's end is the terminal's EOF
     out, code = ctl("run -t c-tty2 rootfs -- sh -c 'read line; echo got $line; exit 5'", "hello\n")
     assert.equal(5, code)
@@ -339,6 +351,32 @@ describe("kata-agent in a guest #integration", function()
     assert.is_true(failed)
     assert.matches("ENOTTY", err)
     call("remove_container", { id = "c-size" })
+  end)
+
+  it("starts a tmpcopyup tmpfs with what the directory it covers holds, and leaves that directory alone", function()
+    local sp = spec({ "true" })
+    sp.process = nil
+    table.insert(sp.mounts, { destination = "/etc", type = "tmpfs", source = "tmpfs", options = { "nosuid", "tmpcopyup" } })
+    local f = assert(io.open(tmp .. "/copyup.json", "w"))
+    f:write(json.encode(sp))
+    f:close()
+    local out, code = ctl("run --spec " .. q(tmp .. "/copyup.json") .. " c-copyup rootfs -- sh -c " ..
+      q("head -1 /etc/passwd; stat -c %a /etc; grep -c ' /etc tmpfs' /proc/mounts; echo new > /etc/new && cat /etc/new"))
+    assert.equal(0, code, ctl_err())
+    assert.equal("root:x:0:0:root:/root:/bin/sh\n755\n1\nnew\n", out)
+    assert.is_false(exists(tmp .. "/share/rootfs/etc/new"))
+  end)
+
+  it("sets rlimits in the guest, and names the one it cannot set", function()
+    local sp = spec({ "sh", "-c", "ulimit -n" })
+    sp.process.rlimits = { { type = "RLIMIT_NOFILE", hard = 1048576, soft = 1048576 } }
+    local r = call("create_container", { id = "c-rlim", rootfs = "rootfs", spec = sp })
+    assert.is_true(r.handle > 0)
+    call("remove_container", { id = "c-rlim" })
+    sp.process.rlimits = { { type = "RLIMIT_NOFILE", hard = 2000000, soft = 2000000 } } -- above fs.nr_open
+    local failed, err = call_fails("create_container", { id = "c-rlim2", rootfs = "rootfs", spec = sp })
+    assert.is_true(failed)
+    assert.matches("setrlimit RLIMIT_NOFILE 2000000:2000000: Operation not permitted", err, 1, true)
   end)
 
   it("streams large output completely", function()

@@ -22,6 +22,18 @@ describe("vc.cli.parse", function()
     assert.is_true(ctx.options.force)
   end)
 
+  it("accepts crun's --cgroup-manager as podman passes it with cgroups disabled, and rejects unknown managers", function()
+    local ctx = assert(parse("--root=/r", "--log-format=json", "--log", "/b/oci-log", "--cgroup-manager", "disabled",
+      "create", "--bundle", "/b", "--pid-file", "/p", "c1"))
+    assert.equal("disabled", ctx.global.cgroup_manager)
+    assert.equal("/r", ctx.global.root)
+    assert.equal("json", ctx.global.log_format)
+    assert.equal("systemd", assert(parse("--cgroup-manager=systemd", "list")).global.cgroup_manager)
+    local ok, err = parse("--cgroup-manager", "cgroupv3", "list")
+    assert.is_nil(ok)
+    assert.equal("kata-runtime: flag '--cgroup-manager': unknown manager 'cgroupv3'", err)
+  end)
+
   it("accepts --rootless and --config", function()
     local ctx = assert(parse("--rootless", "false", "--config", "/etc/x.lua", "list"))
     assert.equal("false", ctx.global.rootless)

@@ -16,6 +16,7 @@ describe("lifecycle #integration", function()
     tmp = run.tmpdir("kata-life")
   end)
   teardown(function()
+    if ok_env then vc.proc.set_subreaper(false) end
     if tmp then os.execute("umount -R " .. run.q(tmp) .. " 2>/dev/null"); run.rmrf(tmp) end
     if world.ROOTFS_TEMPLATE then run.rmrf(world.ROOTFS_TEMPLATE) end
   end)

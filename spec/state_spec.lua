@@ -187,4 +187,23 @@ describe("vc.proc", function()
     assert.is_nil(ok)
     assert.equal("ENOENT", code)
   end)
+
+  it("adopts orphaned descendants as a subreaper, and gives them back to init when that is switched off", function()
+    local function orphan_parent()
+      local p = io.popen("sh -c 'sleep 2 >/dev/null 2>&1 & echo $!'")
+      local pid = tonumber(p:read("l"))
+      p:close() -- sh has exited: its sleep is an orphan now
+      local stat = run.read("/proc/" .. pid .. "/stat")
+      vc.proc.kill(pid, 9)
+      return tonumber(stat:match("^%d+ %b() %S+ (%d+)"))
+    end
+    local me = vc.proc.getpid()
+    assert.is_true(vc.proc.set_subreaper())
+    assert.equal(me, orphan_parent())
+    assert.is_true(vc.proc.set_subreaper(false))
+    assert.are_not.equal(me, orphan_parent())
+    vc.proc.reap()
+    assert.has_error(function() vc.proc.set_subreaper("yes") end,
+      "bad argument #1 to 'set_subreaper' (boolean expected, got string)")
+  end)
 end)

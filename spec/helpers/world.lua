@@ -8,7 +8,11 @@ M.ROOTFS_TEMPLATE = nil
 
 --- Skip (pending) unless the guest image and programs exist and we are root.
 function M.available()
-  if vc.proc.getpid and io.popen("id -u"):read("l") ~= "0" then return false, "needs root" end
+  -- closed at once: a pipe left to the GC keeps `id` as a child that other specs' checks would see
+  local p = io.popen("id -u")
+  local uid = p:read("l")
+  p:close()
+  if uid ~= "0" then return false, "needs root" end
   for _, f in ipairs({ "/guest/vmlinuz", "/guest/initrd.img", "/kata-supervisor", "/kata-shim" }) do
     if not vc.fs.stat(run.build .. f) then return false, "missing " .. run.build .. f .. " (run scripts/build-guest.sh build)" end
   end
@@ -101,6 +105,47 @@ function M.leaks(root)
     if rel ~= ".lock" and rel ~= ".sandbox" then out[#out + 1] = "file " .. path end
   end
   p:close()
+  return out
+end
+
+--- What the runtime and an engine have made: processes whose command line mentions one of `dirs`, mounts
+--- under them, and files in the ones of `file_dirs` (the `.lock` and `.sandbox` directories themselves,
+--- which the runtime keeps, aside). For a root that other runs may share, compare two of these with
+--- M.leaks_since rather than demanding emptiness.
+---@param dirs string[]
+---@param file_dirs string[]|nil
+---@return table<string, true>
+function M.footprint(dirs, file_dirs)
+  vc.proc.reap()
+  local set = {}
+  for _, d in ipairs(dirs) do
+    for _, p in ipairs(M.processes(d)) do set["process " .. p] = true end
+  end
+  for line in io.lines("/proc/self/mountinfo") do
+    local mp = line:match("^%S+ %S+ %S+ %S+ (%S+)")
+    for _, d in ipairs(dirs) do
+      if mp and (mp == d or mp:sub(1, #d + 1) == d .. "/") then set["mount " .. mp] = true end
+    end
+  end
+  for _, d in ipairs(file_dirs or {}) do
+    local p = io.popen("find " .. run.q(d) .. " -xdev -mindepth 1 2>/dev/null") -- mounts are listed above
+    for path in p:lines() do
+      local rel = path:sub(#d + 2)
+      if rel ~= ".lock" and rel ~= ".sandbox" then set["file " .. path] = true end
+    end
+    p:close()
+  end
+  return set
+end
+
+--- What is there now and was not in `before` (a M.footprint of the same dirs), sorted.
+---@return string[]
+function M.leaks_since(before, dirs, file_dirs)
+  local out = {}
+  for k in pairs(M.footprint(dirs, file_dirs)) do
+    if not before[k] then out[#out + 1] = k end
+  end
+  table.sort(out)
   return out
 end
 

@@ -69,6 +69,7 @@ struct mount_spec {
         char *source, *destination, *type, *data;
         unsigned long flags, propagation;
         bool bind, minimal_dev, cgroup;
+        bool copyup; /* tmpcopyup: the tmpfs starts with what was in the directory it covers */
 };
 
 struct spawn {
@@ -84,6 +85,7 @@ struct spawn {
         bool no_new_privs;
         struct {
                 int resource;
+                const char *name; /* "RLIMIT_NOFILE", for messages */
                 struct rlimit lim;
         } rlimits[RLIM_NLIMITS];
         size_t nrlimits;
@@ -115,6 +117,7 @@ struct child_fds {
         int sync_fd;  /* the child's end of the status socket, close-on-exec */
         int start_fd; /* read end of the start pipe */
         bool terminal;
+        int console; /* a pty master made in the container's devpts, for the ready report; or -1 */
 };
 /* The record a child sends on the status socket (a SOCK_SEQPACKET pair): err == 0 means "set up,
  * waiting for start", and then carries the pty master as SCM_RIGHTS when the process has a terminal. */

@@ -1,6 +1,7 @@
 /* The child side of create_container and exec_process: runs in the forked process, sets up the
  * container (or joins it), reports on the status pipe, blocks until started, then execs.
  * Failures before the execve are written as a struct sync_msg; a successful execve closes the pipe. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -165,6 +166,77 @@ static void populate_dev(int rootfd, const char *dest)
         close(dev);
 }
 
+/* Copy what directory from holds into directory to: files, directories, symlinks and special files, with
+ * their modes and owners (runc's tmpcopyup). Hand-written: nothing in the guest's static agent offers a
+ * tree copy between two directory fds. */
+static void copy_tree(int from, int to, const char *dest)
+{
+        int dup_from = fcntl(from, F_DUPFD_CLOEXEC, 3);
+        DIR *d = dup_from >= 0 ? fdopendir(dup_from) : NULL;
+        struct dirent *e;
+
+        if (d == NULL)
+                die(errno, "copy up '%s': read directory", dest);
+        while ((errno = 0, e = readdir(d)) != NULL) {
+                const char *n = e->d_name;
+                struct stat st;
+                mode_t perm;
+
+                if (strcmp(n, ".") == 0 || strcmp(n, "..") == 0)
+                        continue;
+                if (fstatat(from, n, &st, AT_SYMLINK_NOFOLLOW) < 0)
+                        die(errno, "copy up '%s/%s'", dest, n);
+                perm = st.st_mode & 07777;
+                if (S_ISDIR(st.st_mode)) {
+                        int a, b;
+                        if (mkdirat(to, n, 0700) < 0)
+                                die(errno, "copy up '%s/%s'", dest, n);
+                        a = openat(from, n, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                        b = openat(to, n, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                        if (a < 0 || b < 0)
+                                die(errno, "copy up '%s/%s'", dest, n);
+                        copy_tree(a, b, dest);
+                        if (fchown(b, st.st_uid, st.st_gid) < 0 || fchmod(b, perm) < 0)
+                                die(errno, "copy up '%s/%s'", dest, n);
+                        close(a);
+                        close(b);
+                } else if (S_ISREG(st.st_mode)) {
+                        int a = openat(from, n, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+                        int b = openat(to, n, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+                        char buf[65536];
+                        ssize_t r;
+                        if (a < 0 || b < 0)
+                                die(errno, "copy up '%s/%s'", dest, n);
+                        while ((r = read(a, buf, sizeof buf)) > 0)
+                                for (ssize_t off = 0; off < r;) {
+                                        ssize_t w = write(b, buf + off, (size_t)(r - off));
+                                        if (w < 0)
+                                                die(errno, "copy up '%s/%s'", dest, n);
+                                        off += w;
+                                }
+                        if (r < 0 || fchown(b, st.st_uid, st.st_gid) < 0 || fchmod(b, perm) < 0)
+                                die(errno, "copy up '%s/%s'", dest, n);
+                        close(a);
+                        close(b);
+                } else if (S_ISLNK(st.st_mode)) {
+                        char target[PATH_MAX];
+                        ssize_t len = readlinkat(from, n, target, sizeof target - 1);
+                        if (len < 0)
+                                die(errno, "copy up '%s/%s'", dest, n);
+                        target[len] = '\0';
+                        if (symlinkat(target, to, n) < 0 || fchownat(to, n, st.st_uid, st.st_gid, AT_SYMLINK_NOFOLLOW) < 0)
+                                die(errno, "copy up '%s/%s'", dest, n);
+                } else {
+                        if (mknodat(to, n, st.st_mode, st.st_rdev) < 0 ||
+                            fchownat(to, n, st.st_uid, st.st_gid, AT_SYMLINK_NOFOLLOW) < 0 || fchmodat(to, n, perm, 0) < 0)
+                                die(errno, "copy up '%s/%s'", dest, n);
+                }
+        }
+        if (errno != 0)
+                die(errno, "copy up '%s': read directory", dest);
+        closedir(d);
+}
+
 static void do_mount(int rootfd, const struct spawn *s, const struct mount_spec *m)
 {
         char p[64];
@@ -199,9 +271,26 @@ static void do_mount(int rootfd, const struct spawn *s, const struct mount_spec 
                 remount_in_root(rootfd, m->destination,
                                 flags | (m->cgroup ? MS_NOSUID | MS_NODEV | MS_NOEXEC : 0), m->propagation);
         } else {
+                /* what the tmpfs will cover, still reachable through this fd once it is mounted */
+                int under = m->copyup ? openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
+                if (m->copyup && under < 0)
+                        die(errno, "copy up '%s'", m->destination);
                 if (mount(source, p, type, flags, data[0] ? data : NULL) < 0)
                         die(errno, "mount %s on '%s'", type, m->destination);
                 close(fd);
+                if (under >= 0) {
+                        struct stat st;
+                        int top = open_in_root(rootfd, m->destination, O_RDONLY | O_DIRECTORY);
+                        if (top < 0)
+                                die(-top, "copy up '%s'", m->destination);
+                        copy_tree(under, top, m->destination);
+                        /* the tmpfs takes the covered directory's owner, and its mode unless mode= says */
+                        if (fstat(under, &st) < 0 || fchown(top, st.st_uid, st.st_gid) < 0 ||
+                            (strstr(data, "mode=") == NULL && fchmod(top, st.st_mode & 07777) < 0))
+                                die(errno, "copy up '%s'", m->destination);
+                        close(top);
+                        close(under);
+                }
                 if (m->propagation)
                         remount_in_root(rootfd, m->destination, 0, m->propagation);
                 if (m->minimal_dev)
@@ -350,6 +439,62 @@ static int open_terminal(const struct spawn *s, struct child_fds *fds, int fallb
         return master;
 }
 
+/* Find argv[0] as execvp will, with the process's own PATH, as the process's user, and fail set-up when
+ * it cannot be run: runc does the same before it reports a container created, so a missing command
+ * fails create (which engines turn into exit status 127, or 126 when it is not executable) and not
+ * start. */
+static void check_executable(const char *cmd)
+{
+        const char *path = getenv("PATH");
+        char buf[PATH_MAX];
+        struct stat st;
+        int err = ENOENT;
+
+        if (strchr(cmd, '/')) {
+                if (stat(cmd, &st) < 0)
+                        die(errno, "exec '%s'", cmd);
+                if (!S_ISREG(st.st_mode) || access(cmd, X_OK) < 0)
+                        die(EACCES, "exec '%s'", cmd);
+                return;
+        }
+        if (path == NULL)
+                path = "/bin:/usr/bin"; /* execvp's default (confstr _CS_PATH) */
+        for (const char *p = path;; p++) {
+                const char *end = strchrnul(p, ':');
+                int n = end == p ? snprintf(buf, sizeof buf, "%s", cmd)
+                                 : snprintf(buf, sizeof buf, "%.*s/%s", (int)(end - p), p, cmd);
+                if (n > 0 && (size_t)n < sizeof buf && stat(buf, &st) == 0) {
+                        if (S_ISREG(st.st_mode) && access(buf, X_OK) == 0)
+                                return;
+                        err = EACCES;
+                }
+                if (*end == '\0')
+                        break;
+                p = end;
+        }
+        die(err, "exec '%s'", cmd);
+}
+
+/* The init process's /dev/console is its terminal, as runc makes it. A root without a /dev it can create
+ * the file in (read-only, no /dev mount) gets none. */
+static void bind_console(int master)
+{
+        char name[64];
+        int fd;
+
+        if (ptsname_r(master, name, sizeof name) != 0)
+                die(errno, "name the pty");
+        fd = open("/dev/console", O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (fd < 0) {
+                if (errno == EROFS || errno == ENOENT)
+                        return;
+                die(errno, "create /dev/console");
+        }
+        close(fd);
+        if (mount(name, "/dev/console", NULL, MS_BIND, NULL) < 0)
+                die(errno, "bind '%s' on /dev/console", name);
+}
+
 void child_run(struct spawn *s, struct child_fds *fds, bool is_exec)
 {
         sigset_t all;
@@ -379,14 +524,18 @@ void child_run(struct spawn *s, struct child_fds *fds, bool is_exec)
         else
                 setup_container(s);
 
-        if (fds->terminal)
+        if (fds->terminal) {
                 master = open_terminal(s, fds, fallback_master);
+                if (!is_exec)
+                        bind_console(master);
+        }
 
         if (setrlimit(RLIMIT_NOFILE, &agent_nofile_default) < 0)
                 die(errno, "setrlimit RLIMIT_NOFILE");
         for (size_t i = 0; i < s->nrlimits; i++)
                 if (setrlimit(s->rlimits[i].resource, &s->rlimits[i].lim) < 0)
-                        die(errno, "setrlimit %d", s->rlimits[i].resource);
+                        die(errno, "setrlimit %s %llu:%llu", s->rlimits[i].name,
+                            (unsigned long long)s->rlimits[i].lim.rlim_cur, (unsigned long long)s->rlimits[i].lim.rlim_max);
         if (chdir(s->cwd) < 0)
                 die(errno, "chdir '%s'", s->cwd);
         if (setgroups(s->ngroups, s->groups) < 0)
@@ -399,6 +548,8 @@ void child_run(struct spawn *s, struct child_fds *fds, bool is_exec)
                 die(errno, "no_new_privs");
         arrange_fds(fds, &master);
         umask(022);
+        environ = s->env;
+        check_executable(s->argv[0]);
 
         /* Set up: tell the agent (handing it the pty master), then wait for start (a byte; EOF means the
          * agent gave up on us). */
@@ -432,7 +583,6 @@ void child_run(struct spawn *s, struct child_fds *fds, bool is_exec)
                 _exit(255);
         }
         close(fds->start_fd);
-        environ = s->env;
         execvp(s->argv[0], s->argv);
         die(errno, "exec '%s'", s->argv[0]);
 }

@@ -196,6 +196,7 @@ static int parse_rlimits(struct spawn *s, json_object *a, char *err, size_t errl
                 /* json-c clamps to int64; a uint64 like 18446744073709551615 means unlimited */
                 uint64_t h = json_object_get_uint64(hard), so = json_object_get_uint64(soft);
                 s->rlimits[s->nrlimits].resource = rlimit_names[k].resource;
+                s->rlimits[s->nrlimits].name = rlimit_names[k].name;
                 s->rlimits[s->nrlimits].lim.rlim_max = h >= (uint64_t)INT64_MAX ? RLIM_INFINITY : h;
                 s->rlimits[s->nrlimits].lim.rlim_cur = so >= (uint64_t)INT64_MAX ? RLIM_INFINITY : so;
                 s->nrlimits++;
@@ -386,6 +387,11 @@ static int parse_mount(struct mount_spec *m, json_object *o, size_t idx, char *e
                         return fail(err, errlen, "mounts[%zu].options[%zu]: invalid", idx, i);
                 }
                 s = json_object_get_string(e);
+                /* runc's extensions that engines pass on --tmpfs and --read-only mounts */
+                if (strcmp(s, "tmpcopyup") == 0 || strcmp(s, "notmpcopyup") == 0) {
+                        m->copyup = s[0] == 't';
+                        continue;
+                }
                 if (strcmp(s, "bind") == 0 || strcmp(s, "rbind") == 0) {
                         m->bind = true;
                         m->flags |= MS_BIND | (s[0] == 'r' ? MS_REC : 0);

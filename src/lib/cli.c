@@ -40,6 +40,7 @@ static const struct opt global_opts[] = {
         { "log-format", 0, OPT_STRING, "log format: text or json" },
         { "debug", 0, OPT_BOOL, "enable debug logging" },
         { "systemd-cgroup", 0, OPT_BOOL, "accepted for compatibility (cgroups live in the guest)" },
+        { "cgroup-manager", 0, OPT_STRING, "accepted for compatibility: cgroupfs, systemd or disabled" },
         { "rootless", 0, OPT_STRING, "accepted for compatibility: true, false or auto" },
         { "criu", 0, OPT_STRING, "accepted for compatibility" },
         { "config", 0, OPT_STRING, "runtime configuration file" },
@@ -268,6 +269,15 @@ int vc_cli_parse(int argc, char *const *argv, json_object **ret, vc_error_t *err
                 }
         } else {
                 json_object_object_add(global, "log_format", json_object_new_string("text"));
+        }
+        /* crun's flag, which podman passes with cgroups=disabled; the container's cgroups live in the guest */
+        if (json_object_object_get_ex(global, "cgroup_manager", &v)) {
+                const char *m = json_object_get_string(v);
+                if (!STREQ(m, "cgroupfs") && !STREQ(m, "systemd") && !STREQ(m, "disabled")) {
+                        r = vc_error_setx(err, EINVAL,
+                                          "kata-runtime: flag '--cgroup-manager': unknown manager '%s'", m);
+                        goto fail;
+                }
         }
         if (!json_object_object_get_ex(global, "root", &v))
                 json_object_object_add(global, "root", json_object_new_string(VC_DEFAULT_ROOT));

@@ -308,11 +308,13 @@ static int lproc_wait(lua_State *L)
         return 1;
 }
 
-/* vc.proc.set_subreaper() -> true | nil, msg, code: orphans of our descendants (shims, supervisors) become
- * our children, as with containerd-shim and conmon */
+/* vc.proc.set_subreaper([on]) -> true | nil, msg, code: orphans of our descendants (shims, supervisors) become
+ * our children, as with containerd-shim and conmon; set_subreaper(false) gives them back to init */
 static int lproc_set_subreaper(lua_State *L)
 {
-        if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0)
+        int on = lua_isnoneornil(L, 1) ? 1 : (luaL_checktype(L, 1, LUA_TBOOLEAN), lua_toboolean(L, 1));
+
+        if (prctl(PR_SET_CHILD_SUBREAPER, on, 0, 0, 0) < 0)
                 return vc_l_pusherrno(L, -errno, "prctl");
         lua_pushboolean(L, 1);
         return 1;

@@ -181,10 +181,21 @@ local function hooks(ctx, api, st, kind, status)
   return nil, err
 end
 
+--- Connect to the sandbox's supervisor, trying for up to 5 s while the supervisor runs (its socket may not
+--- be there yet). Once the supervisor has exited -- a kill that stopped the VM, a crash -- its socket will
+--- not come back, so that is reported at once: engines call delete right after such a kill.
 local function connect(api, st)
-  -- one attempt: the supervisor made its socket before create returned; a missing socket means it is gone
-  local sb, err = api.sandbox.connect(st.runtime.socket, 0)
-  return sb, err
+  local rt = st.runtime
+  local deadline = api.clock.monotonic() + 5
+  while true do
+    local sb, err, code = api.sandbox.connect(rt.socket)
+    if sb then return sb end
+    if rt.supervisor_pid and not api.proc.alive(rt.supervisor_pid, rt.supervisor_start_time) then
+      return nil, "sandbox supervisor is not running", "ESRCH"
+    end
+    if api.clock.monotonic() >= deadline then return nil, err, code end
+    api.clock.sleep(0.02)
+  end
 end
 
 --- Wait until the container's init process has exited (or timeout seconds). Returns its status or nil.
