@@ -13,6 +13,8 @@ PKGS=(
 	qemu-system-x86 qemu-system-common busybox-static cpio kmod
 	# host tools the tests and benchmarks use
 	iproute2 util-linux procps strace crun runc
+	# container engines driven in the integration specs
+	containerd
 )
 
 missing=()
