@@ -380,16 +380,19 @@ static void on_poll(uv_timer_t *t)
         if (s->phase == PHASE_BOOT_QEMU) {
                 if (stat(s->agent_path, &st) < 0 || stat(s->qmp_path, &st) < 0)
                         return;
+                /* qemu made the monitor socket first, so it listens there once the agent socket exists */
+                int r = sup_agent_connect(s);
+                if (r == -EAGAIN)
+                        return; /* bound, not listening yet: poll again */
+                if (r < 0) {
+                        sup_boot_fail(s, -r, "connect to the agent socket '%s': %s", s->agent_path, strerror(-r));
+                        return;
+                }
                 uv_timer_stop(t);
                 vc_error_t err = NULL;
                 if (vc_qmp_connect(s->loop, s->qmp_path, &s->qmp, &err) < 0) {
                         sup_boot_fail(s, err->code, "%s", err->msg);
                         vc_error_release(&err);
-                        return;
-                }
-                int r = sup_agent_connect(s);
-                if (r < 0) {
-                        sup_boot_fail(s, -r, "connect to the agent socket: %s", strerror(-r));
                         return;
                 }
                 s->phase = PHASE_BOOT_AGENT;

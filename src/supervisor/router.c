@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -594,29 +595,40 @@ static void agent_read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
         update_agent_reading(s);
 }
 
-static void agent_connect_cb(uv_connect_t *req, int status)
+/* Connect the agent channel. qemu binds its socket before it listens on it, so a connect in between is
+ * refused although the file is there: that is -EAGAIN ("not yet"), and the caller polls again (the boot
+ * timeout bounds it). A plain non-blocking connect, because a refused uv_pipe_connect would leave a handle
+ * to close asynchronously before the next try; a unix socket connect never stays in progress. */
+int sup_agent_connect(struct sup *s)
 {
-        struct sup *s = req->data;
-        if (s->phase >= PHASE_EXITING)
-                return;
-        if (status < 0) {
-                sup_boot_fail(s, -status, "connect to the agent socket '%s': %s", s->agent_path, uv_strerror(status));
-                return;
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
+        int fd, r;
+
+        if (strlen(s->agent_path) >= sizeof sa.sun_path)
+                return -ENAMETOOLONG;
+        strcpy(sa.sun_path, s->agent_path);
+        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        if (fd < 0)
+                return -errno;
+        if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
+                r = errno;
+                close(fd);
+                return r == ECONNREFUSED || r == EAGAIN ? -EAGAIN : -r;
+        }
+        r = uv_pipe_init(s->loop, &s->agent, 0);
+        if (r < 0) {
+                close(fd);
+                return r;
+        }
+        s->agent.data = s;
+        s->agent_open = 1;
+        r = uv_pipe_open(&s->agent, fd);
+        if (r < 0) {
+                close(fd);
+                return r;
         }
         s->agent_connected = 1;
         uv_read_start((uv_stream_t *)&s->agent, agent_alloc_cb, agent_read_cb);
-        sup_agent_send_check(s);
-}
-
-int sup_agent_connect(struct sup *s)
-{
-        int r = uv_pipe_init(s->loop, &s->agent, 0);
-        if (r < 0)
-                return r;
-        s->agent.data = s;
-        s->agent_open = 1;
-        s->agent_connect.data = s;
-        uv_pipe_connect(&s->agent_connect, &s->agent, s->agent_path, agent_connect_cb);
         return 0;
 }
 

@@ -112,7 +112,6 @@ struct sup {
 
         /* agent channel */
         uv_pipe_t agent;
-        uv_connect_t agent_connect;
         int agent_open;      /* handle initialised */
         int agent_connected; /* usable */
         int agent_paused;    /* not reading: backpressure */
