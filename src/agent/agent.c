@@ -434,6 +434,18 @@ static void reap(void)
         }
 }
 
+/* A child that failed its setup is exiting (it wrote why, then exits; or it is killed here): reap it now,
+ * so that its container id is free again before the next request is read. Frees p. */
+static void forget_failed(struct proc *p)
+{
+        int st = 0;
+
+        (void)kill(p->pid, SIGKILL);
+        while (waitpid(p->pid, &st, 0) < 0 && errno == EINTR)
+                ;
+        proc_exited(p, st);
+}
+
 /* The child's status pipe: a struct sync_msg (set up, or a failure), or EOF after a successful execve. */
 static void handle_sync(struct proc *p)
 {
@@ -463,7 +475,7 @@ static void handle_sync(struct proc *p)
                 p->reply_pending = false;
                 close_fd(&p->sync_fd);
                 if (p->state == PROC_CREATING && !p->exited)
-                        kill(p->pid, SIGKILL); /* the exit reaps and forgets it */
+                        forget_failed(p);
                 return;
         }
         /* EOF (or a short read: the child died mid-write) */
@@ -474,8 +486,10 @@ static void handle_sync(struct proc *p)
                         reply_ok(p->reply_id, NULL);
         } else if (p->state == PROC_CREATING && p->reply_pending) {
                 reply_err(p->reply_id, EIO, "process exited during setup");
+                p->reply_pending = false;
                 if (!p->exited)
-                        kill(p->pid, SIGKILL);
+                        forget_failed(p);
+                return;
         }
         p->reply_pending = false;
 }

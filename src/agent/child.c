@@ -309,6 +309,44 @@ static void arrange_fds(struct child_fds *fds)
                         close(fd);
 }
 
+/* Find the program the way execvp will (PATH from the process's env, glibc's default without one), so a
+ * missing or non-executable program fails create or exec_process, as under runc, instead of a start that
+ * the engine already took for granted. Written out because libc has a search only inside execvp. */
+static int check_program(const char *name, char *const *env)
+{
+        const char *path = NULL;
+        char buf[PATH_MAX];
+        struct stat st;
+        int rc = -ENOENT;
+
+        if (name == NULL || *name == '\0')
+                return -ENOENT;
+        if (strchr(name, '/')) {
+                if (stat(name, &st) < 0)
+                        return -errno;
+                return S_ISREG(st.st_mode) && (st.st_mode & 0111) ? 0 : -EACCES;
+        }
+        for (char *const *e = env; e && *e; e++)
+                if (strncmp(*e, "PATH=", 5) == 0)
+                        path = *e + 5;
+        if (path == NULL)
+                path = "/bin:/usr/bin";
+        for (const char *p = path;; p++) {
+                const char *end = strchrnul(p, ':');
+                int len = (int)(end - p);
+                if (snprintf(buf, sizeof buf, "%.*s%s%s", len, p, len ? "/" : "", name) < (int)sizeof buf &&
+                    stat(buf, &st) == 0) {
+                        if (S_ISREG(st.st_mode) && (st.st_mode & 0111))
+                                return 0;
+                        rc = -EACCES;
+                }
+                if (*end == '\0')
+                        break;
+                p = end;
+        }
+        return rc;
+}
+
 void child_run(struct spawn *s, struct child_fds *fds, bool is_exec)
 {
         sigset_t all;
@@ -352,6 +390,9 @@ void child_run(struct spawn *s, struct child_fds *fds, bool is_exec)
                 die(errno, "no_new_privs");
         arrange_fds(fds);
         umask(022);
+        int rc = check_program(s->argv[0], s->env);
+        if (rc < 0)
+                die(-rc, "exec '%s'", s->argv[0]);
 
         /* Set up: tell the agent, then wait for start (a byte; EOF means the agent gave up on us). */
         struct sync_msg ready = {0};
