@@ -197,7 +197,13 @@ local function hooks(ctx, api, st, kind, status)
 end
 
 local function connect(api, st)
-  local sb, err = api.sandbox.connect(st.runtime.socket, 5)
+  local rt = st.runtime
+  -- a supervisor that is gone leaves no one to answer: say so at once instead of retrying the socket
+  -- for the connect timeout (kubelet deletes a pod's containers after the sandbox's VM went down)
+  if rt.supervisor_pid and not api.proc.alive(rt.supervisor_pid, rt.supervisor_start_time) then
+    return nil, "the sandbox is not running", "ESRCH"
+  end
+  local sb, err = api.sandbox.connect(rt.socket, 5)
   return sb, err
 end
 
