@@ -135,3 +135,153 @@ describe("containerd #integration", function()
       .. "exec '/no/such/hook': No such file or directory: unknown\n", err)
   end)
 end)
+
+-- The OCI specs containerd 1.6's CRI plugin writes for a pod (RunPodSandbox) and its containers
+-- (CreateContainer): its annotations exactly, and the namespaces, mounts, cgroup path and OOM score it
+-- sets, with kata-runtime as the runc v2 shim's BinaryName would run them.
+describe("pods as containerd's CRI plugin makes them #integration", function()
+  local tmp, root, n = nil, nil, 0
+  local rt = function(...) return world.rt(root, { ... }) end
+
+  setup(function()
+    if not ok_env then return end
+    assert(vc.proc.set_subreaper())
+    tmp = run.tmpdir("kata-cri")
+  end)
+  -- mounts under tmp, deepest first (a failed case may leave a pod's netns file bound)
+  local function unmount_all()
+    local mps = {}
+    for line in io.lines("/proc/self/mountinfo") do
+      local mp = line:match("^%S+ %S+ %S+ %S+ (%S+)")
+      if mp and mp:sub(1, #tmp + 1) == tmp .. "/" then mps[#mps + 1] = mp end
+    end
+    for i = #mps, 1, -1 do os.execute("umount -l " .. run.q(mps[i])) end
+  end
+  teardown(function()
+    if tmp then unmount_all(); run.rmrf(tmp) end
+    if world.ROOTFS_TEMPLATE then run.rmrf(world.ROOTFS_TEMPLATE); world.ROOTFS_TEMPLATE = nil end
+  end)
+  before_each(function()
+    n = n + 1
+    root = ("%s/root%d"):format(tmp, n)
+  end)
+  after_each(function()
+    if not ok_env then return end
+    for _, id in ipairs(vc.state.list(root) or {}) do world.rt(root, { "delete", "--force", id }) end
+    assert.same({}, world.leaks(root))
+  end)
+
+  if not ok_env then
+    pending("CRI pod specs skipped: " .. why)
+    return
+  end
+
+  -- CRI ids are 64 hex digits
+  local function cri_id(seed)
+    local p = io.popen("printf %s " .. run.q(seed .. n) .. " | sha256sum")
+    local id = p:read("l"):match("^(%x+)")
+    p:close()
+    return id
+  end
+
+  local POD = { name = "web", namespace = "default", uid = "6f1c2f0e-8a51-4a8e-9a52-1d2f3c4b5a69", hostname = "web-pod" }
+
+  -- the pod's files the CRI plugin keeps on the host and binds into every container
+  local function pod_files(dir)
+    assert(vc.fs.mkdir_p(dir .. "/shm"))
+    run.write(dir .. "/hostname", POD.hostname .. "\n")
+    run.write(dir .. "/hosts", "127.0.0.1\tlocalhost\n")
+    run.write(dir .. "/resolv.conf", "nameserver 10.96.0.10\nsearch default.svc.cluster.local\n")
+  end
+
+  local function ns_list(entries)
+    local out = {}
+    for _, e in ipairs(entries) do out[#out + 1] = e end
+    return out
+  end
+
+  it("puts the sandbox and its containers in one VM, binds the pod's files, and tears down like kubelet", function()
+    local sid = cri_id("sandbox")
+    local poddir = ("%s/pod-%d"):format(tmp, n)
+    pod_files(poddir)
+    -- the pod's network namespace, made the way CNI's netns helper makes it: a bind-mounted nsfs file
+    local netns = poddir .. "/netns"
+    run.write(netns, "")
+    assert(os.execute("unshare --net=" .. run.q(netns) .. " true"))
+
+    local sb = world.bundle(("%s/sb-%d"):format(tmp, n), { "sleep", "3600" }, function(c) -- the pause container
+      c.hostname = POD.hostname
+      c.annotations = {
+        ["io.kubernetes.cri.container-type"] = "sandbox",
+        ["io.kubernetes.cri.sandbox-id"] = sid,
+        ["io.kubernetes.cri.sandbox-namespace"] = POD.namespace,
+        ["io.kubernetes.cri.sandbox-name"] = POD.name,
+        ["io.kubernetes.cri.sandbox-log-directory"] = ("/var/log/pods/%s_%s_%s"):format(POD.namespace, POD.name, POD.uid),
+      }
+      c.linux.namespaces = ns_list({ { type = "pid" }, { type = "ipc" }, { type = "uts" }, { type = "mount" },
+        { type = "network", path = netns } })
+      c.linux.cgroupsPath = "/kubepods/besteffort/pod" .. POD.uid .. "/" .. sid
+      c.linux.resources = { cpu = { shares = 2 } }
+      c.process.oomScoreAdj = -998
+      c.process.noNewPrivileges = true
+      c.mounts[#c.mounts + 1] = { destination = "/dev/shm", type = "bind", source = poddir .. "/shm",
+        options = { "rbind", "ro" } }
+    end)
+    local s, _, e = rt("create", "-b", sb, "--pid-file", sb .. "/pid", sid)
+    assert.equal(0, s, e)
+    assert.equal(0, (rt("start", sid)))
+    local spid = world.state(root, sid).pid
+
+    local ids = {}
+    for i = 1, 2 do
+      local name = "app" .. i
+      local cid = cri_id(name)
+      local b = world.bundle(("%s/%s-%d"):format(tmp, name, n), { "sh", "-c",
+        "{ echo " .. name .. "; cat /etc/hostname; hostname; cat /etc/resolv.conf; } > /out.tmp; mv /out.tmp /out; sleep 3600" }, function(c)
+        c.hostname = nil
+        c.annotations = {
+          ["io.kubernetes.cri.container-type"] = "container",
+          ["io.kubernetes.cri.sandbox-id"] = sid,
+          ["io.kubernetes.cri.sandbox-namespace"] = POD.namespace,
+          ["io.kubernetes.cri.sandbox-name"] = POD.name,
+          ["io.kubernetes.cri.container-name"] = name,
+          ["io.kubernetes.cri.image-name"] = "docker.io/library/busybox:latest",
+        }
+        -- joins the sandbox's namespaces by /proc path, its own pid namespace
+        c.linux.namespaces = ns_list({ { type = "pid" }, { type = "ipc", path = ("/proc/%d/ns/ipc"):format(spid) },
+          { type = "uts", path = ("/proc/%d/ns/uts"):format(spid) }, { type = "mount" },
+          { type = "network", path = ("/proc/%d/ns/net"):format(spid) } })
+        c.linux.cgroupsPath = "/kubepods/besteffort/pod" .. POD.uid .. "/" .. cid
+        for _, m in ipairs({ { "/etc/hosts", "hosts" }, { "/etc/hostname", "hostname" }, { "/etc/resolv.conf", "resolv.conf" } }) do
+          c.mounts[#c.mounts + 1] = { destination = m[1], type = "bind", source = poddir .. "/" .. m[2],
+            options = { "rbind", "rprivate", "rw" } }
+        end
+        c.mounts[#c.mounts + 1] = { destination = "/dev/shm", type = "bind", source = poddir .. "/shm",
+          options = { "rbind", "rprivate", "rw" } }
+      end)
+      s, _, e = rt("create", "-b", b, cid)
+      assert.equal(0, s, e)
+      assert.equal(0, (rt("start", cid)))
+      ids[#ids + 1] = cid
+      local out = world.wait_for(function() return run.read(b .. "/rootfs/out") end)
+      assert.equal(name .. "\n" .. POD.hostname .. "\n" .. POD.hostname .. "\n" .. run.read(poddir .. "/resolv.conf"), out)
+    end
+    local q = {}
+    for _, p in ipairs(world.processes(root)) do if p:match("qemu%-system") then q[#q + 1] = p end end
+    assert.equal(1, #q)
+
+    -- StopContainer, StopPodSandbox (the VM goes with the last running container), then the removals
+    for _, cid in ipairs(ids) do assert.equal(0, (rt("kill", cid, "KILL"))) end
+    assert.equal(0, (rt("kill", sid, "KILL")))
+    assert.truthy(world.wait_for(function() return #world.processes(root) == 0 end, 30))
+    local t0 = vc.clock.monotonic()
+    for _, cid in ipairs(ids) do
+      assert.equal("stopped", world.state(root, cid).status)
+      assert.equal(0, (rt("delete", cid)))
+    end
+    assert.equal(0, (rt("delete", sid)))
+    -- with the VM gone there is no one to ask: no waiting for its socket (was 5 s per container)
+    assert.is_true(vc.clock.monotonic() - t0 < 4, "deletes took " .. (vc.clock.monotonic() - t0) .. " s")
+    assert(os.execute("umount " .. run.q(netns)))
+  end)
+end)
