@@ -232,12 +232,13 @@ describe("pods as containerd's CRI plugin makes them #integration", function()
     assert.equal(0, (rt("start", sid)))
     local spid = world.state(root, sid).pid
 
-    local ids = {}
+    local ids, ipc = {}, {}
     for i = 1, 2 do
       local name = "app" .. i
       local cid = cri_id(name)
       local b = world.bundle(("%s/%s-%d"):format(tmp, name, n), { "sh", "-c",
-        "{ echo " .. name .. "; cat /etc/hostname; hostname; cat /etc/resolv.conf; } > /out.tmp; mv /out.tmp /out; sleep 3600" }, function(c)
+        "{ echo " .. name .. "; cat /etc/hostname; hostname; cat /etc/resolv.conf; readlink /proc/self/ns/ipc; } > /out.tmp; " ..
+        "mv /out.tmp /out; sleep 3600" }, function(c)
         c.hostname = nil
         c.annotations = {
           ["io.kubernetes.cri.container-type"] = "container",
@@ -264,8 +265,16 @@ describe("pods as containerd's CRI plugin makes them #integration", function()
       assert.equal(0, (rt("start", cid)))
       ids[#ids + 1] = cid
       local out = world.wait_for(function() return run.read(b .. "/rootfs/out") end)
-      assert.equal(name .. "\n" .. POD.hostname .. "\n" .. POD.hostname .. "\n" .. run.read(poddir .. "/resolv.conf"), out)
+      -- the pod's files, and the pod's hostname from the sandbox's UTS namespace (as under runc)
+      local want = name .. "\n" .. POD.hostname .. "\n" .. POD.hostname .. "\n" .. run.read(poddir .. "/resolv.conf")
+      assert.equal(want, out:sub(1, #want))
+      ipc[#ipc + 1] = out:sub(#want + 1)
     end
+    assert.matches("^ipc:%[%d+%]\n$", ipc[1])
+    assert.equal(ipc[1], ipc[2]) -- one IPC namespace for the pod
+    local es, eo = rt("exec", ids[1], "hostname")
+    assert.equal(0, es)
+    assert.equal(POD.hostname .. "\n", eo)
     local q = {}
     for _, p in ipairs(world.processes(root)) do if p:match("qemu%-system") then q[#q + 1] = p end end
     assert.equal(1, #q)
