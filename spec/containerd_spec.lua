@@ -16,12 +16,8 @@ describe("containerd #integration", function()
     if not ok_env then return end
     assert(vc.proc.set_subreaper()) -- orphaned shims come to us, as to containerd-shim
     tmp = run.tmpdir("kata-ctd")
-    if not world.ROOTFS_TEMPLATE then
-      world.ROOTFS_TEMPLATE = run.tmpdir("kata-rootfs")
-      assert(os.execute("bash scripts/make-rootfs.sh " .. run.q(world.ROOTFS_TEMPLATE) .. " >/dev/null"))
-    end
     d = ctd.start(tmp .. "/ctd")
-    ctd.import_image(d, world.ROOTFS_TEMPLATE)
+    ctd.import_image(d, world.rootfs_template())
   end)
   teardown(function()
     if d then
@@ -119,7 +115,7 @@ describe("containerd #integration", function()
 
     -- a createRuntime hook that does not exist, from a whole OCI spec given to ctr (its rootfs a directory)
     local rootfs = tmp .. "/hook-rootfs"
-    assert(os.execute(("cp -a %s %s"):format(run.q(world.ROOTFS_TEMPLATE), run.q(rootfs))))
+    assert(os.execute(("cp -a %s %s"):format(run.q(world.rootfs_template()), run.q(rootfs))))
     local config = vc.oci.default_spec()
     config.root = { path = rootfs }
     config.process.terminal = false
