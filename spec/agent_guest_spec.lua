@@ -233,6 +233,17 @@ describe("kata-agent in a guest #integration", function()
     call("remove_container", { id = "c-noexec" })
   end)
 
+  it("refuses to join the namespaces of a container that does not exist, or of an unknown type", function()
+    local failed, err = call_fails("create_container", { id = "c-join", rootfs = "rootfs", spec = spec({ "true" }),
+      join = { uts = "c-nosuch" } })
+    assert.is_true(failed)
+    assert.matches("ENOENT: join.uts: container 'c-nosuch' not found", err, 1, true)
+    failed, err = call_fails("create_container", { id = "c-join", rootfs = "rootfs", spec = spec({ "true" }),
+      join = { net = "c-nosuch" } })
+    assert.is_true(failed)
+    assert.matches("EINVAL: join: unknown namespace type 'net'", err, 1, true)
+  end)
+
   it("delivers SIGTERM to sleep 100: status 143", function()
     -- without a pid namespace: a pid-namespace init ignores signals it has no handler for (kernel rule)
     local r = call("create_container", { id = "c-term", rootfs = "rootfs", spec = spec({ "sleep", "100" }, { pid = false }) })
