@@ -96,7 +96,9 @@ describe("containerd #integration", function()
   it("ctr run -t gives the container a terminal of the caller's size", function()
     local out = tmp .. "/tty.out"
     local inner = "stty cols 100 rows 30; " .. ctd.command(d, ctd.run_args(d, "tty" .. n,
-      { "sh", "-c", "test -t 0 && test -t 1 && echo is-a-tty; stty size; exit 3" }, { "-t" }))
+      -- ctr sets the size after the start: wait for it to reach the guest's pty (it starts at 0 0)
+      { "sh", "-c", "test -t 0 && test -t 1 && echo is-a-tty; i=0; while [ \"$(stty size)\" = '0 0' ] && [ $i -lt 100 ]; " ..
+        "do sleep 0.1; i=$((i+1)); done; stty size; exit 3" }, { "-t" }))
     local _, _, status = os.execute(("script -qec %s /dev/null </dev/null >%s 2>&1"):format(run.q(inner), run.q(out)))
     local text = run.read(out) or ""
     assert.equal(3, status, text)
