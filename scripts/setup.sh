@@ -14,7 +14,7 @@ PKGS=(
 	# host tools the tests and benchmarks use
 	iproute2 util-linux procps strace crun runc
 	# container engines the integration specs drive kata-runtime from
-	podman conmon golang-github-containers-common tmux
+	podman conmon golang-github-containers-common tmux containerd
 )
 
 missing=()

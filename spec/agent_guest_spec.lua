@@ -256,6 +256,37 @@ describe("kata-agent in a guest #integration", function()
     assert.equal("found\n", out)
   end)
 
+  it("fails create_container and exec_process, not the start, for a program that is missing or not executable", function()
+    -- as runc create does: an engine learns it at create and cleans up, instead of after a start it took for granted
+    for _, c in ipairs({
+      { "/no/such/binary", "exec '/no/such/binary': No such file or directory" },
+      { "nosuchprog", "exec 'nosuchprog': No such file or directory" }, -- searched along the spec's PATH
+      { "/etc/passwd", "exec '/etc/passwd': Permission denied" },
+    }) do
+      local failed, err = call_fails("create_container", { id = "c-noexec", rootfs = "rootfs", spec = spec({ c[1] }) })
+      assert.is_true(failed)
+      assert.matches(c[2], err, 1, true)
+    end
+    -- the id is free again, and PATH lookup finds what is there
+    local r = call("create_container", { id = "c-noexec", rootfs = "rootfs", spec = spec({ "sleep", "100" }) })
+    assert.is_true(r.handle > 0)
+    local failed, err = call_fails("exec_process", { id = "c-noexec", exec_id = "e1", process = { args = { "nosuchprog" }, cwd = "/" } })
+    assert.is_true(failed)
+    assert.matches("exec 'nosuchprog': No such file or directory", err, 1, true)
+    call("remove_container", { id = "c-noexec" })
+  end)
+
+  it("refuses to join the namespaces of a container that does not exist, or of an unknown type", function()
+    local failed, err = call_fails("create_container", { id = "c-join", rootfs = "rootfs", spec = spec({ "true" }),
+      join = { uts = "c-nosuch" } })
+    assert.is_true(failed)
+    assert.matches("ENOENT: join.uts: container 'c-nosuch' not found", err, 1, true)
+    failed, err = call_fails("create_container", { id = "c-join", rootfs = "rootfs", spec = spec({ "true" }),
+      join = { net = "c-nosuch" } })
+    assert.is_true(failed)
+    assert.matches("EINVAL: join: unknown namespace type 'net'", err, 1, true)
+  end)
+
   it("delivers SIGTERM to sleep 100: status 143", function()
     -- without a pid namespace: a pid-namespace init ignores signals it has no handler for (kernel rule)
     local r = call("create_container", { id = "c-term", rootfs = "rootfs", spec = spec({ "sleep", "100" }, { pid = false }) })

@@ -205,7 +205,14 @@ describe("lifecycle #integration", function()
     local recv_pid = tonumber(recv:read("l"))
     recv:close()
     assert.truthy(world.wait_for(function() return vc.fs.stat(sock) end, 5))
-    assert.equal(0, (rt("create", "-b", b, "--console-socket", sock, "c1")))
+    -- create's stdout and stderr are a pipe read to EOF, as containerd's runc shim reads them for a
+    -- terminal: the shim (alive until start) must not hold the pipe, or this pipeline never ends
+    local t0 = vc.clock.monotonic()
+    local _, _, code = os.execute(("timeout 30 sh -c %s"):format(run.q(("%s --root %s create -b %s --console-socket %s c1 2>&1 | cat >/dev/null")
+      :format(run.q(run.runtime), run.q(root), run.q(b), run.q(sock)))))
+    assert.equal(0, code)
+    assert.is_true(vc.clock.monotonic() - t0 < 25)
+    assert.equal("created", world.state(root, "c1").status)
     local pid = world.state(root, "c1").pid
     assert.equal(0, (rt("start", "c1")))
     assert.equal(0, vc.proc.wait(pid))

@@ -125,6 +125,25 @@ describe("policies.default", function()
       assert.is_truthy(index_of(api.calls, "^lock pod$"))
     end)
 
+    it("has a pod container join the sandbox container's uts and ipc namespaces where CRI gives their host paths", function()
+      local api = fakes.api({ config = { ociVersion = "1.0.2", process = { args = { "sh" }, cwd = "/" }, root = { path = "rootfs" },
+        linux = { namespaces = { { type = "pid" }, { type = "ipc", path = "/proc/42/ns/ipc" }, { type = "uts", path = "/proc/42/ns/uts" },
+          { type = "mount" }, { type = "network", path = "/proc/42/ns/net" } } } } })
+      assert.is_true(run(api, "create", { "pod" }))
+      assert.is_nil(api.world.containers.pod.join) -- the sandbox container makes the pod's namespaces
+      api.oci.container_type = function() return "container", "pod" end
+      assert.is_true(run(api, "create", { "app" }))
+      assert.same({ uts = "pod", ipc = "pod" }, api.world.containers.app.join)
+    end)
+
+    it("gives a pod container its own namespaces when its spec names no paths", function()
+      local api = fakes.api()
+      assert.is_true(run(api, "create", { "pod" }))
+      api.oci.container_type = function() return "container", "pod" end
+      assert.is_true(run(api, "create", { "app" }))
+      assert.is_nil(api.world.containers.app.join)
+    end)
+
     it("refuses a pod container whose sandbox does not exist", function()
       local api = fakes.api()
       api.oci.container_type = function() return "container", "nopod" end

@@ -55,6 +55,31 @@ describe("kata-supervisor boot failures #privileged", function()
     vm.assert_no_leaks(tmp .. "/sb")
   end)
 
+  it("waits for an agent socket that qemu has bound but not yet listens on, instead of failing the boot", function()
+    -- qemu binds each chardev socket, then listens: a connect in between is refused. The stand-in holds
+    -- that window open for half a second, then listens and records the supervisor's connection.
+    vm.write_file(tmp .. "/qemu", [[#!/usr/bin/perl
+use Socket;
+my ($qmp, $agent);
+for (@ARGV) { $qmp = $1 if /id=qmp,path=([^,]+)/; $agent = $1 if /id=agent,path=([^,]+)/; }
+open(my $pf, '>', ']] .. tmp .. [[/qemu.pid'); print $pf "$$\n"; close($pf);
+socket(my $q, AF_UNIX, SOCK_STREAM, 0) or die; bind($q, pack_sockaddr_un($qmp)) or die; listen($q, 1) or die;
+socket(my $a, AF_UNIX, SOCK_STREAM, 0) or die; bind($a, pack_sockaddr_un($agent)) or die;
+select(undef, undef, undef, 0.5);
+listen($a, 1) or die;
+accept(my $c, $a) or die;
+open(my $m, '>', ']] .. tmp .. [[/connected'); close($m);
+sleep 100;
+]], "755")
+    local ok, msg, code = vc.sandbox.launch(cfg({ qemu = tmp .. "/qemu", boot_timeout = 3 }))
+    assert.is_nil(ok)
+    assert.equals("sandbox 'f1': agent did not answer within 3 s", msg) -- not "connection refused"
+    assert.equals("ETIMEDOUT", code)
+    assert.is_not_nil(io.open(tmp .. "/connected"), "the supervisor connected once qemu listened")
+    assert.is_false(vm.alive(tonumber(io.open(tmp .. "/qemu.pid"):read("l"))))
+    vm.assert_no_leaks(tmp .. "/sb")
+  end)
+
   it("keeps an existing sandbox dir and removes only what it wrote", function()
     os.execute("mkdir -p " .. tmp .. "/sb")
     vm.write_file(tmp .. "/sb/keep", "x")

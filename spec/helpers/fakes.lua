@@ -254,7 +254,8 @@ function M.api(opts)
         if fails["agent " .. method] then return nil, fails["agent " .. method], "EIO" end
         if method == "create_container" then
           sbx.handles = (sbx.handles or 0) + 1
-          world.containers[params.id] = { handle = sbx.handles, spec = params.spec, rootfs = params.rootfs, status = "created", socket = socket }
+          world.containers[params.id] = { handle = sbx.handles, spec = params.spec, rootfs = params.rootfs, join = params.join,
+            status = "created", socket = socket }
           return { handle = sbx.handles, pid = 1 }
         elseif method == "start_container" then
           world.containers[params.id].status = "running"

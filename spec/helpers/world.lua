@@ -19,15 +19,21 @@ function M.available()
   return true
 end
 
+--- The busybox rootfs bundles copy, made on first use (again if a spec file's teardown removed it).
+function M.rootfs_template()
+  if not M.ROOTFS_TEMPLATE or not vc.fs.stat(M.ROOTFS_TEMPLATE) then
+    M.ROOTFS_TEMPLATE = run.tmpdir("kata-rootfs")
+    assert(os.execute("bash scripts/make-rootfs.sh " .. run.q(M.ROOTFS_TEMPLATE) .. " >/dev/null"))
+  end
+  return M.ROOTFS_TEMPLATE
+end
+
 --- A bundle directory with a busybox rootfs and a config.json made from the default spec plus `edit`.
 ---@param dir string
 ---@param args string[] the process
 ---@param edit fun(config: table)|nil
 function M.bundle(dir, args, edit)
-  if not M.ROOTFS_TEMPLATE then
-    M.ROOTFS_TEMPLATE = run.tmpdir("kata-rootfs")
-    assert(os.execute("bash scripts/make-rootfs.sh " .. run.q(M.ROOTFS_TEMPLATE) .. " >/dev/null"))
-  end
+  M.rootfs_template()
   assert(vc.fs.mkdir_p(dir))
   assert(os.execute(("cp -a %s %s"):format(run.q(M.ROOTFS_TEMPLATE), run.q(dir .. "/rootfs"))))
   local config = vc.oci.default_spec()

@@ -443,6 +443,18 @@ static void reap(void)
         }
 }
 
+/* A child that failed its setup is exiting (it wrote why, then exits; or it is killed here): reap it now,
+ * so that its container id is free again before the next request is read. Frees p. */
+static void forget_failed(struct proc *p)
+{
+        int st = 0;
+
+        (void)kill(p->pid, SIGKILL);
+        while (waitpid(p->pid, &st, 0) < 0 && errno == EINTR)
+                ;
+        proc_exited(p, st);
+}
+
 /* The child's status pipe: a struct sync_msg (set up, or a failure), or EOF after a successful execve. */
 static void handle_sync(struct proc *p)
 {
@@ -501,7 +513,7 @@ static void handle_sync(struct proc *p)
                 p->reply_pending = false;
                 close_fd(&p->sync_fd);
                 if (p->state == PROC_CREATING && !p->exited)
-                        kill(p->pid, SIGKILL); /* the exit reaps and forgets it */
+                        forget_failed(p);
                 return;
         }
         /* EOF (or a short read: the child died mid-write) */
@@ -512,8 +524,10 @@ static void handle_sync(struct proc *p)
                         reply_ok(p->reply_id, NULL);
         } else if (p->state == PROC_CREATING && p->reply_pending) {
                 reply_err(p->reply_id, EIO, "process exited during setup");
+                p->reply_pending = false;
                 if (!p->exited)
-                        kill(p->pid, SIGKILL);
+                        forget_failed(p);
+                return;
         }
         p->reply_pending = false;
 }
@@ -813,6 +827,53 @@ static int apply_resources(struct container *c, json_object *spec, char *err, si
         return 0;
 }
 
+
+/* create_container's "join": {"uts"?: id, "ipc"?: id} -- the new container enters that running container's
+ * namespace of the type instead of a new one (a pod's containers share the sandbox's UTS and IPC
+ * namespaces). Opens them into s->ns_fd_uts/ns_fd_ipc; false after an error reply. */
+static bool open_joins(uint32_t id, json_object *params, struct spawn *s)
+{
+        static const char *const types[] = {"uts", "ipc"};
+        int *fds[] = {&s->ns_fd_uts, &s->ns_fd_ipc};
+        json_object *join;
+        char path[64];
+
+        if (!param(id, params, "join", json_type_object, false, &join))
+                return false;
+        if (join == NULL)
+                return true;
+        json_object_object_foreach(join, key, val)
+        {
+                size_t i;
+                for (i = 0; i < 2 && strcmp(key, types[i]) != 0; i++)
+                        ;
+                if (i == 2) {
+                        reply_err(id, EINVAL, "join: unknown namespace type '%.32s'", key);
+                        return false;
+                }
+                if (!json_object_is_type(val, json_type_string)) {
+                        reply_err(id, EINVAL, "join.%s: expected a container id", key);
+                        return false;
+                }
+                struct container *o = ctr_by_id(json_object_get_string(val));
+                if (o == NULL) {
+                        reply_err(id, ENOENT, "join.%s: container '%s' not found", key, json_object_get_string(val));
+                        return false;
+                }
+                if (o->init == NULL || o->init->exited || o->init->state == PROC_CREATING) {
+                        reply_err(id, ESRCH, "join.%s: container '%s' is not running", key, o->id);
+                        return false;
+                }
+                snprintf(path, sizeof path, "/proc/%d/ns/%s", (int)o->init->pid, key);
+                close_fd(fds[i]);
+                if ((*fds[i] = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
+                        reply_err(id, errno == ENOENT ? ESRCH : errno, "join.%s: open %s: %s", key, path, strerror(errno));
+                        return false;
+                }
+        }
+        return true;
+}
+
 static void m_create_container(uint32_t id, json_object *params)
 {
         json_object *cid, *rootfs, *spec;
@@ -845,6 +906,8 @@ static void m_create_container(uint32_t id, json_object *params)
                 reply_err(id, -rc, "%s", err[0] ? err : strerror(-rc));
                 goto out;
         }
+        if (!open_joins(id, params, &s))
+                goto out;
         if (stat(s.rootfs, &st) < 0 || !S_ISDIR(st.st_mode)) {
                 reply_err(id, ENOENT, "rootfs '%s' is not a directory", s.rootfs);
                 goto out;
@@ -883,6 +946,8 @@ static void m_create_container(uint32_t id, json_object *params)
         c = NULL;
         agent_debug("create_container %s: %s", json_object_get_string(cid), rc < 0 ? err : "forked");
 out:
+        close_fd(&s.ns_fd_uts);
+        close_fd(&s.ns_fd_ipc);
         if (c) {
                 if (c->cgroup)
                         (void)rmdir(c->cgroup);

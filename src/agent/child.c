@@ -333,9 +333,15 @@ static void mask_paths(int rootfd, const struct spawn *s)
 
 static void setup_container(const struct spawn *s)
 {
-        int flags = CLONE_NEWNS | (s->ns_uts ? CLONE_NEWUTS : 0) | (s->ns_ipc ? CLONE_NEWIPC : 0);
+        /* a namespace to join (create_container's "join") replaces a new one of its type */
+        bool new_uts = s->ns_uts && s->ns_fd_uts < 0, new_ipc = s->ns_ipc && s->ns_fd_ipc < 0;
+        int flags = CLONE_NEWNS | (new_uts ? CLONE_NEWUTS : 0) | (new_ipc ? CLONE_NEWIPC : 0);
         int rootfd;
 
+        if (s->ns_fd_uts >= 0 && setns(s->ns_fd_uts, CLONE_NEWUTS) < 0)
+                die(errno, "join uts namespace");
+        if (s->ns_fd_ipc >= 0 && setns(s->ns_fd_ipc, CLONE_NEWIPC) < 0)
+                die(errno, "join ipc namespace");
         if (unshare(flags) < 0)
                 die(errno, "unshare");
         if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
@@ -361,7 +367,7 @@ static void setup_container(const struct spawn *s)
                 die(errno, "chdir /");
         if (s->rootfs_readonly && mount(NULL, "/", NULL, MS_REMOUNT | MS_BIND | MS_RDONLY, NULL) < 0)
                 die(errno, "remount root read-only");
-        if (s->ns_uts && s->hostname && sethostname(s->hostname, strlen(s->hostname)) < 0)
+        if (new_uts && s->hostname && sethostname(s->hostname, strlen(s->hostname)) < 0)
                 die(errno, "sethostname");
 }
 
@@ -484,6 +490,8 @@ static void bind_console(int master)
 
         if (ptsname_r(master, name, sizeof name) != 0)
                 die(errno, "name the pty");
+        if (access(name, F_OK) < 0)
+                return; /* the guest's pty: the container has no devpts that names it */
         fd = open("/dev/console", O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
         if (fd < 0) {
                 if (errno == EROFS || errno == ENOENT)

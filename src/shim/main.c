@@ -377,6 +377,11 @@ int main(int argc, char **argv)
                 r = shim_console_setup(s);
                 if (r < 0)
                         shim_fail(s, -r, "console socket '%s': %s", s->console_socket, strerror(-r));
+                /* The console is the process's stdio: let go of the caller's, as runc's init does. An engine
+                 * reads a `create -t`'s output until EOF (containerd's runc shim does), and a shim holding
+                 * that pipe for the container's lifetime would hang it. Logs go to --log from here on. */
+                for (int fd = 0; fd < 3; fd++)
+                        (void)dup2(s->devnull, fd);
         }
         r = shim_connect(s, a.socket);
         if (r < 0)

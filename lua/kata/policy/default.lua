@@ -150,6 +150,21 @@ function P.vm_config(ctx, api, config)
   }
 end
 
+--- The sandbox container's namespaces a pod container joins in the guest. CRI gives a pod container's uts
+--- and ipc namespaces the sandbox's host path (/proc/<pid>/ns/...), meaningless in the guest, where the
+--- sandbox container's namespaces are the pod's: joining them gives every container the pod's hostname
+--- and shared IPC, as under runc. Returns the create_container "join" map (type -> container id) or nil.
+function P.pod_namespaces(ctx, api, config, sid)
+  local join
+  for _, ns in ipairs(config.linux and config.linux.namespaces or {}) do
+    if (ns.type == "uts" or ns.type == "ipc") and ns.path then
+      join = join or {}
+      join[ns.type] = sid
+    end
+  end
+  return join
+end
+
 --- A poststart hook failed: the runtime spec (1.3) says start fails and the container is stopped.
 function P.on_poststart_failure(ctx, api, st, sb, err)
   api.log.error("poststart hook failed, stopping the container: %s", err)
@@ -434,7 +449,9 @@ function P.create(ctx, api)
     for k, v in pairs(config) do spec[k] = v end
     spec.mounts = api.json.array(guest_mounts)
     spec.hooks = nil
-    local res = must("create container", sb:call("create_container", { id = id, rootfs = id .. "/rootfs", spec = spec }, AGENT_TIMEOUT))
+    local params = { id = id, rootfs = id .. "/rootfs", spec = spec }
+    if ctype == "container" then params.join = step(api, "pod_namespaces")(ctx, api, config, sid) end
+    local res = must("create container", sb:call("create_container", params, AGENT_TIMEOUT))
     undo.push("remove container in the guest", function() sb:call("remove_container", { id = id }, AGENT_TIMEOUT) end)
     rt.handle, rt.guest_pid = res.handle, res.pid
 
