@@ -12,7 +12,7 @@ PKGS=(
 	# the VM: hypervisor, virtio-fs daemon, guest image tools
 	qemu-system-x86 qemu-system-common busybox-static cpio kmod
 	# host tools the tests and benchmarks use
-	iproute2 util-linux procps strace crun runc
+	iproute2 util-linux procps strace crun runc clang-format
 	# container engines the integration specs drive kata-runtime from
 	podman conmon golang-github-containers-common tmux containerd
 )

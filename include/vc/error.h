@@ -7,7 +7,7 @@
 typedef struct vc_error_s {
         int code; /* positive errno */
         char *msg;
-} *vc_error_t;
+} * vc_error_t;
 
 /* Set *err (if err is not NULL and *err is NULL) and return -code. code is a positive errno;
  * when fmt names a syscall failure the strerror text is appended: "open 'x': No such file or directory". */

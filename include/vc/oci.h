@@ -6,8 +6,8 @@
 
 #include "vc/error.h"
 
-#define VC_OCI_VERSION "1.3.0"       /* the newest runtime-spec version we implement */
-#define VC_OCI_VERSION_MIN "1.0.0"   /* the oldest we accept */
+#define VC_OCI_VERSION "1.3.0"     /* the newest runtime-spec version we implement */
+#define VC_OCI_VERSION_MIN "1.0.0" /* the oldest we accept */
 #define VC_ID_MAX 1024
 
 enum vc_container_type {
@@ -29,8 +29,8 @@ int vc_oci_validate_process(json_object *process, const char *what, vc_error_t *
 /* From the CRI annotations of containerd and CRI-O: the container type and, for a pod container,
  * the sandbox id (*ret_sandbox_id borrows from annotations; NULL for a sandbox). No annotation means a
  * sandbox; an unknown value is -EINVAL. */
-int vc_oci_container_type(json_object *annotations, enum vc_container_type *ret_type, const char **ret_sandbox_id,
-                          vc_error_t *err);
+int vc_oci_container_type(json_object *annotations, enum vc_container_type *ret_type,
+                          const char **ret_sandbox_id, vc_error_t *err);
 
 /* A default config.json for `spec`, like runc spec: sh in a busybox-style rootfs. */
 json_object *vc_oci_default_spec(void);

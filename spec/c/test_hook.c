@@ -17,7 +17,7 @@
 
 static char tmp[64];
 
-static const char *const path_env[] = { "PATH=/usr/bin:/bin", NULL };
+static const char *const path_env[] = {"PATH=/usr/bin:/bin", NULL};
 
 static int count_fds(void)
 {
@@ -49,17 +49,17 @@ static char *read_file(const char *path)
 /* A /bin/sh -c hook. */
 static struct vc_hook sh(const char **argv)
 {
-        return (struct vc_hook){ .path = "/bin/sh", .args = argv, .env = path_env };
+        return (struct vc_hook){.path = "/bin/sh", .args = argv, .env = path_env};
 }
 
 static int test_args_env_stdin(void)
 {
-        const char *argv[] = { "argv0-name", "-c",
-                               "printf '%s|' \"$0\"; cat; printf '|'; tr '\\0' ' ' </proc/$$/environ", NULL };
-        const char *env[] = { "A=1", "PATH=/usr/bin:/bin", NULL };
-        struct vc_hook h = { .path = "/bin/sh", .args = argv, .env = env };
+        const char *argv[] = {"argv0-name", "-c",
+                              "printf '%s|' \"$0\"; cat; printf '|'; tr '\\0' ' ' </proc/$$/environ", NULL};
+        const char *env[] = {"A=1", "PATH=/usr/bin:/bin", NULL};
+        struct vc_hook h = {.path = "/bin/sh", .args = argv, .env = env};
         struct vc_hook_opts o = VC_HOOK_OPTS_INIT;
-        struct vc_hook_output out = { 0 };
+        struct vc_hook_output out = {0};
         vc_error_t err = NULL;
 
         o.state = "{\"id\":\"c1\"}";
@@ -73,9 +73,9 @@ static int test_args_env_stdin(void)
 
 static int test_list_order_and_cwd(void)
 {
-        const char *a[] = { "sh", "-c", "echo one >>order", NULL };
-        const char *b[] = { "sh", "-c", "echo two >>order", NULL };
-        struct vc_hook hooks[] = { sh(a), sh(b) };
+        const char *a[] = {"sh", "-c", "echo one >>order", NULL};
+        const char *b[] = {"sh", "-c", "echo two >>order", NULL};
+        struct vc_hook hooks[] = {sh(a), sh(b)};
         struct vc_hook_opts o = VC_HOOK_OPTS_INIT;
         char path[128];
         vc_error_t err = NULL;
@@ -90,8 +90,8 @@ static int test_list_order_and_cwd(void)
 
 static int test_relative_path_refused_before_anything_runs(void)
 {
-        const char *a[] = { "sh", "-c", "echo ran >ran", NULL };
-        struct vc_hook hooks[] = { sh(a), { .path = "bin/hook" } };
+        const char *a[] = {"sh", "-c", "echo ran >ran", NULL};
+        struct vc_hook hooks[] = {sh(a), {.path = "bin/hook"}};
         struct vc_hook_opts o = VC_HOOK_OPTS_INIT;
         size_t failed = 99;
         char path[128];
@@ -110,10 +110,10 @@ static int test_relative_path_refused_before_anything_runs(void)
 
 static int test_failure_message_has_status_stderr_and_index(void)
 {
-        const char *a[] = { "sh", "-c", "true", NULL };
-        const char *b[] = { "sh", "-c", "echo partial; echo 'no route' >&2; exit 2", NULL };
-        const char *c[] = { "sh", "-c", "echo never >never", NULL };
-        struct vc_hook hooks[] = { sh(a), sh(b), sh(c) };
+        const char *a[] = {"sh", "-c", "true", NULL};
+        const char *b[] = {"sh", "-c", "echo partial; echo 'no route' >&2; exit 2", NULL};
+        const char *c[] = {"sh", "-c", "echo never >never", NULL};
+        struct vc_hook hooks[] = {sh(a), sh(b), sh(c)};
         struct vc_hook_output outs[3];
         struct vc_hook_opts o = VC_HOOK_OPTS_INIT;
         size_t failed = 99;
@@ -134,7 +134,7 @@ static int test_failure_message_has_status_stderr_and_index(void)
 
 static int test_signal_death(void)
 {
-        const char *a[] = { "sh", "-c", "kill -KILL $$", NULL };
+        const char *a[] = {"sh", "-c", "kill -KILL $$", NULL};
         struct vc_hook h = sh(a);
         struct vc_hook_opts o = VC_HOOK_OPTS_INIT;
         vc_error_t err = NULL;
@@ -148,7 +148,7 @@ static int test_signal_death(void)
 
 static int test_exec_failure(void)
 {
-        struct vc_hook h = { .path = "/nonexistent/hook" };
+        struct vc_hook h = {.path = "/nonexistent/hook"};
         struct vc_hook_opts o = VC_HOOK_OPTS_INIT;
         vc_error_t err = NULL;
 
@@ -185,9 +185,8 @@ static int is_dead(pid_t pid)
 
 static int test_timeout_kills_the_process_group(void)
 {
-        const char *a[] = { "sh", "-c",
-                            "sleep 30 & echo $! >grandchild.tmp; mv grandchild.tmp grandchild; sleep 30",
-                            NULL };
+        const char *a[] = {
+            "sh", "-c", "sleep 30 & echo $! >grandchild.tmp; mv grandchild.tmp grandchild; sleep 30", NULL};
         struct vc_hook h = sh(a);
         struct vc_hook_opts o = VC_HOOK_OPTS_INIT;
         vc_error_t err = NULL;
@@ -220,7 +219,7 @@ static int test_timeout_kills_the_process_group(void)
 
 static int test_sigchld_ignored_is_reported_not_hung(void)
 {
-        struct vc_hook h = { .path = "/bin/true" };
+        struct vc_hook h = {.path = "/bin/true"};
         struct vc_hook_opts o = VC_HOOK_OPTS_INIT;
         vc_error_t err = NULL;
         int r;
@@ -245,7 +244,7 @@ static int test_sigchld_ignored_is_reported_not_hung(void)
 
 static int test_invalid_timeout(void)
 {
-        struct vc_hook h = { .path = "/bin/true", .has_timeout = true, .timeout = 0 };
+        struct vc_hook h = {.path = "/bin/true", .has_timeout = true, .timeout = 0};
         struct vc_hook_opts o = VC_HOOK_OPTS_INIT;
         vc_error_t err = NULL;
 
@@ -257,10 +256,10 @@ static int test_invalid_timeout(void)
 
 static int test_output_is_bounded(void)
 {
-        const char *a[] = { "sh", "-c", "head -c 200000 /dev/zero; head -c 65536 /dev/zero >&2", NULL };
+        const char *a[] = {"sh", "-c", "head -c 200000 /dev/zero; head -c 65536 /dev/zero >&2", NULL};
         struct vc_hook h = sh(a);
         struct vc_hook_opts o = VC_HOOK_OPTS_INIT;
-        struct vc_hook_output out = { 0 };
+        struct vc_hook_output out = {0};
         size_t m = strlen(VC_HOOK_TRUNCATED_MARKER);
         vc_error_t err = NULL;
 
@@ -275,10 +274,10 @@ static int test_output_is_bounded(void)
 static int test_background_child_holding_stdout_does_not_block(void)
 {
         /* The hook exits at once; its child keeps the stdout pipe open for 30 s. */
-        const char *a[] = { "sh", "-c", "echo started; (sleep 30; echo late) & echo $! >bg", NULL };
+        const char *a[] = {"sh", "-c", "echo started; (sleep 30; echo late) & echo $! >bg", NULL};
         struct vc_hook h = sh(a);
         struct vc_hook_opts o = VC_HOOK_OPTS_INIT;
-        struct vc_hook_output out = { 0 };
+        struct vc_hook_output out = {0};
         vc_error_t err = NULL;
         char path[128], *s;
         time_t t0 = time(NULL);
@@ -298,10 +297,10 @@ static int test_background_child_holding_stdout_does_not_block(void)
 
 static int test_runs_inside_a_netns(void)
 {
-        const char *a[] = { "sh", "-c", "readlink /proc/self/ns/net", NULL };
+        const char *a[] = {"sh", "-c", "readlink /proc/self/ns/net", NULL};
         struct vc_hook h = sh(a);
         struct vc_hook_opts o = VC_HOOK_OPTS_INIT;
-        struct vc_hook_output out = { 0 };
+        struct vc_hook_output out = {0};
         vc_netns_t *ns = NULL;
         vc_error_t err = NULL;
         char dir[128], want[64];
@@ -333,7 +332,7 @@ static int test_runs_inside_a_netns(void)
 
 int main(void)
 {
-        struct vc_hook warm = { .path = "/bin/true" };
+        struct vc_hook warm = {.path = "/bin/true"};
         struct vc_hook_opts o = VC_HOOK_OPTS_INIT;
         int fds;
 

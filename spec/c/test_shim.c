@@ -58,7 +58,7 @@ static int64_t now_ms(void)
 
 static int wait_readable(int fd, int timeout_ms)
 {
-        struct pollfd p = { .fd = fd, .events = POLLIN };
+        struct pollfd p = {.fd = fd, .events = POLLIN};
         int r;
         do
                 r = poll(&p, 1, timeout_ms);
@@ -68,7 +68,7 @@ static int wait_readable(int fd, int timeout_ms)
 
 static int listen_unix(const char *path)
 {
-        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
         int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
         strcpy(sa.sun_path, path);
         if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(fd, 4) < 0) {
@@ -139,7 +139,8 @@ static int peer_request(struct peer *p, const char *method, json_object **ret_ob
         if (p->type != VC_FRAME_REQUEST)
                 FAIL("want a request '%s', got frame type %d", method, p->type);
         o = json_tokener_parse(p->data);
-        if (o == NULL || !json_object_object_get_ex(o, "method", &m) || strcmp(json_object_get_string(m), method)) {
+        if (o == NULL || !json_object_object_get_ex(o, "method", &m) ||
+            strcmp(json_object_get_string(m), method)) {
                 json_object_put(o);
                 FAIL("want request '%s', got '%s'", method, p->data);
         }
@@ -165,7 +166,8 @@ static const char *jstr(json_object *o, const char *k)
         return json_object_get_string(v);
 }
 
-static int peer_send(struct peer *p, uint8_t type, uint8_t stream, uint32_t id, const char *payload, size_t len)
+static int peer_send(struct peer *p, uint8_t type, uint8_t stream, uint32_t id, const char *payload,
+                     size_t len)
 {
         int r = vc_frame_write_fd(p->fd, type, stream, id, payload, len);
         if (r < 0)
@@ -185,9 +187,10 @@ static int peer_json(struct peer *p, uint8_t type, uint32_t id, const char *fmt,
 
 static int peer_exit(struct peer *p, int status)
 {
-        return peer_json(p, VC_FRAME_EVENT, 0,
-                         "{\"event\":\"exit\",\"params\":{\"handle\":%d,\"id\":\"c1\",\"exec_id\":\"\",\"status\":%d}}",
-                         HANDLE, status);
+        return peer_json(
+            p, VC_FRAME_EVENT, 0,
+            "{\"event\":\"exit\",\"params\":{\"handle\":%d,\"id\":\"c1\",\"exec_id\":\"\",\"status\":%d}}",
+            HANDLE, status);
 }
 
 /* Accept the shim and answer its attach (with an error when errcode is set). */
@@ -208,8 +211,8 @@ static int peer_attach(struct peer *p, const char *errcode)
                 FAIL("attach for handle %lld, want %d", (long long)h, HANDLE);
         if (errcode)
                 return peer_json(p, VC_FRAME_RESPONSE, id,
-                                 "{\"error\":{\"code\":\"%s\",\"message\":\"no process with handle %d\"}}", errcode,
-                                 HANDLE);
+                                 "{\"error\":{\"code\":\"%s\",\"message\":\"no process with handle %d\"}}",
+                                 errcode, HANDLE);
         return peer_json(p, VC_FRAME_RESPONSE, id, "{\"result\":{}}");
 }
 
@@ -357,7 +360,7 @@ static ssize_t read_n(int fd, char *buf, size_t want, int timeout_ms)
 
 static int expect_read(int fd, const char *want)
 {
-        char buf[256] = { 0 };
+        char buf[256] = {0};
         size_t n = strlen(want);
         ssize_t got = read_n(fd, buf, n, TIMEOUT_MS);
         if (got != (ssize_t)n || memcmp(buf, want, n) != 0)
@@ -378,7 +381,7 @@ static int expect_eof(int fd)
 
 static int expect_ready(struct shim_run *s, const char *want)
 {
-        char line[512] = { 0 };
+        char line[512] = {0};
         ssize_t n = read_n(s->ready, line, sizeof line - 1, TIMEOUT_MS);
         if (n <= 0 || strncmp(line, want, strlen(want)) != 0)
                 FAIL("ready line '%s', want '%s...'", n > 0 ? line : "", want);
@@ -493,7 +496,7 @@ static int check_signal(struct peer *p, int want_sig, const char *want_exec)
 
 static int test_signals_are_forwarded(void)
 {
-        const char *extra[] = { "--exec-id", "e1", NULL };
+        const char *extra[] = {"--exec-id", "e1", NULL};
         struct shim_run s;
         int rc = -1;
 
@@ -533,7 +536,8 @@ static int test_signal_without_exec_id(void)
         if (peer_request(&peer, "signal_process", &o, &params) < 0)
                 goto out;
         json_object_put(o);
-        if (peer_json(&peer, VC_FRAME_RESPONSE, peer.id, "{\"error\":{\"code\":\"ESRCH\",\"message\":\"gone\"}}") < 0)
+        if (peer_json(&peer, VC_FRAME_RESPONSE, peer.id,
+                      "{\"error\":{\"code\":\"ESRCH\",\"message\":\"gone\"}}") < 0)
                 goto out;
         if (peer_send(&peer, VC_FRAME_DATA, 1, HANDLE, "still here\n", 11) < 0 ||
             expect_read(s.out, "still here\n") < 0)
@@ -694,7 +698,8 @@ static int test_vm_exit_exits_255(void)
                 goto out;
         /* another process's exit is not ours */
         if (peer_json(&peer, VC_FRAME_EVENT, 0,
-                      "{\"event\":\"exit\",\"params\":{\"handle\":%d,\"id\":\"c1\",\"status\":1}}", HANDLE + 1) < 0)
+                      "{\"event\":\"exit\",\"params\":{\"handle\":%d,\"id\":\"c1\",\"status\":1}}",
+                      HANDLE + 1) < 0)
                 goto out;
         if (peer_send(&peer, VC_FRAME_DATA, 1, HANDLE, "alive\n", 6) < 0 || expect_read(s.out, "alive\n") < 0)
                 goto out;
@@ -716,7 +721,7 @@ static int test_protocol_error_exits_255(void)
 
         if (setup(&s, &peer, NULL) < 0)
                 goto out;
-        const uint8_t bad[12] = { 0, 0, 0, 1, 9, 0, 0, 0, 0, 0, 0, 0 }; /* unknown frame type */
+        const uint8_t bad[12] = {0, 0, 0, 1, 9, 0, 0, 0, 0, 0, 0, 0}; /* unknown frame type */
         if (write(peer.fd, bad, sizeof bad) != sizeof bad)
                 goto out;
         if (wait_shim(&s) != 255)
@@ -730,7 +735,7 @@ out:
 
 static int test_attach_refused(void)
 {
-        struct shim_run s = { .in = -1, .out = -1, .err = -1, .ready = -1 };
+        struct shim_run s = {.in = -1, .out = -1, .err = -1, .ready = -1};
         int rc = -1;
 
         peer.fd = -1;
@@ -750,7 +755,7 @@ out:
 static int test_bad_command_line(void)
 {
         int err[2];
-        char buf[512] = { 0 };
+        char buf[512] = {0};
 
         if (pipe2(err, O_CLOEXEC) < 0)
                 FAIL("pipe");
@@ -778,9 +783,9 @@ static int recv_console(int lfd, int *ret_master, char *name, size_t name_len)
                 struct cmsghdr align;
                 char buf[CMSG_SPACE(sizeof(int) * 4)];
         } ctl;
-        struct iovec iov = { .iov_base = name, .iov_len = name_len - 1 };
-        struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf,
-                              .msg_controllen = sizeof ctl.buf };
+        struct iovec iov = {.iov_base = name, .iov_len = name_len - 1};
+        struct msghdr msg = {
+            .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf, .msg_controllen = sizeof ctl.buf};
         int nfds = 0, fd = -1;
 
         int c = accept_timeout(lfd);
@@ -820,8 +825,8 @@ static int recv_console(int lfd, int *ret_master, char *name, size_t name_len)
 
 static int test_console_socket(void)
 {
-        const char *extra[] = { "--console-socket", console_path, NULL };
-        struct shim_run s = { .in = -1, .out = -1, .err = -1, .ready = -1 };
+        const char *extra[] = {"--console-socket", console_path, NULL};
+        struct shim_run s = {.in = -1, .out = -1, .err = -1, .ready = -1};
         int lfd = listen_unix(console_path), master = -1, rc = -1;
         char name[256], pts[256], buf[64];
         json_object *o, *params;
@@ -832,7 +837,8 @@ static int test_console_socket(void)
         if (recv_console(lfd, &master, name, sizeof name) < 0)
                 goto out;
         /* a pty master: ptsname works on it and names what the message said */
-        if (ptsname_r(master, pts, sizeof pts) != 0 || strcmp(pts, name) != 0 || strncmp(name, "/dev/pts/", 9)) {
+        if (ptsname_r(master, pts, sizeof pts) != 0 || strcmp(pts, name) != 0 ||
+            strncmp(name, "/dev/pts/", 9)) {
                 printf("# payload '%s', ptsname '%s'\n", name, pts);
                 goto out;
         }
@@ -843,12 +849,13 @@ static int test_console_socket(void)
         if (write(master, "ab\x03", 3) != 3)
                 goto out;
         size_t got = 0;
-        char in[8] = { 0 };
+        char in[8] = {0};
         while (got < 3) {
                 if (peer_next(&peer, TIMEOUT_MS) < 0)
                         goto out;
                 if (peer.type != VC_FRAME_DATA || peer.stream != 0 || peer.len == 0 || got + peer.len > 3) {
-                        printf("# unexpected frame type %d stream %d len %zu\n", peer.type, peer.stream, peer.len);
+                        printf("# unexpected frame type %d stream %d len %zu\n", peer.type, peer.stream,
+                               peer.len);
                         goto out;
                 }
                 memcpy(in + got, peer.data, peer.len);
@@ -866,10 +873,11 @@ static int test_console_socket(void)
                 goto out;
         }
         /* resizing the master makes the shim ask for the same size */
-        struct winsize ws = { .ws_row = 40, .ws_col = 100 };
+        struct winsize ws = {.ws_row = 40, .ws_col = 100};
         if (ioctl(master, TIOCSWINSZ, &ws) < 0 || peer_request(&peer, "resize", &o, &params) < 0)
                 goto out;
-        int ok = jint(params, "handle") == HANDLE && jint(params, "rows") == 40 && jint(params, "cols") == 100;
+        int ok =
+            jint(params, "handle") == HANDLE && jint(params, "rows") == 40 && jint(params, "cols") == 100;
         if (!ok)
                 printf("# resize %s\n", json_object_to_json_string(params));
         uint32_t rid = peer.id;
@@ -877,8 +885,8 @@ static int test_console_socket(void)
         if (!ok || peer_json(&peer, VC_FRAME_RESPONSE, rid, "{\"result\":{}}") < 0)
                 goto out;
         /* an exit status arrives after the last output, which must still come out of the master */
-        if (peer_send(&peer, VC_FRAME_DATA, 1, HANDLE, "bye", 3) < 0 || peer_send(&peer, VC_FRAME_DATA, 1, HANDLE, NULL, 0) < 0 ||
-            peer_exit(&peer, 42) < 0)
+        if (peer_send(&peer, VC_FRAME_DATA, 1, HANDLE, "bye", 3) < 0 ||
+            peer_send(&peer, VC_FRAME_DATA, 1, HANDLE, NULL, 0) < 0 || peer_exit(&peer, 42) < 0)
                 goto out;
         if (read_n(master, buf, 3, TIMEOUT_MS) != 3 || memcmp(buf, "bye", 3) != 0) {
                 printf("# master read '%.3s' after exit\n", buf);
@@ -902,8 +910,8 @@ out:
  * terminal), the shim lives on until the exit event. */
 static int test_console_hangup(void)
 {
-        const char *extra[] = { "--console-socket", console_path, NULL };
-        struct shim_run s = { .in = -1, .out = -1, .err = -1, .ready = -1 };
+        const char *extra[] = {"--console-socket", console_path, NULL};
+        struct shim_run s = {.in = -1, .out = -1, .err = -1, .ready = -1};
         int lfd = listen_unix(console_path), master = -1, rc = -1;
         char name[256];
         bool saw_eof = false, saw_hup = false;
@@ -946,10 +954,10 @@ out:
  * /dev/null, and the log file carries the container and exec fields. */
 static int test_files_as_stdio(void)
 {
-        char in_path[160], out_path[160], log_path[160], buf[256] = { 0 };
-        const char *extra[] = { "--exec-id", "e9", "--log", log_path, "--log-format", "json", NULL };
-        struct shim_run s = { .in = -1, .out = -1, .err = -1, .ready = -1 };
-        struct stdio_override io = { .in = -1, .out = -1, .err = -1 };
+        char in_path[160], out_path[160], log_path[160], buf[256] = {0};
+        const char *extra[] = {"--exec-id", "e9", "--log", log_path, "--log-format", "json", NULL};
+        struct shim_run s = {.in = -1, .out = -1, .err = -1, .ready = -1};
+        struct stdio_override io = {.in = -1, .out = -1, .err = -1};
         int rc = -1;
 
         peer.fd = -1;
@@ -992,7 +1000,7 @@ static int test_files_as_stdio(void)
         }
         close(fd);
         /* json log lines with the fields */
-        char logbuf[8192] = { 0 };
+        char logbuf[8192] = {0};
         fd = open(log_path, O_RDONLY | O_CLOEXEC);
         ssize_t n = fd >= 0 ? read(fd, logbuf, sizeof logbuf - 1) : -1;
         if (fd >= 0)
@@ -1019,10 +1027,10 @@ out:
  * the terminal's size and its changes become resize requests, the mode is restored at exit. */
 static int test_terminal_mode(void)
 {
-        const char *extra[] = { "--terminal", NULL };
-        struct shim_run s = { .in = -1, .out = -1, .err = -1, .ready = -1 };
-        struct stdio_override io = { .in = -1, .out = -1, .err = -1, .ctty = true };
-        struct winsize ws = { .ws_row = 24, .ws_col = 80 };
+        const char *extra[] = {"--terminal", NULL};
+        struct shim_run s = {.in = -1, .out = -1, .err = -1, .ready = -1};
+        struct stdio_override io = {.in = -1, .out = -1, .err = -1, .ctty = true};
+        struct winsize ws = {.ws_row = 24, .ws_col = 80};
         struct termios before, during, after;
         json_object *o, *params;
         int master = -1, slave = -1, rc = -1;
@@ -1035,7 +1043,8 @@ static int test_terminal_mode(void)
         fcntl(slave, F_SETFD, FD_CLOEXEC);
         tcgetattr(slave, &before);
         io.in = io.out = slave;
-        if (start_shim_with(&s, extra, &io) < 0 || peer_attach(&peer, NULL) < 0 || expect_ready(&s, "ok\n") < 0)
+        if (start_shim_with(&s, extra, &io) < 0 || peer_attach(&peer, NULL) < 0 ||
+            expect_ready(&s, "ok\n") < 0)
                 goto out;
         /* the size the terminal already has */
         if (peer_request(&peer, "resize", &o, &params) < 0)
@@ -1061,13 +1070,14 @@ static int test_terminal_mode(void)
         json_object_put(o);
         if (!ok)
                 goto out;
-        if (peer_send(&peer, VC_FRAME_DATA, 1, HANDLE, "out", 3) < 0 || read_n(master, buf, 3, TIMEOUT_MS) != 3 ||
-            memcmp(buf, "out", 3) != 0)
+        if (peer_send(&peer, VC_FRAME_DATA, 1, HANDLE, "out", 3) < 0 ||
+            read_n(master, buf, 3, TIMEOUT_MS) != 3 || memcmp(buf, "out", 3) != 0)
                 goto out;
         if (peer_exit(&peer, 0) < 0 || wait_shim(&s) != 0)
                 goto out;
         tcgetattr(slave, &after);
-        if (after.c_lflag != before.c_lflag || after.c_iflag != before.c_iflag || after.c_oflag != before.c_oflag) {
+        if (after.c_lflag != before.c_lflag || after.c_iflag != before.c_iflag ||
+            after.c_oflag != before.c_oflag) {
                 printf("# terminal mode not restored: lflag %#x -> %#x\n", before.c_lflag, after.c_lflag);
                 goto out;
         }
@@ -1087,7 +1097,7 @@ static pid_t fork_peer(const char *errcode, int exit_status, bool answer)
         pid_t pid = fork();
         if (pid != 0)
                 return pid;
-        struct peer p = { .lfd = peer.lfd, .fd = -1 };
+        struct peer p = {.lfd = peer.lfd, .fd = -1};
         if (!answer) {
                 /* take the attach, never answer it, hold the connection until the shim is gone */
                 char buf[256];
@@ -1124,7 +1134,7 @@ static int no_children_left(void)
 
 static int test_spawn_returns_attached_pid(void)
 {
-        struct vc_shim_opts o = { .socket = sup_path, .container = "c1", .handle = HANDLE };
+        struct vc_shim_opts o = {.socket = sup_path, .container = "c1", .handle = HANDLE};
         vc_error_t err = NULL;
         pid_t pid = 0, p = fork_peer(NULL, 9, true);
         int status;
@@ -1145,7 +1155,7 @@ static int test_spawn_returns_attached_pid(void)
 
 static int test_spawn_reports_attach_error(void)
 {
-        struct vc_shim_opts o = { .socket = sup_path, .container = "c1", .handle = HANDLE };
+        struct vc_shim_opts o = {.socket = sup_path, .container = "c1", .handle = HANDLE};
         vc_error_t err = NULL;
         pid_t pid = 0, p = fork_peer("ENOENT", 0, true);
         int r = vc_shim_spawn(&o, &pid, &err);
@@ -1165,7 +1175,7 @@ static int test_spawn_reports_attach_error(void)
 
 static int test_spawn_times_out(void)
 {
-        struct vc_shim_opts o = { .socket = sup_path, .container = "c1", .handle = HANDLE, .timeout_ms = 300 };
+        struct vc_shim_opts o = {.socket = sup_path, .container = "c1", .handle = HANDLE, .timeout_ms = 300};
         vc_error_t err = NULL;
         pid_t pid = 0, p = fork_peer(NULL, 0, false);
         int64_t t0 = now_ms();
@@ -1183,7 +1193,7 @@ static int test_spawn_without_supervisor(void)
 {
         char missing[160];
         snprintf(missing, sizeof missing, "%s/none.sock", tmpdir);
-        struct vc_shim_opts o = { .socket = missing, .container = "c1", .handle = HANDLE };
+        struct vc_shim_opts o = {.socket = missing, .container = "c1", .handle = HANDLE};
         vc_error_t err = NULL;
         pid_t pid = 0;
         int r = vc_shim_spawn(&o, &pid, &err);
@@ -1196,7 +1206,7 @@ static int test_spawn_without_supervisor(void)
 
 static int test_spawn_rejects_bad_options(void)
 {
-        struct vc_shim_opts o = { .socket = sup_path, .container = "c1", .handle = 0 };
+        struct vc_shim_opts o = {.socket = sup_path, .container = "c1", .handle = 0};
         vc_error_t err = NULL;
         pid_t pid = 0;
 
@@ -1239,7 +1249,7 @@ static int count_fds(void)
 
 int main(void)
 {
-        struct vc_shim_opts po = { 0 };
+        struct vc_shim_opts po = {0};
         vc_error_t err = NULL;
         char *path = NULL;
         int n = 0;

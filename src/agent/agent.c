@@ -827,7 +827,6 @@ static int apply_resources(struct container *c, json_object *spec, char *err, si
         return 0;
 }
 
-
 /* create_container's "join": {"uts"?: id, "ipc"?: id} -- the new container enters that running container's
  * namespace of the type instead of a new one (a pod's containers share the sandbox's UTS and IPC
  * namespaces). Opens them into s->ns_fd_uts/ns_fd_ipc; false after an error reply. */
@@ -857,7 +856,8 @@ static bool open_joins(uint32_t id, json_object *params, struct spawn *s)
                 }
                 struct container *o = ctr_by_id(json_object_get_string(val));
                 if (o == NULL) {
-                        reply_err(id, ENOENT, "join.%s: container '%s' not found", key, json_object_get_string(val));
+                        reply_err(id, ENOENT, "join.%s: container '%s' not found", key,
+                                  json_object_get_string(val));
                         return false;
                 }
                 if (o->init == NULL || o->init->exited || o->init->state == PROC_CREATING) {
@@ -867,7 +867,8 @@ static bool open_joins(uint32_t id, json_object *params, struct spawn *s)
                 snprintf(path, sizeof path, "/proc/%d/ns/%s", (int)o->init->pid, key);
                 close_fd(fds[i]);
                 if ((*fds[i] = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
-                        reply_err(id, errno == ENOENT ? ESRCH : errno, "join.%s: open %s: %s", key, path, strerror(errno));
+                        reply_err(id, errno == ENOENT ? ESRCH : errno, "join.%s: open %s: %s", key, path,
+                                  strerror(errno));
                         return false;
                 }
         }

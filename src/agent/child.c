@@ -224,11 +224,13 @@ static void copy_tree(int from, int to, const char *dest)
                         if (len < 0)
                                 die(errno, "copy up '%s/%s'", dest, n);
                         target[len] = '\0';
-                        if (symlinkat(target, to, n) < 0 || fchownat(to, n, st.st_uid, st.st_gid, AT_SYMLINK_NOFOLLOW) < 0)
+                        if (symlinkat(target, to, n) < 0 ||
+                            fchownat(to, n, st.st_uid, st.st_gid, AT_SYMLINK_NOFOLLOW) < 0)
                                 die(errno, "copy up '%s/%s'", dest, n);
                 } else {
                         if (mknodat(to, n, st.st_mode, st.st_rdev) < 0 ||
-                            fchownat(to, n, st.st_uid, st.st_gid, AT_SYMLINK_NOFOLLOW) < 0 || fchmodat(to, n, perm, 0) < 0)
+                            fchownat(to, n, st.st_uid, st.st_gid, AT_SYMLINK_NOFOLLOW) < 0 ||
+                            fchmodat(to, n, perm, 0) < 0)
                                 die(errno, "copy up '%s/%s'", dest, n);
                 }
         }
@@ -543,7 +545,8 @@ void child_run(struct spawn *s, struct child_fds *fds, bool is_exec)
         for (size_t i = 0; i < s->nrlimits; i++)
                 if (setrlimit(s->rlimits[i].resource, &s->rlimits[i].lim) < 0)
                         die(errno, "setrlimit %s %llu:%llu", s->rlimits[i].name,
-                            (unsigned long long)s->rlimits[i].lim.rlim_cur, (unsigned long long)s->rlimits[i].lim.rlim_max);
+                            (unsigned long long)s->rlimits[i].lim.rlim_cur,
+                            (unsigned long long)s->rlimits[i].lim.rlim_max);
         if (chdir(s->cwd) < 0)
                 die(errno, "chdir '%s'", s->cwd);
         if (setgroups(s->ngroups, s->groups) < 0)

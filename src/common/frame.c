@@ -24,7 +24,8 @@ static int type_valid(uint8_t type)
         return type >= VC_FRAME_REQUEST && type <= VC_FRAME_DATA;
 }
 
-int vc_frame_header_encode(uint8_t out[VC_FRAME_HEADER], uint8_t type, uint8_t stream, uint32_t id, size_t len)
+int vc_frame_header_encode(uint8_t out[VC_FRAME_HEADER], uint8_t type, uint8_t stream, uint32_t id,
+                           size_t len)
 {
         if (!type_valid(type) || stream > VC_STREAM_STDERR)
                 return -EINVAL;

@@ -56,7 +56,8 @@ int vc_frame_reader_feed(struct vc_frame_reader *r, const void *data, size_t n);
 int vc_frame_reader_next(struct vc_frame_reader *r, struct vc_frame *f);
 
 /* Validate and write a header into out[VC_FRAME_HEADER]; -EINVAL for a bad type or -EMSGSIZE. */
-int vc_frame_header_encode(uint8_t out[VC_FRAME_HEADER], uint8_t type, uint8_t stream, uint32_t id, size_t len);
+int vc_frame_header_encode(uint8_t out[VC_FRAME_HEADER], uint8_t type, uint8_t stream, uint32_t id,
+                           size_t len);
 int vc_frame_header_decode(const uint8_t in[VC_FRAME_HEADER], struct vc_frame *f);
 
 /* Blocking helpers for simple clients (the CLI, the agent): write the whole frame, retrying on EINTR

@@ -32,120 +32,123 @@ struct command {
         const char *summary;
 };
 
-#define END_OPTS { NULL, 0, 0, NULL }
+#define END_OPTS                                                                                             \
+        {                                                                                                    \
+                NULL, 0, 0, NULL                                                                             \
+        }
 
 static const struct opt global_opts[] = {
-        { "root", 0, OPT_STRING, "root directory for container state (default " VC_DEFAULT_ROOT ")" },
-        { "log", 0, OPT_STRING, "log file (default: stderr)" },
-        { "log-format", 0, OPT_STRING, "log format: text or json" },
-        { "debug", 0, OPT_BOOL, "enable debug logging" },
-        { "systemd-cgroup", 0, OPT_BOOL, "accepted for compatibility (cgroups live in the guest)" },
-        { "cgroup-manager", 0, OPT_STRING, "accepted for compatibility: cgroupfs, systemd or disabled" },
-        { "rootless", 0, OPT_STRING, "accepted for compatibility: true, false or auto" },
-        { "criu", 0, OPT_STRING, "accepted for compatibility" },
-        { "config", 0, OPT_STRING, "runtime configuration file" },
-        { "help", 'h', OPT_BOOL, "show help" },
-        { "version", 'v', OPT_BOOL, "print the version" },
-        END_OPTS,
+    {"root", 0, OPT_STRING, "root directory for container state (default " VC_DEFAULT_ROOT ")"},
+    {"log", 0, OPT_STRING, "log file (default: stderr)"},
+    {"log-format", 0, OPT_STRING, "log format: text or json"},
+    {"debug", 0, OPT_BOOL, "enable debug logging"},
+    {"systemd-cgroup", 0, OPT_BOOL, "accepted for compatibility (cgroups live in the guest)"},
+    {"cgroup-manager", 0, OPT_STRING, "accepted for compatibility: cgroupfs, systemd or disabled"},
+    {"rootless", 0, OPT_STRING, "accepted for compatibility: true, false or auto"},
+    {"criu", 0, OPT_STRING, "accepted for compatibility"},
+    {"config", 0, OPT_STRING, "runtime configuration file"},
+    {"help", 'h', OPT_BOOL, "show help"},
+    {"version", 'v', OPT_BOOL, "print the version"},
+    END_OPTS,
 };
 
 static const struct opt create_opts[] = {
-        { "bundle", 'b', OPT_STRING, "path to the bundle directory (default: current directory)" },
-        { "pid-file", 0, OPT_STRING, "file to write the container's process id to" },
-        { "console-socket", 0, OPT_STRING, "unix socket that receives the pty master of a terminal container" },
-        { "no-pivot", 0, OPT_BOOL, "accepted for compatibility" },
-        { "no-new-keyring", 0, OPT_BOOL, "accepted for compatibility" },
-        { "preserve-fds", 0, OPT_INT, "accepted for compatibility" },
-        END_OPTS,
+    {"bundle", 'b', OPT_STRING, "path to the bundle directory (default: current directory)"},
+    {"pid-file", 0, OPT_STRING, "file to write the container's process id to"},
+    {"console-socket", 0, OPT_STRING, "unix socket that receives the pty master of a terminal container"},
+    {"no-pivot", 0, OPT_BOOL, "accepted for compatibility"},
+    {"no-new-keyring", 0, OPT_BOOL, "accepted for compatibility"},
+    {"preserve-fds", 0, OPT_INT, "accepted for compatibility"},
+    END_OPTS,
 };
 
 static const struct opt run_opts[] = {
-        { "bundle", 'b', OPT_STRING, "path to the bundle directory (default: current directory)" },
-        { "pid-file", 0, OPT_STRING, "file to write the container's process id to" },
-        { "console-socket", 0, OPT_STRING, "unix socket that receives the pty master of a terminal container" },
-        { "detach", 'd', OPT_BOOL, "do not wait for the container to exit" },
-        { "keep", 0, OPT_BOOL, "do not delete the container after it exits" },
-        { "no-subreaper", 0, OPT_BOOL, "accepted for compatibility" },
-        { "no-pivot", 0, OPT_BOOL, "accepted for compatibility" },
-        { "no-new-keyring", 0, OPT_BOOL, "accepted for compatibility" },
-        { "preserve-fds", 0, OPT_INT, "accepted for compatibility" },
-        END_OPTS,
+    {"bundle", 'b', OPT_STRING, "path to the bundle directory (default: current directory)"},
+    {"pid-file", 0, OPT_STRING, "file to write the container's process id to"},
+    {"console-socket", 0, OPT_STRING, "unix socket that receives the pty master of a terminal container"},
+    {"detach", 'd', OPT_BOOL, "do not wait for the container to exit"},
+    {"keep", 0, OPT_BOOL, "do not delete the container after it exits"},
+    {"no-subreaper", 0, OPT_BOOL, "accepted for compatibility"},
+    {"no-pivot", 0, OPT_BOOL, "accepted for compatibility"},
+    {"no-new-keyring", 0, OPT_BOOL, "accepted for compatibility"},
+    {"preserve-fds", 0, OPT_INT, "accepted for compatibility"},
+    END_OPTS,
 };
 
 static const struct opt kill_opts[] = {
-        { "all", 'a', OPT_BOOL, "send the signal to all processes of the container" },
-        END_OPTS,
+    {"all", 'a', OPT_BOOL, "send the signal to all processes of the container"},
+    END_OPTS,
 };
 
 static const struct opt delete_opts[] = {
-        { "force", 'f', OPT_BOOL, "kill the container first if it is running" },
-        END_OPTS,
+    {"force", 'f', OPT_BOOL, "kill the container first if it is running"},
+    END_OPTS,
 };
 
 static const struct opt exec_opts[] = {
-        { "process", 'p', OPT_STRING, "path to a process.json" },
-        { "detach", 'd', OPT_BOOL, "detach from the process" },
-        { "pid-file", 0, OPT_STRING, "file to write the process id to" },
-        { "tty", 't', OPT_BOOL, "allocate a pseudo-TTY" },
-        { "console-socket", 0, OPT_STRING, "unix socket that receives the pty master" },
-        { "env", 'e', OPT_LIST, "set an environment variable (repeatable)" },
-        { "cwd", 0, OPT_STRING, "working directory in the container" },
-        { "user", 'u', OPT_STRING, "uid[:gid]" },
-        { "additional-gids", 'g', OPT_LIST, "additional gids (repeatable)" },
-        { "cap", 'c', OPT_LIST, "accepted for compatibility" },
-        { "no-new-privs", 0, OPT_BOOL, "accepted for compatibility" },
-        { "process-label", 0, OPT_STRING, "accepted for compatibility" },
-        { "apparmor", 0, OPT_STRING, "accepted for compatibility" },
-        { "preserve-fds", 0, OPT_INT, "accepted for compatibility" },
-        { "ignore-paused", 0, OPT_BOOL, "accepted for compatibility" },
-        { "cgroup", 0, OPT_STRING, "accepted for compatibility" },
-        END_OPTS,
+    {"process", 'p', OPT_STRING, "path to a process.json"},
+    {"detach", 'd', OPT_BOOL, "detach from the process"},
+    {"pid-file", 0, OPT_STRING, "file to write the process id to"},
+    {"tty", 't', OPT_BOOL, "allocate a pseudo-TTY"},
+    {"console-socket", 0, OPT_STRING, "unix socket that receives the pty master"},
+    {"env", 'e', OPT_LIST, "set an environment variable (repeatable)"},
+    {"cwd", 0, OPT_STRING, "working directory in the container"},
+    {"user", 'u', OPT_STRING, "uid[:gid]"},
+    {"additional-gids", 'g', OPT_LIST, "additional gids (repeatable)"},
+    {"cap", 'c', OPT_LIST, "accepted for compatibility"},
+    {"no-new-privs", 0, OPT_BOOL, "accepted for compatibility"},
+    {"process-label", 0, OPT_STRING, "accepted for compatibility"},
+    {"apparmor", 0, OPT_STRING, "accepted for compatibility"},
+    {"preserve-fds", 0, OPT_INT, "accepted for compatibility"},
+    {"ignore-paused", 0, OPT_BOOL, "accepted for compatibility"},
+    {"cgroup", 0, OPT_STRING, "accepted for compatibility"},
+    END_OPTS,
 };
 
 static const struct opt format_opts[] = {
-        { "format", 'f', OPT_STRING, "table or json" },
-        END_OPTS,
+    {"format", 'f', OPT_STRING, "table or json"},
+    END_OPTS,
 };
 
 static const struct opt list_opts[] = {
-        { "format", 'f', OPT_STRING, "table or json" },
-        { "quiet", 'q', OPT_BOOL, "print only the ids" },
-        END_OPTS,
+    {"format", 'f', OPT_STRING, "table or json"},
+    {"quiet", 'q', OPT_BOOL, "print only the ids"},
+    END_OPTS,
 };
 
 static const struct opt events_opts[] = {
-        { "stats", 0, OPT_BOOL, "print the container's statistics once and exit" },
-        { "interval", 0, OPT_STRING, "interval between statistics (default 5s)" },
-        END_OPTS,
+    {"stats", 0, OPT_BOOL, "print the container's statistics once and exit"},
+    {"interval", 0, OPT_STRING, "interval between statistics (default 5s)"},
+    END_OPTS,
 };
 
 static const struct opt spec_opts[] = {
-        { "bundle", 'b', OPT_STRING, "directory to write config.json to" },
-        { "rootless", 0, OPT_BOOL, "accepted for compatibility" },
-        END_OPTS,
+    {"bundle", 'b', OPT_STRING, "directory to write config.json to"},
+    {"rootless", 0, OPT_BOOL, "accepted for compatibility"},
+    END_OPTS,
 };
 
-static const struct opt no_opts[] = { END_OPTS };
+static const struct opt no_opts[] = {END_OPTS};
 
 static const struct command commands[] = {
-        { "create", "<container-id>", 1, 1, create_opts, "create a container" },
-        { "start", "<container-id>", 1, 1, no_opts, "start the process of a created container" },
-        { "run", "<container-id>", 1, 1, run_opts, "create and start a container" },
-        { "state", "<container-id>", 1, 1, no_opts, "print the state of a container" },
-        { "kill", "<container-id> [signal]", 1, 2, kill_opts, "send a signal to a container (default TERM)" },
-        { "delete", "<container-id>", 1, 1, delete_opts, "delete a container and what it holds" },
-        { "exec", "<container-id> [command [args...]]", 1, -1, exec_opts, "run a process in a container" },
-        { "ps", "<container-id> [ps options]", 1, -1, format_opts, "list the processes of a container" },
-        { "list", "", 0, 0, list_opts, "list containers" },
-        { "pause", "<container-id>", 1, 1, no_opts, "freeze all processes of a container" },
-        { "resume", "<container-id>", 1, 1, no_opts, "thaw a paused container" },
-        { "events", "<container-id>", 1, 1, events_opts, "print container events and statistics" },
-        { "spec", "", 0, 0, spec_opts, "write a new config.json" },
-        { "features", "", 0, 0, no_opts, "print the OCI features this runtime supports (JSON)" },
-        { "version", "", 0, 0, no_opts, "print the version" },
-        { "check", "", 0, 0, no_opts, "check what this host offers (KVM, QEMU, virtiofsd, modules)" },
-        { "env", "", 0, 0, no_opts, "print the effective configuration (JSON)" },
-        { "help", "[command]", 0, 1, no_opts, "show help" },
+    {"create", "<container-id>", 1, 1, create_opts, "create a container"},
+    {"start", "<container-id>", 1, 1, no_opts, "start the process of a created container"},
+    {"run", "<container-id>", 1, 1, run_opts, "create and start a container"},
+    {"state", "<container-id>", 1, 1, no_opts, "print the state of a container"},
+    {"kill", "<container-id> [signal]", 1, 2, kill_opts, "send a signal to a container (default TERM)"},
+    {"delete", "<container-id>", 1, 1, delete_opts, "delete a container and what it holds"},
+    {"exec", "<container-id> [command [args...]]", 1, -1, exec_opts, "run a process in a container"},
+    {"ps", "<container-id> [ps options]", 1, -1, format_opts, "list the processes of a container"},
+    {"list", "", 0, 0, list_opts, "list containers"},
+    {"pause", "<container-id>", 1, 1, no_opts, "freeze all processes of a container"},
+    {"resume", "<container-id>", 1, 1, no_opts, "thaw a paused container"},
+    {"events", "<container-id>", 1, 1, events_opts, "print container events and statistics"},
+    {"spec", "", 0, 0, spec_opts, "write a new config.json"},
+    {"features", "", 0, 0, no_opts, "print the OCI features this runtime supports (JSON)"},
+    {"version", "", 0, 0, no_opts, "print the version"},
+    {"check", "", 0, 0, no_opts, "check what this host offers (KVM, QEMU, virtiofsd, modules)"},
+    {"env", "", 0, 0, no_opts, "print the effective configuration (JSON)"},
+    {"help", "[command]", 0, 1, no_opts, "show help"},
 };
 
 static const struct command *find_command(const char *name)
@@ -174,15 +177,15 @@ static int parse_opts(const char *what, const struct opt *opts, int argc, char *
         size_t n = 0, sl = 2;
 
         for (const struct opt *o = opts; o->name; o++, n++) {
-                lopts[n] = (struct option){ o->name, o->kind == OPT_BOOL ? no_argument : required_argument, NULL,
-                                            256 + (int)n };
+                lopts[n] = (struct option){o->name, o->kind == OPT_BOOL ? no_argument : required_argument,
+                                           NULL, 256 + (int)n};
                 if (o->short_name) {
                         shorts[sl++] = o->short_name;
                         if (o->kind != OPT_BOOL)
                                 shorts[sl++] = ':';
                 }
         }
-        lopts[n] = (struct option){ 0 };
+        lopts[n] = (struct option){0};
         shorts[sl] = '\0';
 
         optind = 0; /* GNU: 0 reinitialises getopt's state */
@@ -199,8 +202,10 @@ static int parse_opts(const char *what, const struct opt *opts, int argc, char *
                 }
                 if (c == ':') {
                         if (optopt && optopt < 256)
-                                return vc_error_setx(err, EINVAL, "%s: flag '-%c' needs a value", what, optopt);
-                        return vc_error_setx(err, EINVAL, "%s: flag '%s' needs a value", what, argv[optind - 1]);
+                                return vc_error_setx(err, EINVAL, "%s: flag '-%c' needs a value", what,
+                                                     optopt);
+                        return vc_error_setx(err, EINVAL, "%s: flag '%s' needs a value", what,
+                                             argv[optind - 1]);
                 }
                 if (c >= 256)
                         idx = c - 256;
@@ -226,8 +231,8 @@ static int parse_opts(const char *what, const struct opt *opts, int argc, char *
                         errno = 0;
                         long long v = strtoll(optarg, &end, 10);
                         if (errno || *end || end == optarg || v < 0)
-                                return vc_error_setx(err, EINVAL, "%s: flag '--%s': invalid number '%s'", what,
-                                                     o->name, optarg);
+                                return vc_error_setx(err, EINVAL, "%s: flag '--%s': invalid number '%s'",
+                                                     what, o->name, optarg);
                         json_object_object_add(out, key, json_object_new_int64(v));
                         break;
                 }
@@ -264,13 +269,15 @@ int vc_cli_parse(int argc, char *const *argv, json_object **ret, vc_error_t *err
         if (json_object_object_get_ex(global, "log_format", &v)) {
                 const char *f = json_object_get_string(v);
                 if (!STREQ(f, "text") && !STREQ(f, "json")) {
-                        r = vc_error_setx(err, EINVAL, "kata-runtime: flag '--log-format': unknown format '%s'", f);
+                        r = vc_error_setx(err, EINVAL,
+                                          "kata-runtime: flag '--log-format': unknown format '%s'", f);
                         goto fail;
                 }
         } else {
                 json_object_object_add(global, "log_format", json_object_new_string("text"));
         }
-        /* crun's flag, which podman passes with cgroups=disabled; the container's cgroups live in the guest */
+        /* crun's flag, which podman passes with cgroups=disabled; the container's cgroups live in the guest
+         */
         if (json_object_object_get_ex(global, "cgroup_manager", &v)) {
                 const char *m = json_object_get_string(v);
                 if (!STREQ(m, "cgroupfs") && !STREQ(m, "systemd") && !STREQ(m, "disabled")) {
@@ -316,17 +323,18 @@ int vc_cli_parse(int argc, char *const *argv, json_object **ret, vc_error_t *err
                         r = vc_error_setx(err, EINVAL, "\"%s\" requires exactly %d argument(s)", cmd->name,
                                           cmd->min_args);
                 else if (nargs < cmd->min_args)
-                        r = vc_error_setx(err, EINVAL, "\"%s\" requires a minimum of %d argument(s)", cmd->name,
-                                          cmd->min_args);
+                        r = vc_error_setx(err, EINVAL, "\"%s\" requires a minimum of %d argument(s)",
+                                          cmd->name, cmd->min_args);
                 else
-                        r = vc_error_setx(err, EINVAL, "\"%s\" requires a maximum of %d argument(s)", cmd->name,
-                                          cmd->max_args);
+                        r = vc_error_setx(err, EINVAL, "\"%s\" requires a maximum of %d argument(s)",
+                                          cmd->name, cmd->max_args);
                 goto fail;
         }
         if (json_object_object_get_ex(options, "format", &v)) {
                 const char *f = json_object_get_string(v);
                 if (!STREQ(f, "table") && !STREQ(f, "json")) {
-                        r = vc_error_setx(err, EINVAL, "%s: flag '--format': unknown format '%s'", cmd->name, f);
+                        r = vc_error_setx(err, EINVAL, "%s: flag '--format': unknown format '%s'", cmd->name,
+                                          f);
                         goto fail;
                 }
         }
@@ -348,7 +356,8 @@ static void append_opts(size_t *len, const struct opt *opts)
                                  o->kind == OPT_BOOL ? "" : " value");
                 else
                         snprintf(flag, sizeof flag, "--%s%s", o->name, o->kind == OPT_BOOL ? "" : " value");
-                *len += (size_t)snprintf(usage_buf + *len, sizeof usage_buf - *len, "   %-28s %s\n", flag, o->help);
+                *len += (size_t)snprintf(usage_buf + *len, sizeof usage_buf - *len, "   %-28s %s\n", flag,
+                                         o->help);
                 if (*len >= sizeof usage_buf)
                         *len = sizeof usage_buf - 1;
         }
@@ -360,21 +369,23 @@ const char *vc_cli_usage(const char *command)
         size_t len = 0;
 
         if (cmd) {
-                len = (size_t)snprintf(usage_buf, sizeof usage_buf, "Usage: kata-runtime %s [options] %s\n\n%s\n",
-                                       cmd->name, cmd->args_usage, cmd->summary);
+                len = (size_t)snprintf(usage_buf, sizeof usage_buf,
+                                       "Usage: kata-runtime %s [options] %s\n\n%s\n", cmd->name,
+                                       cmd->args_usage, cmd->summary);
                 if (cmd->opts[0].name) {
                         len += (size_t)snprintf(usage_buf + len, sizeof usage_buf - len, "\nOptions:\n");
                         append_opts(&len, cmd->opts);
                 }
                 return usage_buf;
         }
-        len = (size_t)snprintf(usage_buf, sizeof usage_buf,
-                               "Usage: kata-runtime [global options] command [options] [arguments...]\n\n"
-                               "An OCI runtime that runs each container or pod in its own QEMU virtual machine.\n\n"
-                               "Commands:\n");
+        len = (size_t)snprintf(
+            usage_buf, sizeof usage_buf,
+            "Usage: kata-runtime [global options] command [options] [arguments...]\n\n"
+            "An OCI runtime that runs each container or pod in its own QEMU virtual machine.\n\n"
+            "Commands:\n");
         for (size_t i = 0; i < ELEMENTSOF(commands); i++)
-                len += (size_t)snprintf(usage_buf + len, sizeof usage_buf - len, "   %-10s %s\n", commands[i].name,
-                                        commands[i].summary);
+                len += (size_t)snprintf(usage_buf + len, sizeof usage_buf - len, "   %-10s %s\n",
+                                        commands[i].name, commands[i].summary);
         len += (size_t)snprintf(usage_buf + len, sizeof usage_buf - len, "\nGlobal options:\n");
         append_opts(&len, global_opts);
         return usage_buf;
@@ -384,15 +395,13 @@ static const struct {
         const char *name;
         int signo;
 } signals[] = {
-        { "HUP", SIGHUP },     { "INT", SIGINT },       { "QUIT", SIGQUIT },   { "ILL", SIGILL },
-        { "TRAP", SIGTRAP },   { "ABRT", SIGABRT },     { "IOT", SIGIOT },     { "BUS", SIGBUS },
-        { "FPE", SIGFPE },     { "KILL", SIGKILL },     { "USR1", SIGUSR1 },   { "SEGV", SIGSEGV },
-        { "USR2", SIGUSR2 },   { "PIPE", SIGPIPE },     { "ALRM", SIGALRM },   { "TERM", SIGTERM },
-        { "STKFLT", SIGSTKFLT }, { "CHLD", SIGCHLD },   { "CONT", SIGCONT },   { "STOP", SIGSTOP },
-        { "TSTP", SIGTSTP },   { "TTIN", SIGTTIN },     { "TTOU", SIGTTOU },   { "URG", SIGURG },
-        { "XCPU", SIGXCPU },   { "XFSZ", SIGXFSZ },     { "VTALRM", SIGVTALRM }, { "PROF", SIGPROF },
-        { "WINCH", SIGWINCH }, { "IO", SIGIO },         { "POLL", SIGPOLL },   { "PWR", SIGPWR },
-        { "SYS", SIGSYS },
+    {"HUP", SIGHUP},   {"INT", SIGINT},       {"QUIT", SIGQUIT}, {"ILL", SIGILL},     {"TRAP", SIGTRAP},
+    {"ABRT", SIGABRT}, {"IOT", SIGIOT},       {"BUS", SIGBUS},   {"FPE", SIGFPE},     {"KILL", SIGKILL},
+    {"USR1", SIGUSR1}, {"SEGV", SIGSEGV},     {"USR2", SIGUSR2}, {"PIPE", SIGPIPE},   {"ALRM", SIGALRM},
+    {"TERM", SIGTERM}, {"STKFLT", SIGSTKFLT}, {"CHLD", SIGCHLD}, {"CONT", SIGCONT},   {"STOP", SIGSTOP},
+    {"TSTP", SIGTSTP}, {"TTIN", SIGTTIN},     {"TTOU", SIGTTOU}, {"URG", SIGURG},     {"XCPU", SIGXCPU},
+    {"XFSZ", SIGXFSZ}, {"VTALRM", SIGVTALRM}, {"PROF", SIGPROF}, {"WINCH", SIGWINCH}, {"IO", SIGIO},
+    {"POLL", SIGPOLL}, {"PWR", SIGPWR},       {"SYS", SIGSYS},
 };
 
 int vc_signal_parse(const char *s, int *ret_signo)

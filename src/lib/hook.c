@@ -52,9 +52,9 @@ struct capture {
 
 struct run {
         uv_loop_t loop;
-        uv_poll_t exit_poll;       /* on the pidfd ... */
-        uv_signal_t sigchld;       /* ... or, without pidfds, on SIGCHLD */
-        uv_handle_t *exit_watch;   /* whichever of the two is in use */
+        uv_poll_t exit_poll;     /* on the pidfd ... */
+        uv_signal_t sigchld;     /* ... or, without pidfds, on SIGCHLD */
+        uv_handle_t *exit_watch; /* whichever of the two is in use */
         uv_timer_t timer;
         struct capture out, err;
         pid_t pid;
@@ -66,16 +66,16 @@ struct run {
 
 static _Noreturn void child_fail(int report_fd, int step)
 {
-        struct child_report r = { step, errno };
+        struct child_report r = {step, errno};
         ssize_t _unused_ n = write(report_fd, &r, sizeof r);
         _exit(127);
 }
 
 static _Noreturn void child_exec(const struct child_args *a)
 {
-        struct sigaction dfl = { .sa_handler = SIG_DFL };
+        struct sigaction dfl = {.sa_handler = SIG_DFL};
         sigset_t none;
-        int fds[3] = { a->stdin_fd, a->stdout_fd, a->stderr_fd };
+        int fds[3] = {a->stdin_fd, a->stdout_fd, a->stderr_fd};
 
         /* A clean slate for the hook: default dispositions, nothing blocked, its own process group
          * (so a timeout can kill everything it started). */
@@ -339,13 +339,13 @@ static int capture_open(struct run *r, struct capture *c, int *fd, vc_error_t *e
 static int run_one(const struct vc_hook *h, const struct vc_hook_opts *o, int netns_fd, size_t index,
                    struct vc_hook_output *ret_output, vc_error_t *err)
 {
-        static char *const empty_env[] = { NULL };
-        const char *argv0[] = { h->path, NULL };
+        static char *const empty_env[] = {NULL};
+        const char *argv0[] = {h->path, NULL};
         const char *kind = o->kind ? o->kind : "", *sp = o->kind ? " " : "";
         _cleanup_free_ struct run *r = NULL;
-        int in_fd = -1, pidfd = -1, out_p[2] = { -1, -1 }, err_p[2] = { -1, -1 }, rep_p[2] = { -1, -1 };
+        int in_fd = -1, pidfd = -1, out_p[2] = {-1, -1}, err_p[2] = {-1, -1}, rep_p[2] = {-1, -1};
         bool loop_ok = false, reaped = true, complete = false; /* complete: err already names the hook */
-        struct child_report rep = { 0, 0 };
+        struct child_report rep = {0, 0};
         _cleanup_free_ char *why = NULL;
         int e, ret, ecode = 0;
 
@@ -377,15 +377,15 @@ static int run_one(const struct vc_hook *h, const struct vc_hook_opts *o, int ne
         r->timer.data = r;
 
         struct child_args a = {
-                .path = h->path,
-                .argv = (char *const *)(h->args && h->args[0] ? h->args : argv0),
-                .envp = (char *const *)(h->env ? h->env : (const char *const *)empty_env),
-                .stdin_fd = in_fd,
-                .stdout_fd = out_p[1],
-                .stderr_fd = err_p[1],
-                .report_fd = rep_p[1],
-                .netns_fd = netns_fd,
-                .cwd = o->cwd,
+            .path = h->path,
+            .argv = (char *const *)(h->args && h->args[0] ? h->args : argv0),
+            .envp = (char *const *)(h->env ? h->env : (const char *const *)empty_env),
+            .stdin_fd = in_fd,
+            .stdout_fd = out_p[1],
+            .stderr_fd = err_p[1],
+            .report_fd = rep_p[1],
+            .netns_fd = netns_fd,
+            .cwd = o->cwd,
         };
         r->pid = fork();
         if (r->pid < 0) {

@@ -21,9 +21,9 @@ static struct {
         void *handler_data;
         char *keys[MAX_FIELDS];
         char *values[MAX_FIELDS];
-} sink = { .fd = 2, .level = VC_LOG_WARNING };
+} sink = {.fd = 2, .level = VC_LOG_WARNING};
 
-static const char *const level_names[] = { "error", "warning", "info", "debug" };
+static const char *const level_names[] = {"error", "warning", "info", "debug"};
 
 const char *vc_log_level_to_string(enum vc_log_level level)
 {
@@ -164,10 +164,12 @@ void vc_log_fields(enum vc_log_level level, const char *const *fields, const cha
                 json_object_object_add(o, "time", json_object_new_string(ts));
                 for (int i = 0; i < MAX_FIELDS; i++)
                         if (sink.keys[i])
-                                json_object_object_add(o, sink.keys[i], json_object_new_string(sink.values[i]));
+                                json_object_object_add(o, sink.keys[i],
+                                                       json_object_new_string(sink.values[i]));
                 for (const char *const *f = fields; f && f[0] && f[1]; f += 2)
                         json_object_object_add(o, f[0], json_object_new_string(f[1]));
-                const char *s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+                const char *s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
+                                                                      JSON_C_TO_STRING_NOSLASHESCAPE);
                 if (asprintf(&line, "%s\n", s) < 0)
                         line = NULL;
                 json_object_put(o);
@@ -190,8 +192,8 @@ void vc_log_fields(enum vc_log_level level, const char *const *fields, const cha
                         free(extra);
                         extra = n;
                 }
-                if (asprintf(&line, "time=\"%s\" level=%s msg=\"%s\"%s\n", ts, vc_log_level_to_string(level), msg,
-                             extra ? extra : "") < 0)
+                if (asprintf(&line, "time=\"%s\" level=%s msg=\"%s\"%s\n", ts, vc_log_level_to_string(level),
+                             msg, extra ? extra : "") < 0)
                         line = NULL;
                 free(extra);
         }

@@ -212,7 +212,8 @@ static int valid_name(const char *name)
                strlen(name) <= NAME_MAX;
 }
 
-/* `mkdir -p`: none of our libraries (json-c, libuv, libmnl) has it, and libuv's uv_fs_mkdir makes one level. */
+/* `mkdir -p`: none of our libraries (json-c, libuv, libmnl) has it, and libuv's uv_fs_mkdir makes one level.
+ */
 static int mkdir_p(const char *dir, mode_t mode)
 {
         _cleanup_free_ char *p = strdup(dir);
@@ -359,7 +360,7 @@ int vc_netns_create(const char *dir, const char *name, vc_netns_t **ret, vc_erro
 {
         _cleanup_free_ char *path = NULL;
         _cleanup_close_ int dfd = -1; /* holds the directory lock */
-        struct create_ctx c = { 0 };
+        struct create_ctx c = {0};
         pthread_t t;
         int fd, r;
 
@@ -551,7 +552,7 @@ static void ntop(int family, const struct nlattr *a, char *dst, size_t size)
 static int link_cb(const struct nlmsghdr *nlh, void *data)
 {
         struct listing *ls = data;
-        const struct nlattr *tb[64] = { 0 }, *info[IFLA_INFO_MAX + 1] = { 0 };
+        const struct nlattr *tb[64] = {0}, *info[IFLA_INFO_MAX + 1] = {0};
         struct ifinfomsg *ifi = mnl_nlmsg_get_payload(nlh);
         struct vc_netns_link *k;
 
@@ -591,7 +592,7 @@ static int link_cb(const struct nlmsghdr *nlh, void *data)
 static int addr_cb(const struct nlmsghdr *nlh, void *data)
 {
         struct listing *ls = data;
-        const struct nlattr *tb[64] = { 0 };
+        const struct nlattr *tb[64] = {0};
         struct ifaddrmsg *ifa = mnl_nlmsg_get_payload(nlh);
         struct vc_netns_addr *a;
         size_t n = ls->n_addrs;
@@ -617,7 +618,7 @@ static int addr_cb(const struct nlmsghdr *nlh, void *data)
 static int route_cb(const struct nlmsghdr *nlh, void *data)
 {
         struct listing *ls = data;
-        const struct nlattr *tb[64] = { 0 };
+        const struct nlattr *tb[64] = {0};
         struct rtmsg *rtm = mnl_nlmsg_get_payload(nlh);
         struct vc_netns_route *r;
         unsigned table = rtm->rtm_table;
@@ -711,7 +712,7 @@ static int distribute(struct listing *ls)
 
 int vc_netns_links(const vc_netns_t *ns, struct vc_netns_links **ret, vc_error_t *err)
 {
-        struct listing ls = { 0 };
+        struct listing ls = {0};
         struct mnl_socket *nl = NULL;
         int r;
 

@@ -67,12 +67,13 @@ static int expect(json_object *o, enum json_type t, struct where *w, vc_error_t 
 {
         if (o != NULL && json_object_get_type(o) == t)
                 return 0;
-        return bad(err, w, "must be %s, got %s", t == json_type_object ? "an object"
-                                                 : t == json_type_array ? "an array"
-                                                 : t == json_type_string ? "a string"
-                                                 : t == json_type_int ? "an integer"
-                                                 : t == json_type_boolean ? "a boolean"
-                                                                          : "a value",
+        return bad(err, w, "must be %s, got %s",
+                   t == json_type_object    ? "an object"
+                   : t == json_type_array   ? "an array"
+                   : t == json_type_string  ? "a string"
+                   : t == json_type_int     ? "an integer"
+                   : t == json_type_boolean ? "a boolean"
+                                            : "a value",
                    o ? type_name(o) : "null");
 }
 
@@ -246,13 +247,13 @@ static int validate_process(json_object *proc, struct where *w, vc_error_t *err)
 
 int vc_oci_validate_process(json_object *process, const char *what, vc_error_t *err)
 {
-        struct where w = { .doc = what, .path = "process" };
+        struct where w = {.doc = what, .path = "process"};
         int r = expect(process, json_type_object, &w, err);
         return r < 0 ? r : validate_process(process, &w, err);
 }
 
 static const char *const hook_kinds[] = {
-        "prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop",
+    "prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop",
 };
 
 static int validate_hooks(json_object *hooks, struct where *w, vc_error_t *err)
@@ -324,7 +325,7 @@ static int validate_mounts(json_object *mounts, struct where *w, vc_error_t *err
         return 0;
 }
 
-static const char *const ns_types[] = { "pid", "network", "mount", "ipc", "uts", "user", "cgroup", "time" };
+static const char *const ns_types[] = {"pid", "network", "mount", "ipc", "uts", "user", "cgroup", "time"};
 
 static int validate_linux(json_object *linux_, struct where *w, vc_error_t *err)
 {
@@ -400,7 +401,7 @@ static int version_supported(const char *v)
 
 int vc_oci_validate(json_object *config, const char *what, vc_error_t *err)
 {
-        struct where w = { .doc = what };
+        struct where w = {.doc = what};
         json_object *ver, *root, *proc, *host, *mounts, *hooks, *ann, *linux_;
         int r;
 
@@ -417,8 +418,8 @@ int vc_oci_validate(json_object *config, const char *what, vc_error_t *err)
                 return r;
         if (!version_supported(json_object_get_string(ver))) {
                 strcpy(w.path, "ociVersion");
-                return bad(err, &w, "unsupported version '%s' (supported: %s to 1.3.x)", json_object_get_string(ver),
-                           VC_OCI_VERSION_MIN);
+                return bad(err, &w, "unsupported version '%s' (supported: %s to 1.3.x)",
+                           json_object_get_string(ver), VC_OCI_VERSION_MIN);
         }
         if (root) {
                 json_object *path, *ro;
@@ -501,8 +502,8 @@ int vc_id_validate(const char *id, vc_error_t *err)
                 int alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
                 if (alnum || (i > 0 && (c == '_' || c == '+' || c == '.' || c == '-')))
                         continue;
-                return vc_error_setx(err, EINVAL, "invalid container id '%.64s%s': character %zu not allowed", id,
-                                     n > 64 ? "..." : "", i);
+                return vc_error_setx(err, EINVAL, "invalid container id '%.64s%s': character %zu not allowed",
+                                     id, n > 64 ? "..." : "", i);
         }
         return 0;
 }
@@ -511,12 +512,12 @@ int vc_id_validate(const char *id, vc_error_t *err)
 static const struct {
         const char *type_key, *sandbox_key, *sandbox_value, *container_value;
 } cri[] = {
-        { "io.kubernetes.cri.container-type", "io.kubernetes.cri.sandbox-id", "sandbox", "container" },
-        { "io.kubernetes.cri-o.ContainerType", "io.kubernetes.cri-o.SandboxID", "sandbox", "container" },
+    {"io.kubernetes.cri.container-type", "io.kubernetes.cri.sandbox-id", "sandbox", "container"},
+    {"io.kubernetes.cri-o.ContainerType", "io.kubernetes.cri-o.SandboxID", "sandbox", "container"},
 };
 
-int vc_oci_container_type(json_object *annotations, enum vc_container_type *ret_type, const char **ret_sandbox_id,
-                          vc_error_t *err)
+int vc_oci_container_type(json_object *annotations, enum vc_container_type *ret_type,
+                          const char **ret_sandbox_id, vc_error_t *err)
 {
         for (size_t i = 0; annotations && i < ELEMENTSOF(cri); i++) {
                 json_object *t, *s;
@@ -529,8 +530,8 @@ int vc_oci_container_type(json_object *annotations, enum vc_container_type *ret_
                         return 0;
                 }
                 if (!STREQ(type, cri[i].container_value))
-                        return vc_error_setx(err, EINVAL, "annotation %s: unknown container type '%s'", cri[i].type_key,
-                                             type);
+                        return vc_error_setx(err, EINVAL, "annotation %s: unknown container type '%s'",
+                                             cri[i].type_key, type);
                 if (!json_object_object_get_ex(annotations, cri[i].sandbox_key, &s) ||
                     json_object_get_string_len(s) == 0)
                         return vc_error_setx(err, EINVAL, "annotation %s: required for a container of a pod",
@@ -550,27 +551,27 @@ int vc_oci_container_type(json_object *annotations, enum vc_container_type *ret_
 json_object *vc_oci_default_spec(void)
 {
         static const char spec[] =
-                "{\"ociVersion\":\"" VC_OCI_VERSION "\","
-                "\"process\":{\"terminal\":true,\"user\":{\"uid\":0,\"gid\":0},\"args\":[\"sh\"],"
-                "\"env\":[\"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\",\"TERM=xterm\"],"
-                "\"cwd\":\"/\",\"rlimits\":[{\"type\":\"RLIMIT_NOFILE\",\"hard\":1024,\"soft\":1024}],"
-                "\"noNewPrivileges\":true},"
-                "\"root\":{\"path\":\"rootfs\",\"readonly\":false},"
-                "\"hostname\":\"kata\","
-                "\"mounts\":["
-                "{\"destination\":\"/proc\",\"type\":\"proc\",\"source\":\"proc\"},"
-                "{\"destination\":\"/dev\",\"type\":\"tmpfs\",\"source\":\"tmpfs\","
-                "\"options\":[\"nosuid\",\"strictatime\",\"mode=755\",\"size=65536k\"]},"
-                "{\"destination\":\"/dev/pts\",\"type\":\"devpts\",\"source\":\"devpts\","
-                "\"options\":[\"nosuid\",\"noexec\",\"newinstance\",\"ptmxmode=0666\",\"mode=0620\"]},"
-                "{\"destination\":\"/dev/shm\",\"type\":\"tmpfs\",\"source\":\"shm\","
-                "\"options\":[\"nosuid\",\"noexec\",\"nodev\",\"mode=1777\",\"size=65536k\"]},"
-                "{\"destination\":\"/dev/mqueue\",\"type\":\"mqueue\",\"source\":\"mqueue\","
-                "\"options\":[\"nosuid\",\"noexec\",\"nodev\"]},"
-                "{\"destination\":\"/sys\",\"type\":\"sysfs\",\"source\":\"sysfs\","
-                "\"options\":[\"nosuid\",\"noexec\",\"nodev\",\"ro\"]}],"
-                "\"linux\":{\"namespaces\":[{\"type\":\"pid\"},{\"type\":\"network\"},{\"type\":\"ipc\"},"
-                "{\"type\":\"uts\"},{\"type\":\"mount\"}],"
-                "\"resources\":{\"devices\":[{\"allow\":false,\"access\":\"rwm\"}]}}}";
+            "{\"ociVersion\":\"" VC_OCI_VERSION "\","
+            "\"process\":{\"terminal\":true,\"user\":{\"uid\":0,\"gid\":0},\"args\":[\"sh\"],"
+            "\"env\":[\"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\",\"TERM=xterm\"],"
+            "\"cwd\":\"/\",\"rlimits\":[{\"type\":\"RLIMIT_NOFILE\",\"hard\":1024,\"soft\":1024}],"
+            "\"noNewPrivileges\":true},"
+            "\"root\":{\"path\":\"rootfs\",\"readonly\":false},"
+            "\"hostname\":\"kata\","
+            "\"mounts\":["
+            "{\"destination\":\"/proc\",\"type\":\"proc\",\"source\":\"proc\"},"
+            "{\"destination\":\"/dev\",\"type\":\"tmpfs\",\"source\":\"tmpfs\","
+            "\"options\":[\"nosuid\",\"strictatime\",\"mode=755\",\"size=65536k\"]},"
+            "{\"destination\":\"/dev/pts\",\"type\":\"devpts\",\"source\":\"devpts\","
+            "\"options\":[\"nosuid\",\"noexec\",\"newinstance\",\"ptmxmode=0666\",\"mode=0620\"]},"
+            "{\"destination\":\"/dev/shm\",\"type\":\"tmpfs\",\"source\":\"shm\","
+            "\"options\":[\"nosuid\",\"noexec\",\"nodev\",\"mode=1777\",\"size=65536k\"]},"
+            "{\"destination\":\"/dev/mqueue\",\"type\":\"mqueue\",\"source\":\"mqueue\","
+            "\"options\":[\"nosuid\",\"noexec\",\"nodev\"]},"
+            "{\"destination\":\"/sys\",\"type\":\"sysfs\",\"source\":\"sysfs\","
+            "\"options\":[\"nosuid\",\"noexec\",\"nodev\",\"ro\"]}],"
+            "\"linux\":{\"namespaces\":[{\"type\":\"pid\"},{\"type\":\"network\"},{\"type\":\"ipc\"},"
+            "{\"type\":\"uts\"},{\"type\":\"mount\"}],"
+            "\"resources\":{\"devices\":[{\"allow\":false,\"access\":\"rwm\"}]}}}";
         return json_tokener_parse(spec);
 }

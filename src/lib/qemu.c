@@ -134,7 +134,8 @@ int vc_qemu_build_argv(const struct vc_qemu_config *c, char ***ret_argv, vc_erro
         strv_add(&s, "-mon");
         strv_add(&s, "chardev=qmp,mode=control");
         /* Free page reporting: the guest hands back memory it freed (the decompressed kernel image, boot-time
-         * buffers), and qemu punches it out of the memfd, so an idle sandbox holds only what its guest uses. */
+         * buffers), and qemu punches it out of the memfd, so an idle sandbox holds only what its guest uses.
+         */
         strv_add(&s, "-device");
         strv_add(&s, "virtio-balloon-pci,id=balloon0,free-page-reporting=on");
         strv_add(&s, "-device");

@@ -191,7 +191,7 @@ static int read_ready(int fd, pid_t pid, int timeout_ms, int *reaped, vc_error_t
                 int64_t left = deadline - now_ms();
                 if (left <= 0)
                         return vc_error_setx(err, ETIMEDOUT, SHIM_NAME " not ready after %d ms", timeout_ms);
-                struct pollfd p = { .fd = fd, .events = POLLIN };
+                struct pollfd p = {.fd = fd, .events = POLLIN};
                 int r = poll(&p, 1, (int)left);
                 if (r < 0) {
                         if (errno == EINTR)
@@ -232,7 +232,8 @@ static int read_ready(int fd, pid_t pid, int timeout_ms, int *reaped, vc_error_t
                 while (w < 0 && errno == EINTR);
                 *reaped = (w == pid);
                 if (w == pid && WIFEXITED(status))
-                        return vc_error_setx(err, EPIPE, SHIM_NAME " exited with status %d before it was ready",
+                        return vc_error_setx(err, EPIPE,
+                                             SHIM_NAME " exited with status %d before it was ready",
                                              WEXITSTATUS(status));
                 if (w == pid && WIFSIGNALED(status))
                         return vc_error_setx(err, EPIPE, SHIM_NAME " killed by signal %d before it was ready",

@@ -106,7 +106,8 @@ int vc_state_save(const char *root, const char *id, json_object *state, vc_error
                 return vc_error_set(err, ENOMEM, "state of '%s'", id);
         if ((r = vc_mkdir_p(dir, 0711, err)) < 0)
                 return r;
-        const char *s = json_object_to_json_string_ext(state, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+        const char *s =
+            json_object_to_json_string_ext(state, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
         return vc_atomic_write(path, s, strlen(s), 0600, err);
 }
 
@@ -241,12 +242,13 @@ int vc_lock_acquire(const char *root, const char *name, int timeout_ms, vc_lock_
                 struct stat a, b;
                 if (fd < 0)
                         return vc_error_set(err, errno, "open lock '%s'", path);
-                /* flock has no timeout: poll with LOCK_NB and a short sleep (the waits are rare and short). */
+                /* flock has no timeout: poll with LOCK_NB and a short sleep (waits are rare and short) */
                 while (flock(fd, LOCK_EX | LOCK_NB) < 0) {
                         if (errno != EWOULDBLOCK && errno != EINTR)
                                 return vc_error_set(err, errno, "lock '%s'", path);
                         if (deadline >= 0 && now_ms() >= deadline)
-                                return vc_error_setx(err, EAGAIN, "sandbox '%s' is locked by another command", name);
+                                return vc_error_setx(err, EAGAIN, "sandbox '%s' is locked by another command",
+                                                     name);
                         (void)poll(NULL, 0, 10);
                 }
                 /* The holder may have destroyed the sandbox and unlinked the file: then lock a fresh one. */

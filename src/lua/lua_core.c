@@ -16,8 +16,8 @@ static int lcore_json_encode(lua_State *L) /* vc.json.encode(v [, pretty]) -> st
                 json_object_put(o);
                 return luaL_error(L, "json.encode: %s", why);
         }
-        int flags = JSON_C_TO_STRING_NOSLASHESCAPE | (pretty ? JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED
-                                                            : JSON_C_TO_STRING_PLAIN);
+        int flags = JSON_C_TO_STRING_NOSLASHESCAPE |
+                    (pretty ? JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED : JSON_C_TO_STRING_PLAIN);
         lua_pushstring(L, o ? json_object_to_json_string_ext(o, flags) : "null");
         json_object_put(o);
         return 1;
@@ -90,24 +90,24 @@ static int lclock_sleep(lua_State *L) /* vc.clock.sleep(seconds) */
 {
         lua_Number s = luaL_checknumber(L, 1);
         luaL_argcheck(L, s >= 0 && s <= 3600, 1, "out of range");
-        struct timespec ts = { (time_t)s, (long)((s - (lua_Number)(time_t)s) * 1e9) };
+        struct timespec ts = {(time_t)s, (long)((s - (lua_Number)(time_t)s) * 1e9)};
         while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
                 ;
         return 0;
 }
 
 static const luaL_Reg clock_funcs[] = {
-        { "realtime", lclock_realtime },
-        { "monotonic", lclock_monotonic },
-        { "sleep", lclock_sleep },
-        { NULL, NULL },
+    {"realtime", lclock_realtime},
+    {"monotonic", lclock_monotonic},
+    {"sleep", lclock_sleep},
+    {NULL, NULL},
 };
 
 static const luaL_Reg json_funcs[] = {
-        { "encode", lcore_json_encode },
-        { "decode", lcore_json_decode },
-        { "array", lcore_json_array },
-        { NULL, NULL },
+    {"encode", lcore_json_encode},
+    {"decode", lcore_json_decode},
+    {"array", lcore_json_array},
+    {NULL, NULL},
 };
 
 void vc_l_open_core(lua_State *L)

@@ -211,8 +211,8 @@ static int push_success(lua_State *L, struct vc_hook_output *outs, size_t n, int
 /* vc.hook.run(hook, opts) -> true, vc.HookOutput | nil, msg, code */
 static int lhook_run(lua_State *L)
 {
-        struct reader rd = { .L = L, .arg = 1 };
-        struct vc_hook_output out = { 0 };
+        struct reader rd = {.L = L, .arg = 1};
+        struct vc_hook_output out = {0};
         struct vc_hook_opts o;
         struct vc_hook h;
         vc_error_t err = NULL;
@@ -231,7 +231,7 @@ static int lhook_run(lua_State *L)
 /* vc.hook.run_all(hooks, opts) -> true, vc.HookOutput[] | nil, msg, code, failed_index (0-based) */
 static int lhook_run_all(lua_State *L)
 {
-        struct reader rd = { .L = L, .arg = 1 };
+        struct reader rd = {.L = L, .arg = 1};
         struct vc_hook_output *outs;
         struct vc_hook_opts o;
         struct vc_hook *hooks;
@@ -263,9 +263,9 @@ static int lhook_run_all(lua_State *L)
 }
 
 static const luaL_Reg hook_funcs[] = {
-        { "run", lhook_run },
-        { "run_all", lhook_run_all },
-        { NULL, NULL },
+    {"run", lhook_run},
+    {"run_all", lhook_run_all},
+    {NULL, NULL},
 };
 
 void vc_l_open_hook(lua_State *L)

@@ -2,7 +2,7 @@
 #include "vc/log.h"
 #include "vc_lua.h"
 
-static const char *const level_names[] = { "error", "warning", "info", "debug", NULL };
+static const char *const level_names[] = {"error", "warning", "info", "debug", NULL};
 
 /* vc.log.write(level, msg [, fields]) -> true; fields is a table of string keys to string values */
 static int llog_write(lua_State *L)
@@ -20,7 +20,7 @@ static int llog_write(lua_State *L)
                         if (lua_type(L, -2) == LUA_TSTRING) {
                                 fields[n++] = lua_tostring(L, -2);
                                 fields[n++] = luaL_tolstring(L, -1, NULL); /* [.., anchor, k, v, s] */
-                                lua_rawseti(L, 4, n / 2);                 /* [.., anchor, k, v] */
+                                lua_rawseti(L, 4, n / 2);                  /* [.., anchor, k, v] */
                         }
                         lua_pop(L, 1); /* [.., anchor, k] */
                 }
@@ -48,10 +48,10 @@ static int llog_level(lua_State *L) /* vc.log.level() -> "warning" */
 }
 
 static const luaL_Reg log_funcs[] = {
-        { "write", llog_write },
-        { "set_field", llog_set_field },
-        { "level", llog_level },
-        { NULL, NULL },
+    {"write", llog_write},
+    {"set_field", llog_set_field},
+    {"level", llog_level},
+    {NULL, NULL},
 };
 
 void vc_l_open_log(lua_State *L)

@@ -179,25 +179,25 @@ static const struct {
         unsigned flag;
         const char *name;
 } iff_names[] = {
-        { IFF_UP, "UP" },
-        { IFF_BROADCAST, "BROADCAST" },
-        { IFF_DEBUG, "DEBUG" },
-        { IFF_LOOPBACK, "LOOPBACK" },
-        { IFF_POINTOPOINT, "POINTOPOINT" },
-        { IFF_NOTRAILERS, "NOTRAILERS" },
-        { IFF_RUNNING, "RUNNING" },
-        { IFF_NOARP, "NOARP" },
-        { IFF_PROMISC, "PROMISC" },
-        { IFF_ALLMULTI, "ALLMULTI" },
-        { IFF_MASTER, "MASTER" },
-        { IFF_SLAVE, "SLAVE" },
-        { IFF_MULTICAST, "MULTICAST" },
-        { IFF_PORTSEL, "PORTSEL" },
-        { IFF_AUTOMEDIA, "AUTOMEDIA" },
-        { IFF_DYNAMIC, "DYNAMIC" },
-        { IFF_LOWER_UP, "LOWER_UP" },
-        { IFF_DORMANT, "DORMANT" },
-        { IFF_ECHO, "ECHO" },
+    {IFF_UP, "UP"},
+    {IFF_BROADCAST, "BROADCAST"},
+    {IFF_DEBUG, "DEBUG"},
+    {IFF_LOOPBACK, "LOOPBACK"},
+    {IFF_POINTOPOINT, "POINTOPOINT"},
+    {IFF_NOTRAILERS, "NOTRAILERS"},
+    {IFF_RUNNING, "RUNNING"},
+    {IFF_NOARP, "NOARP"},
+    {IFF_PROMISC, "PROMISC"},
+    {IFF_ALLMULTI, "ALLMULTI"},
+    {IFF_MASTER, "MASTER"},
+    {IFF_SLAVE, "SLAVE"},
+    {IFF_MULTICAST, "MULTICAST"},
+    {IFF_PORTSEL, "PORTSEL"},
+    {IFF_AUTOMEDIA, "AUTOMEDIA"},
+    {IFF_DYNAMIC, "DYNAMIC"},
+    {IFF_LOWER_UP, "LOWER_UP"},
+    {IFF_DORMANT, "DORMANT"},
+    {IFF_ECHO, "ECHO"},
 };
 
 static const char *family_name(int family)
@@ -318,7 +318,7 @@ static int enter_cb(void *data)
  * is raised again once it is back. */
 static int lnetns_enter(lua_State *L)
 {
-        struct enter_ctx c = { .L = L };
+        struct enter_ctx c = {.L = L};
         vc_error_t err = NULL;
         int top = lua_gettop(L), base, r;
         vc_netns_t *ns;
@@ -405,33 +405,22 @@ static int lnetns_m_delete(lua_State *L)
 }
 
 static const luaL_Reg netns_meth[] = {
-        { "path", lnetns_m_path },
-        { "fd", lnetns_m_fd },
-        { "close", lnetns__close },
-        { "links", lnetns_m_links },
-        { "is_host", lnetns_m_is_host },
-        { "enter", lnetns_m_enter },
-        { "delete", lnetns_m_delete },
-        { NULL, NULL },
+    {"path", lnetns_m_path},       {"fd", lnetns_m_fd},
+    {"close", lnetns__close},      {"links", lnetns_m_links},
+    {"is_host", lnetns_m_is_host}, {"enter", lnetns_m_enter},
+    {"delete", lnetns_m_delete},   {NULL, NULL},
 };
 
 static const luaL_Reg netns_metameth[] = {
-        { "__index", NULL }, /* placeholder: the methods */
-        { "__gc", lnetns__close },
-        { "__close", lnetns__close },
-        { "__tostring", lnetns__tostring },
-        { NULL, NULL },
+    {"__index", NULL}, /* placeholder: the methods */
+    {"__gc", lnetns__close}, {"__close", lnetns__close}, {"__tostring", lnetns__tostring}, {NULL, NULL},
 };
 
 static const luaL_Reg netns_funcs[] = {
-        { "create", lnetns_create },
-        { "open", lnetns_open },
-        { "delete", lnetns_delete },
-        { "is_host", lnetns_is_host },
-        { "links", lnetns_links },
-        { "enter", lnetns_enter },
-        { "remove_dir", lnetns_remove_dir },
-        { NULL, NULL },
+    {"create", lnetns_create},         {"open", lnetns_open},
+    {"delete", lnetns_delete},         {"is_host", lnetns_is_host},
+    {"links", lnetns_links},           {"enter", lnetns_enter},
+    {"remove_dir", lnetns_remove_dir}, {NULL, NULL},
 };
 
 void vc_l_open_netns(lua_State *L)

@@ -166,17 +166,17 @@ static int lsignal_name(lua_State *L) /* vc.signal.name(15) -> "TERM" | nil */
 }
 
 static const luaL_Reg oci_funcs[] = {
-        { "load", loci_load },
-        { "validate", loci_validate },
-        { "validate_process", loci_validate_process },
-        { "container_type", loci_container_type },
-        { "default_spec", loci_default_spec },
-        { NULL, NULL },
+    {"load", loci_load},
+    {"validate", loci_validate},
+    {"validate_process", loci_validate_process},
+    {"container_type", loci_container_type},
+    {"default_spec", loci_default_spec},
+    {NULL, NULL},
 };
 
-static const luaL_Reg id_funcs[] = { { "validate", lid_validate }, { NULL, NULL } };
-static const luaL_Reg cli_funcs[] = { { "parse", lcli_parse }, { "usage", lcli_usage }, { NULL, NULL } };
-static const luaL_Reg signal_funcs[] = { { "parse", lsignal_parse }, { "name", lsignal_name }, { NULL, NULL } };
+static const luaL_Reg id_funcs[] = {{"validate", lid_validate}, {NULL, NULL}};
+static const luaL_Reg cli_funcs[] = {{"parse", lcli_parse}, {"usage", lcli_usage}, {NULL, NULL}};
+static const luaL_Reg signal_funcs[] = {{"parse", lsignal_parse}, {"name", lsignal_name}, {NULL, NULL}};
 
 /* vc[name] = a new table of funcs; the table stays on the stack for constants. */
 static void newlib_field(lua_State *L, const char *name, const luaL_Reg *funcs)

@@ -67,7 +67,7 @@ static int lshim_exec(lua_State *L) /* vc.shim.exec(opts) -> does not return | n
 
 static int lshim_path(lua_State *L) /* vc.shim.path([path]) -> the kata-shim binary | nil, msg, code */
 {
-        struct vc_shim_opts o = { .path = luaL_optstring(L, 1, NULL) };
+        struct vc_shim_opts o = {.path = luaL_optstring(L, 1, NULL)};
         vc_error_t err = NULL;
         char *p = NULL;
 
@@ -79,10 +79,10 @@ static int lshim_path(lua_State *L) /* vc.shim.path([path]) -> the kata-shim bin
 }
 
 static const luaL_Reg shim_funcs[] = {
-        { "spawn", lshim_spawn },
-        { "exec", lshim_exec },
-        { "path", lshim_path },
-        { NULL, NULL },
+    {"spawn", lshim_spawn},
+    {"exec", lshim_exec},
+    {"path", lshim_path},
+    {NULL, NULL},
 };
 
 void vc_l_open_shim(lua_State *L)

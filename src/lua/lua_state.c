@@ -165,8 +165,8 @@ static int lfs_realpath(lua_State *L) /* vc.fs.realpath(path) -> abs | nil, msg,
         return 1;
 }
 
-/* vc.fs.stat(path) -> { type = "file"|"directory"|"link"|"socket"|"fifo"|"other", size=, mode=, dev=, ino=, mtime= }
- *   | nil, msg, code (lstat: links are not followed) */
+/* vc.fs.stat(path) -> { type = "file"|"directory"|"link"|"socket"|"fifo"|"other", size=, mode=, dev=, ino=,
+ * mtime= } | nil, msg, code (lstat: links are not followed) */
 static int lfs_stat(lua_State *L)
 {
         const char *path = luaL_checkstring(L, 1);
@@ -308,8 +308,8 @@ static int lproc_wait(lua_State *L)
         return 1;
 }
 
-/* vc.proc.set_subreaper([on]) -> true | nil, msg, code: orphans of our descendants (shims, supervisors) become
- * our children, as with containerd-shim and conmon; set_subreaper(false) gives them back to init */
+/* vc.proc.set_subreaper([on]) -> true | nil, msg, code: orphans of our descendants (shims, supervisors)
+ * become our children, as with containerd-shim and conmon; set_subreaper(false) gives them back to init */
 static int lproc_set_subreaper(lua_State *L)
 {
         int on = lua_isnoneornil(L, 1) ? 1 : (luaL_checktype(L, 1, LUA_TBOOLEAN), lua_toboolean(L, 1));
@@ -337,24 +337,38 @@ static int lproc_getpid(lua_State *L) /* vc.proc.getpid() -> pid */
 }
 
 static const luaL_Reg state_funcs[] = {
-        { "save", lstate_save }, { "load", lstate_load }, { "remove", lstate_remove }, { "list", lstate_list },
-        { NULL, NULL },
+    {"save", lstate_save}, {"load", lstate_load}, {"remove", lstate_remove},
+    {"list", lstate_list}, {NULL, NULL},
 };
-static const luaL_Reg lock_funcs[] = { { "acquire", llock_acquire }, { NULL, NULL } };
-static const luaL_Reg lock_meth[] = { { "release", llock_m_release }, { NULL, NULL } };
+static const luaL_Reg lock_funcs[] = {{"acquire", llock_acquire}, {NULL, NULL}};
+static const luaL_Reg lock_meth[] = {{"release", llock_m_release}, {NULL, NULL}};
 static const luaL_Reg lock_meta[] = {
-        { "__gc", llock__gc }, { "__close", llock__close }, { "__tostring", llock__tostring }, { NULL, NULL },
+    {"__gc", llock__gc},
+    {"__close", llock__close},
+    {"__tostring", llock__tostring},
+    {NULL, NULL},
 };
 static const luaL_Reg fs_funcs[] = {
-        { "atomic_write", lfs_atomic_write }, { "mkdir_p", lfs_mkdir_p }, { "realpath", lfs_realpath },
-        { "stat", lfs_stat },                 { "rmdir", lfs_rmdir },     { "unlink", lfs_unlink },
-        { "bind", lfs_bind },                 { "umount", lfs_umount },   { "make_shared", lfs_make_shared },
-        { NULL, NULL },
+    {"atomic_write", lfs_atomic_write},
+    {"mkdir_p", lfs_mkdir_p},
+    {"realpath", lfs_realpath},
+    {"stat", lfs_stat},
+    {"rmdir", lfs_rmdir},
+    {"unlink", lfs_unlink},
+    {"bind", lfs_bind},
+    {"umount", lfs_umount},
+    {"make_shared", lfs_make_shared},
+    {NULL, NULL},
 };
 static const luaL_Reg proc_funcs[] = {
-        { "start_time", lproc_start_time }, { "alive", lproc_alive }, { "kill", lproc_kill },
-        { "getpid", lproc_getpid },         { "wait", lproc_wait },
-        { "set_subreaper", lproc_set_subreaper }, { "reap", lproc_reap }, { NULL, NULL },
+    {"start_time", lproc_start_time},
+    {"alive", lproc_alive},
+    {"kill", lproc_kill},
+    {"getpid", lproc_getpid},
+    {"wait", lproc_wait},
+    {"set_subreaper", lproc_set_subreaper},
+    {"reap", lproc_reap},
+    {NULL, NULL},
 };
 
 void vc_l_open_state(lua_State *L)

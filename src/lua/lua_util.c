@@ -82,7 +82,7 @@ void vc_l_newclass(lua_State *L, const char *name, const luaL_Reg *meth, const l
         luaL_newmetatable(L, name); /* [mt] */
         if (metameth)
                 luaL_setfuncs(L, metameth, 0);
-        lua_newtable(L);                /* [mt, methods] */
+        lua_newtable(L); /* [mt, methods] */
         luaL_setfuncs(L, meth, 0);
         lua_setfield(L, -2, "__index"); /* [mt] */
         lua_pop(L, 1);

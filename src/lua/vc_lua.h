@@ -12,9 +12,9 @@ int vc_l_pusherror(lua_State *L, vc_error_t *err);
 /* Push fail, "<what>: strerror", code from a negative errno; return 3. */
 int vc_l_pusherrno(lua_State *L, int neg_errno, const char *what);
 /* Optional string/integer/boolean field of the table at index t. */
-const char *vc_l_optfield_string(lua_State *L, int t, const char *k, const char *def); /* may raise */
+const char *vc_l_optfield_string(lua_State *L, int t, const char *k, const char *def);  /* may raise */
 lua_Integer vc_l_optfield_integer(lua_State *L, int t, const char *k, lua_Integer def); /* may raise */
-int vc_l_optfield_boolean(lua_State *L, int t, const char *k, int def);                  /* may raise */
+int vc_l_optfield_boolean(lua_State *L, int t, const char *k, int def);                 /* may raise */
 /* Create metatable `name` with methods as __index and metamethods (liolib createmeta). */
 void vc_l_newclass(lua_State *L, const char *name, const luaL_Reg *meth, const luaL_Reg *metameth);
 

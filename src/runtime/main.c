@@ -64,7 +64,8 @@ static int msghandler(lua_State *L)
         return 1;
 }
 
-/* The installed Lua directory beside the binary (<prefix>/bin/../share/kata-runtime/lua, precompiled chunks in
+/* The installed Lua directory beside the binary (<prefix>/bin/../share/kata-runtime/lua, precompiled chunks
+ * in
  * .../luac), else the source tree's and the build tree's (a build-tree binary). */
 static void find_lua_dirs(char *lua, char *luac, size_t len)
 {
@@ -93,7 +94,8 @@ static void find_lua_dirs(char *lua, char *luac, size_t len)
 static int search_precompiled(lua_State *L)
 {
         const char *name = luaL_checkstring(L, 1);
-        const char *lua_dir = lua_tostring(L, lua_upvalueindex(1)), *luac_dir = lua_tostring(L, lua_upvalueindex(2));
+        const char *lua_dir = lua_tostring(L, lua_upvalueindex(1)),
+                   *luac_dir = lua_tostring(L, lua_upvalueindex(2));
         char rel[256], src[PATH_MAX], bc[PATH_MAX];
         struct stat ss, bs;
 
@@ -194,7 +196,7 @@ int main(int argc, char **argv)
         json_object *ctx = NULL, *global, *v;
         vc_error_t err = NULL;
         enum vc_log_format fmt = VC_LOG_TEXT;
-        struct limits limits = { 0, LUA_MAXMEM };
+        struct limits limits = {0, LUA_MAXMEM};
         char lua_dir[PATH_MAX], luac_dir[PATH_MAX];
         int status = 1;
 
@@ -206,7 +208,8 @@ int main(int argc, char **argv)
         json_object_object_get_ex(ctx, "global", &global);
         if (json_object_object_get_ex(global, "log_format", &v))
                 (void)vc_log_format_from_string(json_object_get_string(v), &fmt);
-        const char *log_path = json_object_object_get_ex(global, "log", &v) ? json_object_get_string(v) : NULL;
+        const char *log_path =
+            json_object_object_get_ex(global, "log", &v) ? json_object_get_string(v) : NULL;
         enum vc_log_level level = json_object_object_get_ex(global, "debug", NULL) ? VC_LOG_DEBUG
                                   : log_path                                       ? VC_LOG_INFO
                                                                                    : VC_LOG_WARNING;

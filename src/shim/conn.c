@@ -59,8 +59,8 @@ static void on_sup_write(uv_write_t *req, int status)
                 shim_source_pause(&s->in, false);
 }
 
-static int sup_send(struct shim *s, uint8_t type, uint8_t stream, uint32_t id, const void *payload, size_t len,
-                    bool stop_after)
+static int sup_send(struct shim *s, uint8_t type, uint8_t stream, uint32_t id, const void *payload,
+                    size_t len, bool stop_after)
 {
         struct sup_write *w;
         int r;
@@ -224,7 +224,8 @@ static void handle_response(struct shim *s, const struct vc_frame *f)
         json_object *e = NULL;
         const char *code = "EPROTO", *msg = "malformed response";
 
-        if (o != NULL && json_object_object_get_ex(o, "error", &e) && json_object_is_type(e, json_type_object)) {
+        if (o != NULL && json_object_object_get_ex(o, "error", &e) &&
+            json_object_is_type(e, json_type_object)) {
                 code = obj_string(e, "code") ?: "EIO";
                 msg = obj_string(e, "message") ?: "";
         } else if (o != NULL && json_object_object_get_ex(o, "result", NULL)) {
@@ -233,7 +234,8 @@ static void handle_response(struct shim *s, const struct vc_frame *f)
 
         if (f->id == s->attach_id && !s->attached) {
                 if (code)
-                        shim_fail(s, vc_errno_from_name(code), "attach handle %u: %s: %s", s->handle, code, msg);
+                        shim_fail(s, vc_errno_from_name(code), "attach handle %u: %s: %s", s->handle, code,
+                                  msg);
                 shim_attached(s);
                 return;
         }
@@ -260,15 +262,16 @@ static void handle_event(struct shim *s, const struct vc_frame *f)
         }
         (void)json_object_object_get_ex(o, "params", &params);
         if (STREQ(name, "exit")) {
-                if (params == NULL || !obj_int(params, "handle", &handle) || !obj_int(params, "status", &status)) {
+                if (params == NULL || !obj_int(params, "handle", &handle) ||
+                    !obj_int(params, "status", &status)) {
                         vc_log(VC_LOG_WARNING, 0, "malformed exit event, ignoring");
                         return;
                 }
                 if (handle != (int64_t)s->handle || s->exiting)
                         return;
                 if (status < 0 || status > 255) {
-                        vc_log(VC_LOG_WARNING, 0, "exit status %lld out of range, using %d", (long long)status,
-                               SHIM_EXIT_FAILURE);
+                        vc_log(VC_LOG_WARNING, 0, "exit status %lld out of range, using %d",
+                               (long long)status, SHIM_EXIT_FAILURE);
                         status = SHIM_EXIT_FAILURE;
                 }
                 vc_log(VC_LOG_INFO, 0, "process exited with status %d", (int)status);
@@ -347,7 +350,7 @@ static void on_sup_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b)
 
 int shim_connect(struct shim *s, const char *path)
 {
-        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
         _cleanup_close_ int fd = -1;
         int r;
 

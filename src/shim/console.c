@@ -21,18 +21,18 @@
  * SCM_RIGHTS fd. */
 static int send_master(const char *path, const char *name, int master)
 {
-        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
         _cleanup_close_ int fd = -1;
         union {
                 struct cmsghdr align;
                 char buf[CMSG_SPACE(sizeof(int))];
         } ctl;
-        struct iovec iov = { .iov_base = (void *)name, .iov_len = strlen(name) };
+        struct iovec iov = {.iov_base = (void *)name, .iov_len = strlen(name)};
         struct msghdr msg = {
-                .msg_iov = &iov,
-                .msg_iovlen = 1,
-                .msg_control = ctl.buf,
-                .msg_controllen = sizeof ctl.buf,
+            .msg_iov = &iov,
+            .msg_iovlen = 1,
+            .msg_control = ctl.buf,
+            .msg_controllen = sizeof ctl.buf,
         };
         struct cmsghdr *c;
 

@@ -30,7 +30,7 @@ static void free_handle(uv_handle_t *h)
 /* Wait for fd to be ready when it is non-blocking (someone else's flags on a shared description). */
 static int wait_fd(int fd, short events)
 {
-        struct pollfd p = { .fd = fd, .events = events };
+        struct pollfd p = {.fd = fd, .events = events};
         while (poll(&p, 1, -1) < 0)
                 if (errno != EINTR)
                         return -errno;
@@ -378,7 +378,8 @@ static int reopen_fifo(int fd, int flags)
         return open(path, flags | O_CLOEXEC | O_NONBLOCK);
 }
 
-static int open_stdio(struct shim *s, int fd, bool readable, enum shim_io_kind *ret_kind, uv_stream_t **ret_stream)
+static int open_stdio(struct shim *s, int fd, bool readable, enum shim_io_kind *ret_kind,
+                      uv_stream_t **ret_stream)
 {
         int flags = fcntl(fd, F_GETFL);
         int r;

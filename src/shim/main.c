@@ -110,7 +110,8 @@ static void on_flush_tick(uv_timer_t *t)
                 return;
         }
         if (++s->flush_idle_ticks >= FLUSH_IDLE_TICKS) {
-                vc_log(VC_LOG_WARNING, 0, "%zu bytes of output not taken by the reader in %d s, dropping them",
+                vc_log(VC_LOG_WARNING, 0,
+                       "%zu bytes of output not taken by the reader in %d s, dropping them",
                        shim_out_queued(s), FLUSH_IDLE_TICKS * FLUSH_TICK_MS / 1000);
                 finish(s);
         }
@@ -157,8 +158,8 @@ static void on_attach_timeout(uv_timer_t *t)
  * background shim that touches its terminal must stop like any job, and catching them would make the
  * kernel retry the terminal access forever. SIGWINCH is turned into a resize. */
 static const int forwarded[] = {
-        SIGHUP,  SIGINT,    SIGQUIT, SIGUSR1, SIGUSR2, SIGALRM, SIGTERM, SIGSTKFLT, SIGCONT,
-        SIGTSTP, SIGVTALRM, SIGPROF, SIGXCPU, SIGXFSZ, SIGIO,   SIGPWR,  SIGURG,
+    SIGHUP,  SIGINT,    SIGQUIT, SIGUSR1, SIGUSR2, SIGALRM, SIGTERM, SIGSTKFLT, SIGCONT,
+    SIGTSTP, SIGVTALRM, SIGPROF, SIGXCPU, SIGXFSZ, SIGIO,   SIGPWR,  SIGURG,
 };
 
 static void on_signal(uv_signal_t *h, int signum)
@@ -184,9 +185,9 @@ static int signals_start(struct shim *s)
         if (s->signals == NULL)
                 return -ENOMEM;
         for (int k = 0; k < n; k++) {
-                int sig = k < (int)ELEMENTSOF(forwarded) ? forwarded[k]
+                int sig = k < (int)ELEMENTSOF(forwarded)    ? forwarded[k]
                           : k == (int)ELEMENTSOF(forwarded) ? SIGWINCH
-                                                             : SIGRTMIN + (k - (int)ELEMENTSOF(forwarded) - 1);
+                                                            : SIGRTMIN + (k - (int)ELEMENTSOF(forwarded) - 1);
                 uv_signal_t *h = &s->signals[i];
                 r = uv_signal_init(s->loop, h);
                 if (r < 0)
@@ -204,23 +205,35 @@ static int signals_start(struct shim *s)
 
 /* --- command line --- */
 
-enum { OPT_SOCKET = 1000, OPT_CONTAINER, OPT_EXEC_ID, OPT_HANDLE, OPT_CONSOLE, OPT_TERMINAL, OPT_READY,
-       OPT_LOG, OPT_LOG_FORMAT, OPT_DEBUG, OPT_HELP, OPT_VERSION };
+enum {
+        OPT_SOCKET = 1000,
+        OPT_CONTAINER,
+        OPT_EXEC_ID,
+        OPT_HANDLE,
+        OPT_CONSOLE,
+        OPT_TERMINAL,
+        OPT_READY,
+        OPT_LOG,
+        OPT_LOG_FORMAT,
+        OPT_DEBUG,
+        OPT_HELP,
+        OPT_VERSION
+};
 
 static const struct option longopts[] = {
-        { "socket", required_argument, NULL, OPT_SOCKET },
-        { "container", required_argument, NULL, OPT_CONTAINER },
-        { "exec-id", required_argument, NULL, OPT_EXEC_ID },
-        { "handle", required_argument, NULL, OPT_HANDLE },
-        { "console-socket", required_argument, NULL, OPT_CONSOLE },
-        { "terminal", no_argument, NULL, OPT_TERMINAL },
-        { "ready-fd", required_argument, NULL, OPT_READY },
-        { "log", required_argument, NULL, OPT_LOG },
-        { "log-format", required_argument, NULL, OPT_LOG_FORMAT },
-        { "debug", no_argument, NULL, OPT_DEBUG },
-        { "help", no_argument, NULL, OPT_HELP },
-        { "version", no_argument, NULL, OPT_VERSION },
-        { NULL, 0, NULL, 0 },
+    {"socket", required_argument, NULL, OPT_SOCKET},
+    {"container", required_argument, NULL, OPT_CONTAINER},
+    {"exec-id", required_argument, NULL, OPT_EXEC_ID},
+    {"handle", required_argument, NULL, OPT_HANDLE},
+    {"console-socket", required_argument, NULL, OPT_CONSOLE},
+    {"terminal", no_argument, NULL, OPT_TERMINAL},
+    {"ready-fd", required_argument, NULL, OPT_READY},
+    {"log", required_argument, NULL, OPT_LOG},
+    {"log-format", required_argument, NULL, OPT_LOG_FORMAT},
+    {"debug", no_argument, NULL, OPT_DEBUG},
+    {"help", no_argument, NULL, OPT_HELP},
+    {"version", no_argument, NULL, OPT_VERSION},
+    {NULL, 0, NULL, 0},
 };
 
 struct args {
@@ -263,8 +276,8 @@ static void parse_args(int argc, char **argv, struct shim *s, struct args *a)
                         break;
                 case OPT_HANDLE:
                         if (parse_uint(optarg, UINT32_MAX, &v) < 0 || v == 0)
-                                (void)!asprintf(&a->error, "invalid --handle '%s': want an integer 1..%u", optarg,
-                                                UINT32_MAX);
+                                (void)!asprintf(&a->error, "invalid --handle '%s': want an integer 1..%u",
+                                                optarg, UINT32_MAX);
                         else
                                 s->handle = (uint32_t)v;
                         break;
@@ -325,7 +338,7 @@ static void parse_args(int argc, char **argv, struct shim *s, struct args *a)
 int main(int argc, char **argv)
 {
         struct shim *s = &shim;
-        struct args a = { 0 };
+        struct args a = {0};
         vc_error_t err = NULL;
         enum vc_log_format fmt = VC_LOG_TEXT;
         sigset_t none;
@@ -356,7 +369,11 @@ int main(int argc, char **argv)
         if (a.log_format)
                 (void)vc_log_format_from_string(a.log_format, &fmt);
         log_to_file = a.log != NULL;
-        r = vc_log_init(a.log, fmt, s->debug ? VC_LOG_DEBUG : log_to_file ? VC_LOG_INFO : VC_LOG_WARNING, &err);
+        r = vc_log_init(a.log, fmt,
+                        s->debug      ? VC_LOG_DEBUG
+                        : log_to_file ? VC_LOG_INFO
+                                      : VC_LOG_WARNING,
+                        &err);
         if (r < 0) {
                 log_to_file = false;
                 shim_fail(s, -r, "%s", err->msg);

@@ -86,15 +86,15 @@ struct shim {
         /* stdio */
         struct shim_sink out, err;
         struct shim_source in;
-        bool terminal;      /* --terminal: stdin is the process's terminal (raw mode, resize from it) */
-        bool tty_raw;       /* uv_tty_set_mode was used: reset at exit */
+        bool terminal; /* --terminal: stdin is the process's terminal (raw mode, resize from it) */
+        bool tty_raw;  /* uv_tty_set_mode was used: reset at exit */
         uv_tty_t *stdin_tty;
 
         /* console (--console-socket) */
         const char *console_socket;
         uv_tty_t *console;
         int console_fd;
-        bool console_ctty;  /* the pty is our controlling terminal: SIGWINCH arrives */
+        bool console_ctty; /* the pty is our controlling terminal: SIGWINCH arrives */
         uv_timer_t winsize_timer;
         unsigned short last_rows, last_cols;
         bool resize_pending;
@@ -142,7 +142,8 @@ void shim_resize_check(struct shim *s);
 void shim_ready(struct shim *s, int code, const char *msg);
 void shim_begin_exit(struct shim *s, int status);
 void shim_attached(struct shim *s);
-_Noreturn void shim_fail(struct shim *s, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+_Noreturn void shim_fail(struct shim *s, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 void shim_output_progress(struct shim *s);
 
 #endif

@@ -49,7 +49,7 @@ __attribute__((noreturn, format(printf, 1, 2))) static void die(const char *fmt,
 
 static int listen_at(const char *path)
 {
-        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
         int fd;
 
         if (snprintf(tmp_path, sizeof tmp_path, "%s.%d", path, (int)getpid()) >= (int)sizeof tmp_path)
@@ -76,9 +76,9 @@ static int receive_master(int conn, char *name, size_t name_len)
                 struct cmsghdr align;
                 char buf[CMSG_SPACE(sizeof(int) * 4)];
         } ctl;
-        struct iovec iov = { .iov_base = name, .iov_len = name_len - 1 };
-        struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf,
-                              .msg_controllen = sizeof ctl.buf };
+        struct iovec iov = {.iov_base = name, .iov_len = name_len - 1};
+        struct msghdr msg = {
+            .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf, .msg_controllen = sizeof ctl.buf};
         int fd = -1, nfds = 0;
         ssize_t n;
 
@@ -125,9 +125,9 @@ static int write_all(int fd, const char *buf, size_t len)
 int main(int argc, char **argv)
 {
         static const struct option longopts[] = {
-                { "name-file", required_argument, NULL, 'n' },
-                { "help", no_argument, NULL, 'h' },
-                { NULL, 0, NULL, 0 },
+            {"name-file", required_argument, NULL, 'n'},
+            {"help", no_argument, NULL, 'h'},
+            {NULL, 0, NULL, 0},
         };
         const char *name_file = NULL;
         char name[256], buf[16384];
@@ -141,7 +141,8 @@ int main(int argc, char **argv)
                         printf("usage: kata-recvtty [--name-file FILE] SOCKET\n");
                         return 0;
                 } else {
-                        die("unknown option '%s' (usage: kata-recvtty [--name-file FILE] SOCKET)", argv[optind - 1]);
+                        die("unknown option '%s' (usage: kata-recvtty [--name-file FILE] SOCKET)",
+                            argv[optind - 1]);
                 }
         }
         if (optind != argc - 1)
@@ -168,7 +169,8 @@ int main(int argc, char **argv)
 
         bool in_open = true;
         for (;;) {
-                struct pollfd p[2] = { { .fd = master, .events = POLLIN }, { .fd = in_open ? 0 : -1, .events = POLLIN } };
+                struct pollfd p[2] = {{.fd = master, .events = POLLIN},
+                                      {.fd = in_open ? 0 : -1, .events = POLLIN}};
                 if (poll(p, 2, -1) < 0) {
                         if (errno == EINTR)
                                 continue;
