@@ -22,16 +22,18 @@ if [[ ${VC_BENCH_INNER:-} != 1 ]]; then
 fi
 
 TMP=$(mktemp -d /tmp/kata-bench.XXXXXX)
+# state roots on tmpfs, where engines keep them (/run/runc, /run/containerd/runc, /run/kata-containers)
+RUNROOT=$(mktemp -d /run/kata-bench.XXXXXX)
 cleanup() {
 	for r in runc crun; do
-		for id in $($r --root "$TMP/$r-root" list -q 2>/dev/null); do $r --root "$TMP/$r-root" delete -f "$id" >/dev/null 2>&1 || true; done
+		for id in $($r --root "$RUNROOT/$r-root" list -q 2>/dev/null); do $r --root "$RUNROOT/$r-root" delete -f "$id" >/dev/null 2>&1 || true; done
 	done
-	for id in $(build/kata-runtime --root "$TMP/kata-root" list -q 2>/dev/null); do
-		build/kata-runtime --root "$TMP/kata-root" delete -f "$id" >/dev/null 2>&1 || true
+	for id in $(build/kata-runtime --root "$RUNROOT/kata-root" list -q 2>/dev/null); do
+		build/kata-runtime --root "$RUNROOT/kata-root" delete -f "$id" >/dev/null 2>&1 || true
 	done
-	grep -o " $TMP[^ ]*" /proc/self/mountinfo | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
-	rm -rf "$TMP"
+	grep -o " \($TMP\|$RUNROOT\)[^ ]*" /proc/self/mountinfo | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
+	rm -rf "$TMP" "$RUNROOT"
 }
 trap cleanup EXIT
 bash scripts/make-rootfs.sh "$TMP/rootfs" >/dev/null
-TMP=$TMP LUA_CPATH="build/?.so;;" LUA_PATH="lua/?.lua;;" lua5.4 scripts/bench.lua "$@"
+TMP=$TMP RUNROOT=$RUNROOT LUA_CPATH="build/?.so;;" LUA_PATH="lua/?.lua;;" lua5.4 scripts/bench.lua "$@"

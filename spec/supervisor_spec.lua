@@ -80,6 +80,47 @@ sleep 100;
     vm.assert_no_leaks(tmp .. "/sb")
   end)
 
+  -- A guest is untrusted: a stand-in qemu plays a guest whose agent answers the supervisor's first request
+  -- with garbage. The host side must refuse it in one line, stop the VM and leave nothing behind.
+  local function garbage_guest(reply_perl)
+    vm.write_file(tmp .. "/qemu", [[#!/usr/bin/perl
+use Socket;
+my ($qmp, $agent);
+for (@ARGV) { $qmp = $1 if /id=qmp,path=([^,]+)/; $agent = $1 if /id=agent,path=([^,]+)/; }
+open(my $pf, '>', ']] .. tmp .. [[/qemu.pid'); print $pf "$$\n"; close($pf);
+socket(my $q, AF_UNIX, SOCK_STREAM, 0) or die; bind($q, pack_sockaddr_un($qmp)) or die; listen($q, 1) or die;
+socket(my $a, AF_UNIX, SOCK_STREAM, 0) or die; bind($a, pack_sockaddr_un($agent)) or die; listen($a, 1) or die;
+accept(my $c, $a) or die;
+my $hdr; read($c, $hdr, 12) == 12 or die;
+my ($len, $type, $stream, $zero, $id) = unpack("N C C n N", $hdr);
+my $body; read($c, $body, $len);
+]] .. reply_perl .. [[
+syswrite($c, $reply);
+sleep 100;
+]], "755")
+  end
+
+  it("stops the VM when the guest sends a frame header it cannot trust", function()
+    -- an unknown frame type, then a length over the 1 MiB cap
+    garbage_guest([[my $reply = pack("N C C n N", 2, 9, 0, 0, $id) . "{}" . pack("N C C n N", 0x7fffffff, 2, 0, 0, $id);]])
+    local ok, msg, code = vc.sandbox.launch(cfg({ qemu = tmp .. "/qemu", boot_timeout = 5 }))
+    assert.is_nil(ok)
+    assert.matches("protocol error on the agent channel", msg, 1, true)
+    assert.is_string(code)
+    assert.is_false(vm.alive(tonumber(io.open(tmp .. "/qemu.pid"):read("l"))))
+    vm.assert_no_leaks(tmp .. "/sb")
+  end)
+
+  it("ignores an answer that is not JSON and keeps waiting for a real one", function()
+    garbage_guest([[my $junk = "\x00\xffnot json at all"; my $reply = pack("N C C n N", length($junk), 2, 0, 0, $id) . $junk;]])
+    local ok, msg, code = vc.sandbox.launch(cfg({ qemu = tmp .. "/qemu", boot_timeout = 2 }))
+    assert.is_nil(ok)
+    assert.equals("sandbox 'f1': agent did not answer within 2 s", msg)
+    assert.equals("ETIMEDOUT", code)
+    assert.is_false(vm.alive(tonumber(io.open(tmp .. "/qemu.pid"):read("l"))))
+    vm.assert_no_leaks(tmp .. "/sb")
+  end)
+
   it("keeps an existing sandbox dir and removes only what it wrote", function()
     os.execute("mkdir -p " .. tmp .. "/sb")
     vm.write_file(tmp .. "/sb/keep", "x")

@@ -967,17 +967,17 @@ static void start(uint32_t id, struct proc *p)
                 reply_err(id, EBUSY, "process %u is not waiting to start", p->handle);
                 return;
         }
-        if (write(p->start_fd, &go, 1) != 1) {
-                reply_err(id, errno, "start process %u: %s", p->handle, strerror(errno));
-                return;
-        }
+        /* Answer first, and put it on the port before the process is released: with one vCPU the released
+         * process would otherwise run its execve before the agent gets to write. This is runc start's
+         * contract too (it returns once the process is released): create already checked the program, and
+         * a failing execve still ends the process with its exit event (status 127). */
+        reply_ok(id, NULL);
+        port_flush();
+        if (write(p->start_fd, &go, 1) != 1)
+                agent_log("start process %u: %s (its exit event follows)", p->handle, strerror(errno));
         close_fd(&p->start_fd);
         p->state = PROC_STARTING;
-        /* Answer now, as runc start does once it has released the process: create already checked the
-         * program, and a failing execve still ends the process with its exit event (status 127). Waiting for
-         * the execve would add a guest exec to every start. */
         p->reply_pending = false;
-        reply_ok(id, NULL);
 }
 
 static void m_start_container(uint32_t id, json_object *params)

@@ -599,6 +599,11 @@ static void agent_read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
         if (r < 0) {
                 /* the guest is untrusted: a broken stream cannot be resynchronised, so the VM is stopped */
                 vc_log(VC_LOG_ERROR, 0, "protocol error on the agent channel, stopping the VM");
+                if (s->phase < PHASE_RUNNING) {
+                        /* the reason the launcher reports, not the children's deaths it causes */
+                        sup_boot_fail(s, EPROTO, "protocol error on the agent channel");
+                        return;
+                }
                 sup_agent_closed(s, "protocol error on the agent channel");
                 sup_kill_children(s, SIGKILL);
                 return;
