@@ -7,25 +7,7 @@
 #include <unistd.h>
 
 #include "frame.h"
-
-static int test_count, test_failed;
-
-#define RUN_TEST(fn)                                                                                         \
-        do {                                                                                                 \
-                int _rc = fn();                                                                              \
-                test_count++;                                                                                \
-                if (_rc != 0)                                                                                \
-                        test_failed++;                                                                       \
-                printf("%s %d - %s\n", _rc == 0 ? "ok" : "not ok", test_count, #fn);                         \
-        } while (0)
-
-#define CHECK(cond)                                                                                          \
-        do {                                                                                                 \
-                if (!(cond)) {                                                                               \
-                        printf("# %s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);                    \
-                        return 1;                                                                            \
-                }                                                                                            \
-        } while (0)
+#include "testlib.h"
 
 static void header(uint8_t h[VC_FRAME_HEADER], uint32_t len, uint8_t type, uint8_t stream, uint8_t r0,
                    uint8_t r1, uint32_t id)
@@ -283,6 +265,5 @@ int main(void)
         RUN_TEST(test_garbage_after_valid_frames);
         RUN_TEST(test_max_size_frame);
         RUN_TEST(test_write_fd_roundtrip);
-        printf("1..%d\n", test_count);
-        return test_failed ? 1 : 0;
+        return TAP_DONE();
 }

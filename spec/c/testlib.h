@@ -53,7 +53,7 @@ static int testlib_longer_first(const void *a, const void *b)
 
 /* Remove dir and everything in it. Whatever is still mounted under it (what a failed test left) is lazily
  * unmounted first, deepest first. Returns how many mounts there were: more than 0 is a leak. */
-static int remove_scratch_dir(const char *dir)
+static inline int remove_scratch_dir(const char *dir)
 {
         FILE *f = fopen("/proc/self/mountinfo", "re");
         char line[4096], mp[4096], *found[64];

@@ -94,6 +94,17 @@ function M.new_children(before, after)
   return new
 end
 
+--- Assert that nothing was left since `before` (a snapshot): no new child, the same fds and mounts.
+function M.assert_clean(before)
+  local assert = require("luassert")
+  collectgarbage()
+  collectgarbage()
+  local after = M.snapshot()
+  assert.same({}, M.new_children(before.children, after.children))
+  assert.same(before.fds, after.fds)
+  assert.same(before.mounts, after.mounts)
+end
+
 --- Open fds of this process, as a sorted list of "fd -> target".
 function M.fds()
   local out = {}
