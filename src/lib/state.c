@@ -2,6 +2,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
@@ -86,12 +87,28 @@ fail:;
         return vc_error_set(err, saved, "write '%s'", path);
 }
 
+/* The file name that stands for an id under root: the id itself, or for an id too long to be a file name
+ * (ids may have 1024 bytes, names 255) '_' and a 64-bit FNV-1a digest; '_' cannot start an id, so the two
+ * never collide, and the state file keeps the real id. */
+#define VC_NAME_MAX 200
+static const char *id_name(const char *id, char buf[18])
+{
+        uint64_t h = 0xcbf29ce484222325ULL;
+        if (strlen(id) <= VC_NAME_MAX)
+                return id;
+        for (const unsigned char *p = (const unsigned char *)id; *p; p++)
+                h = (h ^ *p) * 0x100000001b3ULL;
+        snprintf(buf, 18, "_%016llx", (unsigned long long)h);
+        return buf;
+}
+
 static int state_file(const char *root, const char *id, char **ret, vc_error_t *err)
 {
         int r = vc_id_validate(id, err);
         if (r < 0)
                 return r;
-        if (asprintf(ret, "%s/%s/state.json", root, id) < 0)
+        char nb[18];
+        if (asprintf(ret, "%s/%s/state.json", root, id_name(id, nb)) < 0)
                 return vc_error_set(err, ENOMEM, "state of '%s'", id);
         return 0;
 }
@@ -102,7 +119,8 @@ int vc_state_save(const char *root, const char *id, json_object *state, vc_error
         int r = state_file(root, id, &path, err);
         if (r < 0)
                 return r;
-        if (asprintf(&dir, "%s/%s", root, id) < 0)
+        char nb[18];
+        if (asprintf(&dir, "%s/%s", root, id_name(id, nb)) < 0)
                 return vc_error_set(err, ENOMEM, "state of '%s'", id);
         if ((r = vc_mkdir_p(dir, 0711, err)) < 0)
                 return r;
@@ -137,7 +155,8 @@ int vc_state_remove(const char *root, const char *id, vc_error_t *err)
         int r = state_file(root, id, &path, err);
         if (r < 0)
                 return r;
-        if (asprintf(&dir, "%s/%s", root, id) < 0)
+        char nb[18];
+        if (asprintf(&dir, "%s/%s", root, id_name(id, nb)) < 0)
                 return vc_error_set(err, ENOMEM, "state of '%s'", id);
         if (unlink(path) < 0 && errno != ENOENT)
                 return vc_error_set(err, errno, "remove '%s'", path);
@@ -183,8 +202,22 @@ int vc_state_list(const char *root, char ***ret, vc_error_t *err)
                 snprintf(path, sizeof path, "%s/%s/state.json", root, e->d_name);
                 if (access(path, F_OK) < 0)
                         continue;
+                /* a long id's directory has a digest for a name: the id is in its state */
+                char *id = NULL;
+                if (e->d_name[0] == '_') {
+                        json_object *st = json_object_from_file(path), *v_id;
+                        if (st && json_object_object_get_ex(st, "id", &v_id) &&
+                            json_object_get_type(v_id) == json_type_string)
+                                id = strdup(json_object_get_string(v_id));
+                        json_object_put(st);
+                        if (id == NULL)
+                                continue;
+                } else {
+                        id = strdup(e->d_name);
+                }
                 char **nv = realloc(v, (n + 2) * sizeof *v);
-                if (nv == NULL || (nv[n] = strdup(e->d_name)) == NULL) {
+                if (nv == NULL || (nv[n] = id) == NULL) {
+                        free(id);
                         if (nv)
                                 nv[n] = NULL;
                         vc_strv_free(nv ? nv : v);
@@ -233,7 +266,8 @@ int vc_lock_acquire(const char *root, const char *name, int timeout_ms, vc_lock_
 
         if ((r = vc_id_validate(name, err)) < 0)
                 return r;
-        if (asprintf(&dir, "%s/.lock", root) < 0 || asprintf(&path, "%s/%s", dir, name) < 0)
+        char nb[18];
+        if (asprintf(&dir, "%s/.lock", root) < 0 || asprintf(&path, "%s/%s", dir, id_name(name, nb)) < 0)
                 return vc_error_set(err, ENOMEM, "lock '%s'", name);
         if ((r = vc_mkdir_p(dir, 0700, err)) < 0)
                 return r;
