@@ -44,7 +44,7 @@ step kata-runtime start demo
 "$K" --root "$ROOT" start demo
 sleep 1
 cat "$DEMO/out"
-step kata-runtime exec demo cat /proc/cpuinfo '| grep model name'
+step kata-runtime exec demo sh -c "'grep -m1 \"model name\" /proc/cpuinfo; uname -r'"
 "$K" --root "$ROOT" exec demo sh -c 'grep -m1 "model name" /proc/cpuinfo; echo "guest kernel: $(uname -r), host kernel: '"$(uname -r)"'"'
 step kata-runtime ps --format json demo
 "$K" --root "$ROOT" ps --format json demo

@@ -100,6 +100,22 @@ describe("kata-runtime", function()
       assert.is_nil(vc.fs.stat(dir .. "/pwned"))
     end)
 
+    it("stops a policy that computes without end, even one that catches errors", function()
+      vc.fs.mkdir_p(dir .. "/policies")
+      run.write(dir .. "/policies/spin.lua", [[
+        local M = { name = "spin", extends = "default" }
+        function M.list(ctx, api)
+          while true do pcall(function() while true do end end) end
+        end
+        return M]])
+      run.write(dir .. "/conf.lua", ("return { runtime = { policy = 'spin', allowed_policies = { 'spin' }, "
+        .. "policy_dir = %q, instruction_budget = 10000000 } }"):format(dir .. "/policies"))
+      local status, out, err = run.runtime_cmd({ "--root", dir .. "/root", "--config", dir .. "/conf.lua", "list" })
+      assert.equal(1, status)
+      assert.equal("", out)
+      assert.equal("kata-runtime: spin.list: script exceeded its instruction budget\n", err)
+    end)
+
     it("refuses a policy that is not allowlisted", function()
       run.write(dir .. "/conf.lua", "return { runtime = { policy = 'default' } }")
       local bundle = dir .. "/bundle"

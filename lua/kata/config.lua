@@ -45,6 +45,7 @@ function M.defaults(lua_dir)
       policy_dir = "/etc/kata-containers/policies",
       allowed_annotations = { "io.katacontainers.config.runtime.policy" },
       lock_timeout = 120,
+      instruction_budget = 1000000000,
     },
   }
 end
@@ -58,7 +59,7 @@ local schema = {
   },
   runtime = {
     policy = "string", allowed_policies = "list", policy_dir = "string",
-    allowed_annotations = "list", lock_timeout = "number",
+    allowed_annotations = "list", lock_timeout = "number", instruction_budget = "integer",
   },
 }
 

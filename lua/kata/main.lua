@@ -51,14 +51,15 @@ local function body(ctx, lua_dir, luac_dir)
   if not name then runner.fail(cerr) end
   local policy, perr = policies.load(name, lua_dir, config)
   if not policy then runner.fail(perr) end
+  -- a policy that computes without end fails instead of hanging the engine (waits in C cost nothing)
+  vc.limits.set_instruction_budget(config.runtime.instruction_budget or 0)
   ctx.policy = name
   if ctx.args[1] and ctx.command ~= "list" then vc.log.set_field("container", ctx.args[1]) end
   local api = api_mod.new(ctx, config)
   api.policy = policy
   local res, err, trace = runner.run(policy, ctx.command, ctx, api_mod.protect(api))
   if res == nil then
-    if trace then vc.log.write("error", trace) end
-    runner.fail(err)
+    error({ msg = err, trace = trace }, 0) -- run() logs the traceback of a script error
   end
   if res == true then return 0 end
   if math.type(res) == "integer" then return res end

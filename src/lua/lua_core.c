@@ -96,6 +96,45 @@ static int lclock_sleep(lua_State *L) /* vc.clock.sleep(seconds) */
         return 0;
 }
 
+/* The instruction budget (Redis's and lua.c's hook technique): every CHECK_EVERY VM instructions the hook
+ * counts; past the budget it raises, then re-arms itself on every line so that a pcall in the script
+ * cannot swallow the error and go on. Waiting in C (agent calls, sleeps) costs no instructions, so only a
+ * script that computes without end hits it. */
+#define CHECK_EVERY 10000
+static lua_Integer budget_left;
+
+static void budget_hook(lua_State *L, lua_Debug *ar)
+{
+        if (budget_left > CHECK_EVERY) {
+                budget_left -= CHECK_EVERY;
+                return;
+        }
+        budget_left = 0;
+        lua_sethook(L, budget_hook, LUA_MASKLINE | LUA_MASKCOUNT, 1);
+        /* only policy code is stopped (chunks named "=policy/<name>"): the runtime's own error handling
+         * and reporting must still run */
+        if (lua_getinfo(L, "S", ar) && strncmp(ar->source, "=policy/", 8) == 0)
+                luaL_error(L, "script exceeded its instruction budget");
+}
+
+/* vc.limits.set_instruction_budget(n): n VM instructions from now on (0 removes the budget) */
+static int llimits_set_budget(lua_State *L)
+{
+        lua_Integer n = luaL_checkinteger(L, 1);
+        luaL_argcheck(L, n >= 0, 1, "must not be negative");
+        budget_left = n;
+        if (n == 0)
+                lua_sethook(L, NULL, 0, 0);
+        else
+                lua_sethook(L, budget_hook, LUA_MASKCOUNT, CHECK_EVERY);
+        return 0;
+}
+
+static const luaL_Reg limits_funcs[] = {
+    {"set_instruction_budget", llimits_set_budget},
+    {NULL, NULL},
+};
+
 static const luaL_Reg clock_funcs[] = {
     {"realtime", lclock_realtime},
     {"monotonic", lclock_monotonic},
@@ -120,6 +159,8 @@ void vc_l_open_core(lua_State *L)
         lua_setfield(L, -2, "json");
         luaL_newlib(L, clock_funcs);
         lua_setfield(L, -2, "clock");
+        luaL_newlib(L, limits_funcs);
+        lua_setfield(L, -2, "limits");
 
         /* where a build-tree binary finds its companions; installed binaries look beside themselves */
         lua_createtable(L, 0, 3);
