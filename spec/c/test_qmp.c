@@ -72,7 +72,7 @@ static int test_argv_tcg(void)
         CHECK(vc_qemu_build_argv(&base, &argv, &err) == 0);
         CHECK(strcmp(argv[0], base.qemu) == 0);
         CHECK(argv_has(argv, "-machine", "q35"));
-        CHECK(argv_has(argv, "-accel", "tcg,tb-size=32"));
+        CHECK(argv_has(argv, "-accel", "tcg,tb-size=16"));
         CHECK(argv_has(argv, "-cpu", "max"));
         CHECK(argv_has(argv, "-smp", "2"));
         CHECK(argv_has(argv, "-m", "512M"));
