@@ -20,5 +20,7 @@ int vc_error_wrap(vc_error_t *err, const char *fmt, ...) __attribute__((format(p
 void vc_error_release(vc_error_t *err);
 /* "ENOENT" style name of a positive errno, "EUNKNOWN" when not known. */
 const char *vc_errno_name(int code);
+/* The reverse: the errno an "ENOENT"-style name stands for; EIO when unknown. */
+int vc_errno_from_name(const char *name);
 
 #endif

@@ -80,7 +80,4 @@ int vc_sandbox_read(vc_sandbox_client_t *c, int timeout_ms, struct vc_sandbox_ms
 /* Send stdin bytes to an attached process; len 0 closes its stdin. */
 int vc_sandbox_write(vc_sandbox_client_t *c, uint32_t handle, const void *data, size_t len, vc_error_t *err);
 
-/* errno for an errno name ("ENOENT" -> ENOENT); EIO when unknown. */
-int vc_errno_from_name(const char *name);
-
 #endif

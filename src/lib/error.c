@@ -83,3 +83,15 @@ const char *vc_errno_name(int code)
         const char *n = strerrorname_np(code);
         return n ? n : "EUNKNOWN";
 }
+
+int vc_errno_from_name(const char *name)
+{
+        if (name == NULL)
+                return EIO;
+        for (int e = 1; e < 256; e++) {
+                const char *n = strerrorname_np(e);
+                if (n && strcmp(n, name) == 0)
+                        return e;
+        }
+        return EIO;
+}

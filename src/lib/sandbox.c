@@ -41,18 +41,6 @@ static int64_t now_ms(void)
         return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-int vc_errno_from_name(const char *name)
-{
-        if (name == NULL)
-                return EIO;
-        for (int e = 1; e < 256; e++) {
-                const char *n = strerrorname_np(e);
-                if (n && strcmp(n, name) == 0)
-                        return e;
-        }
-        return EIO;
-}
-
 void vc_sandbox_info_clear(struct vc_sandbox_info *info)
 {
         free(info->socket);

@@ -18,7 +18,7 @@
 
 #include "vc/shim.h"
 #include "util.h"
-#include "vc/sandbox.h" /* vc_errno_from_name */
+#include "vc/error.h"
 
 #ifndef VC_BUILD_BIN_DIR
 #define VC_BUILD_BIN_DIR "."

@@ -11,7 +11,7 @@
 
 #include "shim.h"
 #include "util.h"
-#include "vc/sandbox.h" /* vc_errno_from_name */
+#include "vc/error.h"
 #include "vc/error.h"
 #include "vc/log.h"
 
