@@ -34,13 +34,6 @@ static void json_putp(json_object **o)
         json_object_put(*o);
 }
 
-static int64_t now_ms(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 void vc_sandbox_info_clear(struct vc_sandbox_info *info)
 {
         free(info->socket);
@@ -319,7 +312,7 @@ int vc_sandbox_launch(const struct vc_sandbox_config *cfg, struct vc_sandbox_inf
         pid_t mid, sup_pid = 0;
         char buf[4096];
         size_t len = 0;
-        int64_t start = now_ms(), deadline;
+        int64_t start = vc__now_ms(), deadline;
         const char *accel = NULL;
 
         r = resolve(cfg, &rs, err);
@@ -397,7 +390,7 @@ int vc_sandbox_launch(const struct vc_sandbox_config *cfg, struct vc_sandbox_inf
                 }
                 if (msg)
                         break;
-                int64_t left = deadline - now_ms();
+                int64_t left = deadline - vc__now_ms();
                 if (left <= 0)
                         break;
                 struct pollfd pfd = {.fd = rp[0], .events = POLLIN};
@@ -429,7 +422,7 @@ int vc_sandbox_launch(const struct vc_sandbox_config *cfg, struct vc_sandbox_inf
                         r = vc_error_set(err, ENOMEM, "launch");
                         goto fail;
                 }
-                ret->boot_ms = (unsigned)(now_ms() - start);
+                ret->boot_ms = (unsigned)(vc__now_ms() - start);
                 r = 0;
                 goto out;
         }
@@ -499,7 +492,7 @@ struct vc_sandbox_client {
 int vc_sandbox_connect(const char *path, int timeout_ms, vc_sandbox_client_t **ret, vc_error_t *err)
 {
         struct sockaddr_un sa = {.sun_family = AF_UNIX};
-        int64_t deadline = now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+        int64_t deadline = vc__now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
         vc_sandbox_client_t *c;
         int fd;
 
@@ -514,7 +507,7 @@ int vc_sandbox_connect(const char *path, int timeout_ms, vc_sandbox_client_t **r
                         break;
                 int e = errno;
                 close(fd);
-                if ((e != ENOENT && e != ECONNREFUSED && e != EAGAIN) || now_ms() >= deadline)
+                if ((e != ENOENT && e != ECONNREFUSED && e != EAGAIN) || vc__now_ms() >= deadline)
                         return vc_error_set(err, e, "connect to '%s'", path);
                 usleep(20000);
         }
@@ -624,7 +617,7 @@ static int fill(vc_sandbox_client_t *c, int64_t deadline)
                 if (c->eof)
                         return -EPIPE;
                 if (deadline >= 0) {
-                        int64_t left = deadline - now_ms();
+                        int64_t left = deadline - vc__now_ms();
                         if (left <= 0)
                                 return -ETIMEDOUT;
                         wait = (int)(left > INT_MAX ? INT_MAX : left);
@@ -699,7 +692,7 @@ int vc_sandbox_call(vc_sandbox_client_t *c, const char *method, const char *para
                     char **ret_result_json, vc_error_t *err)
 {
         _cleanup_(json_putp) json_object *req = NULL, *params = NULL;
-        int64_t deadline = timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
+        int64_t deadline = timeout_ms < 0 ? -1 : vc__now_ms() + timeout_ms;
         uint32_t id;
         struct vc_frame f;
         int r;
@@ -751,7 +744,7 @@ int vc_sandbox_call(vc_sandbox_client_t *c, const char *method, const char *para
 
 int vc_sandbox_read(vc_sandbox_client_t *c, int timeout_ms, struct vc_sandbox_msg *ret, vc_error_t *err)
 {
-        int64_t deadline = timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
+        int64_t deadline = timeout_ms < 0 ? -1 : vc__now_ms() + timeout_ms;
         struct vc_frame f;
         int r;
 

@@ -142,13 +142,6 @@ static void build_argv(const struct vc_shim_opts *o, const char *path, int ready
 #undef ARG
 }
 
-static int64_t now_ms(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Child side between fork and exec: only async-signal-safe calls. */
 static _Noreturn void child_exec(const char *path, char *const argv[], int ready_fd)
 {
@@ -185,10 +178,10 @@ static int read_ready(int fd, pid_t pid, int timeout_ms, int *reaped, vc_error_t
 {
         char buf[4096];
         size_t len = 0;
-        int64_t deadline = now_ms() + timeout_ms;
+        int64_t deadline = vc__now_ms() + timeout_ms;
 
         for (;;) {
-                int64_t left = deadline - now_ms();
+                int64_t left = deadline - vc__now_ms();
                 if (left <= 0)
                         return vc_error_setx(err, ETIMEDOUT, SHIM_NAME " not ready after %d ms", timeout_ms);
                 struct pollfd p = {.fd = fd, .events = POLLIN};

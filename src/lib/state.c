@@ -251,17 +251,10 @@ vc_lock_t *vc_lock_release(vc_lock_t *lock, int remove)
         return NULL;
 }
 
-static long long now_ms(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 int vc_lock_acquire(const char *root, const char *name, int timeout_ms, vc_lock_t **ret, vc_error_t *err)
 {
         _cleanup_free_ char *dir = NULL, *path = NULL;
-        long long deadline = timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
+        long long deadline = timeout_ms < 0 ? -1 : vc__now_ms() + timeout_ms;
         int r;
 
         if ((r = vc_id_validate(name, err)) < 0)
@@ -280,7 +273,7 @@ int vc_lock_acquire(const char *root, const char *name, int timeout_ms, vc_lock_
                 while (flock(fd, LOCK_EX | LOCK_NB) < 0) {
                         if (errno != EWOULDBLOCK && errno != EINTR)
                                 return vc_error_set(err, errno, "lock '%s'", path);
-                        if (deadline >= 0 && now_ms() >= deadline)
+                        if (deadline >= 0 && vc__now_ms() >= deadline)
                                 return vc_error_setx(err, EAGAIN, "sandbox '%s' is locked by another command",
                                                      name);
                         (void)poll(NULL, 0, 10);

@@ -12,7 +12,6 @@
 #include "shim.h"
 #include "util.h"
 #include "vc/error.h"
-#include "vc/error.h"
 #include "vc/log.h"
 
 static void json_putp(json_object **o)

@@ -29,9 +29,7 @@
 
 uint64_t sup_now_ms(void)
 {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+        return (uint64_t)vc__now_ms();
 }
 
 /* --- configuration --- */
