@@ -18,6 +18,10 @@ enum vc_container_type {
 /* 0 when id matches [A-Za-z0-9][A-Za-z0-9_+.-]* and is at most VC_ID_MAX bytes; -EINVAL otherwise. */
 int vc_id_validate(const char *id, vc_error_t *err);
 
+/* A short stable name for an id (64-bit FNV-1a, 16 hex digits) where the id itself is too long: file
+ * names (255 bytes) and unix socket paths (108). */
+void vc_id_digest(const char *id, char ret[17]);
+
 /* Parse and validate config.json at path; *ret owns the parsed document. Errors name the field:
  * "config.json: hooks.poststart[1].path: must be absolute". */
 int vc_oci_load(const char *path, json_object **ret, vc_error_t *err);

@@ -19,17 +19,8 @@ local function now()
   return os.date("!%Y-%m-%dT%H:%M:%SZ")
 end
 
---- 64-bit FNV-1a of s as 16 hex digits: a short, stable name for a long id.
----@param s string
----@return string
-function M.digest(s)
-  local h = 0xcbf29ce484222325
-  for i = 1, #s do
-    h = h ~ s:byte(i)
-    h = h * 0x100000001b3
-  end
-  return string.format("%016x", h)
-end
+--- A short, stable name for a long id (16 hex digits): sandbox directories and namespaces are named by it.
+M.digest = vc.id.digest
 
 ---@param ctx table the parsed command line
 ---@param config table the effective configuration

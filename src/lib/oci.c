@@ -3,6 +3,7 @@
  * properties are ignored, as the runtime spec asks. */
 #include <errno.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -506,6 +507,14 @@ int vc_id_validate(const char *id, vc_error_t *err)
                                      id, n > 64 ? "..." : "", i);
         }
         return 0;
+}
+
+void vc_id_digest(const char *id, char ret[17])
+{
+        uint64_t h = 0xcbf29ce484222325ULL;
+        for (const unsigned char *p = (const unsigned char *)id; *p; p++)
+                h = (h ^ *p) * 0x100000001b3ULL;
+        snprintf(ret, 17, "%016llx", (unsigned long long)h);
 }
 
 /* CRI annotations, containerd first, then CRI-O. */

@@ -88,17 +88,15 @@ fail:;
 }
 
 /* The file name that stands for an id under root: the id itself, or for an id too long to be a file name
- * (ids may have 1024 bytes, names 255) '_' and a 64-bit FNV-1a digest; '_' cannot start an id, so the two
+ * (ids may have 1024 bytes, names 255) '_' and its digest; '_' cannot start an id, so the two
  * never collide, and the state file keeps the real id. */
 #define VC_NAME_MAX 200
 static const char *id_name(const char *id, char buf[18])
 {
-        uint64_t h = 0xcbf29ce484222325ULL;
         if (strlen(id) <= VC_NAME_MAX)
                 return id;
-        for (const unsigned char *p = (const unsigned char *)id; *p; p++)
-                h = (h ^ *p) * 0x100000001b3ULL;
-        snprintf(buf, 18, "_%016llx", (unsigned long long)h);
+        buf[0] = '_';
+        vc_id_digest(id, buf + 1);
         return buf;
 }
 

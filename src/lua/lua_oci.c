@@ -108,6 +108,14 @@ static int lid_validate(lua_State *L) /* vc.id.validate(id) -> true | nil, msg, 
         return 1;
 }
 
+static int lid_digest(lua_State *L) /* vc.id.digest(s) -> 16 hex digits */
+{
+        char d[17];
+        vc_id_digest(luaL_checkstring(L, 1), d);
+        lua_pushstring(L, d);
+        return 1;
+}
+
 /* vc.cli.parse(argv) -> ctx | nil, msg, "EINVAL"; argv[1] is the first argument after the program name */
 static int lcli_parse(lua_State *L)
 {
@@ -174,7 +182,7 @@ static const luaL_Reg oci_funcs[] = {
     {NULL, NULL},
 };
 
-static const luaL_Reg id_funcs[] = {{"validate", lid_validate}, {NULL, NULL}};
+static const luaL_Reg id_funcs[] = {{"validate", lid_validate}, {"digest", lid_digest}, {NULL, NULL}};
 static const luaL_Reg cli_funcs[] = {{"parse", lcli_parse}, {"usage", lcli_usage}, {NULL, NULL}};
 static const luaL_Reg signal_funcs[] = {{"parse", lsignal_parse}, {"name", lsignal_name}, {NULL, NULL}};
 
