@@ -38,7 +38,7 @@ static unsigned opt_uint(lua_State *L, int t, const char *k, unsigned max) /* ma
 {
         lua_Integer v = vc_l_optfield_integer(L, t, k, 0);
         if (v < 0 || (lua_Unsigned)v > max)
-                luaL_error(L, "field '%s' must be within 0..%u", k, max);
+                luaL_error(L, "field '%s' must be within 0..%I", k, (lua_Integer)max); /* Lua has no %u */
         return (unsigned)v;
 }
 
