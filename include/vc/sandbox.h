@@ -49,6 +49,11 @@ int vc_sandbox_launch(const struct vc_sandbox_config *cfg, struct vc_sandbox_inf
  * in and accel resolved. Exposed for the supervisor (the reader) and tests. */
 int vc_sandbox_config_to_json(const struct vc_sandbox_config *cfg, struct json_object **ret, vc_error_t *err);
 
+/* Remove a sandbox directory after its supervisor is gone: the files the launcher and the supervisor
+ * write there (config, logs, sockets), the empty share directory, then the directory. Anything else in
+ * it is left and named in the error (ENOTEMPTY); a missing directory is fine. */
+int vc_sandbox_remove_dir(const char *dir, vc_error_t *err);
+
 /* Blocking client of a supervisor socket (one request at a time). */
 typedef struct vc_sandbox_client vc_sandbox_client_t;
 

@@ -298,6 +298,12 @@ function M.api(opts)
       alive[next_pid] = true
       return { pid = next_pid, socket = socket, accel = "tcg", boot_ms = 1 }
     end,
+    remove_dir = function(dir)
+      for p in pairs(world.dirs) do
+        if p == dir or p:sub(1, #dir + 1) == dir .. "/" then world.dirs[p] = nil end
+      end
+      return true
+    end,
     connect = function(socket, timeout)
       log("sandbox.connect " .. socket)
       if not world.sandboxes[socket] then

@@ -273,6 +273,39 @@ static void rm_rf(const char *path)
         (void)rmdir(path);
 }
 
+/* What the launcher and the supervisor leave in a sandbox directory. */
+static const char *const sandbox_files[] = {
+    "supervisor.json", ".supervisor.json.tmp", "supervisor.log", "console.log", "sup.sock",
+    "qmp.sock",        "agent.sock",           "vfsd.sock",
+};
+
+int vc_sandbox_remove_dir(const char *dir, vc_error_t *err)
+{
+        _cleanup_free_ char *shared = NULL;
+        char path[PATH_MAX];
+
+        for (size_t i = 0; i < ELEMENTSOF(sandbox_files); i++) {
+                snprintf(path, sizeof path, "%s/%s", dir, sandbox_files[i]);
+                if (unlink(path) < 0 && errno != ENOENT)
+                        return vc_error_set(err, errno, "remove '%s'", path);
+        }
+        if (asprintf(&shared, "%s/shared", dir) < 0)
+                return vc_error_set(err, ENOMEM, "remove '%s'", dir);
+        if (rmdir(shared) < 0 && errno != ENOENT)
+                return vc_error_set(err, errno, "remove '%s'", shared);
+        if (rmdir(dir) < 0 && errno != ENOENT) {
+                int e = errno;
+                _cleanup_closedir_ DIR *d = opendir(dir);
+                struct dirent *de;
+                while (d && (de = readdir(d)) != NULL)
+                        if (!STREQ(de->d_name, ".") && !STREQ(de->d_name, ".."))
+                                return vc_error_setx(err, e, "remove '%s': '%s' is left in it", dir,
+                                                     de->d_name);
+                return vc_error_set(err, e, "remove '%s'", dir);
+        }
+        return 0;
+}
+
 /* Gone, or a zombie: the supervisor is not our child (double fork), its reaper may take its time. */
 static int process_gone(pid_t pid)
 {

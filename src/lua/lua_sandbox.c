@@ -96,6 +96,16 @@ static int lsandbox_launch(lua_State *L)
         return 1;
 }
 
+/* vc.sandbox.remove_dir(dir) -> true | nil, msg, code */
+static int lsandbox_remove_dir(lua_State *L)
+{
+        vc_error_t err = NULL;
+        if (vc_sandbox_remove_dir(luaL_checkstring(L, 1), &err) < 0)
+                return vc_l_pusherror(L, &err);
+        lua_pushboolean(L, 1);
+        return 1;
+}
+
 /* vc.sandbox.connect(socket [, timeout_s]) -> vc.Sandbox | nil, msg, code */
 static int lsandbox_connect(lua_State *L)
 {
@@ -280,6 +290,7 @@ static const luaL_Reg sandbox_meta[] = {
 static const luaL_Reg sandbox_funcs[] = {
     {"launch", lsandbox_launch},
     {"connect", lsandbox_connect},
+    {"remove_dir", lsandbox_remove_dir},
     {NULL, NULL},
 };
 static const luaL_Reg hypervisor_funcs[] = {

@@ -330,16 +330,9 @@ local function destroy_sandbox(ctx, api, sst)
     api.proc.kill(rt.supervisor_pid, 9)
     wait_gone(api, rt.supervisor_pid, rt.supervisor_start_time, 5)
   end
-  if rt.shared then
-    api.fs.umount(rt.shared)
-    api.fs.rmdir(rt.shared)
-  end
+  if rt.shared then api.fs.umount(rt.shared) end
   if rt.sandbox_dir then
-    for _, f in ipairs({ "sup.sock", "qmp.sock", "agent.sock", "vfsd.sock", "supervisor.json", "console.log",
-      "supervisor.log", "supervisor.pid", "virtiofsd.log", "qemu.log" }) do
-      api.fs.unlink(rt.sandbox_dir .. "/" .. f)
-    end
-    local ok, err = api.fs.rmdir(rt.sandbox_dir)
+    local ok, err = api.sandbox.remove_dir(rt.sandbox_dir)
     if not ok then api.log.warn("remove sandbox directory: %s, ignoring", err) end
   end
   if rt.netns_created and rt.netns then
@@ -405,13 +398,7 @@ function P.create(ctx, api)
       rt.sandbox_dir = api.paths.sandbox(sid)
       rt.shared = rt.sandbox_dir .. "/shared"
       must("create sandbox directory", api.fs.mkdir_p(rt.shared, 448))
-      undo.push("remove sandbox directory", function()
-        api.fs.rmdir(rt.shared)
-        for _, f in ipairs({ "supervisor.json", "console.log", "supervisor.log", "sup.sock", "qmp.sock", "vfsd.sock", "agent.sock" }) do
-          api.fs.unlink(rt.sandbox_dir .. "/" .. f)
-        end
-        api.fs.rmdir(rt.sandbox_dir)
-      end)
+      undo.push("remove sandbox directory", function() must("remove sandbox directory", api.sandbox.remove_dir(rt.sandbox_dir)) end)
       rt.netns, rt.netns_created = sandbox_netns(ctx, api, config, sid, undo)
     else
       local sst = api.state.load(sid)
