@@ -55,14 +55,13 @@ static int lcore_json_decode(lua_State *L) /* vc.json.decode(s) -> value | nil, 
 
 static int lcore_json_array(lua_State *L) /* vc.json.array([t]) -> t marked as a JSON array (even if empty) */
 {
-        if (lua_isnoneornil(L, 1))
+        if (lua_isnoneornil(L, 1)) {
+                lua_settop(L, 0);
                 lua_newtable(L);
+        }
         luaL_checktype(L, 1, LUA_TTABLE);
         lua_settop(L, 1);
-        lua_createtable(L, 0, 1);
-        lua_pushliteral(L, "array");
-        lua_setfield(L, -2, "__jsontype");
-        lua_setmetatable(L, 1);
+        vc_l_markarray(L, 1);
         return 1;
 }
 

@@ -88,6 +88,15 @@ void vc_l_newclass(lua_State *L, const char *name, const luaL_Reg *meth, const l
         lua_pop(L, 1);
 }
 
+void vc_l_markarray(lua_State *L, int idx)
+{
+        idx = lua_absindex(L, idx);
+        lua_createtable(L, 0, 1);
+        lua_pushliteral(L, "array");
+        lua_setfield(L, -2, "__jsontype");
+        lua_setmetatable(L, idx);
+}
+
 void vc_l_pushjson(lua_State *L, json_object *o)
 {
         luaL_checkstack(L, 4, "json too deep");
@@ -114,12 +123,8 @@ void vc_l_pushjson(lua_State *L, json_object *o)
                         vc_l_pushjson(L, json_object_array_get_idx(o, i));
                         lua_rawseti(L, -2, (lua_Integer)i + 1);
                 }
-                if (n == 0) {
-                        lua_createtable(L, 0, 1);
-                        lua_pushliteral(L, "array");
-                        lua_setfield(L, -2, "__jsontype");
-                        lua_setmetatable(L, -2);
-                }
+                if (n == 0)
+                        vc_l_markarray(L, -1);
                 break;
         }
         case json_type_object:

@@ -22,6 +22,8 @@ void vc_l_newclass(lua_State *L, const char *name, const luaL_Reg *meth, const l
  * metatable field __jsontype = "array" so empty arrays round-trip. */
 struct json_object;
 void vc_l_pushjson(lua_State *L, struct json_object *o);
+/* Mark the table at idx as a JSON array, so that it encodes as [] even when empty. */
+void vc_l_markarray(lua_State *L, int idx);
 /* Convert the Lua value at idx; returns NULL and pushes nothing on a value that cannot be represented
  * (function, cyclic table); *ret_err gets a static description. */
 struct json_object *vc_l_tojson(lua_State *L, int idx, const char **ret_err);
