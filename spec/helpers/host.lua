@@ -40,13 +40,7 @@ end
 --- (what a failed test may have left), deepest first
 function M.rmtree(dir)
   assert(dir:match("^/tmp/vc%-spec%.[%w]+$"), "refusing to remove " .. dir)
-  local under = {}
-  for _, m in ipairs(M.mounts()) do
-    if m == dir or m:sub(1, #dir + 1) == dir .. "/" then under[#under + 1] = m end
-  end
-  table.sort(under, function(a, b) return #a > #b end)
-  for _, m in ipairs(under) do os.execute("umount -l '" .. m .. "'") end
-  os.execute("rm -rf '" .. dir .. "'")
+  require("spec.helpers.run").rmtree(dir)
 end
 
 ---@return boolean whether path exists

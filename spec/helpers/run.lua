@@ -43,8 +43,36 @@ function M.tmpdir(prefix)
   return d
 end
 
-function M.rmrf(path)
-  if path and path:match("^/tmp/") then os.execute("rm -rf " .. shell_quote(path)) end
+--- Mount points at or under prefix, deepest first.
+function M.mounts_under(prefix)
+  local out = {}
+  for line in io.lines("/proc/self/mountinfo") do
+    local mp = line:match("^%S+ %S+ %S+ %S+ (%S+)")
+    if mp and (mp == prefix or mp:sub(1, #prefix + 1) == prefix .. "/") then out[#out + 1] = mp end
+  end
+  table.sort(out, function(a, b) return #a > #b end)
+  return out
+end
+
+--- Remove a temporary directory and everything in it, lazily unmounting first whatever a failed test
+--- left mounted under it, deepest first. Only under /tmp.
+function M.rmtree(path)
+  if not (path and path:match("^/tmp/.")) then return end
+  for _, m in ipairs(M.mounts_under(path)) do os.execute("umount -l " .. shell_quote(m) .. " 2>/dev/null") end
+  os.execute("rm -rf " .. shell_quote(path))
+end
+M.rmrf = M.rmtree
+
+--- Poll fn until it returns a true value (returned) or timeout seconds pass (then fn's last answer).
+function M.wait_for(fn, timeout)
+  local vc = require("vc")
+  local deadline = vc.clock.monotonic() + (timeout or 10)
+  while vc.clock.monotonic() < deadline do
+    local v = fn()
+    if v then return v end
+    vc.clock.sleep(0.05)
+  end
+  return fn()
 end
 
 function M.write(path, data)

@@ -1,4 +1,6 @@
 -- Helpers for specs that start supervisors and VMs: temp dirs, process and mount snapshots, leak checks.
+local run = require("spec.helpers.run")
+
 local M = {}
 
 local function sh(cmd)
@@ -26,10 +28,7 @@ end
 -- Unmount anything left under dir (deepest first), then remove it.
 function M.rmtree(dir)
   assert(dir:match("^/tmp/vc%-"), "refusing to remove " .. dir)
-  for _, m in ipairs(M.mounts_under(dir)) do
-    os.execute("umount -l '" .. m .. "' 2>/dev/null")
-  end
-  os.execute("rm -rf '" .. dir .. "'")
+  run.rmtree(dir)
 end
 
 -- Running (a zombie counts as gone: what is left of it is its reaper's business).
@@ -49,26 +48,11 @@ end
 
 -- Wait until pred() is true, up to timeout seconds (polls every 50 ms).
 function M.wait_for(pred, timeout)
-  local deadline = os.time() + (timeout or 10)
-  while os.time() <= deadline do
-    if pred() then return true end
-    os.execute("sleep 0.05")
-  end
-  return pred()
+  return run.wait_for(pred, timeout or 10) and true or false
 end
 
 -- Mount points under prefix, deepest first.
-function M.mounts_under(prefix)
-  local out = {}
-  for line in io.lines("/proc/self/mountinfo") do
-    local mp = line:match("^%S+ %S+ %S+ %S+ (%S+)")
-    if mp and (mp == prefix or mp:sub(1, #prefix + 1) == prefix .. "/") then
-      out[#out + 1] = mp
-    end
-  end
-  table.sort(out, function(a, b) return #a > #b end)
-  return out
-end
+M.mounts_under = run.mounts_under
 
 -- Pids of processes whose command line mentions s (qemu, virtiofsd and the supervisor all name the
 -- sandbox dir in theirs).

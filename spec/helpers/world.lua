@@ -67,15 +67,7 @@ function M.state(root, id)
 end
 
 --- Poll until fn() is true or timeout seconds pass.
-function M.wait_for(fn, timeout)
-  local deadline = vc.clock.monotonic() + (timeout or 20)
-  while vc.clock.monotonic() < deadline do
-    local v = fn()
-    if v then return v end
-    vc.clock.sleep(0.05)
-  end
-  return fn()
-end
+function M.wait_for(fn, timeout) return run.wait_for(fn, timeout or 20) end
 
 --- Live (non-zombie) processes whose command line mentions `needle`.
 function M.processes(needle)
