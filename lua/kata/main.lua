@@ -2,7 +2,6 @@
 --- Lifecycle commands go to the policy; the others (spec, features, version, check, env, help) are here.
 local vc = require("vc")
 local api_mod = require("kata.api")
-local commands = require("kata.commands")
 local config_mod = require("kata.config")
 local policies = require("kata.policies")
 local runner = require("kata.runner")
@@ -38,13 +37,13 @@ local function body(ctx, lua_dir, luac_dir)
   policies.luac_dir = luac_dir
   local env = { ctx = ctx, lua_dir = lua_dir, fail = runner.fail }
   if ctx.command == "help" or ctx.command == "version" then
-    return commands[ctx.command](env)
+    return require("kata.commands")[ctx.command](env) -- loaded only when used: not on the lifecycle path
   end
   local config, source = config_mod.load(ctx.global.config, lua_dir)
   if not config then runner.fail(source) end
   env.config, env.config_source = config, source
   if not LIFECYCLE[ctx.command] then
-    return commands[ctx.command](env)
+    return require("kata.commands")[ctx.command](env) -- loaded only when used: not on the lifecycle path
   end
 
   local name, cerr = policies.choose(config, requested_policy(ctx))
