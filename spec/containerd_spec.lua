@@ -99,7 +99,9 @@ describe("containerd #integration", function()
       -- ctr sets the size after the start: wait for it to reach the guest's pty (it starts at 0 0)
       { "sh", "-c", "test -t 0 && test -t 1 && echo is-a-tty; i=0; while [ \"$(stty size)\" = '0 0' ] && [ $i -lt 100 ]; " ..
         "do sleep 0.1; i=$((i+1)); done; stty size; exit 3" }, { "-t" }))
-    local _, _, status = os.execute(("script -qec %s /dev/null </dev/null >%s 2>&1"):format(run.q(inner), run.q(out)))
+    -- script(1) runs the command with $SHELL: the same shell wherever the suite runs
+    local _, _, status = os.execute(("SHELL=/bin/sh script -qec %s /dev/null </dev/null >%s 2>&1"):format(
+      run.q(inner), run.q(out)))
     local text = run.read(out) or ""
     assert.equal(3, status, text)
     -- the guest pty turns \n into \r\n and the caller's terminal (not raw: stdin is no tty) once more, as with runc

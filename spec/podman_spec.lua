@@ -272,7 +272,8 @@ describe("podman #integration", function()
       return what
     end
 
-    run.write(tmp .. "/tmux.conf", "set -g remain-on-exit on\nset -g history-limit 100\n")
+    -- the windows' shell is /bin/sh wherever the suite runs, not the caller's $SHELL
+    run.write(tmp .. "/tmux.conf", "set -g remain-on-exit on\nset -g history-limit 100\nset -g default-shell /bin/sh\n")
     assert(os.execute(("tmux -S %s -f %s new-session -d -x 100 -y 30 -s pm -n run %s"):format(
       run.q(sock), run.q(tmp .. "/tmux.conf"), podman_cmd("run", "run", "--rm", "-it", "--name", "t1", "--rootfs", rootfs, "sh"))))
     local ok, err = pcall(function()

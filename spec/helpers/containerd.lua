@@ -118,9 +118,12 @@ function M.stop(d)
 end
 
 --- The shell command running ctr against this containerd with args (a list), killed if it hangs for
---- more than timeout (60) seconds.
+--- more than timeout (60) seconds. timeout(1) stays in the caller's process group (--foreground): in a
+--- group of its own it would be a background job of the caller's terminal, and `ctr run -t` putting that
+--- terminal in raw mode would be stopped by SIGTTOU.
 function M.command(d, args, timeout)
-  local parts = { "timeout", "-s", "KILL", tostring(timeout or 60), "ctr", "-a", run.q(d.sock), "-n", M.NAMESPACE }
+  local parts = { "timeout", "--foreground", "-s", "KILL", tostring(timeout or 60), "ctr", "-a", run.q(d.sock),
+    "-n", M.NAMESPACE }
   for _, a in ipairs(args) do parts[#parts + 1] = run.q(a) end
   return table.concat(parts, " ")
 end
