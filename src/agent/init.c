@@ -73,6 +73,14 @@ static void setup_stdio(void)
                 close(cons);
 }
 
+/* The granularity of free page reporting (virtio-balloon hands freed guest memory back to the host).
+ * Linux 6.1 sets it to the pageblock order (2 MiB) when the balloon driver registers, whatever the
+ * kernel command line said, so the value from the command line is applied again once the modules are
+ * loaded. */
+#define PAGE_REPORTING_ARG "page_reporting.page_reporting_order="
+#define PAGE_REPORTING_PARAM "/sys/module/page_reporting/parameters/page_reporting_order"
+static char page_reporting_order[16];
+
 static void read_cmdline(void)
 {
         char cmdline[4096];
@@ -84,6 +92,9 @@ static void read_cmdline(void)
                         agent_debug_on = true;
                 else if (strncmp(tok, "agent.hangup_timeout=", 21) == 0)
                         agent_hangup_timeout_s = atoi(tok + 21);
+                else if (strncmp(tok, PAGE_REPORTING_ARG, strlen(PAGE_REPORTING_ARG)) == 0)
+                        snprintf(page_reporting_order, sizeof page_reporting_order, "%s",
+                                 tok + strlen(PAGE_REPORTING_ARG));
 }
 
 int init_system(void)
@@ -159,6 +170,11 @@ int init_load_modules(void)
         }
         fclose(f);
         agent_debug("loaded %d modules", loaded);
+        if (page_reporting_order[0] != '\0') {
+                int rc = write_file(PAGE_REPORTING_PARAM, page_reporting_order);
+                if (rc < 0)
+                        agent_log("page reporting order %s: %s", page_reporting_order, strerror(-rc));
+        }
         return loaded;
 }
 

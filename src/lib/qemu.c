@@ -122,9 +122,11 @@ int vc_qemu_build_argv(const struct vc_qemu_config *c, char ***ret_argv, vc_erro
         strv_add(&s, "-initrd");
         strv_add(&s, "%s", c->initrd);
         strv_add(&s, "-append");
-        /* panic=1 with -no-reboot: a guest panic ends qemu, which the supervisor notices. */
-        strv_add(&s, "console=ttyS0 panic=1 reboot=k%s%s%s", c->debug ? "" : " quiet",
-                 c->kernel_params && c->kernel_params[0] ? " " : "",
+        /* panic=1 with -no-reboot: a guest panic ends qemu, which the supervisor notices. Free page
+         * reporting in 128 KiB blocks rather than the kernel's 2 MiB gives the host back about a quarter
+         * of an idle guest's memory (what boot touched and freed); kernel_params come last and win. */
+        strv_add(&s, "console=ttyS0 panic=1 reboot=k page_reporting.page_reporting_order=5%s%s%s",
+                 c->debug ? "" : " quiet", c->kernel_params && c->kernel_params[0] ? " " : "",
                  c->kernel_params ? c->kernel_params : "");
         strv_add(&s, "-chardev");
         strv_add(&s, "file,id=console,path=%s/console.log", c->dir);
