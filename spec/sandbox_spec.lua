@@ -151,6 +151,21 @@ describe("a sandbox with a real guest #integration", function()
     assert(sb:call("remove_container", { id = "c-pr" }))
   end)
 
+  it("refuses a second launch in the directory of a running sandbox, which goes on", function()
+    local kernel, initrd = vm.guest()
+    local function config() local f = assert(io.open(dir .. "/supervisor.json")); local c = f:read("a"); f:close(); return c end
+    local before = config()
+    local r, msg = vc.sandbox.launch({ id = "again", dir = dir, share_dir = share, accel = "tcg", kernel = kernel,
+      initrd = initrd, boot_timeout = 60, memory_mib = 256, supervisor = os.getenv("VC_SUPERVISOR") })
+    assert.is_nil(r)
+    assert.equals(("sandbox dir '%s' is in use: a supervisor answers on '%s/sup.sock'"):format(dir, dir), msg)
+    assert.equals(before, config())
+    local sb2 = assert(vc.sandbox.connect(info.socket))
+    assert.equals("running", assert(sb2:call("sup.status")).vm)
+    assert.equals(1, assert(sb2:call("check")).protocol)
+    sb2:close()
+  end)
+
   it("reports exit code 3", function()
     local h = create(sb, "c2", { "/bin/sh", "-c", "echo out; echo err >&2; exit 3" })
     assert(sb:attach(h))

@@ -335,6 +335,22 @@ static void wait_gone(pid_t pid, int ms)
                 usleep(10000);
 }
 
+/* A directory where a supervisor answers belongs to a running sandbox: a second launch there would
+ * overwrite its configuration and, failing, remove its socket. */
+static int refuse_live_dir(const char *dir, vc_error_t *err)
+{
+        _cleanup_free_ char *sock = NULL;
+        vc_sandbox_client_t *live = NULL;
+
+        if (asprintf(&sock, "%s/sup.sock", dir) < 0)
+                return vc_error_set(err, ENOMEM, "launch");
+        if (vc_sandbox_connect(sock, 0, &live, NULL) < 0)
+                return 0;
+        vc_sandbox_client_free(live);
+        return vc_error_setx(err, EBUSY, "sandbox dir '%s' is in use: a supervisor answers on '%s'", dir,
+                             sock);
+}
+
 int vc_sandbox_launch(const struct vc_sandbox_config *cfg, struct vc_sandbox_info *ret, vc_error_t *err)
 {
         struct resolved rs;
@@ -355,6 +371,9 @@ int vc_sandbox_launch(const struct vc_sandbox_config *cfg, struct vc_sandbox_inf
         if (r < 0)
                 goto out;
         rs.c.accel = accel;
+        r = refuse_live_dir(cfg->dir, err);
+        if (r < 0)
+                goto out;
         if (mkdir(cfg->dir, 0700) == 0)
                 created_dir = 1;
         else if (errno != EEXIST) {
