@@ -202,6 +202,24 @@ describe("vc.proc", function()
     assert.equal("ENOENT", code)
   end)
 
+  it("waits for a process that is not its child to go away, and no longer than asked", function()
+    -- a sleep whose parent shell exits at once: init (or a subreaper) owns it, as a shim after create
+    local p = io.popen("sh -c 'sleep 0.3 >/dev/null 2>&1 & echo $!'")
+    local pid = tonumber(p:read("l"))
+    p:close()
+    local st = assert(vc.proc.start_time(pid))
+    assert.is_false(vc.proc.wait_gone(pid, st, 0.05)) -- still running after 50 ms
+    local t0 = vc.clock.monotonic()
+    assert.is_true(vc.proc.wait_gone(pid, st, 5))
+    local waited = vc.clock.monotonic() - t0
+    assert.is_true(waited < 4, "returned when it exited, not at the timeout")
+    vc.proc.reap()
+    assert.is_true(vc.proc.wait_gone(pid, st)) -- gone: no wait
+    assert.is_true(vc.proc.wait_gone(vc.proc.getpid(), st)) -- a pid that now names another process
+    assert.is_false(vc.proc.wait_gone(vc.proc.getpid(), 0, 0.01))
+    assert.has_error(function() vc.proc.wait_gone(1, 0, -1) end)
+  end)
+
   it("adopts orphaned descendants as a subreaper, and gives them back to init when that is switched off", function()
     local function orphan_parent()
       local p = io.popen("sh -c 'sleep 2 >/dev/null 2>&1 & echo $!'")

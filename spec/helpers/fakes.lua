@@ -153,6 +153,8 @@ function M.api(opts)
   local alive = {}
   api.proc = {
     alive = function(pid) return alive[pid] == true end,
+    -- nothing exits by itself in the fake world: a live pid stays until the timeout
+    wait_gone = function(pid, _, timeout) now = now + (alive[pid] and (timeout or 0) or 0); return alive[pid] ~= true end,
     start_time = function(pid) return alive[pid] and 42 or nil, "gone", "ENOENT" end,
     kill = function(pid, sig)
       log("proc.kill " .. pid .. " " .. sig)

@@ -1,7 +1,9 @@
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/pidfd.h>
 #include <unistd.h>
 
 #include "util.h"
@@ -63,4 +65,38 @@ int vc_proc_alive(pid_t pid, unsigned long long start_time)
         if (state == 'Z' || state == 'X')
                 return 0;
         return start_time == 0 || st == start_time;
+}
+
+int vc_proc_wait_gone(pid_t pid, unsigned long long start_time, int timeout_ms)
+{
+        int64_t deadline = vc__now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+        _cleanup_close_ int fd = -1;
+
+        if (!vc_proc_alive(pid, start_time))
+                return 1;
+        /* A pidfd polls readable when the process exits, child or not: no sleeping between checks. It
+         * may name a newer process that took the pid, so the identity is checked once it is open. */
+        fd = pidfd_open(pid, 0);
+        if (fd >= 0 && !vc_proc_alive(pid, start_time))
+                return 1;
+        for (;;) {
+                int64_t left = deadline - vc__now_ms();
+                if (left <= 0)
+                        return !vc_proc_alive(pid, start_time);
+                if (fd >= 0) {
+                        struct pollfd p = {.fd = fd, .events = POLLIN};
+                        int n = poll(&p, 1, (int)left);
+                        if (n > 0)
+                                return 1;
+                        if (n < 0 && errno != EINTR) {
+                                close(fd); /* fall back to looking at /proc */
+                                fd = -1;
+                        }
+                } else {
+                        /* no pidfd (kernel before 5.3, or a seccomp filter): look every 5 ms */
+                        if (!vc_proc_alive(pid, start_time))
+                                return 1;
+                        (void)poll(NULL, 0, left < 5 ? (int)left : 5);
+                }
+        }
 }

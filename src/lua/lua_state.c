@@ -279,6 +279,18 @@ static int lproc_alive(lua_State *L) /* vc.proc.alive(pid [, start_time]) -> boo
         return 1;
 }
 
+/* vc.proc.wait_gone(pid [, start_time [, timeout_s]]) -> bool: true once pid (started at start_time, 0:
+ * any) is gone, false if it still runs after timeout_s (default 0: just look) */
+static int lproc_wait_gone(lua_State *L)
+{
+        lua_Integer pid = luaL_checkinteger(L, 1);
+        lua_Integer st = luaL_optinteger(L, 2, 0);
+        lua_Number t = luaL_optnumber(L, 3, 0);
+        luaL_argcheck(L, t >= 0 && t <= 86400, 3, "timeout must be within 0..86400 seconds");
+        lua_pushboolean(L, vc_proc_wait_gone((pid_t)pid, (unsigned long long)st, (int)(t * 1000)));
+        return 1;
+}
+
 /* vc.proc.kill(pid, signo) -> true | nil, msg, code (host processes the runtime owns: shims) */
 static int lproc_kill(lua_State *L)
 {
@@ -363,6 +375,7 @@ static const luaL_Reg fs_funcs[] = {
 static const luaL_Reg proc_funcs[] = {
     {"start_time", lproc_start_time},
     {"alive", lproc_alive},
+    {"wait_gone", lproc_wait_gone},
     {"kill", lproc_kill},
     {"getpid", lproc_getpid},
     {"wait", lproc_wait},

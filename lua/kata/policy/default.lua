@@ -219,14 +219,9 @@ function P.wait_exit(ctx, api, st, sb, timeout)
   return res and res.status or nil
 end
 
---- Wait for a host process (a shim) to go away, up to timeout seconds.
+--- Wait for a host process (a shim, a supervisor) to go away, up to timeout seconds.
 local function wait_gone(api, pid, start_time, timeout)
-  local deadline = api.clock.monotonic() + timeout
-  while api.proc.alive(pid, start_time) do
-    if api.clock.monotonic() > deadline then return false end
-    api.clock.sleep(0.02)
-  end
-  return true
+  return api.proc.wait_gone(pid, start_time, timeout)
 end
 
 local function all_states(api)
