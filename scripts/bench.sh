@@ -22,8 +22,13 @@ if [[ ${VC_BENCH_INNER:-} != 1 ]]; then
 fi
 
 TMP=$(mktemp -d /tmp/kata-bench.XXXXXX)
-# state roots on tmpfs, where engines keep them (/run/runc, /run/containerd/runc, /run/kata-containers)
+# State roots on tmpfs, where engines keep them on a systemd host (/run/runc, /run/containerd/runc,
+# /run/kata-containers). /run may be a plain directory (a container, some CI machines): then a tmpfs of
+# this private mount namespace stands in for it, for all three runtimes alike.
 RUNROOT=$(mktemp -d /run/kata-bench.XXXXXX)
+if [[ $(findmnt -n -o FSTYPE -T "$RUNROOT") != tmpfs ]]; then
+	mount -t tmpfs -o mode=0700 kata-bench "$RUNROOT"
+fi
 cleanup() {
 	for r in runc crun; do
 		for id in $($r --root "$RUNROOT/$r-root" list -q 2>/dev/null); do $r --root "$RUNROOT/$r-root" delete -f "$id" >/dev/null 2>&1 || true; done
@@ -32,6 +37,7 @@ cleanup() {
 		build/kata-runtime --root "$RUNROOT/kata-root" delete -f "$id" >/dev/null 2>&1 || true
 	done
 	grep -o " \($TMP\|$RUNROOT\)[^ ]*" /proc/self/mountinfo | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
+	umount "$RUNROOT" 2>/dev/null || true
 	rm -rf "$TMP" "$RUNROOT"
 }
 trap cleanup EXIT
