@@ -6,14 +6,14 @@
 #   scripts/bench-boot.sh [N]
 #
 # Environment: BUILD_DIR (default ./build), VC_GUEST_DIR (default $BUILD_DIR/guest), ACCEL (auto|kvm|tcg,
-# default auto), MEMORY_MIB (default 256), VCPUS (default 1), KERNEL_PARAMS (appended). Needs root (the share dir becomes a mount).
+# default auto), MEMORY_MIB (default 256), VCPUS (default 1), KERNEL (default $VC_GUEST_DIR/vmlinux), KERNEL_PARAMS (appended). Needs root (the share dir becomes a mount).
 set -euo pipefail
 
 N=${1:-10}
 [[ $N =~ ^[1-9][0-9]*$ ]] || { echo "bench-boot: N must be a positive integer, got '$N'" >&2; exit 1; }
 BUILD_DIR=$(cd "${BUILD_DIR:-./build}" 2>/dev/null && pwd) || { echo "bench-boot: no build dir" >&2; exit 1; }
 GUEST=${VC_GUEST_DIR:-$BUILD_DIR/guest}
-for f in "$BUILD_DIR/vc.so" "$BUILD_DIR/kata-supervisor" "$GUEST/vmlinuz" "$GUEST/initrd.img"; do
+for f in "$BUILD_DIR/vc.so" "$BUILD_DIR/kata-supervisor" "$GUEST/vmlinux" "$GUEST/initrd.img"; do
 	[[ -e $f ]] || { echo "bench-boot: '$f' is missing (build, then scripts/build-guest.sh)" >&2; exit 1; }
 done
 [[ $EUID -eq 0 ]] || { echo "bench-boot: needs root" >&2; exit 1; }
@@ -31,7 +31,7 @@ local vc = require("vc")
 local n, tmp, guest = tonumber(os.getenv("N")), os.getenv("TMP"), os.getenv("GUEST")
 
 local function cfg(i)
-  return { id = "bench" .. i, dir = tmp .. "/sb" .. i, accel = os.getenv("ACCEL"), kernel = guest .. "/vmlinuz",
+  return { id = "bench" .. i, dir = tmp .. "/sb" .. i, accel = os.getenv("ACCEL"), kernel = os.getenv("KERNEL") or (guest .. "/vmlinux"),
     initrd = guest .. "/initrd.img", memory_mib = tonumber(os.getenv("MEMORY_MIB")),
     vcpus = tonumber(os.getenv("VCPUS")), kernel_params = os.getenv("KERNEL_PARAMS"), boot_timeout = 60 }
 end

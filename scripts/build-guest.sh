@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Build the guest image: BUILD_DIR/guest/vmlinuz and BUILD_DIR/guest/initrd.img.
+# Build the guest image: BUILD_DIR/guest/vmlinux, BUILD_DIR/guest/vmlinuz and BUILD_DIR/guest/initrd.img.
 #
 #   scripts/build-guest.sh [BUILD_DIR]        (default ./build)
 #
@@ -7,6 +7,11 @@
 # temporary directory (nothing is installed on the host): Debian's cloud kernel and the virtio modules the
 # agent needs. The initramfs is a gzip'd newc cpio holding only our static kata-agent as /init, those
 # modules and /lib/modules/load (module paths in load order, dependencies first), which the agent reads.
+#
+# vmlinux is the kernel of the package's bzImage (vmlinuz) unpacked, an ELF that QEMU starts at its PVH
+# entry point, as Kata's own vmlinux.container: the guest does not decompress itself at every boot, and
+# QEMU maps the file rather than copying it, so its pages are page cache that all sandboxes share. The
+# runtime boots it by default; vmlinuz stays for configurations that want a bzImage.
 #
 # Cached: the inputs (kernel package and version, agent binary hash, this script's hash) are recorded in
 # BUILD_DIR/guest/inputs; when they are unchanged and the outputs exist the script does nothing and prints
@@ -29,7 +34,7 @@ SCRIPT=$(readlink -f "${BASH_SOURCE[0]}")
 GUEST=$BUILD_DIR/guest
 AGENT=$BUILD_DIR/kata-agent
 
-for tool in apt-cache apt-get dpkg-deb depmod cpio gzip sha256sum; do
+for tool in apt-cache apt-get dpkg-deb depmod cpio gzip sha256sum readelf; do
 	command -v "$tool" >/dev/null || die "'$tool' not found (run scripts/setup.sh)"
 done
 
@@ -63,7 +68,8 @@ agent=$(sha256sum "$AGENT" | cut -d' ' -f1)
 script=$(sha256sum "$SCRIPT" | cut -d' ' -f1)
 modules=${MODULES[*]}"
 
-if [[ -f $GUEST/inputs && -s $GUEST/vmlinuz && -s $GUEST/initrd.img ]] && [[ $(<"$GUEST/inputs") == "$inputs" ]]; then
+if [[ -f $GUEST/inputs && -s $GUEST/vmlinux && -s $GUEST/vmlinuz && -s $GUEST/initrd.img ]] &&
+	[[ $(<"$GUEST/inputs") == "$inputs" ]]; then
 	exit 0
 fi
 
@@ -79,6 +85,28 @@ if [[ ! -s $deb ]]; then
 		{ cat "$TMP/apt.err" >&2; die "apt-get download $KPKG failed"; }
 	mv "$TMP"/*.deb "$deb"
 fi
+
+# The ELF kernel inside a bzImage: the payload starts at its compressor's magic (after the setup code and
+# the decompressor stub); the first candidate that unpacks to an ELF with a PVH entry note is it.
+# (The kernel's scripts/extract-vmlinux does the same; that script is not in any binary package.)
+extract_vmlinux() { # $1 bzImage, $2 output
+	local img=$1 out=$2 magic tool off
+	for spec in '\x02\x21\x4c\x18:lz4 -dc' '\x28\xb5\x2f\xfd:zstd -qdc' '\xfd\x37\x7a\x58\x5a\x00:xz -dc' \
+		'\x1f\x8b\x08:gzip -dc'; do
+		magic=${spec%%:*}
+		tool=${spec#*:}
+		command -v "${tool%% *}" >/dev/null || continue
+		for off in $(LC_ALL=C grep -obUaP "$magic" "$img" | cut -d: -f1 | head -5); do
+			tail -c +$((off + 1)) "$img" | $tool >"$out" 2>/dev/null || true
+			if [[ $(head -c 4 "$out" | od -An -c | tr -d ' ') == '177ELF' ]] &&
+				readelf -n "$out" 2>/dev/null | grep -Eq '0x00000012|PHYS32_ENTRY'; then
+				return 0
+			fi
+		done
+	done
+	rm -f "$out"
+	return 1
+}
 
 dpkg-deb -x "$deb" "$TMP/pkg"
 MODDIR=$TMP/pkg/lib/modules/$KREL
@@ -128,8 +156,12 @@ done
 
 (cd "$STAGE" && find . -print0 | LC_ALL=C sort -z |
 	cpio --null --create --format=newc --owner=0:0 --reproducible --quiet) | gzip -9 -n >"$TMP/initrd.img"
+extract_vmlinux "$TMP/pkg/boot/vmlinuz-$KREL" "$TMP/vmlinux" ||
+	die "no ELF kernel with a PVH entry point inside /boot/vmlinuz-$KREL"
 cp "$TMP/pkg/boot/vmlinuz-$KREL" "$TMP/vmlinuz"
+mv "$TMP/vmlinux" "$GUEST/vmlinux"
 mv "$TMP/vmlinuz" "$GUEST/vmlinuz"
 mv "$TMP/initrd.img" "$GUEST/initrd.img"
 printf '%s\n' "$inputs" >"$GUEST/inputs"
-echo "build-guest: $GUEST/vmlinuz ($KREL), $GUEST/initrd.img ($(du -k "$GUEST/initrd.img" | cut -f1) KiB, ${#order[@]} modules)" >&2
+echo "build-guest: $GUEST/vmlinux and vmlinuz ($KREL), $GUEST/initrd.img" \
+	"($(du -k "$GUEST/initrd.img" | cut -f1) KiB, ${#order[@]} modules)" >&2

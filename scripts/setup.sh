@@ -10,7 +10,7 @@ PKGS=(
 	# tests
 	lua-busted lua-filesystem
 	# the VM: hypervisor, virtio-fs daemon, guest image tools
-	qemu-system-x86 qemu-system-common busybox-static cpio kmod
+	qemu-system-x86 qemu-system-common busybox-static cpio kmod binutils lz4 zstd xz-utils
 	# host tools the tests and benchmarks use
 	iproute2 util-linux procps strace crun runc clang-format
 	# container engines the integration specs drive kata-runtime from

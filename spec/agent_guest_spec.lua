@@ -1,11 +1,11 @@
--- kata-agent in a real guest: boots one QEMU VM (TCG) with build/guest/{vmlinuz,initrd.img}, shares a
+-- kata-agent in a real guest: boots one QEMU VM (TCG) with build/guest/{vmlinux,initrd.img}, shares a
 -- busybox rootfs through virtiofsd, and drives the agent through build/kata-agentctl.
 -- Builds nothing: run `cmake -S . -B build && make -C build -j2 && scripts/build-guest.sh build` first.
 local json = require("dkjson")
 
 local BUILD = os.getenv("VC_BUILD_DIR") or "./build"
 local CTL = BUILD .. "/kata-agentctl"
-local KERNEL, INITRD = BUILD .. "/guest/vmlinuz", BUILD .. "/guest/initrd.img"
+local KERNEL, INITRD = BUILD .. "/guest/vmlinux", BUILD .. "/guest/initrd.img"
 local VIRTIOFSD = "/usr/lib/qemu/virtiofsd"
 
 local function exists(p)

@@ -16,7 +16,7 @@ end
 ---@param lua_dir string the runtime's Lua directory
 local function share_dir(lua_dir)
   local installed = lua_dir:match("^(.*)/lua$")
-  if installed and exists(installed .. "/guest/vmlinuz") then
+  if installed and exists(installed .. "/guest/vmlinux") then
     return installed .. "/guest"
   end
   return vc.build.guest_dir
@@ -29,7 +29,7 @@ function M.defaults(lua_dir)
   return {
     hypervisor = {
       path = "/usr/bin/qemu-system-x86_64",
-      kernel = guest .. "/vmlinuz",
+      kernel = guest .. "/vmlinux",
       initrd = guest .. "/initrd.img",
       kernel_params = "",
       virtiofsd = "/usr/lib/qemu/virtiofsd",

@@ -107,7 +107,7 @@ end
 -- The guest image: $VC_GUEST_DIR or <build>/guest, made by scripts/build-guest.sh.
 function M.guest()
   local d = os.getenv("VC_GUEST_DIR") or (M.build_dir() .. "/guest")
-  local k, i = d .. "/vmlinuz", d .. "/initrd.img"
+  local k, i = d .. "/vmlinux", d .. "/initrd.img"
   for _, f in ipairs({ k, i }) do
     local h = io.open(f)
     assert(h, f .. " is missing: run scripts/build-guest.sh " .. M.build_dir())

@@ -144,7 +144,7 @@ static int resolve(const struct vc_sandbox_config *cfg, struct resolved *r, vc_e
                 return vc_error_wrap(err, "qemu");
         if (cfg->kernel)
                 r->kernel = realpath(cfg->kernel, NULL);
-        else if (asprintf(&r->kernel, "%s/vmlinuz", VC_BUILD_GUEST_DIR) < 0)
+        else if (asprintf(&r->kernel, "%s/vmlinux", VC_BUILD_GUEST_DIR) < 0)
                 r->kernel = NULL;
         if (r->kernel == NULL)
                 return vc_error_set(err, errno ? errno : ENOMEM, "kernel '%s'",
