@@ -232,13 +232,13 @@ describe("pods as containerd's CRI plugin makes them #integration", function()
     assert.equal(0, (rt("start", sid)))
     local spid = world.state(root, sid).pid
 
-    local ids, ipc = {}, {}
+    local ids, ipc, pid1 = {}, {}, {}
     for i = 1, 2 do
       local name = "app" .. i
       local cid = cri_id(name)
       local b = world.bundle(("%s/%s-%d"):format(tmp, name, n), { "sh", "-c",
-        "{ echo " .. name .. "; cat /etc/hostname; hostname; cat /etc/resolv.conf; readlink /proc/self/ns/ipc; } > /out.tmp; " ..
-        "mv /out.tmp /out; sleep 3600" }, function(c)
+        "{ echo " .. name .. "; cat /etc/hostname; hostname; cat /etc/resolv.conf; readlink /proc/self/ns/ipc; " ..
+        "tr '\\0' ' ' </proc/1/cmdline; echo; } > /out.tmp; mv /out.tmp /out; sleep 3600" }, function(c)
         c.hostname = nil
         c.annotations = {
           ["io.kubernetes.cri.container-type"] = "container",
@@ -248,8 +248,10 @@ describe("pods as containerd's CRI plugin makes them #integration", function()
           ["io.kubernetes.cri.container-name"] = name,
           ["io.kubernetes.cri.image-name"] = "docker.io/library/busybox:latest",
         }
-        -- joins the sandbox's namespaces by /proc path, its own pid namespace
-        c.linux.namespaces = ns_list({ { type = "pid" }, { type = "ipc", path = ("/proc/%d/ns/ipc"):format(spid) },
+        -- joins the sandbox's namespaces by /proc path; app1 has its own pid namespace (CRI's default),
+        -- app2 the sandbox's, as CRI gives every container of a pod with shareProcessNamespace
+        local pidns = i == 2 and { type = "pid", path = ("/proc/%d/ns/pid"):format(spid) } or { type = "pid" }
+        c.linux.namespaces = ns_list({ pidns, { type = "ipc", path = ("/proc/%d/ns/ipc"):format(spid) },
           { type = "uts", path = ("/proc/%d/ns/uts"):format(spid) }, { type = "mount" },
           { type = "network", path = ("/proc/%d/ns/net"):format(spid) } })
         c.linux.cgroupsPath = "/kubepods/besteffort/pod" .. POD.uid .. "/" .. cid
@@ -268,10 +270,15 @@ describe("pods as containerd's CRI plugin makes them #integration", function()
       -- the pod's files, and the pod's hostname from the sandbox's UTS namespace (as under runc)
       local want = name .. "\n" .. POD.hostname .. "\n" .. POD.hostname .. "\n" .. run.read(poddir .. "/resolv.conf")
       assert.equal(want, out:sub(1, #want))
-      ipc[#ipc + 1] = out:sub(#want + 1)
+      ipc[#ipc + 1], pid1[#pid1 + 1] = out:sub(#want + 1):match("^([^\n]*)\n([^\n]*)\n$")
     end
-    assert.matches("^ipc:%[%d+%]\n$", ipc[1])
+    assert.matches("^ipc:%[%d+%]$", ipc[1])
     assert.equal(ipc[1], ipc[2]) -- one IPC namespace for the pod
+    assert.matches("^sh %-c ", pid1[1]) -- its own pid namespace: its own process is pid 1
+    assert.equal("sleep 3600 ", pid1[2]) -- the pod's: the sandbox container's process is pid 1
+    local ps, pso = rt("ps", "--format", "json", ids[2])
+    assert.equal(0, ps)
+    assert.equal(1, #vc.json.decode(pso)) -- ps lists the container's own processes, not the pod's
     local es, eo = rt("exec", ids[1], "hostname")
     assert.equal(0, es)
     assert.equal(POD.hostname .. "\n", eo)
@@ -279,10 +286,13 @@ describe("pods as containerd's CRI plugin makes them #integration", function()
     for _, p in ipairs(world.processes(root)) do if p:match("qemu%-system") then q[#q + 1] = p end end
     assert.equal(1, #q)
 
-    -- StopContainer, StopPodSandbox (the VM goes with the last running container), then the removals
-    for _, cid in ipairs(ids) do assert.equal(0, (rt("kill", cid, "KILL"))) end
+    -- StopContainer of app2, then StopPodSandbox with app1 still running (a pause container that dies
+    -- takes the pod along): the VM goes, and app1 with it; then the removals
+    assert.equal(0, (rt("kill", ids[2], "KILL")))
+    assert.equal("running", world.state(root, ids[1]).status)
     assert.equal(0, (rt("kill", sid, "KILL")))
-    assert.truthy(world.wait_for(function() return #world.processes(root) == 0 end, 30))
+    assert.truthy(world.wait_for(function() return #world.processes(root) == 0 end, 30),
+      table.concat(world.processes(root), "\n") .. "\n" .. (run.read(root .. ".log") or ""):sub(-3000))
     local t0 = vc.clock.monotonic()
     for _, cid in ipairs(ids) do
       assert.equal("stopped", world.state(root, cid).status)

@@ -136,6 +136,17 @@ describe("policies.default", function()
       assert.same({ uts = "pod", ipc = "pod" }, api.world.containers.app.join)
     end)
 
+    it("has a pod container join the sandbox container's pid namespace when the pod shares its processes", function()
+      local api = fakes.api({ config = { ociVersion = "1.0.2", process = { args = { "sh" }, cwd = "/" }, root = { path = "rootfs" },
+        linux = { namespaces = { { type = "pid", path = "/proc/42/ns/pid" }, { type = "ipc", path = "/proc/42/ns/ipc" },
+          { type = "uts", path = "/proc/42/ns/uts" }, { type = "mount" } } } } })
+      api.oci.container_type = function() return "sandbox" end
+      assert.is_true(run(api, "create", { "pod" }))
+      api.oci.container_type = function() return "container", "pod" end
+      assert.is_true(run(api, "create", { "app" }))
+      assert.same({ uts = "pod", ipc = "pod", pid = "pod" }, api.world.containers.app.join)
+    end)
+
     it("gives a pod container its own namespaces when its spec names no paths", function()
       local api = fakes.api()
       assert.is_true(run(api, "create", { "pod" }))
@@ -291,6 +302,19 @@ describe("policies.default", function()
       assert.is_nil(ok)
       assert.equal("container not running", err)
       assert.is_true(run(api, "kill", { "c1", "KILL" }, { all = true }))
+    end)
+
+    it("takes the whole pod down when its sandbox container is killed while a container still runs", function()
+      api.oci.container_type = function() return "container", "c1" end
+      assert.is_true(run(api, "create", { "app" }))
+      assert.is_true(run(api, "start", { "app" }))
+      assert.is_true(run(api, "kill", { "c1", "KILL" }))
+      assert_order(api.calls, { "^agent signal_process c1$", "^agent sup.wait", "^agent sup.shutdown" })
+      assert.is_nil(next(api.world.sandboxes))
+      assert.is_nil(api.alive[api.world.states.app.pid]) -- its shim got its exit: app is stopped
+      assert.is_true(run(api, "delete", { "app" }))
+      assert.is_true(run(api, "delete", { "c1" }))
+      assert.same({}, fakes.leftovers(api))
     end)
 
     it("tears the sandbox VM down when its sandbox container is killed", function()

@@ -277,7 +277,15 @@ function M.api(opts)
         elseif method == "sup.shutdown" then
           world.sandboxes[socket] = nil
           alive[sbx.pid] = nil
-          for id, c in pairs(world.containers) do if c.socket == socket then world.containers[id] = nil end end
+          -- destroy_sandbox kills what still runs: those shims get their exits and go
+          for id, c in pairs(world.containers) do
+            if c.socket == socket then
+              world.containers[id] = nil
+              for pid, shim in pairs(world.shims) do
+                if shim.container == id then alive[pid] = nil; world.shims[pid] = nil end
+              end
+            end
+          end
         elseif method == "exec_process" then
           sbx.handles = (sbx.handles or 0) + 1
           return { handle = sbx.handles, pid = 7 }

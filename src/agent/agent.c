@@ -559,8 +559,9 @@ static int spawn_io_open(struct spawn_io *io, const struct spawn *s)
         return 0;
 }
 
-/* Fork the child for s. pidns: -1 stay in the agent's pid namespace, -2 a new one, else an fd of the
- * namespace to join. The reply to req is sent once the child reports (handle_sync). */
+/* Fork the child for s: a container's init when exec_id is "", else a process exec'd into the container's
+ * namespaces. pidns: -1 stay in the agent's pid namespace, -2 a new one, else an fd of the namespace to
+ * join. The reply to req is sent once the child reports (handle_sync). */
 static int spawn_proc(struct spawn *s, struct container *c, const char *exec_id, int pidns, uint32_t req,
                       char *err, size_t errlen)
 {
@@ -602,7 +603,7 @@ static int spawn_proc(struct spawn *s, struct container *c, const char *exec_id,
                     .start_fd = io.start[0],
                     .terminal = s->terminal,
                 };
-                child_run(s, &fds, pidns >= 0);
+                child_run(s, &fds, exec_id[0] != '\0');
         }
         rc = pid < 0 ? -errno : 0;
         if (pidns != -1 && setns(A.self_pidns, CLONE_NEWPID) < 0)
@@ -827,13 +828,14 @@ static int apply_resources(struct container *c, json_object *spec, char *err, si
         return 0;
 }
 
-/* create_container's "join": {"uts"?: id, "ipc"?: id} -- the new container enters that running container's
- * namespace of the type instead of a new one (a pod's containers share the sandbox's UTS and IPC
- * namespaces). Opens them into s->ns_fd_uts/ns_fd_ipc; false after an error reply. */
-static bool open_joins(uint32_t id, json_object *params, struct spawn *s)
+/* create_container's "join": {"uts"?: id, "ipc"?: id, "pid"?: id} -- the new container enters that running
+ * container's namespace of the type instead of a new one (a pod's containers share the sandbox's UTS and
+ * IPC namespaces, and its pid namespace when the pod shares its processes). Opens them into
+ * s->ns_fd_uts/ns_fd_ipc and *pidns; false after an error reply. */
+static bool open_joins(uint32_t id, json_object *params, struct spawn *s, int *pidns)
 {
-        static const char *const types[] = {"uts", "ipc"};
-        int *fds[] = {&s->ns_fd_uts, &s->ns_fd_ipc};
+        static const char *const types[] = {"uts", "ipc", "pid"};
+        int *fds[] = {&s->ns_fd_uts, &s->ns_fd_ipc, pidns};
         json_object *join;
         char path[64];
 
@@ -844,9 +846,9 @@ static bool open_joins(uint32_t id, json_object *params, struct spawn *s)
         json_object_object_foreach(join, key, val)
         {
                 size_t i;
-                for (i = 0; i < 2 && strcmp(key, types[i]) != 0; i++)
+                for (i = 0; i < 3 && strcmp(key, types[i]) != 0; i++)
                         ;
-                if (i == 2) {
+                if (i == 3) {
                         reply_err(id, EINVAL, "join: unknown namespace type '%.32s'", key);
                         return false;
                 }
@@ -882,7 +884,7 @@ static void m_create_container(uint32_t id, json_object *params)
         struct spawn s;
         char err[256] = "";
         struct stat st;
-        int rc;
+        int rc, pidns = -1;
 
         memset(&s, 0, sizeof s);
         s.ns_fd_mnt = s.ns_fd_uts = s.ns_fd_ipc = s.root_fd = -1;
@@ -907,7 +909,7 @@ static void m_create_container(uint32_t id, json_object *params)
                 reply_err(id, -rc, "%s", err[0] ? err : strerror(-rc));
                 goto out;
         }
-        if (!open_joins(id, params, &s))
+        if (!open_joins(id, params, &s, &pidns))
                 goto out;
         if (stat(s.rootfs, &st) < 0 || !S_ISDIR(st.st_mode)) {
                 reply_err(id, ENOENT, "rootfs '%s' is not a directory", s.rootfs);
@@ -939,7 +941,7 @@ static void m_create_container(uint32_t id, json_object *params)
         }
         c->next = A.ctrs;
         A.ctrs = c;
-        rc = spawn_proc(&s, c, "", s.ns_pid ? -2 : -1, id, err, sizeof err);
+        rc = spawn_proc(&s, c, "", pidns >= 0 ? pidns : s.ns_pid ? -2 : -1, id, err, sizeof err);
         if (rc < 0) {
                 reply_err(id, -rc, "%s", err);
                 ctr_free(c);
@@ -947,6 +949,7 @@ static void m_create_container(uint32_t id, json_object *params)
         c = NULL;
         agent_debug("create_container %s: %s", json_object_get_string(cid), rc < 0 ? err : "forked");
 out:
+        close_fd(&pidns);
         close_fd(&s.ns_fd_uts);
         close_fd(&s.ns_fd_ipc);
         if (c) {

@@ -153,11 +153,13 @@ end
 --- The sandbox container's namespaces a pod container joins in the guest. CRI gives a pod container's uts
 --- and ipc namespaces the sandbox's host path (/proc/<pid>/ns/...), meaningless in the guest, where the
 --- sandbox container's namespaces are the pod's: joining them gives every container the pod's hostname
---- and shared IPC, as under runc. Returns the create_container "join" map (type -> container id) or nil.
+--- and shared IPC, as under runc. The pid namespace comes with a path too when the pod shares its
+--- processes (shareProcessNamespace): the sandbox container's init is then pid 1 for all of them.
+--- Returns the create_container "join" map (type -> container id) or nil.
 function P.pod_namespaces(ctx, api, config, sid)
   local join
   for _, ns in ipairs(config.linux and config.linux.namespaces or {}) do
-    if (ns.type == "uts" or ns.type == "ipc") and ns.path then
+    if (ns.type == "uts" or ns.type == "ipc" or ns.type == "pid") and ns.path then
       join = join or {}
       join[ns.type] = sid
     end
@@ -519,22 +521,17 @@ function P.kill(ctx, api)
   must("signal container", sb:call("signal_process", { id = st.id, signal = signo, all = ctx.options.all == true }, AGENT_TIMEOUT))
   api.log.info("sent signal %d", signo)
 
-  -- Kata tears the sandbox down when its sandbox container is killed or terminated; we do that once the
-  -- process has really exited (a TERM it ignores leaves everything running) and its shim has reported it.
+  -- Kata tears the sandbox down when its sandbox container is killed or terminated (its cli/kill.go calls
+  -- StopSandbox): we do that once the process has really exited (a TERM it ignores leaves everything
+  -- running) and its shim has reported it. Containers still running in the pod go with the VM: the
+  -- agent's destroy_sandbox kills them first, so their shims report 137. (Kubelet stops them before the
+  -- sandbox anyway; their exits may just not have arrived yet.)
   if st.runtime.type == "sandbox" and (signo == 9 or signo == 15) then
     local code = P.wait_exit(ctx, api, st, sb, signo == 9 and 10 or 2)
     if code then
       wait_gone(api, st.runtime.shim_pid, st.runtime.shim_start_time, 5)
-      local others = 0
-      for _, o in ipairs(all_states(api)) do
-        if o.id ~= st.id and o.runtime and o.runtime.sandbox_id == st.runtime.sandbox_id and P.status(ctx, api, o) ~= "stopped" then
-          others = others + 1
-        end
-      end
-      if others == 0 then
-        api.log.info("sandbox container exited with %d: stopping the sandbox VM", code)
-        sb:call("sup.shutdown", { timeout = 10 }, 30)
-      end
+      api.log.info("sandbox container exited with %d: stopping the sandbox VM", code)
+      sb:call("sup.shutdown", { timeout = 10 }, 30)
     end
   end
   sb:close()
