@@ -11,7 +11,7 @@
 # vmlinux is the kernel of the package's bzImage (vmlinuz) unpacked, an ELF that QEMU starts at its PVH
 # entry point, as Kata's own vmlinux.container: the guest does not decompress itself at every boot, and
 # QEMU maps the file rather than copying it, so its pages are page cache that all sandboxes share. The
-# runtime boots it by default; vmlinuz stays for configurations that want a bzImage.
+# runtime boots it by default, and the bzImage (vmlinuz) when there is no vmlinux.
 #
 # Cached: the inputs (kernel package and version, agent binary hash, this script's hash) are recorded in
 # BUILD_DIR/guest/inputs; when they are unchanged and the outputs exist the script does nothing and prints
@@ -68,7 +68,7 @@ agent=$(sha256sum "$AGENT" | cut -d' ' -f1)
 script=$(sha256sum "$SCRIPT" | cut -d' ' -f1)
 modules=${MODULES[*]}"
 
-if [[ -f $GUEST/inputs && -s $GUEST/vmlinux && -s $GUEST/vmlinuz && -s $GUEST/initrd.img ]] &&
+if [[ -f $GUEST/inputs && -s $GUEST/vmlinuz && -s $GUEST/initrd.img ]] &&
 	[[ $(<"$GUEST/inputs") == "$inputs" ]]; then
 	exit 0
 fi
@@ -156,12 +156,16 @@ done
 
 (cd "$STAGE" && find . -print0 | LC_ALL=C sort -z |
 	cpio --null --create --format=newc --owner=0:0 --reproducible --quiet) | gzip -9 -n >"$TMP/initrd.img"
-extract_vmlinux "$TMP/pkg/boot/vmlinuz-$KREL" "$TMP/vmlinux" ||
-	die "no ELF kernel with a PVH entry point inside /boot/vmlinuz-$KREL"
 cp "$TMP/pkg/boot/vmlinuz-$KREL" "$TMP/vmlinuz"
-mv "$TMP/vmlinux" "$GUEST/vmlinux"
+if extract_vmlinux "$TMP/pkg/boot/vmlinuz-$KREL" "$TMP/vmlinux"; then
+	mv "$TMP/vmlinux" "$GUEST/vmlinux"
+else
+	# the runtime then boots the bzImage
+	echo "build-guest: warning: no ELF kernel with a PVH entry point inside /boot/vmlinuz-$KREL" >&2
+	rm -f "$GUEST/vmlinux"
+fi
 mv "$TMP/vmlinuz" "$GUEST/vmlinuz"
 mv "$TMP/initrd.img" "$GUEST/initrd.img"
 printf '%s\n' "$inputs" >"$GUEST/inputs"
-echo "build-guest: $GUEST/vmlinux and vmlinuz ($KREL), $GUEST/initrd.img" \
+echo "build-guest: $GUEST/vmlinu[xz] ($KREL), $GUEST/initrd.img" \
 	"($(du -k "$GUEST/initrd.img" | cut -f1) KiB, ${#order[@]} modules)" >&2

@@ -6,6 +6,10 @@ local json = require("dkjson")
 local BUILD = os.getenv("VC_BUILD_DIR") or "./build"
 local CTL = BUILD .. "/kata-agentctl"
 local KERNEL, INITRD = BUILD .. "/guest/vmlinux", BUILD .. "/guest/initrd.img"
+do
+  local f = io.open(KERNEL)
+  if f then f:close() else KERNEL = BUILD .. "/guest/vmlinuz" end -- no ELF kernel: the bzImage
+end
 local VIRTIOFSD = "/usr/lib/qemu/virtiofsd"
 
 local function exists(p)

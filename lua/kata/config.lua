@@ -16,10 +16,16 @@ end
 ---@param lua_dir string the runtime's Lua directory
 local function share_dir(lua_dir)
   local installed = lua_dir:match("^(.*)/lua$")
-  if installed and exists(installed .. "/guest/vmlinux") then
+  if installed and exists(installed .. "/guest/initrd.img") then
     return installed .. "/guest"
   end
   return vc.build.guest_dir
+end
+
+--- The ELF kernel (booted at its PVH entry point) when the guest build could make it, else the bzImage.
+local function guest_kernel(guest)
+  if exists(guest .. "/vmlinux") then return guest .. "/vmlinux" end
+  return guest .. "/vmlinuz"
 end
 
 ---@param lua_dir string|nil
@@ -29,7 +35,7 @@ function M.defaults(lua_dir)
   return {
     hypervisor = {
       path = "/usr/bin/qemu-system-x86_64",
-      kernel = guest .. "/vmlinux",
+      kernel = guest_kernel(guest),
       initrd = guest .. "/initrd.img",
       kernel_params = "",
       virtiofsd = "/usr/lib/qemu/virtiofsd",

@@ -13,7 +13,7 @@ function M.available()
   local uid = p:read("l")
   p:close()
   if uid ~= "0" then return false, "needs root" end
-  for _, f in ipairs({ "/guest/vmlinux", "/guest/initrd.img", "/kata-supervisor", "/kata-shim" }) do
+  for _, f in ipairs({ "/guest/vmlinuz", "/guest/initrd.img", "/kata-supervisor", "/kata-shim" }) do
     if not vc.fs.stat(run.build .. f) then return false, "missing " .. run.build .. f .. " (run scripts/build-guest.sh build)" end
   end
   return true

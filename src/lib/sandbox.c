@@ -146,6 +146,8 @@ static int resolve(const struct vc_sandbox_config *cfg, struct resolved *r, vc_e
                 r->kernel = realpath(cfg->kernel, NULL);
         else if (asprintf(&r->kernel, "%s/vmlinux", VC_BUILD_GUEST_DIR) < 0)
                 r->kernel = NULL;
+        else if (access(r->kernel, F_OK) < 0) /* no ELF kernel was made: the bzImage */
+                r->kernel[strlen(r->kernel) - 1] = 'z';
         if (r->kernel == NULL)
                 return vc_error_set(err, errno ? errno : ENOMEM, "kernel '%s'",
                                     cfg->kernel ? cfg->kernel : "");
