@@ -15,6 +15,8 @@ describe("vc.sandbox.launch", function()
       "field 'vcpus' must be an integer, got string")
     assert.has_error(function() vc.sandbox.launch({ id = "a", dir = "/tmp/x", debug = 1 }) end,
       "field 'debug' must be a boolean, got number")
+    assert.has_error(function() vc.sandbox.launch({ id = "a", dir = "/tmp/x", tcg_cache_mib = 4096 }) end,
+      "field 'tcg_cache_mib' must be within 0..2048")
     assert.has_error(function() vc.sandbox.launch("a") end)
   end)
 

@@ -41,11 +41,11 @@ local function create(sb, id, args, opts)
   return r.handle
 end
 
-local function launch(tmp, id, netns)
+local function launch(tmp, id, netns, tcg_cache_mib)
   local kernel, initrd = vm.guest()
   local info, msg = vc.sandbox.launch({ id = id, dir = tmp .. "/sb", share_dir = tmp .. "/share", accel = "tcg",
     kernel = kernel, initrd = initrd, boot_timeout = 60, memory_mib = 256, netns = netns,
-    supervisor = os.getenv("VC_SUPERVISOR") })
+    tcg_cache_mib = tcg_cache_mib, supervisor = os.getenv("VC_SUPERVISOR") })
   assert(info, msg)
   return info
 end
@@ -320,7 +320,10 @@ describe("a sandbox in a netns whose qemu is killed #integration", function()
     assert(os.execute("ip netns add " .. netns))
     os.execute("mkdir -p " .. tmp .. "/share")
     vm.make_rootfs(tmp .. "/share/rootfs")
-    info = launch(tmp, "int2", "/run/netns/" .. netns)
+    info = launch(tmp, "int2", "/run/netns/" .. netns, 24)
+    local f = assert(io.open("/proc/" .. info.qemu_pid .. "/cmdline"))
+    assert.matches("%ztcg,tb%-size=24%z", f:read("a")) -- the TCG cache size that launch was given
+    f:close()
     local want = vm.sh("stat -L -c 'net:[%i]' /run/netns/" .. netns):gsub("%s+$", "")
     assert.equals(want, netns_of(info.qemu_pid))
     assert.are_not.equals(want, netns_of(info.pid))

@@ -16,7 +16,8 @@ struct vc_qemu_config {
         const char *vfsd_socket;   /* virtiofsd's vhost-user socket; NULL: no shared file system */
         unsigned vcpus;
         unsigned memory_mib;
-        int debug; /* drop "quiet" from the kernel command line */
+        unsigned tcg_cache_mib; /* TCG's translation cache; 0: 16 (unused with KVM) */
+        int debug;              /* drop "quiet" from the kernel command line */
 };
 
 /* Build the argv (NULL-terminated, argv[0] = cfg->qemu) for cfg; -EINVAL with a one-line message on a

@@ -15,11 +15,12 @@ struct vc_sandbox_config {
         const char *id;            /* required: letters, digits, '_', '-', '.', at most 64 */
         const char *dir;           /* required: sandbox directory (created when missing), absolute */
         const char *qemu;          /* NULL: qemu-system-x86_64 from $PATH */
-        const char *kernel;        /* NULL: the build tree's guest/vmlinuz */
+        const char *kernel;        /* NULL: the build tree's guest/vmlinux (else its vmlinuz) */
         const char *initrd;        /* NULL: the build tree's guest/initrd.img */
         const char *kernel_params; /* appended to the kernel command line; may be NULL */
         unsigned vcpus;            /* 0: 1 */
         unsigned memory_mib;       /* 0: 256 */
+        unsigned tcg_cache_mib;    /* TCG's translation cache, 1..2048; 0: 16 */
         const char *accel;         /* "auto" (or NULL), "kvm", "tcg" */
         const char *share_dir;     /* shared with the guest over virtio-fs; NULL: <dir>/shared */
         const char *virtiofsd;     /* NULL: searched */

@@ -41,6 +41,7 @@ function M.defaults(lua_dir)
       virtiofsd = "/usr/lib/qemu/virtiofsd",
       vcpus = 1,
       memory_mib = 256,
+      tcg_cache_mib = 16,
       accel = "auto",
       boot_timeout = 60,
       debug = false,
@@ -60,7 +61,7 @@ end
 local schema = {
   hypervisor = {
     path = "string", kernel = "string", initrd = "string", kernel_params = "string",
-    virtiofsd = "string", vcpus = "integer", memory_mib = "integer", accel = "string",
+    virtiofsd = "string", vcpus = "integer", memory_mib = "integer", tcg_cache_mib = "integer", accel = "string",
     boot_timeout = "number", debug = "boolean",
   },
   runtime = {
@@ -113,6 +114,9 @@ local function check(cfg, source)
   end
   if hv.memory_mib and (hv.memory_mib < 64 or hv.memory_mib > 65536) then
     return nil, ("%s: hypervisor.memory_mib: must be between 64 and 65536"):format(source)
+  end
+  if hv.tcg_cache_mib and (hv.tcg_cache_mib < 1 or hv.tcg_cache_mib > 2048) then
+    return nil, ("%s: hypervisor.tcg_cache_mib: must be between 1 and 2048"):format(source)
   end
   return true
 end

@@ -93,6 +93,12 @@ static int test_argv_tcg(void)
         CHECK(argv_has(argv, "-chardev", "file,id=console,path=/run/vc/sb1/console.log"));
         CHECK(!argv_has(argv, "-netdev", NULL) && !argv_has(argv, "-nic", NULL));
         vc_strv_free(argv);
+
+        struct vc_qemu_config c = base;
+        c.tcg_cache_mib = 64;
+        CHECK(vc_qemu_build_argv(&c, &argv, &err) == 0);
+        CHECK(argv_has(argv, "-accel", "tcg,tb-size=64"));
+        vc_strv_free(argv);
         return 0;
 }
 

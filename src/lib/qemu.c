@@ -96,12 +96,11 @@ int vc_qemu_build_argv(const struct vc_qemu_config *c, char ***ret_argv, vc_erro
         strv_add(&s, "q35");
         strv_add(&s, "-accel");
         /* TCG's translation cache defaults to a quarter of guest memory (64 MiB for 256 MiB), all of it
-         * touched in time. Measured with scripts/bench-boot.sh (idle PSS, median boot): 32 MiB 180 MiB and
-         * 1957 ms; 16 MiB 162 MiB and 1946 ms; 8 MiB 153 MiB but 2252 ms (the cache thrashes). */
+         * touched in time; see docs/configuration.md (tcg_cache_mib) for what the size costs and buys. */
         if (kvm)
                 strv_add(&s, "kvm");
         else
-                strv_add(&s, "tcg,tb-size=16");
+                strv_add(&s, "tcg,tb-size=%u", c->tcg_cache_mib ? c->tcg_cache_mib : 16);
         strv_add(&s, "-cpu");
         strv_add(&s, "%s", kvm ? "host" : "max");
         strv_add(&s, "-smp");

@@ -134,10 +134,14 @@ static int resolve(const struct vc_sandbox_config *cfg, struct resolved *r, vc_e
                 return vc_error_setx(err, EINVAL, "vcpus %u is not within 1..255", cfg->vcpus);
         if (cfg->memory_mib && (cfg->memory_mib < 64 || cfg->memory_mib > 1024 * 1024))
                 return vc_error_setx(err, EINVAL, "memory %u MiB is not within 64..1048576", cfg->memory_mib);
+        if (cfg->tcg_cache_mib > 2048)
+                return vc_error_setx(err, EINVAL, "TCG cache %u MiB is not within 1..2048",
+                                     cfg->tcg_cache_mib);
         if (cfg->boot_timeout > 3600)
                 return vc_error_setx(err, EINVAL, "boot timeout %u s is over an hour", cfg->boot_timeout);
         r->c.vcpus = cfg->vcpus ? cfg->vcpus : 1;
         r->c.memory_mib = cfg->memory_mib ? cfg->memory_mib : 256;
+        r->c.tcg_cache_mib = cfg->tcg_cache_mib ? cfg->tcg_cache_mib : 16;
         r->c.boot_timeout = cfg->boot_timeout ? cfg->boot_timeout : 30;
 
         if ((e = vc_find_program(cfg->qemu ? cfg->qemu : "qemu-system-x86_64", &r->qemu, err)) < 0)
@@ -219,6 +223,7 @@ int vc_sandbox_config_to_json(const struct vc_sandbox_config *c, json_object **r
 #undef STR
         json_object_object_add(o, "vcpus", json_object_new_int((int)c->vcpus));
         json_object_object_add(o, "memory_mib", json_object_new_int((int)c->memory_mib));
+        json_object_object_add(o, "tcg_cache_mib", json_object_new_int((int)c->tcg_cache_mib));
         json_object_object_add(o, "boot_timeout", json_object_new_int((int)c->boot_timeout));
         json_object_object_add(o, "debug", json_object_new_boolean(c->debug));
         *ret = o;

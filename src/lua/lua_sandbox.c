@@ -63,6 +63,7 @@ static int lsandbox_launch(lua_State *L)
         cfg.kernel_params = vc_l_optfield_string(L, 1, "kernel_params", NULL);
         cfg.vcpus = opt_uint(L, 1, "vcpus", 255);
         cfg.memory_mib = opt_uint(L, 1, "memory_mib", 1024 * 1024);
+        cfg.tcg_cache_mib = opt_uint(L, 1, "tcg_cache_mib", 2048);
         cfg.accel = vc_l_optfield_string(L, 1, "accel", "auto");
         for (int i = 0;; i++) {
                 if (accels[i] == NULL)

@@ -96,6 +96,7 @@ static int load_config(struct sup *s, const char *path)
             (r = cfg_string(cfg, "netns", 0, &s->netns)) < 0 ||
             (r = cfg_uint(cfg, "vcpus", 1, &s->vcpus)) < 0 ||
             (r = cfg_uint(cfg, "memory_mib", 256, &s->memory_mib)) < 0 ||
+            (r = cfg_uint(cfg, "tcg_cache_mib", 16, &s->tcg_cache_mib)) < 0 ||
             (r = cfg_uint(cfg, "boot_timeout", 30, &s->boot_timeout)) < 0)
                 goto out;
         s->debug = json_object_object_get_ex(cfg, "debug", &v) && json_object_get_boolean(v);
@@ -476,6 +477,7 @@ static void start_qemu(struct sup *s)
             .vfsd_socket = s->vfsd_path,
             .vcpus = s->vcpus,
             .memory_mib = s->memory_mib,
+            .tcg_cache_mib = s->tcg_cache_mib,
             .debug = s->debug,
         };
         char **argv = NULL;

@@ -146,7 +146,8 @@ function P.vm_config(ctx, api, config)
   return {
     qemu = hv.path, kernel = hv.kernel, initrd = hv.initrd, kernel_params = hv.kernel_params,
     virtiofsd = hv.virtiofsd, vcpus = math.min(vcpus, 64), memory_mib = math.min(mem, 65536),
-    accel = hv.accel, boot_timeout = hv.boot_timeout, debug = hv.debug or ctx.global.debug or false,
+    accel = hv.accel, tcg_cache_mib = hv.tcg_cache_mib, boot_timeout = hv.boot_timeout,
+    debug = hv.debug or ctx.global.debug or false,
   }
 end
 
