@@ -421,7 +421,7 @@ static void agent_response(struct sup *s, struct vc_frame *f)
 {
         struct pending *p = pending_take(s, f->id);
         json_object *resp = NULL, *result = NULL, *v;
-        const char *emsg;
+        const char *emsg = NULL;
         int code;
 
         if (p == NULL) {
@@ -461,7 +461,7 @@ static void agent_response(struct sup *s, struct vc_frame *f)
         case PEND_DESTROY:
                 if (resp && (emsg = resp_error(resp, &code)))
                         vc_log(VC_LOG_WARNING, 0, "destroy_sandbox: %s, ignoring", emsg);
-                sup_after_destroy(s);
+                sup_after_destroy(s, resp != NULL && emsg == NULL);
                 break;
         case PEND_FORWARD:
                 if (resp && !resp_error(resp, &code) && json_object_object_get_ex(resp, "result", &result)) {
@@ -545,7 +545,7 @@ static void fail_pending(struct sup *s, const char *why)
                 if (p->kind == PEND_FORWARD && p->c)
                         sup_reply_error(p->c, p->client_id, EPIPE, "%s", why);
                 else if (p->kind == PEND_DESTROY)
-                        sup_after_destroy(s);
+                        sup_after_destroy(s, false);
                 pending_free(p);
         }
 }
@@ -866,7 +866,7 @@ void sup_begin_shutdown(struct sup *s, struct client *c, uint32_t id, unsigned t
         s->phase = PHASE_STOPPING;
         sup_arm_stop_timer(s, timeout_ms);
         if (agent_request(s, PEND_DESTROY, "destroy_sandbox", NULL, NULL, 0, NULL) < 0)
-                sup_after_destroy(s);
+                sup_after_destroy(s, false);
 }
 
 static void client_request(struct client *c, struct vc_frame *f)

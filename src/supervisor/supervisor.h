@@ -3,6 +3,7 @@
 #ifndef VC_SUPERVISOR_H
 #define VC_SUPERVISOR_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 #include <uv.h>
@@ -150,7 +151,7 @@ void sup_boot_ready(struct sup *s);
 void sup_boot_fail(struct sup *s, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 void sup_terminate(struct sup *s, int exit_code);
 void sup_kill_children(struct sup *s, int sig);
-void sup_after_destroy(struct sup *s);
+void sup_after_destroy(struct sup *s, bool agent_done);
 void sup_arm_stop_timer(struct sup *s, unsigned ms);
 uint64_t sup_now_ms(void);
 
