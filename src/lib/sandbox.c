@@ -20,6 +20,7 @@
 #include "frame.h"
 #include "util.h"
 #include "vc/hypervisor.h"
+#include "vc/proc.h"
 #include "vc/sandbox.h"
 
 #ifndef VC_BUILD_BIN_DIR
@@ -313,35 +314,6 @@ int vc_sandbox_remove_dir(const char *dir, vc_error_t *err)
         return 0;
 }
 
-/* Gone, or a zombie: the supervisor is not our child (double fork), its reaper may take its time. */
-static int process_gone(pid_t pid)
-{
-        char path[64], buf[512];
-        ssize_t n;
-        int fd;
-
-        if (kill(pid, 0) < 0 && errno == ESRCH)
-                return 1;
-        snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-        fd = open(path, O_RDONLY | O_CLOEXEC);
-        if (fd < 0)
-                return 1;
-        n = read(fd, buf, sizeof buf - 1);
-        close(fd);
-        if (n <= 0)
-                return 1;
-        buf[n] = '\0';
-        char *p = strrchr(buf, ')');
-        return p && p[1] == ' ' && (p[2] == 'Z' || p[2] == 'X');
-}
-
-/* Wait (not our child: poll) until pid is gone, up to ms. */
-static void wait_gone(pid_t pid, int ms)
-{
-        for (int i = 0; i < ms / 10 && !process_gone(pid); i++)
-                usleep(10000);
-}
-
 /* A directory where a supervisor answers belongs to a running sandbox: a second launch there would
  * overwrite its configuration and, failing, remove its socket. */
 static int refuse_live_dir(const char *dir, vc_error_t *err)
@@ -494,11 +466,11 @@ int vc_sandbox_launch(const struct vc_sandbox_config *cfg, struct vc_sandbox_inf
                                   e ? json_object_get_string(e) : "the supervisor failed");
                 /* it cleans up after itself and exits: wait for that, then make sure */
                 if (sup_pid > 0)
-                        wait_gone(sup_pid, 8000);
+                        (void)vc_proc_wait_gone(sup_pid, 0, 8000);
         } else if (eof) {
                 /* the ready fd closes a moment before the process is gone */
                 if (sup_pid > 0)
-                        wait_gone(sup_pid, 2000);
+                        (void)vc_proc_wait_gone(sup_pid, 0, 2000);
                 r = vc_error_setx(
                     err, EIO,
                     "sandbox '%s': the supervisor exited before it was ready (see %s/supervisor.log)",
@@ -508,10 +480,10 @@ int vc_sandbox_launch(const struct vc_sandbox_config *cfg, struct vc_sandbox_inf
                                   cfg->id, rs.c.boot_timeout + 5);
         }
 fail:
-        if (sup_pid > 0 && !process_gone(sup_pid)) {
+        if (sup_pid > 0 && vc_proc_alive(sup_pid, 0)) {
                 (void)kill(-sup_pid, SIGKILL); /* its process group: qemu and virtiofsd too */
                 (void)kill(sup_pid, SIGKILL);
-                wait_gone(sup_pid, 2000);
+                (void)vc_proc_wait_gone(sup_pid, 0, 2000);
                 (void)umount2(rs.share_dir, MNT_DETACH);
         }
         if (created_share)

@@ -222,11 +222,6 @@ function P.wait_exit(ctx, api, st, sb, timeout)
   return res and res.status or nil
 end
 
---- Wait for a host process (a shim, a supervisor) to go away, up to timeout seconds.
-local function wait_gone(api, pid, start_time, timeout)
-  return api.proc.wait_gone(pid, start_time, timeout)
-end
-
 local function all_states(api)
   local out = {}
   for _, id in ipairs(api.state.list() or {}) do
@@ -323,10 +318,10 @@ local function destroy_sandbox(ctx, api, sst)
     if not ok then api.log.warn("sandbox shutdown: %s, ignoring", tostring(err)) end
     sb:close()
   end
-  if rt.supervisor_pid and not wait_gone(api, rt.supervisor_pid, rt.supervisor_start_time, 15) then
+  if rt.supervisor_pid and not api.proc.wait_gone(rt.supervisor_pid, rt.supervisor_start_time, 15) then
     api.log.warn("supervisor %d still running, killing it", rt.supervisor_pid)
     api.proc.kill(rt.supervisor_pid, 9)
-    wait_gone(api, rt.supervisor_pid, rt.supervisor_start_time, 5)
+    api.proc.wait_gone(rt.supervisor_pid, rt.supervisor_start_time, 5)
   end
   if rt.shared then api.fs.umount(rt.shared) end
   if rt.sandbox_dir then
@@ -530,7 +525,7 @@ function P.kill(ctx, api)
   if st.runtime.type == "sandbox" and (signo == 9 or signo == 15) then
     local code = P.wait_exit(ctx, api, st, sb, signo == 9 and 10 or 2)
     if code then
-      wait_gone(api, st.runtime.shim_pid, st.runtime.shim_start_time, 5)
+      api.proc.wait_gone(st.runtime.shim_pid, st.runtime.shim_start_time, 5)
       api.log.info("sandbox container exited with %d: stopping the sandbox VM", code)
       sb:call("sup.shutdown", { timeout = 10 }, 30)
     end
@@ -566,9 +561,9 @@ function P.delete(ctx, api)
       sb:call("signal_process", { id = id, signal = 9, all = true }, AGENT_TIMEOUT)
       P.wait_exit(ctx, api, st, sb, 10)
     end
-    if rt.shim_pid and not wait_gone(api, rt.shim_pid, rt.shim_start_time, 5) then
+    if rt.shim_pid and not api.proc.wait_gone(rt.shim_pid, rt.shim_start_time, 5) then
       api.proc.kill(rt.shim_pid, 9)
-      wait_gone(api, rt.shim_pid, rt.shim_start_time, 5)
+      api.proc.wait_gone(rt.shim_pid, rt.shim_start_time, 5)
     end
     if sb then
       local rok, rerr = sb:call("remove_container", { id = id }, AGENT_TIMEOUT)
