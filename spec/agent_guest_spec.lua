@@ -2,14 +2,11 @@
 -- busybox rootfs through virtiofsd, and drives the agent through build/kata-agentctl.
 -- Builds nothing: run `cmake -S . -B build && make -C build -j2 && scripts/build-guest.sh build` first.
 local json = require("dkjson")
+local vm = require("helpers.vm")
 
 local BUILD = os.getenv("VC_BUILD_DIR") or "./build"
 local CTL = BUILD .. "/kata-agentctl"
-local KERNEL, INITRD = BUILD .. "/guest/vmlinux", BUILD .. "/guest/initrd.img"
-do
-  local f = io.open(KERNEL)
-  if f then f:close() else KERNEL = BUILD .. "/guest/vmlinuz" end -- no ELF kernel: the bzImage
-end
+local KERNEL, INITRD = vm.guest_kernel(BUILD .. "/guest"), BUILD .. "/guest/initrd.img"
 local VIRTIOFSD = "/usr/lib/qemu/virtiofsd"
 
 local function exists(p)

@@ -104,13 +104,17 @@ function M.build_dir()
   return os.getenv("VC_BUILD_DIR") or "./build"
 end
 
--- The guest image: $VC_GUEST_DIR or <build>/guest, made by scripts/build-guest.sh; its kernel as the
--- runtime picks it (the ELF vmlinux, else the bzImage).
+-- The kernel of a guest image directory as the runtime picks it: the ELF vmlinux, else the bzImage.
+function M.guest_kernel(dir)
+  local h = io.open(dir .. "/vmlinux")
+  if h then h:close(); return dir .. "/vmlinux" end
+  return dir .. "/vmlinuz"
+end
+
+-- The guest image: $VC_GUEST_DIR or <build>/guest, made by scripts/build-guest.sh.
 function M.guest()
   local d = os.getenv("VC_GUEST_DIR") or (M.build_dir() .. "/guest")
-  local k, i = d .. "/vmlinux", d .. "/initrd.img"
-  local h = io.open(k)
-  if h then h:close() else k = d .. "/vmlinuz" end
+  local k, i = M.guest_kernel(d), d .. "/initrd.img"
   for _, f in ipairs({ k, i }) do
     local h = io.open(f)
     assert(h, f .. " is missing: run scripts/build-guest.sh " .. M.build_dir())
