@@ -22,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "netlink-internal.h"
 #include "util.h"
 #include "vc/netns.h"
 
@@ -142,7 +143,7 @@ int vc_netns_enter(const vc_netns_t *ns, int (*fn)(void *data), void *data, vc_e
 
 #define NL_BUFSIZE 32768 /* MNL_SOCKET_DUMP_SIZE of newer libmnl: big enough for any dump message */
 
-static struct mnl_socket *nl_open(void)
+struct mnl_socket *vc__nl_open(void)
 {
         struct mnl_socket *nl = mnl_socket_open2(NETLINK_ROUTE, SOCK_CLOEXEC);
 
@@ -155,8 +156,7 @@ static struct mnl_socket *nl_open(void)
         return nl;
 }
 
-/* Send one request and run cb on every answer until the dump ends or the ACK comes. -errno on failure. */
-static int nl_talk(struct mnl_socket *nl, struct nlmsghdr *nlh, mnl_cb_t cb, void *data)
+int vc__nl_talk(struct mnl_socket *nl, struct nlmsghdr *nlh, mnl_cb_t cb, void *data)
 {
         static unsigned seq_counter;
         _cleanup_free_ char *buf = NULL;
@@ -201,7 +201,7 @@ static int nl_link_up(struct mnl_socket *nl, const char *name)
         ifi->ifi_flags = IFF_UP;
         ifi->ifi_change = IFF_UP;
         mnl_attr_put_strz(nlh, IFLA_IFNAME, name);
-        return nl_talk(nl, nlh, NULL, NULL);
+        return vc__nl_talk(nl, nlh, NULL, NULL);
 }
 
 /* --- create, delete --- */
@@ -341,7 +341,7 @@ static void *create_thread(void *arg)
                 c->errnum = errno;
                 return NULL;
         }
-        nl = nl_open();
+        nl = vc__nl_open();
         if (nl == NULL) {
                 c->step = "netlink socket";
                 c->errnum = errno;
@@ -660,14 +660,14 @@ static int dump(struct mnl_socket *nl, int type, size_t hdrlen, mnl_cb_t cb, str
         /* The family is the first byte of ifinfomsg, ifaddrmsg and rtmsg alike; the rest stays zero. */
         g = mnl_nlmsg_put_extra_header(nlh, hdrlen);
         g->rtgen_family = AF_UNSPEC;
-        return nl_talk(nl, nlh, cb, ls);
+        return vc__nl_talk(nl, nlh, cb, ls);
 }
 
 static int open_nl_cb(void *data)
 {
         struct mnl_socket **nl = data;
 
-        *nl = nl_open();
+        *nl = vc__nl_open();
         return *nl ? 0 : -errno;
 }
 

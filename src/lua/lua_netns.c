@@ -220,7 +220,7 @@ static void setfield_int(lua_State *L, const char *k, lua_Integer v)
 }
 
 /* may raise (memory): the caller owns l through a userdata-free path, so it converts first and frees after */
-static int push_links(lua_State *L)
+int vc_l_push_links(lua_State *L)
 {
         const struct vc_netns_links *l = lua_touserdata(L, 1);
 
@@ -289,7 +289,7 @@ static int lnetns_links(lua_State *L)
         if (r < 0)
                 return vc_l_pusherror(L, &err);
         /* Converted in a protected call so that a memory error cannot leak l. */
-        lua_pushcfunction(L, push_links);
+        lua_pushcfunction(L, vc_l_push_links);
         lua_pushlightuserdata(L, l);
         r = lua_pcall(L, 1, 1, 0);
         vc_netns_links_free(l);

@@ -10,6 +10,7 @@ int vc_l_open(lua_State *L)
         vc_l_open_log(L);
         vc_l_open_hook(L);
         vc_l_open_netns(L);
+        vc_l_open_net(L);
         vc_l_open_shim(L);
         vc_l_open_sandbox(L);
         return 1;

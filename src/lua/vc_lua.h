@@ -33,6 +33,9 @@ struct json_object *vc_l_tojson(lua_State *L, int idx, const char **ret_err);
 #define VC_NETNS_MT "vc.Netns"
 struct vc_netns;
 struct vc_netns *vc_l_testnetns(lua_State *L, int i); /* may raise */
+/* lua_CFunction: converts the struct vc_netns_links * given as light userdata (argument 1) into the
+ * table vc.netns.links returns; run it under lua_pcall so that a memory error cannot leak the list. */
+int vc_l_push_links(lua_State *L);
 
 /* Area openers: each adds its functions/sub-tables to the table on top of the stack. */
 void vc_l_open_core(lua_State *L);
@@ -41,6 +44,7 @@ void vc_l_open_state(lua_State *L);
 void vc_l_open_log(lua_State *L);
 void vc_l_open_hook(lua_State *L);
 void vc_l_open_netns(lua_State *L);
+void vc_l_open_net(lua_State *L);
 void vc_l_open_shim(lua_State *L);
 void vc_l_open_sandbox(lua_State *L);
 
