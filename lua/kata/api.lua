@@ -86,7 +86,7 @@ function M.new(ctx, config)
     return s
   end
 
-  return api
+  return require("kata.mechanism").attach(api)
 end
 
 --- A read-only view of api for operator policies: tables are proxied, writes raise.

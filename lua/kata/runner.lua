@@ -13,7 +13,13 @@ local function handler(e)
   return { msg = tostring(e), trace = debug.traceback(tostring(e), 2) }
 end
 
---- Call policy[fn](ctx, api). A missing function is success.
+--- Called before a failed command's rollback (kata.main lifts the policy's limits here: rollback is the
+--- runtime's own code and must run to the end).
+M.before_rollback = nil
+
+--- Call policy[fn](ctx, api). A missing function is success. When api carries the mechanism's undo list
+--- (api.undo), a failure rolls back whatever the command made -- caught by the policy or not -- and a
+--- success commits it.
 ---@param policy table
 ---@param fn string
 ---@param ctx table
@@ -28,6 +34,15 @@ function M.run(policy, fn, ctx, api)
     return nil, ("%s.%s: not a function"):format(policy.name or "policy", fn)
   end
   local ok, res, err = xpcall(f, handler, ctx, api)
+  local undo = api.undo
+  if undo then
+    if ok and res ~= nil then
+      undo.commit()
+    else
+      if M.before_rollback then M.before_rollback() end
+      undo.rollback()
+    end
+  end
   if not ok then
     if res.trace then -- a script error: say where
       return nil, ("%s.%s: %s"):format(policy.name or "policy", fn, res.msg), res.trace

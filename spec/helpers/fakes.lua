@@ -338,7 +338,7 @@ function M.api(opts)
       return nil, "exec: not in a fake", "ENOEXEC"
     end,
   }
-  return api
+  return require("kata.mechanism").attach(api)
 end
 
 --- A command context as vc.cli.parse makes it.

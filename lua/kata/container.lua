@@ -1,0 +1,316 @@
+--- Mechanism: a container's record. The state schema (what `create` stores and every later command
+--- reads), the OCI state document, the bundle, the shim that stands for the container's process, the
+--- sandbox lock, and the runc-compatible output of `list` and `ps`.
+---
+--- Functions are bound to one command's primitives by kata.mechanism (`api.container.*`). Those that
+--- make something push its undo on the command's undo list; those that fail raise a message for the user.
+local runner = require("kata.runner")
+
+local M = {}
+
+local fail = runner.fail
+local function must(what, v, err)
+  if v == nil or v == false then fail(what and (what .. ": " .. tostring(err)) or tostring(err)) end
+  return v
+end
+
+--- The state schema. `runtime` holds what only this runtime reads; the top level is the OCI state.
+---@class kata.State
+---@field ociVersion string
+---@field id string
+---@field status string "creating"|"created"|"running"|"paused"|"stopped"
+---@field pid integer the shim's host pid (0 until it runs)
+---@field bundle string
+---@field annotations table|nil
+---@field runtime table type, sandbox_id, policy, policy_digest, created, rootfs, terminal, process, hooks,
+---       sandbox_dir, shared, netns, netns_created, socket, supervisor_pid, supervisor_start_time, accel,
+---       boot_ms, share, mounts, handle, guest_pid, shim_pid, shim_start_time
+
+-- What a pod container copies from its sandbox's record: enough to tear the sandbox down even when the
+-- container outlives the sandbox container's own record.
+M.SANDBOX_FIELDS = { "sandbox_dir", "shared", "netns", "netns_created", "socket", "supervisor_pid",
+  "supervisor_start_time", "accel" }
+
+local function parse_user(s)
+  local uid, gid = s:match("^(%d+):(%d+)$")
+  if not uid then uid = s:match("^(%d+)$") end
+  if not uid then fail(("exec: --user '%s': want uid[:gid]"):format(s)) end
+  return { uid = tonumber(uid), gid = tonumber(gid or 0) }
+end
+
+---@param api table the command's primitives
+---@param undo table the command's undo list (kata.undo)
+function M.bind(api, undo)
+  local C = {}
+  local locks = {} -- name -> { lock =, released =, remove = }
+
+  --- Check an id (the one rule: api.id.validate); raises its message.
+  function C.check_id(id) must(nil, api.id.validate(id)) end
+
+  --- The container's record; raises "container does not exist" (runc's words, engines match them).
+  --- Log lines from here on name its sandbox.
+  ---@return kata.State
+  function C.load(id)
+    C.check_id(id)
+    local st, err, code = api.state.load(id)
+    if not st then
+      if code == "ENOENT" then fail("container does not exist") end
+      fail(err)
+    end
+    if st.runtime then api.log.field("sandbox", st.runtime.sandbox_id) end
+    return st
+  end
+
+  --- The record, or nil, a message and a code ("ENOENT" for a missing one).
+  function C.find(id)
+    local ok, err, code = api.id.validate(id)
+    if not ok then return nil, err, code end
+    return api.state.load(id)
+  end
+
+  --- Every readable record under --root.
+  function C.all()
+    local out = {}
+    for _, id in ipairs(api.state.list() or {}) do
+      local st = api.state.load(id)
+      if st then out[#out + 1] = st end
+    end
+    return out
+  end
+
+  --- How many other containers belong to sandbox `sid`.
+  function C.pod_members(sid, except_id)
+    local n = 0
+    for _, o in ipairs(C.all()) do
+      if o.id ~= except_id and o.runtime and o.runtime.sandbox_id == sid then n = n + 1 end
+    end
+    return n
+  end
+
+  --- The bundle directory (absolute) and its parsed, validated config.json.
+  function C.read_bundle(ctx)
+    local bundle = must("bundle", api.fs.realpath(ctx.options.bundle or "."))
+    local config = must(nil, api.oci.load(bundle .. "/config.json"))
+    return bundle, config
+  end
+
+  --- "sandbox", id or "container", its sandbox's id -- from the engine's annotations.
+  function C.kind(id, config)
+    local ctype, sid = api.oci.container_type(config.annotations)
+    if not ctype then fail(sid) end
+    if ctype == "sandbox" then sid = id end
+    return ctype, sid
+  end
+
+  --- Take sandbox `sid`'s lock (waits up to runtime.lock_timeout). A rollback releases it.
+  function C.lock(sid)
+    local l = must("lock", api.lock(sid))
+    local entry = { lock = l }
+    locks[sid] = entry
+    local handle = {}
+    function handle.release(_, remove)
+      if entry.released then return end
+      entry.released = true
+      l:release(remove)
+    end
+    undo.push("release lock " .. sid, function() handle:release(entry.remove) end)
+    return handle
+  end
+
+  --- A new record, not yet saved: raises when the id is taken or the rootfs is missing.
+  ---@return kata.State
+  function C.new(ctx, id, bundle, config, ctype, sid)
+    if api.state.load(id) then fail("container with given ID already exists") end
+    -- from here on the sandbox is new: a rollback takes its lock file along
+    if ctype == "sandbox" and locks[sid] then locks[sid].remove = true end
+    local rootfs = config.root.path
+    if rootfs:sub(1, 1) ~= "/" then rootfs = bundle .. "/" .. rootfs end
+    rootfs = api.fs.realpath(rootfs)
+    if not rootfs then fail(("rootfs '%s' does not exist"):format(config.root.path)) end
+    return {
+      ociVersion = config.ociVersion, id = id, status = "creating", pid = 0, bundle = bundle,
+      annotations = config.annotations,
+      runtime = {
+        type = ctype, sandbox_id = sid, policy = ctx.policy, policy_digest = ctx.policy_digest,
+        created = api.now(), rootfs = rootfs, terminal = config.process.terminal == true,
+        process = config.process, -- exec's defaults (env, cwd, user)
+        hooks = config.hooks or {}, -- as they were at create time: editing config.json later has no effect
+      },
+    }
+  end
+
+  --- Save a new record (status "creating"); a rollback removes it.
+  function C.record(st)
+    C.save(st)
+    undo.push("remove state", function() api.state.remove(st.id) end)
+  end
+
+  function C.save(st) must("save state", api.state.save(st.id, st)) end
+
+  function C.remove(st) must("remove state", api.state.remove(st.id)) end
+
+  --- Wait up to `timeout` seconds for the container's shim to exit; true once it has.
+  function C.wait_gone(st, timeout)
+    local rt = st.runtime
+    return not rt.shim_pid or api.proc.wait_gone(rt.shim_pid, rt.shim_start_time, timeout) == true
+  end
+
+  --- Make sure the shim is gone: a few seconds to report the exit, then SIGKILL.
+  function C.stop_shim(st)
+    local rt = st.runtime
+    if rt.shim_pid and not C.wait_gone(st, 5) then
+      api.proc.kill(rt.shim_pid, 9)
+      C.wait_gone(st, 5)
+    end
+  end
+
+  --- Remove a container that is being deleted: kill what still runs in it (a paused one is resumed
+  --- first), make sure its shim is gone, remove it from the guest, unshare its files. Never raises.
+  ---@param status string its status (the policy's status step)
+  function C.destroy(st, status)
+    local rt, id = st.runtime, st.id
+    local sb = rt.socket and api.pod.connect(st) or nil
+    if status ~= "stopped" and sb then
+      if status == "paused" then api.agent.resume(sb, id) end
+      api.agent.signal(sb, id, 9, true)
+      api.agent.wait(sb, st, 10)
+    end
+    C.stop_shim(st)
+    if sb then
+      local ok, err = api.agent.remove_container(sb, id)
+      if not ok then api.log.warn("remove container in the guest: %s, ignoring", tostring(err)) end
+      sb:close()
+    end
+    api.share.remove(st)
+  end
+
+  --- Whether the container's shim (its process on the host) still runs: pid plus start time.
+  function C.alive(st)
+    local rt = st.runtime or {}
+    return rt.shim_pid ~= nil and api.proc.alive(rt.shim_pid, rt.shim_start_time) == true
+  end
+
+  --- The OCI state document (runtime-spec "State"), with runc's rootfs/created/owner extras.
+  function C.oci_state(st, status)
+    local doc = {
+      ociVersion = st.ociVersion, id = st.id, status = status,
+      pid = (status == "stopped") and 0 or (st.pid or 0),
+      bundle = st.bundle, rootfs = st.runtime and st.runtime.rootfs or nil,
+      created = st.runtime and st.runtime.created or nil, owner = "",
+    }
+    if st.annotations and next(st.annotations) ~= nil then doc.annotations = st.annotations end
+    return doc
+  end
+
+  --- Start the container's shim (its host process: stdio, signals, exit status); a rollback kills it.
+  --- `exec` (optional) names an exec'd process: { exec_id =, handle =, terminal = }.
+  ---@return integer pid
+  function C.spawn_shim(ctx, st, exec)
+    local rt = st.runtime
+    local opts = C.shim_options(ctx, st, exec)
+    local pid = must("start shim", api.shim.spawn(opts))
+    if exec then return pid end
+    rt.shim_pid, rt.shim_start_time = pid, api.proc.start_time(pid)
+    undo.push("stop shim", function() api.proc.kill(pid, 9) end)
+    st.pid = pid
+    C.save(st)
+    return pid
+  end
+
+  function C.shim_options(ctx, st, exec)
+    local rt = st.runtime
+    local terminal = exec and exec.terminal or (not exec and rt.terminal)
+    return {
+      socket = rt.socket, container = st.id, handle = exec and exec.handle or rt.handle,
+      exec_id = exec and exec.exec_id or nil, console_socket = ctx.options.console_socket,
+      terminal = terminal == true and not ctx.options.console_socket, log = ctx.global.log,
+      log_format = ctx.global.log_format, debug = ctx.global.debug,
+    }
+  end
+
+  --- Become the shim of an exec'd process (foreground exec): returns only on failure.
+  function C.become_shim(ctx, st, exec)
+    return must("exec shim", api.shim.exec(C.shim_options(ctx, st, exec)))
+  end
+
+  --- Write --pid-file (decimal, no newline), if one was asked for.
+  function C.write_pid_file(path, pid)
+    if path then must("write pid file", api.fs.atomic_write(path, tostring(pid), 420)) end
+  end
+
+  --- The process `exec` runs: --process FILE, or the command line over the container's defaults.
+  function C.exec_process(ctx, st)
+    local o = ctx.options
+    if o.process then
+      local text = must("exec: --process", api.read_file(o.process))
+      local p, perr = api.json.decode(text)
+      if not p then fail(("%s: %s"):format(o.process, perr)) end
+      must(nil, api.oci.validate_process(p, o.process:match("[^/]+$")))
+      return p
+    end
+    if #ctx.args < 2 then fail("exec: no command given (use --process or add it after the id)") end
+    local config = st.runtime.process or {}
+    local env = {}
+    for _, e in ipairs(config.env or { "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" }) do env[#env + 1] = e end
+    for _, e in ipairs(o.env or {}) do env[#env + 1] = e end
+    local args = {}
+    for i = 2, #ctx.args do args[#args + 1] = ctx.args[i] end
+    local p = { args = args, env = env, cwd = o.cwd or config.cwd or "/", terminal = o.tty == true,
+      user = o.user and parse_user(o.user) or config.user or { uid = 0, gid = 0 } }
+    if o.additional_gids then
+      p.user.additionalGids = {}
+      for _, g in ipairs(o.additional_gids) do p.user.additionalGids[#p.user.additionalGids + 1] = math.tointeger(tonumber(g)) end
+    end
+    return p
+  end
+
+  --- A fresh id for an exec'd process.
+  function C.exec_id()
+    return ("exec-%d-%d"):format(api.proc.getpid(), math.floor(api.clock.monotonic() * 1000) % 1000000)
+  end
+
+  --- `list`'s output (runc's table, --quiet or --format json) for these OCI state documents.
+  function C.print_list(ctx, rows)
+    if ctx.options.quiet then
+      for _, r in ipairs(rows) do api.out(r.id .. "\n") end
+    elseif ctx.options.format == "json" then
+      api.out(api.json.encode(api.json.array(rows)) .. "\n")
+    else
+      local fmt = "%-12s %-10s %-10s %-40s %-30s %s\n"
+      api.out(fmt:format("ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"))
+      for _, r in ipairs(rows) do
+        api.out(fmt:format(r.id, tostring(r.pid), r.status, r.bundle or "", r.created or "", "root"))
+      end
+    end
+  end
+
+  --- `ps`'s output (a PID table or --format json).
+  function C.print_pids(ctx, pids)
+    if ctx.options.format == "json" then
+      api.out(api.json.encode(api.json.array(pids)) .. "\n")
+    else
+      api.out("PID\n")
+      for _, pid in ipairs(pids) do api.out(tostring(pid) .. "\n") end
+    end
+  end
+
+  --- Print one stats event (`events` output, one JSON object a line).
+  function C.print_stats(st, s) api.out(api.json.encode(C.stats_event(st, s)) .. "\n") end
+
+  --- One runc-style stats event (`events`) from the guest's cgroup figures.
+  function C.stats_event(st, s)
+    return {
+      type = "stats", id = st.id,
+      data = {
+        cpu = { usage = { total = (s.cpu and s.cpu.usage_usec or 0) * 1000, user = (s.cpu and s.cpu.user_usec or 0) * 1000,
+          kernel = (s.cpu and s.cpu.system_usec or 0) * 1000 } },
+        memory = { usage = { usage = s.memory and s.memory.usage or 0, limit = s.memory and s.memory.limit or 0 } },
+        pids = { current = s.pids and s.pids.current or 0 },
+      },
+    }
+  end
+
+  return C
+end
+
+return M

@@ -1,0 +1,175 @@
+--- Mechanism: the sandbox VM of a pod. Its directory and network namespace, launching its supervisor
+--- (which owns qemu and virtiofsd), connecting to it, and tearing it all down again.
+---
+--- The sandbox directory's layout stays in C (vc.sandbox); this module records in the state what it
+--- made, so teardown removes exactly that, and pushes the undo of each step on the command's undo list.
+local runner = require("kata.runner")
+
+local M = {}
+
+local fail = runner.fail
+local function must(what, v, err)
+  if v == nil or v == false then fail(what and (what .. ": " .. tostring(err)) or tostring(err)) end
+  return v
+end
+
+M.SHARE_TAG = "kataShared" -- the virtio-fs tag the guest mounts the share by
+
+--- The sandbox's boot and shutdown plan as data: what the supervisor asks the agent once it answers,
+--- and how long shutdown may take. The `boot_plan` policy step starts from this.
+---@param sid string
+function M.standard_plan(sid)
+  return {
+    boot = {
+      { call = "check" },
+      { call = "create_sandbox", params = { hostname = sid, share_tag = M.SHARE_TAG } },
+    },
+    shutdown = {
+      timeout = 10, -- seconds the supervisor gives the agent and qemu before SIGKILL
+      wait = 30, -- seconds the runtime waits for the supervisor to answer
+      kill_after = 15, -- seconds the runtime waits for the supervisor to exit before SIGKILL
+    },
+  }
+end
+
+function M.bind(api, undo)
+  local Pod = { standard_plan = M.standard_plan }
+
+  --- The configured VM (the configuration layer's hypervisor section) as vc.sandbox.launch takes it.
+  function Pod.vm_defaults(ctx)
+    local hv = api.config.hypervisor
+    return {
+      qemu = hv.path, kernel = hv.kernel, initrd = hv.initrd, kernel_params = hv.kernel_params,
+      virtiofsd = hv.virtiofsd, vcpus = hv.vcpus, memory_mib = hv.memory_mib, accel = hv.accel,
+      tcg_cache_mib = hv.tcg_cache_mib, boot_timeout = hv.boot_timeout,
+      debug = hv.debug or ctx.global.debug or false,
+    }
+  end
+
+  --- The directory and network namespace of a new sandbox. The namespace is the one the spec names
+  --- (never the host's), else a new one the runtime owns. Records sandbox_dir, shared, netns, netns_created.
+  function Pod.prepare(st, config)
+    local rt, sid = st.runtime, st.runtime.sandbox_id
+    rt.sandbox_dir = api.paths.sandbox(sid)
+    rt.shared = rt.sandbox_dir .. "/shared"
+    must("create sandbox directory", api.fs.mkdir_p(rt.shared, 448))
+    undo.push("remove sandbox directory", function() must("remove sandbox directory", api.sandbox.remove_dir(rt.sandbox_dir)) end)
+    for _, ns in ipairs(config.linux and config.linux.namespaces or {}) do
+      if ns.type == "network" and ns.path then
+        local is_host, err = api.netns.is_host(ns.path)
+        if is_host == nil then fail(("network namespace '%s': %s"):format(ns.path, err)) end
+        if is_host then fail(("network namespace '%s' is the host's: refusing to run a sandbox in it"):format(ns.path)) end
+        rt.netns, rt.netns_created = ns.path, false
+        return
+      end
+    end
+    local ns = must("create network namespace", api.netns.create(api.paths.netns_dir, api.digest(sid)))
+    local path = ns:path()
+    ns:close()
+    undo.push("delete network namespace " .. path, function()
+      must("delete netns", api.netns.delete(path))
+      api.netns.remove_dir(api.paths.netns_dir)
+    end)
+    rt.netns, rt.netns_created = path, true
+  end
+
+  --- A pod container joins its sandbox: it copies what tearing the sandbox down needs.
+  function Pod.join(st, sst)
+    for _, k in ipairs(require("kata.container").SANDBOX_FIELDS) do st.runtime[k] = sst.runtime[k] end
+  end
+
+  --- The sandbox container's namespaces a pod container joins in the guest. CRI gives a pod container's
+  --- uts and ipc namespaces (and pid, when the pod shares its processes) as the sandbox's host paths,
+  --- meaningless in the guest, where the sandbox container's namespaces are the pod's: joining them gives
+  --- every container the pod's hostname and IPC, as under runc. Returns { type = sid } or nil.
+  function Pod.join_namespaces(config, sid)
+    local join
+    for _, ns in ipairs(config.linux and config.linux.namespaces or {}) do
+      if (ns.type == "uts" or ns.type == "ipc" or ns.type == "pid") and ns.path then
+        join = join or {}
+        join[ns.type] = sid
+      end
+    end
+    return join
+  end
+
+  --- Launch the sandbox's supervisor with VM `vm` (from the vm_config step) and boot plan `plan`.
+  --- Records the supervisor in the state and saves it; a rollback shuts the sandbox down.
+  ---@return table|nil info { pid, socket, accel, boot_ms }
+  ---@return string|nil err
+  function Pod.launch(st, vm, plan)
+    local rt = st.runtime
+    vm.id, vm.dir, vm.share_dir, vm.netns = rt.sandbox_id, rt.sandbox_dir, rt.shared, rt.netns
+    vm.plan = plan
+    api.log.info("launching sandbox VM (%d vCPU, %d MiB)", vm.vcpus, vm.memory_mib)
+    local info, err, code = api.sandbox.launch(vm)
+    if not info then return nil, err, code end
+    rt.socket, rt.supervisor_pid = info.socket, info.pid
+    rt.supervisor_start_time = api.proc.start_time(info.pid)
+    rt.accel, rt.boot_ms = info.accel, info.boot_ms
+    rt.shutdown = plan and plan.shutdown or nil
+    local sup = { runtime = { socket = rt.socket, supervisor_pid = rt.supervisor_pid,
+      supervisor_start_time = rt.supervisor_start_time, shutdown = rt.shutdown } }
+    undo.push("shut the sandbox down", function() Pod.teardown(sup) end)
+    must("save state", api.state.save(st.id, st))
+    return info
+  end
+
+  --- Connect to the sandbox's supervisor, trying for up to 5 s while it runs (its socket may not be there
+  --- yet). Once the supervisor has exited -- a kill that stopped the VM, a crash -- its socket will not come
+  --- back, so that is reported at once: engines call delete right after such a kill.
+  ---@return table|nil sb a vc.Sandbox connection (for api.agent.*)
+  function Pod.connect(st)
+    local rt = st.runtime
+    local deadline = api.clock.monotonic() + 5
+    while true do
+      local sb, err, code = api.sandbox.connect(rt.socket)
+      if sb then return sb end
+      if rt.supervisor_pid and not api.proc.alive(rt.supervisor_pid, rt.supervisor_start_time) then
+        return nil, "sandbox supervisor is not running", "ESRCH"
+      end
+      if api.clock.monotonic() >= deadline then return nil, err, code end
+      api.clock.sleep(0.02)
+    end
+  end
+
+  --- Ask the supervisor to shut the VM down (the agent first, then qemu) and wait for its answer.
+  function Pod.shutdown(sb, st)
+    local sd = st.runtime.shutdown or M.standard_plan(st.runtime.sandbox_id).shutdown
+    return sb:call("sup.shutdown", { timeout = sd.timeout }, sd.wait)
+  end
+
+  --- Tear a sandbox down from its record: the VM (through its supervisor; killed if it does not go), the
+  --- share, the sandbox directory, the namespace the runtime made. Never raises; logs what fails.
+  function Pod.teardown(sst)
+    local rt = sst.runtime
+    local sd = rt.shutdown or M.standard_plan(rt.sandbox_id).shutdown
+    local sb = rt.socket and Pod.connect(sst)
+    if sb then
+      local ok, err = Pod.shutdown(sb, sst)
+      if not ok then api.log.warn("sandbox shutdown: %s, ignoring", tostring(err)) end
+      sb:close()
+    end
+    if rt.supervisor_pid and not api.proc.wait_gone(rt.supervisor_pid, rt.supervisor_start_time, sd.kill_after) then
+      api.log.warn("supervisor %d still running, killing it", rt.supervisor_pid)
+      api.proc.kill(rt.supervisor_pid, 9)
+      api.proc.wait_gone(rt.supervisor_pid, rt.supervisor_start_time, 5)
+    end
+    if rt.shared then api.fs.umount(rt.shared) end
+    if rt.sandbox_dir then
+      local ok, err = api.sandbox.remove_dir(rt.sandbox_dir)
+      if not ok then api.log.warn("remove sandbox directory: %s, ignoring", err) end
+    end
+    if rt.netns_created and rt.netns then
+      local ok, err = api.netns.delete(rt.netns)
+      if not ok then api.log.warn("delete network namespace: %s, ignoring", err) end
+      -- the namespace directory (a mount point) goes with its last namespace
+      local _, _, code = api.netns.remove_dir(api.paths.netns_dir)
+      if code and code ~= "ENOTEMPTY" and code ~= "ENOENT" then api.log.debug("remove namespace directory: %s", code) end
+    end
+  end
+
+  return Pod
+end
+
+return M
