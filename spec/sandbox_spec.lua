@@ -42,10 +42,9 @@ local function create(sb, id, args, opts)
 end
 
 local function launch(tmp, id, netns, tcg_cache_mib)
-  local kernel, initrd = vm.guest()
-  local info, msg = vc.sandbox.launch({ id = id, dir = tmp .. "/sb", share_dir = tmp .. "/share", accel = "tcg",
-    kernel = kernel, initrd = initrd, boot_timeout = 60, memory_mib = 256, netns = netns,
-    tcg_cache_mib = tcg_cache_mib, supervisor = os.getenv("VC_SUPERVISOR") })
+  local info, msg = vc.sandbox.launch(vm.launch_config({ id = id, dir = tmp .. "/sb", share_dir = tmp .. "/share",
+    accel = "tcg", boot_timeout = 60, memory_mib = 256, netns = netns, tcg_cache_mib = tcg_cache_mib,
+    supervisor = os.getenv("VC_SUPERVISOR") }))
   assert(info, msg)
   return info
 end
@@ -152,11 +151,10 @@ describe("a sandbox with a real guest #integration", function()
   end)
 
   it("refuses a second launch in the directory of a running sandbox, which goes on", function()
-    local kernel, initrd = vm.guest()
     local function config() local f = assert(io.open(dir .. "/supervisor.json")); local c = f:read("a"); f:close(); return c end
     local before = config()
-    local r, msg = vc.sandbox.launch({ id = "again", dir = dir, share_dir = share, accel = "tcg", kernel = kernel,
-      initrd = initrd, boot_timeout = 60, memory_mib = 256, supervisor = os.getenv("VC_SUPERVISOR") })
+    local r, msg = vc.sandbox.launch(vm.launch_config({ id = "again", dir = dir, share_dir = share, accel = "tcg",
+      boot_timeout = 60, memory_mib = 256, supervisor = os.getenv("VC_SUPERVISOR") }))
     assert.is_nil(r)
     assert.equals(("sandbox dir '%s' is in use: a supervisor answers on '%s/sup.sock'"):format(dir, dir), msg)
     assert.equals(before, config())

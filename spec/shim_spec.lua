@@ -176,7 +176,8 @@ describe("kata-shim with a real guest #integration", function()
     tmp = run.tmpdir("shim-it")
     share = tmp .. "/sb/shared"
     local msg
-    info, msg = vc.sandbox.launch({ id = "shim-it", dir = tmp .. "/sb", accel = "auto", boot_timeout = 60 })
+    info, msg = vc.sandbox.launch(require("helpers.vm").launch_config({ id = "shim-it", dir = tmp .. "/sb",
+      accel = "auto", boot_timeout = 60 }))
     assert(info, msg)
     sb = assert(vc.sandbox.connect(info.socket))
   end)

@@ -12,23 +12,24 @@
 struct json_object;
 
 struct vc_sandbox_config {
-        const char *id;            /* required: letters, digits, '_', '-', '.', at most 64 */
+        /* The configuration layer (kata.config) supplies every value; this only checks them. */
+        const char *id;            /* required: a container id (vc_id_validate) */
         const char *dir;           /* required: sandbox directory (created when missing), absolute */
-        const char *qemu;          /* NULL: qemu-system-x86_64 from $PATH */
-        const char *kernel;        /* NULL: the build tree's guest/vmlinux (else its vmlinuz) */
-        const char *initrd;        /* NULL: the build tree's guest/initrd.img */
+        const char *qemu;          /* required: a path, or a name searched in $PATH */
+        const char *kernel;        /* required */
+        const char *initrd;        /* required */
         const char *kernel_params; /* appended to the kernel command line; may be NULL */
-        unsigned vcpus;            /* 0: 1 */
-        unsigned memory_mib;       /* 0: 256 */
-        unsigned tcg_cache_mib;    /* TCG's translation cache, 1..2048; 0: 16 */
+        unsigned vcpus;            /* required: 1..255 */
+        unsigned memory_mib;       /* required: 64..1048576 */
+        unsigned tcg_cache_mib;    /* required: TCG's translation cache, 1..2048 */
         const char *accel;         /* "auto" (or NULL), "kvm", "tcg" */
         const char *share_dir;     /* shared with the guest over virtio-fs; NULL: <dir>/shared */
-        const char *virtiofsd;     /* NULL: searched */
+        const char *virtiofsd;     /* required: a path, or a name searched in $PATH */
         const char *netns;         /* path of a network namespace for qemu, or NULL */
         const char *supervisor;    /* kata-supervisor; NULL: beside this executable, else the build dir */
         int debug;                 /* debug logging in the supervisor, no "quiet" on the guest, and a failed
                                       launch keeps the sandbox dir it created (for its logs) */
-        unsigned boot_timeout;     /* seconds until the agent must have answered; 0: 30 */
+        unsigned boot_timeout;     /* required: seconds until the agent must have answered, 1..3600 */
 };
 
 struct vc_sandbox_info {

@@ -22,8 +22,11 @@ local function share_dir(lua_dir)
   return vc.build.guest_dir
 end
 
---- The ELF kernel (booted at its PVH entry point) when the guest build could make it, else the bzImage.
-local function guest_kernel(guest)
+--- The guest kernel of a guest image directory -- the one place it is chosen: the ELF vmlinux (booted at
+--- its PVH entry point) when the guest build could make it, else the bzImage.
+---@param guest string
+---@return string
+function M.guest_kernel(guest)
   if exists(guest .. "/vmlinux") then return guest .. "/vmlinux" end
   return guest .. "/vmlinuz"
 end
@@ -35,7 +38,7 @@ function M.defaults(lua_dir)
   return {
     hypervisor = {
       path = "/usr/bin/qemu-system-x86_64",
-      kernel = guest_kernel(guest),
+      kernel = M.guest_kernel(guest),
       initrd = guest .. "/initrd.img",
       kernel_params = "",
       virtiofsd = "/usr/lib/qemu/virtiofsd",
@@ -114,6 +117,9 @@ local function check(cfg, source)
   end
   if hv.memory_mib and (hv.memory_mib < 64 or hv.memory_mib > 65536) then
     return nil, ("%s: hypervisor.memory_mib: must be between 64 and 65536"):format(source)
+  end
+  if hv.boot_timeout and (hv.boot_timeout < 1 or hv.boot_timeout > 3600) then
+    return nil, ("%s: hypervisor.boot_timeout: must be between 1 and 3600"):format(source)
   end
   if hv.tcg_cache_mib and (hv.tcg_cache_mib < 1 or hv.tcg_cache_mib > 2048) then
     return nil, ("%s: hypervisor.tcg_cache_mib: must be between 1 and 2048"):format(source)

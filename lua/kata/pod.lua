@@ -32,19 +32,25 @@ function M.standard_plan(sid)
   }
 end
 
+--- The VM of a configuration's hypervisor section, as vc.sandbox.launch takes it: every field given,
+--- since the C side has no defaults of its own (kata.config holds them).
+---@param cfg table an effective configuration (kata.config.load or .defaults)
+---@param debug boolean|nil --debug on the command line
+---@return table
+function M.vm(cfg, debug)
+  local hv = cfg.hypervisor
+  return {
+    qemu = hv.path, kernel = hv.kernel, initrd = hv.initrd, kernel_params = hv.kernel_params,
+    virtiofsd = hv.virtiofsd, vcpus = hv.vcpus, memory_mib = hv.memory_mib, accel = hv.accel,
+    tcg_cache_mib = hv.tcg_cache_mib, boot_timeout = math.ceil(hv.boot_timeout), debug = hv.debug or debug or false,
+  }
+end
+
 function M.bind(api, undo)
   local Pod = { standard_plan = M.standard_plan }
 
   --- The configured VM (the configuration layer's hypervisor section) as vc.sandbox.launch takes it.
-  function Pod.vm_defaults(ctx)
-    local hv = api.config.hypervisor
-    return {
-      qemu = hv.path, kernel = hv.kernel, initrd = hv.initrd, kernel_params = hv.kernel_params,
-      virtiofsd = hv.virtiofsd, vcpus = hv.vcpus, memory_mib = hv.memory_mib, accel = hv.accel,
-      tcg_cache_mib = hv.tcg_cache_mib, boot_timeout = hv.boot_timeout,
-      debug = hv.debug or ctx.global.debug or false,
-    }
-  end
+  function Pod.vm_defaults(ctx) return M.vm(api.config, ctx.global.debug) end
 
   --- The directory and network namespace of a new sandbox. The namespace is the one the spec names
   --- (never the host's), else a new one the runtime owns. Records sandbox_dir, shared, netns, netns_created.

@@ -104,11 +104,17 @@ function M.build_dir()
   return os.getenv("VC_BUILD_DIR") or "./build"
 end
 
--- The kernel of a guest image directory as the runtime picks it: the ELF vmlinux, else the bzImage.
-function M.guest_kernel(dir)
-  local h = io.open(dir .. "/vmlinux")
-  if h then h:close(); return dir .. "/vmlinux" end
-  return dir .. "/vmlinuz"
+-- The kernel of a guest image directory as the runtime picks it (kata.config.guest_kernel).
+function M.guest_kernel(dir) return require("kata.config").guest_kernel(dir) end
+
+-- A vc.sandbox.launch table: the configuration layer's VM defaults (the C side has none) with the guest
+-- image of M.guest(), overridden by `over`.
+function M.launch_config(over)
+  local cfg = require("kata.config").defaults()
+  local t = require("kata.pod").vm(cfg)
+  t.kernel, t.initrd = M.guest()
+  for k, v in pairs(over or {}) do t[k] = v end
+  return t
 end
 
 -- The guest image: $VC_GUEST_DIR or <build>/guest, made by scripts/build-guest.sh.

@@ -20,6 +20,7 @@
 #include "frame.h"
 #include "util.h"
 #include "vc/hypervisor.h"
+#include "vc/oci.h"
 #include "vc/proc.h"
 #include "vc/sandbox.h"
 
@@ -39,18 +40,6 @@ void vc_sandbox_info_clear(struct vc_sandbox_info *info)
 {
         free(info->socket);
         memset(info, 0, sizeof *info);
-}
-
-static int id_valid(const char *id)
-{
-        size_t n = id ? strlen(id) : 0;
-        if (n == 0 || n > 64 || id[0] == '.')
-                return 0;
-        for (size_t i = 0; i < n; i++)
-                if (!(id[i] >= 'a' && id[i] <= 'z') && !(id[i] >= 'A' && id[i] <= 'Z') &&
-                    !(id[i] >= '0' && id[i] <= '9') && id[i] != '_' && id[i] != '-' && id[i] != '.')
-                        return 0;
-        return 1;
 }
 
 static int readable_file(const char *what, const char *path, vc_error_t *err)
@@ -122,57 +111,48 @@ static int resolve(const struct vc_sandbox_config *cfg, struct resolved *r, vc_e
 
         memset(r, 0, sizeof *r);
         r->c = *cfg;
-        if (!id_valid(cfg->id))
-                return vc_error_setx(err, EINVAL, "sandbox id '%s' is invalid (1-64 of [A-Za-z0-9_.-])",
-                                     cfg->id ? cfg->id : "");
+        /* the one id rule (vc_id_validate): any id create accepts can be a sandbox's */
+        if ((e = vc_id_validate(cfg->id, err)) < 0)
+                return vc_error_wrap(err, "sandbox");
         if (cfg->dir == NULL || cfg->dir[0] != '/')
                 return vc_error_setx(err, EINVAL, "sandbox dir '%s' is not an absolute path",
                                      cfg->dir ? cfg->dir : "");
         if (strlen(cfg->dir) + sizeof "/agent.sock" > sizeof(((struct sockaddr_un *)0)->sun_path))
                 return vc_error_setx(err, ENAMETOOLONG, "sandbox dir '%s' is too long for its sockets",
                                      cfg->dir);
-        if (cfg->vcpus > 255)
+        /* The VM's size and programs come from the configuration layer (kata.config); there are no
+         * defaults here, only checks. */
+        if (cfg->vcpus < 1 || cfg->vcpus > 255)
                 return vc_error_setx(err, EINVAL, "vcpus %u is not within 1..255", cfg->vcpus);
-        if (cfg->memory_mib && (cfg->memory_mib < 64 || cfg->memory_mib > 1024 * 1024))
+        if (cfg->memory_mib < 64 || cfg->memory_mib > 1024 * 1024)
                 return vc_error_setx(err, EINVAL, "memory %u MiB is not within 64..1048576", cfg->memory_mib);
-        if (cfg->tcg_cache_mib > 2048)
+        if (cfg->tcg_cache_mib < 1 || cfg->tcg_cache_mib > 2048)
                 return vc_error_setx(err, EINVAL, "TCG cache %u MiB is not within 1..2048",
                                      cfg->tcg_cache_mib);
-        if (cfg->boot_timeout > 3600)
-                return vc_error_setx(err, EINVAL, "boot timeout %u s is over an hour", cfg->boot_timeout);
-        r->c.vcpus = cfg->vcpus ? cfg->vcpus : 1;
-        r->c.memory_mib = cfg->memory_mib ? cfg->memory_mib : 256;
-        r->c.tcg_cache_mib = cfg->tcg_cache_mib ? cfg->tcg_cache_mib : 16;
-        r->c.boot_timeout = cfg->boot_timeout ? cfg->boot_timeout : 30;
+        if (cfg->boot_timeout < 1 || cfg->boot_timeout > 3600)
+                return vc_error_setx(err, EINVAL, "boot timeout %u s is not within 1..3600",
+                                     cfg->boot_timeout);
+        if (cfg->qemu == NULL || cfg->kernel == NULL || cfg->initrd == NULL || cfg->virtiofsd == NULL)
+                return vc_error_setx(err, EINVAL, "%s is not given",
+                                     !cfg->qemu     ? "qemu"
+                                     : !cfg->kernel ? "kernel"
+                                     : !cfg->initrd ? "initrd"
+                                                    : "virtiofsd");
 
-        if ((e = vc_find_program(cfg->qemu ? cfg->qemu : "qemu-system-x86_64", &r->qemu, err)) < 0)
+        if ((e = vc_find_program(cfg->qemu, &r->qemu, err)) < 0)
                 return vc_error_wrap(err, "qemu");
-        if (cfg->kernel)
-                r->kernel = realpath(cfg->kernel, NULL);
-        else if (asprintf(&r->kernel, "%s/vmlinux", VC_BUILD_GUEST_DIR) < 0)
-                r->kernel = NULL;
-        else if (access(r->kernel, F_OK) < 0) /* no ELF kernel was made: the bzImage */
-                r->kernel[strlen(r->kernel) - 1] = 'z';
+        r->kernel = realpath(cfg->kernel, NULL);
         if (r->kernel == NULL)
-                return vc_error_set(err, errno ? errno : ENOMEM, "kernel '%s'",
-                                    cfg->kernel ? cfg->kernel : "");
+                return vc_error_set(err, errno ? errno : ENOMEM, "kernel '%s'", cfg->kernel);
         if ((e = readable_file("kernel", r->kernel, err)) < 0)
                 return e;
-        if (cfg->initrd)
-                r->initrd = realpath(cfg->initrd, NULL);
-        else if (asprintf(&r->initrd, "%s/initrd.img", VC_BUILD_GUEST_DIR) < 0)
-                r->initrd = NULL;
+        r->initrd = realpath(cfg->initrd, NULL);
         if (r->initrd == NULL)
-                return vc_error_set(err, errno ? errno : ENOMEM, "initrd '%s'",
-                                    cfg->initrd ? cfg->initrd : "");
+                return vc_error_set(err, errno ? errno : ENOMEM, "initrd '%s'", cfg->initrd);
         if ((e = readable_file("initrd", r->initrd, err)) < 0)
                 return e;
-        if (cfg->virtiofsd) {
-                if ((e = vc_find_program(cfg->virtiofsd, &r->virtiofsd, err)) < 0)
-                        return vc_error_wrap(err, "virtiofsd");
-        } else if ((e = vc_find_virtiofsd(&r->virtiofsd, err)) < 0) {
-                return e;
-        }
+        if ((e = vc_find_program(cfg->virtiofsd, &r->virtiofsd, err)) < 0)
+                return vc_error_wrap(err, "virtiofsd");
         if (cfg->share_dir) {
                 if (cfg->share_dir[0] != '/')
                         return vc_error_setx(err, EINVAL, "share dir '%s' is not an absolute path",

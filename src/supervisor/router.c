@@ -442,7 +442,9 @@ static void agent_response(struct sup *s, struct vc_frame *f)
                         s->phase = PHASE_BOOT_SANDBOX;
                         json_object *params = json_object_new_object();
                         json_object_object_add(params, "share_tag", json_object_new_string("kataShared"));
-                        json_object_object_add(params, "hostname", json_object_new_string(s->id));
+                        /* a hostname has at most 64 bytes; a sandbox id up to 1024 */
+                        json_object_object_add(params, "hostname",
+                                               json_object_new_string_len(s->id, (int)strnlen(s->id, 64)));
                         int r =
                             agent_request(s, PEND_CREATE_SANDBOX, "create_sandbox", params, NULL, 0, NULL);
                         json_object_put(params);

@@ -1,0 +1,51 @@
+-- The policy layer with real guests: ids at the limits of the one id rule, and (below) the shipped example
+-- policies selected by configuration. Every case ends with a leak check.
+local vc = require("vc")
+local run = require("spec.helpers.run")
+local world = require("spec.helpers.world")
+
+local ok_env, why = world.available()
+
+describe("policies #integration", function()
+  local tmp, root, n = nil, nil, 0
+
+  setup(function()
+    if not ok_env then return end
+    assert(vc.proc.set_subreaper())
+    tmp = run.tmpdir("kata-polit")
+  end)
+  teardown(function()
+    if ok_env then vc.proc.set_subreaper(false) end
+    if tmp then os.execute("umount -R " .. run.q(tmp) .. " 2>/dev/null"); run.rmrf(tmp) end
+    if world.ROOTFS_TEMPLATE then run.rmrf(world.ROOTFS_TEMPLATE) end
+  end)
+  before_each(function()
+    n = n + 1
+    root = ("%s/root%d"):format(tmp, n)
+  end)
+  after_each(function()
+    if not ok_env then return end
+    for _, id in ipairs(vc.state.list(root) or {}) do world.rt(root, { "delete", "--force", id }) end
+    assert.same({}, world.leaks(root))
+  end)
+
+  if not ok_env then
+    pending("integration specs skipped: " .. why)
+    return
+  end
+
+  local function bundle(name, args, edit) return world.bundle(("%s/%s-%d"):format(tmp, name, n), args, edit) end
+
+  it("runs a sandbox whose id is longer than a hostname and has a '+' (issue 10)", function()
+    local id = "pod+" .. ("x"):rep(96)
+    local b = bundle("long", { "sh", "-c", "hostname; exit 0" })
+    local status, _, err = world.rt(root, { "create", "--bundle", b, id }, { stdout = b .. "/out" })
+    assert.equal(0, status, err)
+    assert.equal(0, (world.rt(root, { "start", id })))
+    local st = world.state(root, id)
+    assert.equal(id, st.id)
+    assert.is_true(world.wait_for(function() return world.state(root, id).status == "stopped" end, 60))
+    assert.equal("kata\n", run.read(b .. "/out")) -- the container ran (its own uts namespace, spec hostname)
+    assert.equal(0, (world.rt(root, { "delete", id })))
+  end)
+end)
