@@ -11,6 +11,8 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "base.h" /* src/common: vc_now_ms, vc_mkdir_p_at, the id rule, vc_self_relative */
+
 #define _cleanup_(f) __attribute__((cleanup(f)))
 #define _unused_ __attribute__((unused))
 #define _printf_(a, b) __attribute__((format(printf, a, b)))
@@ -56,14 +58,6 @@ static inline void vc__closedirp(DIR **d)
                 (fd) = -1;                                                                                   \
                 _fd;                                                                                         \
         })
-
-/* Milliseconds on the monotonic clock, for deadlines. */
-static inline int64_t vc__now_ms(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 #define ELEMENTSOF(a) (sizeof(a) / sizeof((a)[0]))
 #define STREQ(a, b) (strcmp((a), (b)) == 0)

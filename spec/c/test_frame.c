@@ -226,6 +226,26 @@ static int test_max_size_frame(void)
         return 0;
 }
 
+/* An empty read (a zero-length feed, data NULL) is no input: no memcpy from NULL (UBSan), no frame. */
+static int test_empty_feed(void)
+{
+        struct vc_frame_reader r;
+        struct vc_frame f;
+        uint8_t buf[64];
+        size_t n = encode(buf, VC_FRAME_REQUEST, 0, 5, "{}", 2);
+
+        vc_frame_reader_init(&r);
+        CHECK(vc_frame_reader_feed(&r, NULL, 0) == 0);
+        CHECK(vc_frame_reader_next(&r, &f) == 0);
+        CHECK(vc_frame_reader_feed(&r, buf, n) == 0);
+        CHECK(vc_frame_reader_feed(&r, NULL, 0) == 0);
+        CHECK(vc_frame_reader_next(&r, &f) == 1 && f.id == 5 && f.len == 2);
+        CHECK(vc_frame_reader_feed(&r, NULL, 0) == 0);
+        CHECK(vc_frame_reader_next(&r, &f) == 0);
+        vc_frame_reader_free(&r);
+        return 0;
+}
+
 static int test_write_fd_roundtrip(void)
 {
         int sv[2];
@@ -265,5 +285,6 @@ int main(void)
         RUN_TEST(test_garbage_after_valid_frames);
         RUN_TEST(test_max_size_frame);
         RUN_TEST(test_write_fd_roundtrip);
+        RUN_TEST(test_empty_feed);
         return TAP_DONE();
 }

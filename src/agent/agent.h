@@ -12,6 +12,8 @@
 
 #include <json-c/json.h>
 
+#include "base.h"
+#include "buf.h"
 #include "frame.h"
 
 #define AGENT_VERSION "0.1.0"
@@ -37,8 +39,7 @@
 /* After a process exits, its output is read until EOF or until this long passes with no output. */
 #define AGENT_EOF_GRACE_MS 2000
 
-/* ---- small helpers (util.c) ---- */
-uint64_t agent_now_ms(void);
+/* ---- small helpers (util.c); the clock, mkdir -p, small files and the id rule are src/common's ---- */
 void agent_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void agent_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 extern bool agent_debug_on;
@@ -46,23 +47,17 @@ extern bool agent_debug_on;
 extern int agent_hangup_timeout_s;
 /* RLIMIT_NOFILE as the kernel gave it to init: the agent raises its own, processes start from this. */
 extern struct rlimit agent_nofile_default;
-int write_file(const char *path, const char *s);
-int read_file(const char *path, char *buf, size_t size);
-int mkdir_p(const char *path, mode_t mode);
-bool id_valid(const char *s);
-
-/* A FIFO of bytes. */
-struct buf {
-        uint8_t *data;
-        size_t off, len, cap;
-};
-int buf_append(struct buf *b, const void *p, size_t n);
-void buf_consume(struct buf *b, size_t n);
-void buf_free(struct buf *b);
-static inline size_t buf_pending(const struct buf *b)
+static inline uint64_t agent_now_ms(void)
 {
-        return b->len - b->off;
+        return (uint64_t)vc_now_ms();
 }
+static inline bool agent_id_valid(const char *s)
+{
+        return vc_id_ok(s, AGENT_ID_MAX);
+}
+void close_fd(int *fd); /* close *fd if open, then -1 */
+void set_nonblock(int fd);
+void sleep_ms(long ms);
 
 /* ---- what a process is started with, parsed from OCI JSON before forking (spec.c) ---- */
 struct mount_spec {
@@ -127,7 +122,7 @@ struct sync_msg {
 };
 __attribute__((noreturn)) void child_run(struct spawn *s, struct child_fds *fds, bool is_exec);
 
-/* ---- processes and containers (agent.c) ---- */
+/* ---- processes and containers (proc.c) ---- */
 enum proc_state {
         PROC_CREATING, /* child setting up, create/exec reply pending */
         PROC_CREATED,  /* blocked until start */
@@ -152,7 +147,7 @@ struct proc {
         int stdin_fd;
         int out_fd[2]; /* stdout and stderr read ends; a terminal has only out_fd[0], the pty master */
         bool terminal;
-        struct buf stdin_q;
+        struct vc_buf stdin_q;
         bool stdin_close;        /* close stdin once stdin_q drains */
         uint64_t stdin_progress; /* when stdin_q last shrank (or started filling) */
         bool stdin_dropping;     /* stalled over the cap: input is being dropped */
@@ -172,6 +167,89 @@ struct container {
         struct proc *init;
         bool dead; /* its init died while being set up: freed by the main loop, invisible until then */
 };
+
+/* The tables (proc.c). */
+struct proc *procs_first(void);
+struct container *ctrs_first(void);
+struct proc *proc_by_handle(uint32_t h);
+struct container *ctr_by_id(const char *id);                            /* a live container */
+struct proc *proc_by_exec_id(struct container *c, const char *exec_id); /* "" or NULL: its init */
+void proc_table_init(int self_pidns); /* an fd of the agent's own pid namespace, to return to after a fork */
+/* Fork the child for s: a container's init when exec_id is "", else a process exec'd into the container's
+ * namespaces. pidns: -1 stay in the agent's pid namespace, -2 a new one, else an fd of the namespace to
+ * join. The reply to req is sent once the child reports (proc_sync). On failure: -errno, err[errlen]. */
+int proc_spawn(struct spawn *s, struct container *c, const char *exec_id, int pidns, uint32_t req, char *err,
+               size_t errlen);
+void proc_sync(struct proc *p); /* the child's status pipe is readable */
+void proc_start(uint32_t req, struct proc *p);
+void proc_free(struct proc *p);
+void procs_reap(void);
+bool procs_stdin_throttled(void);      /* a stalled stdin backlog over the cap: hold the port's input back */
+void procs_host_gone(void);            /* the host's pending requests will never be answered */
+void procs_expire_grace(uint64_t now); /* output still open after the grace period: end it */
+/* A container record for id with its cgroup made, linked into the table: 0 or -errno, err[errlen]. */
+int ctr_new(const char *id, struct container **ret, char *err, size_t errlen);
+void ctr_free(struct container *c);
+void ctrs_free_dead(void);
+/* Kill everything in the container's cgroup and wait (bounded) until it is empty, reaping as it goes;
+ * then flush each process's remaining output, end-of-stream frames and exit event. -EBUSY if it stays. */
+int ctr_kill_and_drain(struct container *c);
+
+/* ---- a process's stdio and exit (stdio.c) ---- */
+void stdio_read(struct proc *p, int i); /* one chunk of stdout (0) or stderr (1) */
+void stdio_write_stdin(struct proc *p);
+void stdio_input(struct proc *p, const uint8_t *data, size_t len); /* a DATA frame for its stdin */
+void stdio_drain(struct proc *p); /* the process is gone: what its pipes hold now, then the exit */
+void stdio_try_finish(struct proc *p);
+void stdio_send_exit(struct proc *p);
+
+/* ---- the container cgroups (cgroup.c): dir is AGENT_CGROUP_ROOT/<id> ---- */
+int cgroup_create(const char *dir);
+int cgroup_read(const char *dir, const char *file, char *buf, size_t size);
+int cgroup_write(const char *dir, const char *file, const char *val);
+long long cgroup_key(const char *dir, const char *file, const char *key); /* "key N" lines; -1 if absent */
+/* linux.resources of an OCI config -> memory.max, pids.max, cpu.max: 0 or -errno, err[errlen]. */
+int cgroup_apply_resources(const char *dir, json_object *spec, char *err, size_t errlen);
+int cgroup_signal_all(const char *dir, int sig); /* how many got it, or -errno */
+int cgroup_kill(const char *dir); /* cgroup.kill, thawed first; SIGKILL to each when the kernel lacks it */
+int cgroup_freeze(const char *dir, bool on); /* and wait (bounded) for the state: 0, -ETIMEDOUT, -errno */
+json_object *cgroup_stats(const char *dir);  /* the stats_container result */
+
+/* ---- the port: frames in and out (port.c) ---- */
+struct port_ops {
+        void (*frame)(const struct vc_frame *f); /* a frame from the host */
+        bool (*hold)(void);                      /* true: leave further input unread for now */
+        void (*hangup)(void);                    /* the host went away */
+};
+void port_init(int fd, const char *name, const struct port_ops *ops);
+int port_fd(void);
+bool port_connected(void);
+bool port_has_output(void);
+uint64_t port_away_since(void); /* when the host went away */
+/* Queue a frame. account (or NULL): a counter of the bytes queued that the port keeps up to date. */
+int port_queue(uint8_t type, uint8_t stream, uint32_t id, const void *payload, size_t len, size_t *account);
+void port_queue_json(uint8_t type, uint32_t id, json_object *o); /* takes o */
+void port_forget_account(size_t *account);                       /* its owner is going away */
+void port_flush(void);                                           /* write what the port takes now */
+void port_read(void);
+void port_process(void); /* handle the frames already buffered, unless ops->hold */
+void port_revents(short revents);
+void port_check_reconnect(void);
+void port_drain(uint64_t deadline_ms);           /* flush until empty, the host gone, or the deadline */
+void reply_ok(uint32_t id, json_object *result); /* takes result; NULL: {} */
+void reply_err(uint32_t id, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* ---- the protocol's methods (methods.c) ---- */
+typedef void agent_method_fn(uint32_t id, json_object *params);
+/* poweroff: how destroy_sandbox ends the guest */
+void methods_init(void (*poweroff)(void));
+void methods_dispatch(uint32_t id, const uint8_t *payload, size_t len);
+/* Parameter readers for handlers: on a missing required or mistyped value they answer id with the error
+ * and return false (NULL). */
+bool param_get(uint32_t id, json_object *params, const char *key, json_type t, bool required,
+               json_object **out);
+struct container *param_ctr(uint32_t id, json_object *params);
+struct proc *param_handle(uint32_t id, json_object *params);
 
 /* ---- init duties (init.c) ---- */
 int init_system(void);

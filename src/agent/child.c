@@ -525,7 +525,7 @@ void child_run(struct spawn *s, struct child_fds *fds, bool is_exec)
         if (s->cgroup_dir) {
                 char path[PATH_MAX];
                 snprintf(path, sizeof path, "%s/cgroup.procs", s->cgroup_dir);
-                int rc = write_file(path, "0");
+                int rc = vc_write_file(path, "0");
                 if (rc < 0)
                         die(-rc, "join cgroup '%s'", s->cgroup_dir);
         }

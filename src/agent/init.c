@@ -85,7 +85,7 @@ static void read_cmdline(void)
 {
         char cmdline[4096];
 
-        if (read_file("/proc/cmdline", cmdline, sizeof cmdline) < 0)
+        if (vc_read_file("/proc/cmdline", cmdline, sizeof cmdline) < 0)
                 return;
         for (char *tok = strtok(cmdline, " \t\n"); tok; tok = strtok(NULL, " \t\n"))
                 if (strcmp(tok, "agent.debug") == 0)
@@ -115,7 +115,7 @@ int init_system(void)
 
         for (size_t i = 0; i < sizeof sysmounts / sizeof sysmounts[0]; i++) {
                 const struct sysmount *m = &sysmounts[i];
-                rc = mkdir_p(m->target, 0755);
+                rc = vc_mkdir_p_at(m->target, 0755, NULL, 0);
                 if (rc < 0 || mount(m->source, m->target, m->type, m->flags, m->data) < 0) {
                         rc = rc < 0 ? rc : -errno;
                         agent_log("mount %s on %s: %s", m->type, m->target, strerror(-rc));
@@ -136,11 +136,11 @@ int init_system(void)
         /* cgroup v2: the freezer is in the core (cgroup.freeze); enable the controllers containers use. */
         static const char *const controllers[] = {"+memory", "+cpu", "+pids"};
         for (size_t i = 0; i < sizeof controllers / sizeof controllers[0]; i++) {
-                rc = write_file(AGENT_CGROUP_ROOT "/cgroup.subtree_control", controllers[i]);
+                rc = vc_write_file(AGENT_CGROUP_ROOT "/cgroup.subtree_control", controllers[i]);
                 if (rc < 0)
                         agent_log("enable cgroup controller %s: %s", controllers[i] + 1, strerror(-rc));
         }
-        (void)mkdir_p(AGENT_SHARED_DIR, 0755);
+        (void)vc_mkdir_p_at(AGENT_SHARED_DIR, 0755, NULL, 0);
         return 0;
 }
 
@@ -171,18 +171,11 @@ int init_load_modules(void)
         fclose(f);
         agent_debug("loaded %d modules", loaded);
         if (page_reporting_order[0] != '\0') {
-                int rc = write_file(PAGE_REPORTING_PARAM, page_reporting_order);
+                int rc = vc_write_file(PAGE_REPORTING_PARAM, page_reporting_order);
                 if (rc < 0)
                         agent_log("page reporting order %s: %s", page_reporting_order, strerror(-rc));
         }
         return loaded;
-}
-
-static void sleep_ms(long ms)
-{
-        struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-        while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-                ;
 }
 
 /* The port's name arrives from the host after the device appears, so look until the timeout. */
@@ -199,7 +192,7 @@ int init_find_port(char *path, size_t size, int timeout_ms)
                                 if (de->d_name[0] == '.')
                                         continue;
                                 snprintf(p, sizeof p, "/sys/class/virtio-ports/%s/name", de->d_name);
-                                if (read_file(p, name, sizeof name) < 0)
+                                if (vc_read_file(p, name, sizeof name) < 0)
                                         continue;
                                 name[strcspn(name, "\n")] = '\0';
                                 if (strcmp(name, AGENT_PORT_NAME) != 0)

@@ -63,46 +63,29 @@ void vc_frame_reader_init(struct vc_frame_reader *r)
 
 void vc_frame_reader_free(struct vc_frame_reader *r)
 {
-        free(r->buf);
-        memset(r, 0, sizeof *r);
+        vc_buf_free(&r->in);
 }
 
 int vc_frame_reader_feed(struct vc_frame_reader *r, const void *data, size_t n)
 {
-        if (r->consumed > 0) {
-                memmove(r->buf, r->buf + r->consumed, r->len - r->consumed);
-                r->len -= r->consumed;
-                r->consumed = 0;
-        }
-        if (r->len + n > r->cap) {
-                size_t cap = r->cap ? r->cap : 4096;
-                while (cap < r->len + n)
-                        cap *= 2;
-                uint8_t *b = realloc(r->buf, cap);
-                if (b == NULL)
-                        return -ENOMEM;
-                r->buf = b;
-                r->cap = cap;
-        }
-        memcpy(r->buf + r->len, data, n);
-        r->len += n;
-        return 0;
+        return vc_buf_append(&r->in, data, n);
 }
 
 int vc_frame_reader_next(struct vc_frame_reader *r, struct vc_frame *f)
 {
-        size_t avail = r->len - r->consumed;
+        size_t avail = vc_buf_pending(&r->in);
         int rc;
 
         if (avail < VC_FRAME_HEADER)
                 return 0;
-        rc = vc_frame_header_decode(r->buf + r->consumed, f);
+        rc = vc_frame_header_decode(vc_buf_head(&r->in), f);
         if (rc < 0)
                 return rc;
         if (avail < VC_FRAME_HEADER + (size_t)f->len)
                 return 0;
-        f->payload = r->buf + r->consumed + VC_FRAME_HEADER;
-        r->consumed += VC_FRAME_HEADER + f->len;
+        f->payload = (uint8_t *)vc_buf_head(&r->in) + VC_FRAME_HEADER;
+        /* the bytes stay where they are until the next feed: the payload pointer holds until then */
+        vc_buf_consume(&r->in, VC_FRAME_HEADER + f->len);
         return 1;
 }
 

@@ -14,6 +14,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "buf.h"
+
 #define VC_FRAME_HEADER 12
 #define VC_FRAME_MAX (1024u * 1024u)
 
@@ -40,15 +42,12 @@ struct vc_frame {
 
 /* Incremental decoder: append bytes as they arrive, then take complete frames one at a time. */
 struct vc_frame_reader {
-        uint8_t *buf;
-        size_t len;
-        size_t cap;
-        size_t consumed; /* bytes of buf already handed out as frames */
+        struct vc_buf in; /* bytes not yet handed out as frames */
 };
 
 void vc_frame_reader_init(struct vc_frame_reader *r);
 void vc_frame_reader_free(struct vc_frame_reader *r);
-/* Copy n bytes in; -ENOMEM on failure. */
+/* Copy n bytes in (none is fine); -ENOMEM on failure. */
 int vc_frame_reader_feed(struct vc_frame_reader *r, const void *data, size_t n);
 /* 1 and *f filled when a whole frame is buffered, 0 when more bytes are needed,
  * -EPROTO when the header is invalid (oversized, unknown type, reserved bits set): the stream is then

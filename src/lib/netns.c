@@ -212,27 +212,6 @@ static int valid_name(const char *name)
                strlen(name) <= NAME_MAX;
 }
 
-/* `mkdir -p`: none of our libraries (json-c, libuv, libmnl) has it, and libuv's uv_fs_mkdir makes one level.
- */
-static int mkdir_p(const char *dir, mode_t mode)
-{
-        _cleanup_free_ char *p = strdup(dir);
-
-        if (p == NULL)
-                return -ENOMEM;
-        for (char *s = p + 1;; s++) {
-                if (*s != '/' && *s != '\0')
-                        continue;
-                char c = *s;
-                *s = '\0';
-                if (mkdir(p, mode) < 0 && errno != EEXIST)
-                        return -errno;
-                if (c == '\0')
-                        return 0;
-                *s = c;
-        }
-}
-
 static int dir_is_empty(int dfd)
 {
         _cleanup_closedir_ DIR *d = NULL;
@@ -271,7 +250,7 @@ static int claim_dir(const char *dir, int *ret_dfd, vc_error_t *err)
         bool bound = false;
         int r;
 
-        r = mkdir_p(dir, 0755);
+        r = vc_mkdir_p_at(dir, 0755, NULL, 0);
         if (r < 0)
                 return vc_error_set(err, -r, "create netns directory '%s'", dir);
         dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);

@@ -493,20 +493,19 @@ int vc_oci_load(const char *path, json_object **ret, vc_error_t *err)
 
 int vc_id_validate(const char *id, vc_error_t *err)
 {
-        size_t n = id ? strlen(id) : 0;
-        if (n == 0)
+        size_t pos = 0;
+
+        switch (vc_id_check(id, VC_ID_MAX, &pos)) {
+        case VC_ID_OK:
+                return 0;
+        case VC_ID_EMPTY:
                 return vc_error_setx(err, EINVAL, "invalid container id: empty");
-        if (n > VC_ID_MAX)
+        case VC_ID_TOO_LONG:
                 return vc_error_setx(err, EINVAL, "invalid container id: longer than %d bytes", VC_ID_MAX);
-        for (size_t i = 0; i < n; i++) {
-                unsigned char c = (unsigned char)id[i];
-                int alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-                if (alnum || (i > 0 && (c == '_' || c == '+' || c == '.' || c == '-')))
-                        continue;
+        default:
                 return vc_error_setx(err, EINVAL, "invalid container id '%.64s%s': character %zu not allowed",
-                                     id, n > 64 ? "..." : "", i);
+                                     id, strlen(id) > 64 ? "..." : "", pos);
         }
-        return 0;
 }
 
 void vc_id_digest(const char *id, char ret[17])

@@ -69,7 +69,7 @@ int vc_proc_alive(pid_t pid, unsigned long long start_time)
 
 int vc_proc_wait_gone(pid_t pid, unsigned long long start_time, int timeout_ms)
 {
-        int64_t deadline = vc__now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+        int64_t deadline = vc_now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
         _cleanup_close_ int fd = -1;
 
         if (!vc_proc_alive(pid, start_time))
@@ -80,7 +80,7 @@ int vc_proc_wait_gone(pid_t pid, unsigned long long start_time, int timeout_ms)
         if (fd >= 0 && !vc_proc_alive(pid, start_time))
                 return 1;
         for (;;) {
-                int64_t left = deadline - vc__now_ms();
+                int64_t left = deadline - vc_now_ms();
                 if (left <= 0)
                         return !vc_proc_alive(pid, start_time);
                 if (fd >= 0) {

@@ -18,15 +18,13 @@
 #include <json-c/json.h>
 
 #include "frame.h"
+#include "paths-internal.h"
 #include "util.h"
 #include "vc/hypervisor.h"
 #include "vc/oci.h"
 #include "vc/proc.h"
 #include "vc/sandbox.h"
 
-#ifndef VC_BUILD_BIN_DIR
-#define VC_BUILD_BIN_DIR "."
-#endif
 #ifndef VC_BUILD_GUEST_DIR
 #define VC_BUILD_GUEST_DIR "."
 #endif
@@ -52,40 +50,12 @@ static int readable_file(const char *what, const char *path, vc_error_t *err)
         return 0;
 }
 
-/* The supervisor program: explicit, else beside the running executable, else the build tree. */
+/* The supervisor program: explicit, else where companion programs are. */
 static int find_supervisor(const char *explicit, char **ret, vc_error_t *err)
 {
-        char self[PATH_MAX];
-        ssize_t n;
-
         if (explicit)
                 return vc_find_program(explicit, ret, err) < 0 ? vc_error_wrap(err, "supervisor") : 0;
-        n = readlink("/proc/self/exe", self, sizeof self - 1);
-        if (n > 0) {
-                char *slash, *p = NULL;
-                self[n] = '\0';
-                slash = strrchr(self, '/');
-                if (slash) {
-                        *slash = '\0';
-                        if (asprintf(&p, "%s/kata-supervisor", self) < 0)
-                                return vc_error_set(err, ENOMEM, "supervisor");
-                        if (access(p, X_OK) == 0) {
-                                *ret = p;
-                                return 0;
-                        }
-                        free(p);
-                }
-        }
-        if (asprintf(ret, "%s/kata-supervisor", VC_BUILD_BIN_DIR) < 0)
-                return vc_error_set(err, ENOMEM, "supervisor");
-        if (access(*ret, X_OK) < 0) {
-                int e = errno;
-                free(*ret);
-                *ret = NULL;
-                return vc_error_set(err, e, "kata-supervisor (beside this program or in '%s')",
-                                    VC_BUILD_BIN_DIR);
-        }
-        return 0;
+        return vc__companion_path("kata-supervisor", ret, err);
 }
 
 /* A copy of the config with every default filled in and every path checked. Strings are owned by the
@@ -320,7 +290,7 @@ int vc_sandbox_launch(const struct vc_sandbox_config *cfg, struct vc_sandbox_inf
         pid_t mid, sup_pid = 0;
         char buf[4096];
         size_t len = 0;
-        int64_t start = vc__now_ms(), deadline;
+        int64_t start = vc_now_ms(), deadline;
         const char *accel = NULL;
 
         r = resolve(cfg, &rs, err);
@@ -401,7 +371,7 @@ int vc_sandbox_launch(const struct vc_sandbox_config *cfg, struct vc_sandbox_inf
                 }
                 if (msg)
                         break;
-                int64_t left = deadline - vc__now_ms();
+                int64_t left = deadline - vc_now_ms();
                 if (left <= 0)
                         break;
                 struct pollfd pfd = {.fd = rp[0], .events = POLLIN};
@@ -433,7 +403,7 @@ int vc_sandbox_launch(const struct vc_sandbox_config *cfg, struct vc_sandbox_inf
                         r = vc_error_set(err, ENOMEM, "launch");
                         goto fail;
                 }
-                ret->boot_ms = (unsigned)(vc__now_ms() - start);
+                ret->boot_ms = (unsigned)(vc_now_ms() - start);
                 r = 0;
                 goto out;
         }
@@ -503,7 +473,7 @@ struct vc_sandbox_client {
 int vc_sandbox_connect(const char *path, int timeout_ms, vc_sandbox_client_t **ret, vc_error_t *err)
 {
         struct sockaddr_un sa = {.sun_family = AF_UNIX};
-        int64_t deadline = vc__now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+        int64_t deadline = vc_now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
         vc_sandbox_client_t *c;
         int fd;
 
@@ -518,7 +488,7 @@ int vc_sandbox_connect(const char *path, int timeout_ms, vc_sandbox_client_t **r
                         break;
                 int e = errno;
                 close(fd);
-                if ((e != ENOENT && e != ECONNREFUSED && e != EAGAIN) || vc__now_ms() >= deadline)
+                if ((e != ENOENT && e != ECONNREFUSED && e != EAGAIN) || vc_now_ms() >= deadline)
                         return vc_error_set(err, e, "connect to '%s'", path);
                 usleep(20000);
         }
@@ -628,7 +598,7 @@ static int fill(vc_sandbox_client_t *c, int64_t deadline)
                 if (c->eof)
                         return -EPIPE;
                 if (deadline >= 0) {
-                        int64_t left = deadline - vc__now_ms();
+                        int64_t left = deadline - vc_now_ms();
                         if (left <= 0)
                                 return -ETIMEDOUT;
                         wait = (int)(left > INT_MAX ? INT_MAX : left);
@@ -703,7 +673,7 @@ int vc_sandbox_call(vc_sandbox_client_t *c, const char *method, const char *para
                     char **ret_result_json, vc_error_t *err)
 {
         _cleanup_(json_putp) json_object *req = NULL, *params = NULL;
-        int64_t deadline = timeout_ms < 0 ? -1 : vc__now_ms() + timeout_ms;
+        int64_t deadline = timeout_ms < 0 ? -1 : vc_now_ms() + timeout_ms;
         uint32_t id;
         struct vc_frame f;
         int r;
@@ -755,7 +725,7 @@ int vc_sandbox_call(vc_sandbox_client_t *c, const char *method, const char *para
 
 int vc_sandbox_read(vc_sandbox_client_t *c, int timeout_ms, struct vc_sandbox_msg *ret, vc_error_t *err)
 {
-        int64_t deadline = timeout_ms < 0 ? -1 : vc__now_ms() + timeout_ms;
+        int64_t deadline = timeout_ms < 0 ? -1 : vc_now_ms() + timeout_ms;
         struct vc_frame f;
         int r;
 

@@ -17,12 +17,9 @@
 #include <sys/wait.h>
 
 #include "vc/shim.h"
+#include "paths-internal.h"
 #include "util.h"
 #include "vc/error.h"
-
-#ifndef VC_BUILD_BIN_DIR
-#define VC_BUILD_BIN_DIR "."
-#endif
 
 #define SHIM_NAME "kata-shim"
 #define READY_FD 3
@@ -55,7 +52,6 @@ static int executable(const char *path)
 
 int vc_shim_path(const struct vc_shim_opts *o, char **ret_path, vc_error_t *err)
 {
-        char self[PATH_MAX];
         char *p = NULL;
 
         if (o != NULL && o->path != NULL) {
@@ -67,31 +63,7 @@ int vc_shim_path(const struct vc_shim_opts *o, char **ret_path, vc_error_t *err)
                 *ret_path = p;
                 return 0;
         }
-        ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-        if (n > 0) {
-                self[n] = '\0';
-                char *slash = strrchr(self, '/');
-                if (slash != NULL) {
-                        *slash = '\0';
-                        if (asprintf(&p, "%s/" SHIM_NAME, self) < 0)
-                                return vc_error_set(err, ENOMEM, "shim path");
-                        if (executable(p)) {
-                                *ret_path = p;
-                                return 0;
-                        }
-                        free(p);
-                        p = NULL;
-                }
-        }
-        if (executable(VC_BUILD_BIN_DIR "/" SHIM_NAME)) {
-                p = strdup(VC_BUILD_BIN_DIR "/" SHIM_NAME);
-                if (p == NULL)
-                        return vc_error_set(err, ENOMEM, "shim path");
-                *ret_path = p;
-                return 0;
-        }
-        return vc_error_setx(err, ENOENT, SHIM_NAME " not found beside '%s' nor in '%s'", n > 0 ? self : "?",
-                             VC_BUILD_BIN_DIR);
+        return vc__companion_path(SHIM_NAME, ret_path, err);
 }
 
 struct argv_buf {
@@ -178,10 +150,10 @@ static int read_ready(int fd, pid_t pid, int timeout_ms, int *reaped, vc_error_t
 {
         char buf[4096];
         size_t len = 0;
-        int64_t deadline = vc__now_ms() + timeout_ms;
+        int64_t deadline = vc_now_ms() + timeout_ms;
 
         for (;;) {
-                int64_t left = deadline - vc__now_ms();
+                int64_t left = deadline - vc_now_ms();
                 if (left <= 0)
                         return vc_error_setx(err, ETIMEDOUT, SHIM_NAME " not ready after %d ms", timeout_ms);
                 struct pollfd p = {.fd = fd, .events = POLLIN};

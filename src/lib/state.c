@@ -1,5 +1,6 @@
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdint.h>
@@ -16,20 +17,11 @@
 
 int vc_mkdir_p(const char *path, mode_t mode, vc_error_t *err)
 {
-        _cleanup_free_ char *p = strdup(path);
-        if (p == NULL)
-                return vc_error_set(err, ENOMEM, "mkdir '%s'", path);
-        for (char *s = p + 1;; s++) {
-                if (*s != '/' && *s != '\0')
-                        continue;
-                char c = *s;
-                *s = '\0';
-                if (mkdir(p, mode) < 0 && errno != EEXIST)
-                        return vc_error_set(err, errno, "mkdir '%s'", p);
-                *s = c;
-                if (c == '\0')
-                        break;
-        }
+        char failed[PATH_MAX] = "";
+        int r = vc_mkdir_p_at(path, mode, failed, sizeof failed);
+
+        if (r < 0)
+                return vc_error_set(err, -r, "mkdir '%s'", failed[0] ? failed : path);
         return 0;
 }
 
@@ -252,7 +244,7 @@ vc_lock_t *vc_lock_release(vc_lock_t *lock, int remove)
 int vc_lock_acquire(const char *root, const char *name, int timeout_ms, vc_lock_t **ret, vc_error_t *err)
 {
         _cleanup_free_ char *dir = NULL, *path = NULL;
-        long long deadline = timeout_ms < 0 ? -1 : vc__now_ms() + timeout_ms;
+        long long deadline = timeout_ms < 0 ? -1 : vc_now_ms() + timeout_ms;
         int r;
 
         if ((r = vc_id_validate(name, err)) < 0)
@@ -271,7 +263,7 @@ int vc_lock_acquire(const char *root, const char *name, int timeout_ms, vc_lock_
                 while (flock(fd, LOCK_EX | LOCK_NB) < 0) {
                         if (errno != EWOULDBLOCK && errno != EINTR)
                                 return vc_error_set(err, errno, "lock '%s'", path);
-                        if (deadline >= 0 && vc__now_ms() >= deadline)
+                        if (deadline >= 0 && vc_now_ms() >= deadline)
                                 return vc_error_setx(err, EAGAIN, "sandbox '%s' is locked by another command",
                                                      name);
                         (void)poll(NULL, 0, 10);

@@ -69,21 +69,18 @@ static int msghandler(lua_State *L)
  * .../luac), else the source tree's and the build tree's (a build-tree binary). */
 static void find_lua_dirs(char *lua, char *luac, size_t len)
 {
-        char exe[PATH_MAX];
-        ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-        if (n > 0) {
-                exe[n] = '\0';
-                char *slash = strrchr(exe, '/');
-                if (slash) {
-                        *slash = '\0';
-                        char probe[PATH_MAX + 64];
-                        snprintf(probe, sizeof probe, "%s/../share/kata-runtime/lua/kata/main.lua", exe);
-                        if (access(probe, R_OK) == 0) {
-                                snprintf(lua, len, "%.*s/../share/kata-runtime/lua", (int)(len - 32), exe);
-                                snprintf(luac, len, "%.*s/../share/kata-runtime/luac", (int)(len - 32), exe);
-                                return;
-                        }
-                }
+        static const char *const probe[] = {"../share/kata-runtime/lua/kata/main.lua", NULL};
+        char *main_lua = NULL;
+
+        if (vc_self_relative(probe, R_OK, &main_lua) == 0) {
+                /* <dir>/lua/kata/main.lua -> <dir>/lua and <dir>/luac */
+                *strrchr(main_lua, '/') = '\0';
+                *strrchr(main_lua, '/') = '\0';
+                snprintf(lua, len, "%s", main_lua);
+                *strrchr(main_lua, '/') = '\0';
+                snprintf(luac, len, "%s/luac", main_lua);
+                free(main_lua);
+                return;
         }
         snprintf(lua, len, "%s", VC_SOURCE_LUA_DIR);
         snprintf(luac, len, "%s/luac", VC_BUILD_BIN_DIR);

@@ -27,11 +27,6 @@
 #define POLL_INTERVAL_MS 10
 #define DEFAULT_STOP_TIMEOUT_MS 10000
 
-uint64_t sup_now_ms(void)
-{
-        return (uint64_t)vc__now_ms();
-}
-
 /* --- configuration --- */
 
 static char cfg_err[512]; /* why the config was refused: also sent on the ready fd */
@@ -161,7 +156,7 @@ static int ready_write(struct sup *s, json_object *msg)
 void sup_boot_ready(struct sup *s)
 {
         json_object *m = json_object_new_object();
-        unsigned boot_ms = (unsigned)(sup_now_ms() - s->start_ms);
+        unsigned boot_ms = (unsigned)(vc_now_ms() - s->start_ms);
 
         uv_timer_stop(&s->boot_timer);
         s->phase = PHASE_RUNNING;
@@ -762,7 +757,7 @@ int main(int argc, char **argv)
                 usage();
                 return 2;
         }
-        s->start_ms = sup_now_ms();
+        s->start_ms = vc_now_ms();
         if (load_config(s, config) < 0) {
                 json_object *m = json_object_new_object();
                 json_object_object_add(m, "ok", json_object_new_boolean(0));

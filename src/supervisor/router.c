@@ -436,7 +436,7 @@ static void agent_response(struct sup *s, struct vc_frame *f)
                 if (s->phase == PHASE_BOOT_AGENT && resp &&
                     json_object_object_get_ex(resp, "result", &result)) {
                         vc_log(VC_LOG_INFO, 0, "agent answered after %llu ms: %s",
-                               (unsigned long long)(sup_now_ms() - s->start_ms),
+                               (unsigned long long)(vc_now_ms() - s->start_ms),
                                json_object_to_json_string_ext(result, JSON_C_TO_STRING_PLAIN));
                         uv_timer_stop(&s->check_timer);
                         s->phase = PHASE_BOOT_SANDBOX;

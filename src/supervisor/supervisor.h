@@ -153,6 +153,5 @@ void sup_terminate(struct sup *s, int exit_code);
 void sup_kill_children(struct sup *s, int sig);
 void sup_after_destroy(struct sup *s, bool agent_done);
 void sup_arm_stop_timer(struct sup *s, unsigned ms);
-uint64_t sup_now_ms(void);
 
 #endif

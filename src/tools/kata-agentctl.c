@@ -4,12 +4,13 @@
  *   kata-agentctl [--timeout S] SOCKET call METHOD [JSON-PARAMS]
  *   kata-agentctl [--timeout S] SOCKET run [OPTIONS] ID ROOTFS -- CMD [ARG...]
  *   kata-agentctl [--timeout S] SOCKET exec [OPTIONS] ID EXEC-ID -- CMD [ARG...]
- *   kata-agentctl [--timeout S] SOCKET raw
+ *   kata-agentctl [--timeout S] SOCKET raw [N]
  *
  * call prints the result as JSON. run creates a container (a default spec, or --spec FILE), forwards
  * stdin, starts it, copies its stdout/stderr, removes it (unless --keep) and exits with its status.
  * exec does the same for a process in a running container. raw sends stdin's bytes as they are and prints
- * what comes back until the agent has been quiet for --timeout: for poking the agent with garbage. */
+ * what comes back: N whole frames within --timeout, or without N until the agent has been quiet for
+ * --timeout. For poking the agent with garbage. */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -29,6 +30,7 @@
 
 #include <json-c/json.h>
 
+#include "base.h"
 #include "frame.h"
 
 #define EXIT_FAIL 125 /* the tool failed, as opposed to the process exiting with a status */
@@ -57,13 +59,6 @@ __attribute__((noreturn, format(printf, 1, 2))) static void die(const char *fmt,
         exit(EXIT_FAIL);
 }
 
-static long long now_ms(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void connect_socket(const char *path)
 {
         struct sockaddr_un sa = {.sun_family = AF_UNIX};
@@ -77,7 +72,7 @@ static void connect_socket(const char *path)
         vc_frame_reader_init(&reader);
         /* Request ids start somewhere new each run, so a stale answer meant for an earlier client of
          * the same port is not taken for ours. */
-        next_id = ((uint32_t)getpid() << 12) ^ (uint32_t)now_ms();
+        next_id = ((uint32_t)getpid() << 12) ^ (uint32_t)vc_now_ms();
         if (next_id == 0)
                 next_id = 1;
 }
@@ -136,7 +131,7 @@ static bool pump(long long deadline)
 {
         uint8_t buf[65536];
         struct pollfd pfd = {.fd = sock, .events = POLLIN};
-        int wait = deadline < 0 ? -1 : (int)(deadline > now_ms() ? deadline - now_ms() : 0);
+        int wait = deadline < 0 ? -1 : (int)(deadline > vc_now_ms() ? deadline - vc_now_ms() : 0);
         int rc = poll(&pfd, 1, wait);
         ssize_t n;
 
@@ -162,7 +157,7 @@ static json_object *call(const char *method, json_object *params, json_object **
 {
         json_object *req = json_object_new_object();
         uint32_t id = next_id++;
-        long long deadline = timeout_ms > 0 ? now_ms() + timeout_ms : -1;
+        long long deadline = timeout_ms > 0 ? vc_now_ms() + timeout_ms : -1;
         size_t len;
         const char *s;
 
@@ -594,27 +589,49 @@ static int cmd_call(int argc, char **argv)
         return 0;
 }
 
-static int cmd_raw(void)
+/* raw [N]: without N, print what comes back until the agent has been quiet for the timeout (for showing
+ * that nothing comes). With N, until N whole frames have come back, or the timeout has passed in all. */
+static int cmd_raw(int argc, char **argv)
 {
         uint8_t buf[65536];
+        struct vc_frame_reader r;
+        struct vc_frame f;
+        long long want = -1, got = 0;
+        int64_t span = timeout_ms > 0 ? timeout_ms : 1000, deadline;
         ssize_t n;
-        long long deadline;
 
+        if (argc > 2)
+                die("usage: SOCKET raw [N]");
+        if (argc == 2) {
+                char *end;
+                want = strtoll(argv[1], &end, 10);
+                if (*end != '\0' || want < 1)
+                        die("raw: expected a number of frames, got '%s'", argv[1]);
+        }
+        vc_frame_reader_init(&r);
         while ((n = read(STDIN_FILENO, buf, sizeof buf)) > 0)
                 write_all(sock, buf, (size_t)n);
-        /* until the agent has been quiet for the timeout */
-        deadline = now_ms() + (timeout_ms > 0 ? timeout_ms : 1000);
-        for (;;) {
+        deadline = vc_now_ms() + span;
+        while (want < 0 || got < want) {
                 struct pollfd pfd = {.fd = sock, .events = POLLIN};
-                long long left = deadline - now_ms();
+                int64_t left = deadline - vc_now_ms();
                 if (left <= 0 || poll(&pfd, 1, (int)left) <= 0)
-                        return 0;
+                        break;
                 n = read(sock, buf, sizeof buf);
                 if (n <= 0)
-                        return 0;
+                        break;
                 write_all(STDOUT_FILENO, buf, (size_t)n);
-                deadline = now_ms() + (timeout_ms > 0 ? timeout_ms : 1000);
+                if (want < 0) {
+                        deadline = vc_now_ms() + span;
+                        continue;
+                }
+                if (vc_frame_reader_feed(&r, buf, (size_t)n) < 0)
+                        die("raw: out of memory");
+                while (got < want && vc_frame_reader_next(&r, &f) > 0)
+                        got++;
         }
+        vc_frame_reader_free(&r);
+        return 0;
 }
 
 static void usage(void)
@@ -625,8 +642,8 @@ static void usage(void)
               "[ARG...]\n"
               "       kata-agentctl [--timeout SECONDS] SOCKET exec [-t] [-e K=V] [-w CWD] [-u UID[:GID]] ID "
               "EXEC-ID -- CMD...\n"
-              "       kata-agentctl [--timeout SECONDS] SOCKET raw     (stdin's bytes as they are; prints "
-              "the reply)\n",
+              "       kata-agentctl [--timeout SECONDS] SOCKET raw [N] (stdin's bytes as they are; prints "
+              "the reply: N frames, or until quiet)\n",
               stderr);
         exit(EXIT_FAIL);
 }
@@ -659,6 +676,6 @@ int main(int argc, char **argv)
         if (strcmp(cmd, "exec") == 0)
                 return cmd_exec(argc, argv);
         if (strcmp(cmd, "raw") == 0)
-                return cmd_raw();
+                return cmd_raw(argc, argv);
         usage();
 }
