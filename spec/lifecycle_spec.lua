@@ -204,7 +204,7 @@ describe("lifecycle #integration", function()
     local recv = io.popen(("%s/kata-recvtty %s > %s 2>&1 & echo $!"):format(run.build, run.q(sock), run.q(out)))
     local recv_pid = tonumber(recv:read("l"))
     recv:close()
-    assert.truthy(world.wait_for(function() return vc.fs.stat(sock) end, 5))
+    assert.truthy(world.wait_for(function() return vc.fs.stat(sock) end, 60))
     -- create's stdout and stderr are a pipe read to EOF, as containerd's runc shim reads them for a
     -- terminal: the shim (alive until start) must not hold the pipe, or this pipeline never ends
     local t0 = vc.clock.monotonic()
@@ -216,7 +216,7 @@ describe("lifecycle #integration", function()
     local pid = world.state(root, "c1").pid
     assert.equal(0, (rt("start", "c1")))
     assert.equal(0, vc.proc.wait(pid))
-    assert.truthy(world.wait_for(function() return (run.read(out) or ""):find("is-a-tty", 1, true) end, 10))
+    assert.truthy(world.wait_for(function() return (run.read(out) or ""):find("is-a-tty", 1, true) end, 60))
     vc.proc.kill(recv_pid, 15)
     vc.proc.wait(recv_pid)
     assert.equal(0, (rt("delete", "c1")))

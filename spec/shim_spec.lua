@@ -301,14 +301,14 @@ describe("kata-shim with a real guest #integration", function()
     local recv = run.build .. "/kata-recvtty"
     os.execute(("(%s --name-file %s %s >%s 2>&1; echo $? >%s) </dev/null >/dev/null 2>&1 &"):format(run.q(recv),
       run.q(dir .. "/pty"), run.q(console), run.q(dir .. "/console.out"), run.q(dir .. "/console.status")))
-    eventually(function() return os.execute("test -S " .. run.q(console)) or nil end, 10, "the console socket")
+    eventually(function() return os.execute("test -S " .. run.q(console)) or nil end, 60, "the console socket")
     local shim = start_shim(id, handle, dir, "--console-socket " .. run.q(console))
     attached(shim)
     assert(sb:call("start_container", { id = id }))
     assert.equal(7, exit_status(shim))
     assert(sb:call("remove_container", { id = id }))
     -- the receiver got a /dev/pts master and saw the output; it ends when the shim's slave is gone
-    eventually(function() return run.read(dir .. "/console.status") end, 10, "kata-recvtty to end")
+    eventually(function() return run.read(dir .. "/console.status") end, 60, "kata-recvtty to end")
     assert.equal("0\n", run.read(dir .. "/console.status"))
     assert.matches("^/dev/pts/%d+\n$", run.read(dir .. "/pty"))
     assert.matches("is%-a%-tty", run.read(dir .. "/console.out"))

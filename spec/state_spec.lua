@@ -98,8 +98,12 @@ describe("state store", function()
   end)
 
   it("makes a second process wait for the sandbox lock", function()
+    -- the holder lets go when told (a file appears), or after two minutes
+    local go = root .. "/.release-sb1"
     local holder = ("package.cpath = %q; local vc = require('vc'); local l = assert(vc.lock.acquire(%q, 'sb1')); "
-      .. "io.write('locked\\n'); io.stdout:flush(); vc.clock.sleep(1.5); l:release()"):format(package.cpath, root)
+      .. "io.write('locked\\n'); io.stdout:flush(); local t = vc.clock.monotonic() + 120; "
+      .. "while not vc.fs.stat(%q) and vc.clock.monotonic() < t do vc.clock.sleep(0.02) end; l:release()")
+      :format(package.cpath, root, go)
     local p = assert(io.popen("lua5.4 -e " .. run.q(holder)))
     assert.equal("locked", p:read("l"))
     local t0 = vc.clock.monotonic()
@@ -111,6 +115,7 @@ describe("state store", function()
     -- a different sandbox is not blocked
     local other <close> = assert(vc.lock.acquire(root, "sb2", 0))
     -- waiting without a deadline succeeds once the holder lets go
+    run.write(go, "")
     local lock = assert(vc.lock.acquire(root, "sb1", -1))
     p:close()
     assert.equal("vc.Lock (sb1)", tostring(lock))

@@ -110,7 +110,7 @@ function M.stop(d)
     vc.proc.kill(d.pid, 15)
     if not world.wait_for(function() vc.proc.reap(); return not vc.proc.alive(d.pid) end, 10) then
       vc.proc.kill(d.pid, 9)
-      world.wait_for(function() vc.proc.reap(); return not vc.proc.alive(d.pid) end, 5)
+      world.wait_for(function() vc.proc.reap(); return not vc.proc.alive(d.pid) end, 30)
     end
   end
   if not d.had_sock_dir then vc.fs.rmdir("/run/containerd/s") end

@@ -66,7 +66,7 @@ M.rmrf = M.rmtree
 --- Poll fn until it returns a true value (returned) or timeout seconds pass (then fn's last answer).
 function M.wait_for(fn, timeout)
   local vc = require("vc")
-  local deadline = vc.clock.monotonic() + (timeout or 10)
+  local deadline = vc.clock.monotonic() + (timeout or 60)
   while vc.clock.monotonic() < deadline do
     local v = fn()
     if v then return v end

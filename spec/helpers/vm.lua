@@ -48,7 +48,7 @@ end
 
 -- Wait until pred() is true, up to timeout seconds (polls every 50 ms).
 function M.wait_for(pred, timeout)
-  return run.wait_for(pred, timeout or 10) and true or false
+  return run.wait_for(pred, timeout or 60) and true or false
 end
 
 -- Mount points under prefix, deepest first.

@@ -67,7 +67,7 @@ function M.state(root, id)
 end
 
 --- Poll until fn() is true or timeout seconds pass.
-function M.wait_for(fn, timeout) return run.wait_for(fn, timeout or 20) end
+function M.wait_for(fn, timeout) return run.wait_for(fn, timeout or 60) end
 
 --- Live (non-zombie) processes whose command line mentions `needle`.
 function M.processes(needle)
