@@ -51,7 +51,7 @@ function M.defaults(lua_dir)
     },
     runtime = {
       policy = "default",
-      allowed_policies = { "default" },
+      allowed_policies = {}, -- beyond runtime.policy, which is always allowed
       policy_dir = "/etc/kata-containers/policies",
       allowed_annotations = { "io.katacontainers.config.runtime.policy" },
       lock_timeout = 120,

@@ -13,24 +13,42 @@ local LIFECYCLE = {
   ps = true, list = true, pause = true, resume = true, events = true,
 }
 
---- The policy name a command should use (see kata.policies.choose).
-local function requested_policy(ctx)
-  local id = ctx.args[1]
+-- Commands that must complete for any container even when its policy is gone, broken or no longer
+-- allowed: they fall back to the runtime's own default policy, and say so in the log.
+local FALLBACK = { state = true, kill = true, delete = true, list = true }
+
+local function bundle_annotations(ctx)
+  local f = io.open((ctx.options.bundle or ".") .. "/config.json", "r")
+  if not f then return {} end
+  local doc = vc.json.decode(f:read("a") or "")
+  f:close()
+  return type(doc) == "table" and type(doc.annotations) == "table" and doc.annotations or {}
+end
+
+--- The policy a command uses: for a new container the one its annotation asks for among the allowed
+--- ones (else the configured one); for an existing container the one pinned in its state at create.
+---@return string|nil name
+---@return string|nil err
+local function pick(ctx, config)
   if ctx.command == "create" or ctx.command == "run" then
-    local bundle = ctx.options.bundle or "."
-    local f = io.open(bundle .. "/config.json", "r")
-    if not f then return nil end
-    local doc = vc.json.decode(f:read("a") or "")
-    f:close()
-    local ann = type(doc) == "table" and type(doc.annotations) == "table" and doc.annotations or {}
+    local ann = bundle_annotations(ctx)
+    local ok, err = policies.check_annotations(config, ann)
+    if not ok then return nil, err end
     local v = ann[policies.ANNOTATION]
-    return type(v) == "string" and v or nil
+    return policies.choose(config, type(v) == "string" and v or nil)
   end
-  if id and vc.id.validate(id) then
+  local id = ctx.args[1]
+  if id and ctx.command ~= "list" and vc.id.validate(id) then
     local st = vc.state.load(ctx.global.root, id)
-    if st and st.runtime and type(st.runtime.policy) == "string" then return st.runtime.policy end
+    local pinned = st and st.runtime and st.runtime.policy
+    if type(pinned) == "string" then
+      if not policies.allowed(config, pinned) then
+        return nil, ("policy '%s' of container '%s' is no longer allowed"):format(pinned, id)
+      end
+      return pinned
+    end
   end
-  return nil
+  return config.runtime.policy
 end
 
 local function body(ctx, lua_dir, luac_dir)
@@ -46,19 +64,27 @@ local function body(ctx, lua_dir, luac_dir)
     return require("kata.commands")[ctx.command](env) -- loaded only when used: not on the lifecycle path
   end
 
-  local name, cerr = policies.choose(config, requested_policy(ctx))
-  if not name then runner.fail(cerr) end
-  local policy, perr = policies.load(name, lua_dir, config)
-  if not policy then runner.fail(perr) end
+  local name, err = pick(ctx, config)
+  local policy, chain
+  if name then policy, chain = policies.load(name, lua_dir, config) end
+  if not policy then
+    err = err or chain
+    if not FALLBACK[ctx.command] then runner.fail(err) end
+    vc.log.write("warning", ("%s: %s uses the runtime's own default policy"):format(err, ctx.command))
+    name = "default"
+    policy, chain = policies.load(name, lua_dir, { runtime = { policy_dir = nil } })
+    if not policy then runner.fail(chain) end
+  end
   -- a policy that computes without end fails instead of hanging the engine (waits in C cost nothing)
   vc.limits.set_instruction_budget(config.runtime.instruction_budget or 0)
   ctx.policy = name
+  if ctx.command == "create" or ctx.command == "run" then ctx.policy_digest = policies.digest(chain) end
   if ctx.args[1] and ctx.command ~= "list" then vc.log.set_field("container", ctx.args[1]) end
   local api = api_mod.new(ctx, config)
   api.policy = policy
-  local res, err, trace = runner.run(policy, ctx.command, ctx, api_mod.protect(api))
+  local res, rerr, trace = runner.run(policy, ctx.command, ctx, api_mod.protect(api))
   if res == nil then
-    error({ msg = err, trace = trace }, 0) -- run() logs the traceback of a script error
+    error({ msg = rerr, trace = trace }, 0) -- run() logs the traceback of a script error
   end
   if res == true then return 0 end
   if math.type(res) == "integer" then return res end

@@ -165,15 +165,15 @@ static int lfs_realpath(lua_State *L) /* vc.fs.realpath(path) -> abs | nil, msg,
         return 1;
 }
 
-/* vc.fs.stat(path) -> { type = "file"|"directory"|"link"|"socket"|"fifo"|"other", size=, mode=, dev=, ino=,
- * mtime= } | nil, msg, code (lstat: links are not followed) */
+/* vc.fs.stat(path) -> { type = "file"|"directory"|"link"|"socket"|"fifo"|"other", size=, mode=, uid=, gid=,
+ * dev=, ino=, mtime= } | nil, msg, code (lstat: links are not followed) */
 static int lfs_stat(lua_State *L)
 {
         const char *path = luaL_checkstring(L, 1);
         struct stat st;
         if (lstat(path, &st) < 0)
                 return vc_l_pusherrno(L, -errno, path);
-        lua_createtable(L, 0, 5);
+        lua_createtable(L, 0, 8);
         lua_pushstring(L, S_ISREG(st.st_mode)    ? "file"
                           : S_ISDIR(st.st_mode)  ? "directory"
                           : S_ISLNK(st.st_mode)  ? "link"
@@ -185,6 +185,10 @@ static int lfs_stat(lua_State *L)
         lua_setfield(L, -2, "size");
         lua_pushinteger(L, (lua_Integer)(st.st_mode & 07777));
         lua_setfield(L, -2, "mode");
+        lua_pushinteger(L, (lua_Integer)st.st_uid);
+        lua_setfield(L, -2, "uid");
+        lua_pushinteger(L, (lua_Integer)st.st_gid);
+        lua_setfield(L, -2, "gid");
         lua_pushinteger(L, (lua_Integer)st.st_dev);
         lua_setfield(L, -2, "dev");
         lua_pushinteger(L, (lua_Integer)st.st_ino);
