@@ -2,7 +2,15 @@
 #ifndef VC_HYPERVISOR_H
 #define VC_HYPERVISOR_H
 
+#include <stddef.h>
+
 #include "vc/error.h"
+
+/* A virtio-net device bound to a tap in qemu's network namespace (include/vc/net.h makes the tap). */
+struct vc_qemu_nic {
+        const char *tap; /* interface name; QEMU opens it by name (script=no, vhost off) */
+        const char *mac; /* "aa:bb:cc:dd:ee:ff": the guest NIC's address, the mirrored link's */
+};
 
 /* What a QEMU command line is built from (all paths absolute). */
 struct vc_qemu_config {
@@ -16,9 +24,16 @@ struct vc_qemu_config {
         const char *vfsd_socket;   /* virtiofsd's vhost-user socket; NULL: no shared file system */
         unsigned vcpus;
         unsigned memory_mib;
-        unsigned tcg_cache_mib; /* TCG's translation cache; 0: 16 (unused with KVM) */
-        int debug;              /* drop "quiet" from the kernel command line */
+        unsigned tcg_cache_mib;         /* TCG's translation cache; 0: 16 (unused with KVM) */
+        int debug;                      /* drop "quiet" from the kernel command line */
+        const struct vc_qemu_nic *nics; /* present at boot, as netdev net-<tap> + device nic-<tap> */
+        size_t n_nics;                  /* at most VC_QEMU_MAX_NICS */
+        unsigned hotplug_ports;         /* empty PCIe root ports vc-rp0.. for devices added later; <= 8 */
 };
+#define VC_QEMU_MAX_NICS 16
+
+/* NULL-safe checks of a tap name and a MAC as vc_qemu_build_argv() wants them: 0 or -EINVAL. */
+int vc_qemu_check_nic(const struct vc_qemu_nic *nic, vc_error_t *err);
 
 /* Build the argv (NULL-terminated, argv[0] = cfg->qemu) for cfg; -EINVAL with a one-line message on a
  * missing or invalid field. Free with vc_strv_free(). */

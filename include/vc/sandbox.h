@@ -10,6 +10,7 @@
 #include "vc/error.h"
 
 struct json_object;
+struct vc_qemu_nic; /* vc/hypervisor.h */
 
 struct vc_sandbox_config {
         /* The configuration layer (kata.config) supplies every value; this only checks them. */
@@ -26,6 +27,9 @@ struct vc_sandbox_config {
         const char *share_dir;     /* shared with the guest over virtio-fs; NULL: <dir>/shared */
         const char *virtiofsd;     /* required: a path, or a name searched in $PATH */
         const char *netns;         /* path of a network namespace for qemu, or NULL */
+        const struct vc_qemu_nic *nics; /* virtio-net devices on taps in netns at boot (vc/net.h) */
+        size_t n_nics;
+        unsigned hotplug_ports; /* PCIe root ports kept free for interfaces added later, 0..8 */
         const char *supervisor;    /* kata-supervisor; NULL: beside this executable, else the build dir */
         int debug;                 /* debug logging in the supervisor, no "quiet" on the guest, and a failed
                                       launch keeps the sandbox dir it created (for its logs) */

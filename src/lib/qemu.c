@@ -64,6 +64,25 @@ static int check_path(const char *what, const char *p, int in_list, vc_error_t *
         return 0;
 }
 
+int vc_qemu_check_nic(const struct vc_qemu_nic *nic, vc_error_t *err)
+{
+        const char *t = nic ? nic->tap : NULL, *m = nic ? nic->mac : NULL;
+        unsigned b[6];
+        int n = 0;
+
+        if (t == NULL || t[0] == '\0' || strlen(t) > 15 ||
+            strspn(t, "abcdefghijklmnopqrstuvwxyz"
+                      "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") != strlen(t))
+                return vc_error_setx(err, EINVAL, "qemu config: nic tap '%s' is not an interface name",
+                                     t ? t : "");
+        if (m == NULL || strlen(m) != 17 ||
+            sscanf(m, "%2x:%2x:%2x:%2x:%2x:%2x%n", &b[0], &b[1], &b[2], &b[3], &b[4], &b[5], &n) != 6 ||
+            n != 17 || strspn(m, "0123456789abcdefABCDEF:") != 17)
+                return vc_error_setx(err, EINVAL, "qemu config: nic '%s': mac '%s' is not aa:bb:cc:dd:ee:ff",
+                                     t, m ? m : "");
+        return 0;
+}
+
 int vc_qemu_build_argv(const struct vc_qemu_config *c, char ***ret_argv, vc_error_t *err)
 {
         struct strv s = {0};
@@ -87,6 +106,15 @@ int vc_qemu_build_argv(const struct vc_qemu_config *c, char ***ret_argv, vc_erro
                 return vc_error_setx(err, EINVAL, "qemu config: kernel parameters contain a newline");
         if (c->name && strpbrk(c->name, ",="))
                 return vc_error_setx(err, EINVAL, "qemu config: name '%s' contains ',' or '='", c->name);
+        if (c->n_nics > VC_QEMU_MAX_NICS)
+                return vc_error_setx(err, EINVAL, "qemu config: %zu nics, at most %d", c->n_nics,
+                                     VC_QEMU_MAX_NICS);
+        for (size_t i = 0; i < c->n_nics; i++)
+                if ((r = vc_qemu_check_nic(&c->nics[i], err)) < 0)
+                        return r;
+        if (c->hotplug_ports > 8)
+                return vc_error_setx(err, EINVAL, "qemu config: hotplug ports %u is not within 0..8",
+                                     c->hotplug_ports);
         kvm = strcmp(c->accel, "kvm") == 0;
 
         strv_add(&s, "%s", c->qemu);
@@ -154,6 +182,22 @@ int vc_qemu_build_argv(const struct vc_qemu_config *c, char ***ret_argv, vc_erro
         }
         strv_add(&s, "-device");
         strv_add(&s, "virtio-rng-pci");
+        /* One virtio-net per mirrored interface, on the tap beside it. No vhost (/dev/vhost-net is often
+         * absent, and QEMU's own backend is what TCG uses anyway); no option ROM: the guest boots by -kernel,
+         * never from the network. */
+        for (size_t i = 0; i < c->n_nics; i++) {
+                strv_add(&s, "-netdev");
+                strv_add(&s, "tap,id=net-%s,ifname=%s,script=no,downscript=no,vhost=off", c->nics[i].tap,
+                         c->nics[i].tap);
+                strv_add(&s, "-device");
+                strv_add(&s, "virtio-net-pci,netdev=net-%s,id=nic-%s,mac=%s,romfile=", c->nics[i].tap,
+                         c->nics[i].tap, c->nics[i].mac);
+        }
+        /* q35's root bus takes no hot-plugged devices: interfaces that appear after boot go to these. */
+        for (unsigned i = 0; i < c->hotplug_ports; i++) {
+                strv_add(&s, "-device");
+                strv_add(&s, "pcie-root-port,id=vc-rp%u,bus=pcie.0,chassis=%u", i, i + 1);
+        }
         if (s.oom) {
                 vc_strv_free(s.v);
                 return vc_error_set(err, ENOMEM, "qemu command line");

@@ -108,6 +108,15 @@ static int resolve(const struct vc_sandbox_config *cfg, struct resolved *r, vc_e
                                      : !cfg->kernel ? "kernel"
                                      : !cfg->initrd ? "initrd"
                                                     : "virtiofsd");
+        if (cfg->n_nics > VC_QEMU_MAX_NICS)
+                return vc_error_setx(err, EINVAL, "%zu nics, at most %d", cfg->n_nics, VC_QEMU_MAX_NICS);
+        for (size_t i = 0; i < cfg->n_nics; i++)
+                if ((e = vc_qemu_check_nic(&cfg->nics[i], err)) < 0)
+                        return e;
+        if ((cfg->n_nics || cfg->hotplug_ports) && cfg->netns == NULL)
+                return vc_error_setx(err, EINVAL, "nics need the network namespace they are in (netns)");
+        if (cfg->hotplug_ports > 8)
+                return vc_error_setx(err, EINVAL, "hotplug ports %u is not within 0..8", cfg->hotplug_ports);
 
         if ((e = vc_find_program(cfg->qemu, &r->qemu, err)) < 0)
                 return vc_error_wrap(err, "qemu");
@@ -177,6 +186,18 @@ int vc_sandbox_config_to_json(const struct vc_sandbox_config *c, json_object **r
         json_object_object_add(o, "tcg_cache_mib", json_object_new_int((int)c->tcg_cache_mib));
         json_object_object_add(o, "boot_timeout", json_object_new_int((int)c->boot_timeout));
         json_object_object_add(o, "debug", json_object_new_boolean(c->debug));
+        if (c->n_nics) {
+                json_object *nics = json_object_new_array();
+                json_object_object_add(o, "nics", nics);
+                for (size_t i = 0; i < c->n_nics; i++) {
+                        json_object *n = json_object_new_object();
+                        json_object_array_add(nics, n);
+                        json_object_object_add(n, "tap", json_object_new_string(c->nics[i].tap));
+                        json_object_object_add(n, "mac", json_object_new_string(c->nics[i].mac));
+                }
+        }
+        if (c->hotplug_ports)
+                json_object_object_add(o, "hotplug_ports", json_object_new_int((int)c->hotplug_ports));
         *ret = o;
         return 0;
 }

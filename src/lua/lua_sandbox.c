@@ -77,6 +77,25 @@ static int lsandbox_launch(lua_State *L)
         cfg.supervisor = vc_l_optfield_string(L, 1, "supervisor", NULL);
         cfg.debug = vc_l_optfield_boolean(L, 1, "debug", 0);
         cfg.boot_timeout = opt_uint(L, 1, "boot_timeout", 3600);
+        cfg.hotplug_ports = opt_uint(L, 1, "hotplug_ports", 8);
+        /* nics = { {tap =, mac =}, ... }: the strings stay referenced by the argument table */
+        struct vc_qemu_nic nics[VC_QEMU_MAX_NICS];
+        if (lua_getfield(L, 1, "nics") == LUA_TTABLE) {
+                cfg.n_nics = (size_t)luaL_len(L, -1);
+                if (cfg.n_nics > VC_QEMU_MAX_NICS)
+                        return luaL_error(L, "field 'nics' has more than %d entries", VC_QEMU_MAX_NICS);
+                for (size_t i = 0; i < cfg.n_nics; i++) {
+                        if (lua_geti(L, -1, (lua_Integer)i + 1) != LUA_TTABLE)
+                                return luaL_error(L, "field 'nics' must hold tables {tap =, mac =}");
+                        nics[i].tap = vc_l_optfield_string(L, lua_gettop(L), "tap", NULL);
+                        nics[i].mac = vc_l_optfield_string(L, lua_gettop(L), "mac", NULL);
+                        lua_pop(L, 1);
+                }
+                cfg.nics = nics;
+        } else if (!lua_isnil(L, -1)) {
+                return luaL_error(L, "field 'nics' must be a table");
+        }
+        lua_pop(L, 1);
 
         if (vc_sandbox_launch(&cfg, &info, &err) < 0)
                 return vc_l_pusherror(L, &err);

@@ -92,8 +92,17 @@ static int load_config(struct sup *s, const char *path)
             (r = cfg_uint(cfg, "vcpus", 1, &s->vcpus)) < 0 ||
             (r = cfg_uint(cfg, "memory_mib", 256, &s->memory_mib)) < 0 ||
             (r = cfg_uint(cfg, "tcg_cache_mib", 16, &s->tcg_cache_mib)) < 0 ||
-            (r = cfg_uint(cfg, "boot_timeout", 30, &s->boot_timeout)) < 0)
+            (r = cfg_uint(cfg, "boot_timeout", 30, &s->boot_timeout)) < 0 ||
+            (r = cfg_uint(cfg, "hotplug_ports", 0, &s->hotplug_ports)) < 0)
                 goto out;
+        if (json_object_object_get_ex(cfg, "nics", &v)) {
+                if (!json_object_is_type(v, json_type_array)) {
+                        CFG_FAIL("config: 'nics' must be an array");
+                        r = -EINVAL;
+                        goto out;
+                }
+                s->nics = json_object_get(v);
+        }
         s->debug = json_object_object_get_ex(cfg, "debug", &v) && json_object_get_boolean(v);
         if (asprintf(&s->sock_path, "%s/sup.sock", s->dir) < 0 ||
             asprintf(&s->qmp_path, "%s/qmp.sock", s->dir) < 0 ||
@@ -115,6 +124,8 @@ static void free_config(struct sup *s)
                 free(*strs[i]);
                 *strs[i] = NULL;
         }
+        json_object_put(s->nics);
+        s->nics = NULL;
 }
 
 /* --- ready fd --- */
@@ -474,10 +485,23 @@ static void start_qemu(struct sup *s)
             .memory_mib = s->memory_mib,
             .tcg_cache_mib = s->tcg_cache_mib,
             .debug = s->debug,
+            .hotplug_ports = s->hotplug_ports,
         };
+        struct vc_qemu_nic nics[VC_QEMU_MAX_NICS] = {{0}};
         char **argv = NULL;
         vc_error_t err = NULL;
         int r;
+
+        /* borrowed from s->nics; a malformed entry is left empty and refused by vc_qemu_build_argv */
+        qc.nics = nics;
+        qc.n_nics = s->nics ? json_object_array_length(s->nics) : 0;
+        for (size_t i = 0; i < qc.n_nics && i < VC_QEMU_MAX_NICS; i++) {
+                json_object *n = json_object_array_get_idx(s->nics, i), *v;
+                if (json_object_object_get_ex(n, "tap", &v) && json_object_is_type(v, json_type_string))
+                        nics[i].tap = json_object_get_string(v);
+                if (json_object_object_get_ex(n, "mac", &v) && json_object_is_type(v, json_type_string))
+                        nics[i].mac = json_object_get_string(v);
+        }
 
         if (vc_qemu_build_argv(&qc, &argv, &err) < 0) {
                 sup_boot_fail(s, err->code, "%s", err->msg);

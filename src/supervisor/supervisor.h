@@ -94,7 +94,8 @@ struct sup {
         uv_loop_t *loop;
         /* config */
         char *id, *dir, *qemu, *kernel, *initrd, *kernel_params, *accel, *share_dir, *virtiofsd, *netns;
-        unsigned vcpus, memory_mib, tcg_cache_mib, boot_timeout;
+        unsigned vcpus, memory_mib, tcg_cache_mib, boot_timeout, hotplug_ports;
+        json_object *nics; /* [{tap, mac}] from the config, checked when qemu's argv is built */
         int debug;
         /* paths */
         char *sock_path, *qmp_path, *agent_path, *vfsd_path;
