@@ -14,26 +14,26 @@ struct vc_qemu_nic; /* vc/hypervisor.h */
 
 struct vc_sandbox_config {
         /* The configuration layer (kata.config) supplies every value; this only checks them. */
-        const char *id;            /* required: a container id (vc_id_validate) */
-        const char *dir;           /* required: sandbox directory (created when missing), absolute */
-        const char *qemu;          /* required: a path, or a name searched in $PATH */
-        const char *kernel;        /* required */
-        const char *initrd;        /* required */
-        const char *kernel_params; /* appended to the kernel command line; may be NULL */
-        unsigned vcpus;            /* required: 1..255 */
-        unsigned memory_mib;       /* required: 64..1048576 */
-        unsigned tcg_cache_mib;    /* required: TCG's translation cache, 1..2048 */
-        const char *accel;         /* "auto" (or NULL), "kvm", "tcg" */
-        const char *share_dir;     /* shared with the guest over virtio-fs; NULL: <dir>/shared */
-        const char *virtiofsd;     /* required: a path, or a name searched in $PATH */
-        const char *netns;         /* path of a network namespace for qemu, or NULL */
+        const char *id;                 /* required: a container id (vc_id_validate) */
+        const char *dir;                /* required: sandbox directory (created when missing), absolute */
+        const char *qemu;               /* required: a path, or a name searched in $PATH */
+        const char *kernel;             /* required */
+        const char *initrd;             /* required */
+        const char *kernel_params;      /* appended to the kernel command line; may be NULL */
+        unsigned vcpus;                 /* required: 1..255 */
+        unsigned memory_mib;            /* required: 64..1048576 */
+        unsigned tcg_cache_mib;         /* required: TCG's translation cache, 1..2048 */
+        const char *accel;              /* "auto" (or NULL), "kvm", "tcg" */
+        const char *share_dir;          /* shared with the guest over virtio-fs; NULL: <dir>/shared */
+        const char *virtiofsd;          /* required: a path, or a name searched in $PATH */
+        const char *netns;              /* path of a network namespace for qemu, or NULL */
         const struct vc_qemu_nic *nics; /* virtio-net devices on taps in netns at boot (vc/net.h) */
         size_t n_nics;
         unsigned hotplug_ports; /* PCIe root ports kept free for interfaces added later, 0..8 */
-        const char *supervisor;    /* kata-supervisor; NULL: beside this executable, else the build dir */
-        int debug;                 /* debug logging in the supervisor, no "quiet" on the guest, and a failed
-                                      launch keeps the sandbox dir it created (for its logs) */
-        unsigned boot_timeout;     /* required: seconds until the agent must have answered, 1..3600 */
+        const char *supervisor; /* kata-supervisor; NULL: beside this executable, else the build dir */
+        int debug;              /* debug logging in the supervisor, no "quiet" on the guest, and a failed
+                                   launch keeps the sandbox dir it created (for its logs) */
+        unsigned boot_timeout;  /* required: seconds until the agent must have answered, 1..3600 */
 };
 
 struct vc_sandbox_info {

@@ -251,6 +251,14 @@ bool param_get(uint32_t id, json_object *params, const char *key, json_type t, b
 struct container *param_ctr(uint32_t id, json_object *params);
 struct proc *param_handle(uint32_t id, json_object *params);
 
+/* ---- the guest's network (network.c) ---- */
+/* update_interface: the NIC with params.mac gets params.name, mtu, addresses and routes, and comes up.
+ * Answers {name, index}; ENODEV while no NIC has that address (a hot-plugged one still probing). */
+agent_method_fn net_m_update_interface;
+int net_loopback_up(void);
+/* Per-interface counters (loopback left out), keyed by name. */
+json_object *net_stats(void);
+
 /* ---- init duties (init.c) ---- */
 int init_system(void);
 int init_load_modules(void);

@@ -114,6 +114,8 @@ static void m_create_sandbox(uint32_t id, json_object *params)
         }
         if (host && sethostname(json_object_get_string(host), (size_t)json_object_get_string_len(host)) < 0)
                 agent_log("sethostname: %s", strerror(errno));
+        if (net_loopback_up() < 0)
+                agent_log("loopback up failed");
         M.sandbox = true;
         reply_ok(id, NULL);
 }
@@ -461,9 +463,13 @@ static void m_resume_container(uint32_t id, json_object *params)
 static void m_stats_container(uint32_t id, json_object *params)
 {
         struct container *c = param_ctr(id, params);
+        json_object *r;
 
-        if (c)
-                reply_ok(id, cgroup_stats(c->cgroup));
+        if (c == NULL)
+                return;
+        r = cgroup_stats(c->cgroup);
+        json_object_object_add(r, "network", net_stats());
+        reply_ok(id, r);
 }
 
 static void m_remove_container(uint32_t id, json_object *params)
@@ -516,6 +522,7 @@ static const struct {
     {"stats_container", m_stats_container},
     {"remove_container", m_remove_container},
     {"destroy_sandbox", m_destroy_sandbox},
+    {"update_interface", net_m_update_interface},
 };
 
 void methods_dispatch(uint32_t id, const uint8_t *payload, size_t len)
