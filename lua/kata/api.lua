@@ -39,6 +39,7 @@ function M.new(ctx, config)
     fs = vc.fs,
     hook = vc.hook,
     netns = vc.netns,
+    net = vc.net,
     sandbox = vc.sandbox,
     shim = vc.shim,
     hypervisor = vc.hypervisor,

@@ -29,7 +29,7 @@ end
 -- What a pod container copies from its sandbox's record: enough to tear the sandbox down even when the
 -- container outlives the sandbox container's own record.
 M.SANDBOX_FIELDS = { "sandbox_dir", "shared", "netns", "netns_created", "socket", "supervisor_pid",
-  "supervisor_start_time", "accel" }
+  "supervisor_start_time", "accel", "network" }
 
 local function parse_user(s)
   local uid, gid = s:match("^(%d+):(%d+)$")
@@ -306,6 +306,7 @@ function M.bind(api, undo)
           kernel = (s.cpu and s.cpu.system_usec or 0) * 1000 } },
         memory = { usage = { usage = s.memory and s.memory.usage or 0, limit = s.memory and s.memory.limit or 0 } },
         pids = { current = s.pids and s.pids.current or 0 },
+        network_interfaces = api.network.stats(s.network),
       },
     }
   end

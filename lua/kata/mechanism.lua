@@ -7,12 +7,13 @@
 ---   api.pod        the sandbox VM: directory, netns, launch, connect, teardown (kata.pod)
 ---   api.hooks      the runtime spec's hooks (kata.hooks)
 ---   api.agent      typed calls to the guest agent (kata.agent)
+---   api.network    the sandbox's interfaces mirrored into the guest (kata.network)
 ---   api.undo       the command's undo list (kata.undo); the runner rolls it back when the command fails
 ---
 --- These modules are the runtime's own code: precompiled, never budgeted.
 local M = {}
 
-M.NAMESPACES = { "container", "share", "pod", "hooks", "agent", "undo" }
+M.NAMESPACES = { "container", "share", "pod", "hooks", "agent", "network", "undo" }
 
 ---@param api table primitives: kata.api.new(...) or kata.testing's fakes
 ---@return table api the same table, with the mechanism namespaces added
@@ -24,6 +25,7 @@ function M.attach(api)
   api.pod = require("kata.pod").bind(api, undo)
   api.hooks = require("kata.hooks").bind(api, undo)
   api.agent = require("kata.agent").bind(api, undo)
+  api.network = require("kata.network").bind(api, undo)
   return api
 end
 

@@ -162,6 +162,7 @@ function M.bind(api, undo)
       api.proc.wait_gone(rt.supervisor_pid, rt.supervisor_start_time, 5)
     end
     if rt.shared then api.fs.umount(rt.shared) end
+    api.network.teardown(sst) -- the VM is gone: its taps can go
     if rt.sandbox_dir then
       local ok, err = api.sandbox.remove_dir(rt.sandbox_dir)
       if not ok then api.log.warn("remove sandbox directory: %s, ignoring", err) end

@@ -234,6 +234,27 @@ function M.api(opts)
     end,
   }
 
+  -- sandbox networking: world.interfaces[netns] lists what the namespace offers (kata/network.lua is real)
+  world.interfaces, world.mirrors = {}, {}
+  api.net = {
+    interfaces = function(netns)
+      local out = {}
+      for _, k in ipairs(world.interfaces[netns] or {}) do out[#out + 1] = copy(k) end
+      return out
+    end,
+    mirror = function(netns, name)
+      log("net.mirror " .. name)
+      if fails["net.mirror"] then return nil, fails["net.mirror"], "EIO" end
+      world.mirrors[netns .. " " .. name] = true
+      return { link = name, tap = "vctap" .. name, link_qdisc = true, mtu = 1500 }
+    end,
+    unmirror = function(netns, m)
+      log("net.unmirror " .. m.link)
+      world.mirrors[netns .. " " .. m.link] = nil
+      return true
+    end,
+  }
+
   api.hook = {
     run_all = function(hooks, o)
       for i, h in ipairs(hooks) do
@@ -354,6 +375,7 @@ function M.leftovers(api)
   for id in pairs(w.states) do out[#out + 1] = "state " .. id end
   for p in pairs(w.mounts) do out[#out + 1] = "mount " .. p end
   for p in pairs(w.netns) do out[#out + 1] = "netns " .. p end
+  for m in pairs(w.mirrors or {}) do out[#out + 1] = "mirror " .. m end
   for s in pairs(w.sandboxes) do out[#out + 1] = "sandbox " .. s end
   for pid in pairs(w.shims) do out[#out + 1] = "shim " .. pid end
   for id in pairs(w.containers) do out[#out + 1] = "guest container " .. id end

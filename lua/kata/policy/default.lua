@@ -28,6 +28,16 @@ local function hooks(ctx, api, st, kind, status)
   return nil, err
 end
 
+--- Mirror the sandbox's new interfaces into the guest as the network step decides (phase "boot": into
+--- vm before the launch; "create", "start": hot-plugged into the running VM through sb).
+local function network(ctx, api, st, phase, vm, sb)
+  local offered = api.network.offered(st)
+  if not offered or (#offered == 0 and phase ~= "boot") then return end
+  local d, err = api.policy.network(ctx, api, phase, offered)
+  if not d then fail("network: " .. tostring(err)) end
+  api.network.apply(st, phase, d, offered, vm, sb)
+end
+
 ------------------------------------------------------------------------------------------------------------
 -- Steps
 
@@ -69,6 +79,14 @@ function P.on_launch_failure(ctx, api, st, vm, plan, err) return nil, err end
 function P.share(ctx, api, st, config) return api.share.container(st, config) end
 --- The sandbox container's namespaces a pod container joins in the guest ("join" map, or nil).
 function P.pod_namespaces(ctx, api, config, sid) return api.pod.join_namespaces(config, sid) end
+--- Which of the sandbox's interfaces reach the guest, and how. phase: "boot" (before the VM starts: what
+--- CNI or the engine made before create), "create" (after the create-time hooks) or "start" (after the
+--- startContainer hooks); interfaces are the namespace's interfaces not mirrored yet. Returns { model =
+--- "tcfilter" | "none", interfaces = <those to mirror>, hotplug_ports = <PCIe ports kept free at boot for
+--- later ones> }, or nil, err to refuse the pod.
+function P.network(ctx, api, phase, interfaces)
+  return { model = "tcfilter", interfaces = interfaces, hotplug_ports = 2 }
+end
 --- Run the hooks of one kind (the list may be empty). Returns true, or nil and "error running ...".
 function P.run_hooks(ctx, api, kind, list, state_doc, netns, bundle)
   return api.hooks.run(kind, list, state_doc, netns, bundle)
@@ -112,6 +130,7 @@ function P.create(ctx, api)
   if ctype == "sandbox" then
     api.pod.prepare(st, config)
     local vm = api.policy.vm_config(ctx, api, config)
+    network(ctx, api, st, "boot", vm)
     local plan = api.policy.boot_plan(ctx, api, st, config)
     local info, err = api.policy.launch(ctx, api, st, vm, plan)
     if not info then info, err = api.policy.on_launch_failure(ctx, api, st, vm, plan, err) end
@@ -124,12 +143,14 @@ function P.create(ctx, api)
   end
   local guest_mounts = api.policy.share(ctx, api, st, config)
   local sb = must("connect to sandbox", api.pod.connect(st))
+  if ctype == "sandbox" then api.network.configure(st, sb) end -- the NICs it booted with
   local join = ctype == "container" and api.policy.pod_namespaces(ctx, api, config, sid) or nil
   must("create container", api.agent.create_container(sb, st, config, guest_mounts, join))
   api.container.spawn_shim(ctx, st)
   for _, kind in ipairs({ "prestart", "createRuntime", "createContainer" }) do
     must(nil, hooks(ctx, api, st, kind, "creating"))
   end
+  network(ctx, api, st, "create", nil, sb) -- interfaces those hooks added (a CNI ADD run from one)
   st.status = "created"
   api.container.save(st)
   api.container.write_pid_file(ctx.options.pid_file, st.pid)
@@ -151,6 +172,7 @@ function P.start(ctx, api)
 
   must(nil, hooks(ctx, api, st, "startContainer", "created"))
   local sb = must("connect to sandbox", api.pod.connect(st))
+  network(ctx, api, st, "start", nil, sb)
   must("start container", api.agent.start_container(sb, st.id))
   st.status = "running"
   api.container.save(st)
