@@ -38,7 +38,7 @@ describe("policies.default", function()
       assert.is_true(run(api, "create", { "c1" }, { pid_file = "/tmp/pid" }))
       assert_order(api.calls, {
         "^oci.load /bundle/config.json$", "^lock c1$", "^state.save c1 creating$",
-        "^netns.create d%-c1$", "^sandbox.launch c1$", "^fs.bind /bundle/rootfs ", "^agent create_container c1$",
+        "^netns.create d%-c1$", "^sandbox.launch c1$", "^share.bind /bundle/rootfs ", "^agent create_container c1$",
         "^shim.spawn c1$", "^hook prestart", "^hook createRuntime", "^hook createContainer",
         "^state.save c1 created$", "^fs.write /tmp/pid$", "^unlock c1$",
       })
@@ -67,7 +67,7 @@ describe("policies.default", function()
       local spec = api.world.containers.c1.spec
       assert.equal("proc", spec.mounts[1].source)
       assert.equal("c1/mounts/1", spec.mounts[2].source)
-      assert.equal("/srv/data", api.world.mounts["/run/kata/.sandbox/c1/shared/c1/mounts/1"])
+      assert.equal("/srv/data", api.world.mounts["/run/kata/.sandbox/c1/mounts/c1/mounts/1"])
     end)
 
     it("refuses a duplicate id with runc's message and changes nothing", function()
@@ -167,7 +167,8 @@ describe("policies.default", function()
     -- every step that can fail, and what the error says: nothing this call made may be left behind
     local failures = {
       { "netns.create", "create network namespace: boom" },
-      { "fs.bind", "share rootfs: boom" },
+      { "share.setup", "set up the share: boom" },
+      { "share.bind", "share rootfs: boom" },
       { "sandbox.launch", "launch sandbox: boom" },
       { "agent create_container", "create container: boom" },
       { "shim.spawn", "start shim: boom" },

@@ -37,6 +37,7 @@ function M.new(ctx, config)
     oci = vc.oci,
     proc = vc.proc,
     fs = vc.fs,
+    sharefs = vc.share,
     hook = vc.hook,
     netns = vc.netns,
     net = vc.net,

@@ -23,12 +23,12 @@ end
 ---@field bundle string
 ---@field annotations table|nil
 ---@field runtime table type, sandbox_id, policy, policy_digest, created, rootfs, terminal, process, hooks,
----       sandbox_dir, shared, netns, netns_created, socket, supervisor_pid, supervisor_start_time, accel,
+---       sandbox_dir, shared, share_host, netns, netns_created, socket, supervisor_pid, supervisor_start_time, accel,
 ---       boot_ms, share, mounts, handle, guest_pid, shim_pid, shim_start_time
 
 -- What a pod container copies from its sandbox's record: enough to tear the sandbox down even when the
 -- container outlives the sandbox container's own record.
-M.SANDBOX_FIELDS = { "sandbox_dir", "shared", "netns", "netns_created", "socket", "supervisor_pid",
+M.SANDBOX_FIELDS = { "sandbox_dir", "shared", "share_host", "netns", "netns_created", "socket", "supervisor_pid",
   "supervisor_start_time", "accel", "network" }
 
 local function parse_user(s)

@@ -53,13 +53,15 @@ function M.bind(api, undo)
   function Pod.vm_defaults(ctx) return M.vm(api.config, ctx.global.debug) end
 
   --- The directory and network namespace of a new sandbox. The namespace is the one the spec names
-  --- (never the host's), else a new one the runtime owns. Records sandbox_dir, shared, netns, netns_created.
+  --- (never the host's), else a new one the runtime owns. Records sandbox_dir, shared, share_host, netns,
+  --- netns_created.
   function Pod.prepare(st, config)
     local rt, sid = st.runtime, st.runtime.sandbox_id
     rt.sandbox_dir = api.paths.sandbox(sid)
     rt.shared = rt.sandbox_dir .. "/shared"
-    must("create sandbox directory", api.fs.mkdir_p(rt.shared, 448))
+    must("create sandbox directory", api.fs.mkdir_p(rt.sandbox_dir, 448))
     undo.push("remove sandbox directory", function() must("remove sandbox directory", api.sandbox.remove_dir(rt.sandbox_dir)) end)
+    api.share.setup(st)
     for _, ns in ipairs(config.linux and config.linux.namespaces or {}) do
       if ns.type == "network" and ns.path then
         local is_host, err = api.netns.is_host(ns.path)
@@ -161,7 +163,7 @@ function M.bind(api, undo)
       api.proc.kill(rt.supervisor_pid, 9)
       api.proc.wait_gone(rt.supervisor_pid, rt.supervisor_start_time, 5)
     end
-    if rt.shared then api.fs.umount(rt.shared) end
+    api.share.teardown(sst)
     api.network.teardown(sst) -- the VM is gone: its taps can go
     if rt.sandbox_dir then
       local ok, err = api.sandbox.remove_dir(rt.sandbox_dir)

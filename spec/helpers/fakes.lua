@@ -36,7 +36,7 @@ end
 function M.api(opts)
   opts = opts or {}
   local world = {
-    states = {}, mounts = {}, dirs = {}, files = {}, netns = {}, sandboxes = {}, shims = {}, containers = {},
+    states = {}, mounts = {}, mount_ids = {}, dirs = {}, files = {}, netns = {}, sandboxes = {}, shims = {}, containers = {},
     locks = {}, pid_files = {}, hooks_run = {}, signals = {},
   }
   local calls = {}
@@ -209,6 +209,53 @@ function M.api(opts)
       log("fs.umount " .. p)
       if not world.mounts[p] then return nil, "not mounted", "EINVAL" end
       world.mounts[p] = nil
+      return true
+    end,
+  }
+
+  -- the share: a host-only directory and the guest's view of it; mounts carry an id, as the real ones do
+  local next_mount_id = 100
+  api.sharefs = {
+    setup = function(host, guest)
+      log("share.setup " .. host .. " " .. guest)
+      if fails["share.setup"] then return nil, fails["share.setup"], "EIO" end
+      world.dirs[host], world.dirs[guest] = "made", "made"
+      world.mounts[host], world.mounts[guest] = host, host
+      return true
+    end,
+    teardown = function(host, guest)
+      log("share.teardown " .. host)
+      for p in pairs(world.mounts) do
+        if p == host or p == guest or p:sub(1, #host + 1) == host .. "/" then world.mounts[p] = nil end
+      end
+      for p in pairs(world.dirs) do if p == host or p == guest or p:sub(1, #host + 1) == host .. "/" then world.dirs[p] = nil end end
+      return true
+    end,
+    mkdir = function(host, rel)
+      local acc = host
+      for part in rel:gmatch("[^/]+") do acc = acc .. "/" .. part; world.dirs[acc] = world.dirs[acc] or "made" end
+      return true
+    end,
+    mkfile = function(host, rel) world.files[host .. "/" .. rel] = ""; return true end,
+    bind = function(src, host, rel)
+      log("share.bind " .. src .. " " .. rel)
+      if fails["share.bind"] then return nil, fails["share.bind"], "EIO" end
+      next_mount_id = next_mount_id + 1
+      world.mounts[host .. "/" .. rel] = src
+      world.mount_ids[host .. "/" .. rel] = next_mount_id
+      return next_mount_id
+    end,
+    umount = function(host, rel, id)
+      log("share.umount " .. rel)
+      local p = host .. "/" .. rel
+      if not world.mounts[p] then return nil, "not mounted", "EINVAL" end
+      if world.mount_ids[p] ~= id then return nil, "another mount", "ESTALE" end
+      world.mounts[p], world.mount_ids[p] = nil, nil
+      return true
+    end,
+    remove = function(host, rel)
+      local p = host .. "/" .. rel
+      world.dirs[p], world.files[p] = nil, nil
       return true
     end,
   }

@@ -13,5 +13,6 @@ int vc_l_open(lua_State *L)
         vc_l_open_net(L);
         vc_l_open_shim(L);
         vc_l_open_sandbox(L);
+        vc_l_open_share(L);
         return 1;
 }
