@@ -13,6 +13,8 @@ PKGS=(
 	qemu-system-x86 qemu-system-common busybox-static cpio kmod binutils lz4 zstd xz-utils
 	# host tools the tests and benchmarks use
 	iproute2 util-linux procps strace crun runc clang-format
+	# the fuzzers (scripts/fuzz.sh): clang with libFuzzer and the sanitizer runtimes
+	clang libclang-rt-dev
 	# container engines the integration specs drive kata-runtime from
 	podman conmon golang-github-containers-common tmux containerd
 )
