@@ -11,6 +11,8 @@
 #include <stdint.h>
 #include <time.h>
 
+#include <json-c/json.h>
+
 #include "base.h" /* src/common: vc_now_ms, vc_mkdir_p_at, the id rule, vc_self_relative */
 
 #define _cleanup_(f) __attribute__((cleanup(f)))
@@ -38,6 +40,11 @@ static inline void vc__closedirp(DIR **d)
 {
         if (*d)
                 (void)closedir(*d);
+}
+
+static inline void json_object_putp(json_object **o)
+{
+        json_object_put(*o);
 }
 
 #define _cleanup_free_ _cleanup_(vc__freep)

@@ -18,7 +18,7 @@ int vc_error_setx(vc_error_t *err, int code, const char *fmt, ...) __attribute__
 int vc_error_wrap(vc_error_t *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* NULL-safe; sets *err to NULL. */
 void vc_error_release(vc_error_t *err);
-/* "ENOENT" style name of a positive errno, "EUNKNOWN" when not known. */
+/* "ENOENT" style name of a positive errno, "EIO" when it has none (the agent protocol's mapping). */
 const char *vc_errno_name(int code);
 /* The reverse: the errno an "ENOENT"-style name stands for; EIO when unknown. */
 int vc_errno_from_name(const char *name);

@@ -69,12 +69,13 @@ int vc_sandbox_connect(const char *socket_path, int timeout_ms, vc_sandbox_clien
 vc_sandbox_client_t *vc_sandbox_client_free(vc_sandbox_client_t *c);
 const char *vc_sandbox_client_socket(const vc_sandbox_client_t *c);
 
-/* Send {"method": method, "params": params_json} and wait up to timeout_ms (< 0: forever) for the answer.
- * *ret_result_json (may be NULL) gets the result as JSON text (malloc'd). An error answer returns the
- * negative errno named by its code, with its message. Events and data frames that arrive meanwhile are
- * queued for vc_sandbox_read(). -EPIPE when the supervisor went away. */
-int vc_sandbox_call(vc_sandbox_client_t *c, const char *method, const char *params_json, int timeout_ms,
-                    char **ret_result_json, vc_error_t *err);
+/* Send {"method": method, "params": params} (params borrowed, NULL: none) and wait up to timeout_ms (< 0:
+ * forever) for the answer. *ret_result (may be NULL) gets the result object (the caller's to put). An
+ * error answer returns the negative errno named by its code, with its message. Events and data frames
+ * that arrive meanwhile are queued for vc_sandbox_read(). -EPIPE when the supervisor went away. The typed
+ * calls of vc/agent.h are built on this. */
+int vc_sandbox_call(vc_sandbox_client_t *c, const char *method, struct json_object *params, int timeout_ms,
+                    struct json_object **ret_result, vc_error_t *err);
 
 /* An event or a data frame received on the connection (after sup.attach). */
 struct vc_sandbox_msg {

@@ -144,7 +144,7 @@ function M.bind(api, undo)
   --- Ask the supervisor to shut the VM down (the agent first, then qemu) and wait for its answer.
   function Pod.shutdown(sb, st)
     local sd = st.runtime.shutdown or M.standard_plan(st.runtime.sandbox_id).shutdown
-    return sb:call("sup.shutdown", { timeout = sd.timeout }, sd.wait)
+    return sb:shutdown(sd.timeout, sd.wait)
   end
 
   --- Tear a sandbox down from its record: the VM (through its supervisor; killed if it does not go), the

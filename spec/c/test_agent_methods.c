@@ -1,6 +1,7 @@
 /* The guest agent's port and method handlers (src/agent/port.c, methods.c), on the host and without a VM:
  * the port is one end of a socket pair, the test plays the host on the other end. TAP output. */
 #include <errno.h>
+#include <stdbool.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -271,6 +272,70 @@ static int test_protocol_error_discards_until_reconnect(void)
         return test_check_answers_version();
 }
 
+/* docs/agent-protocol.md's "Agent methods" table names exactly the methods of the agent's table. */
+static int test_docs_match_method_table(void)
+{
+        FILE *f = fopen(VC_SOURCE_DIR "/docs/agent-protocol.md", "re");
+        char line[4096], documented[64][64];
+        size_t ndoc = 0;
+        bool in = false;
+
+        CHECK(f != NULL);
+        while (fgets(line, sizeof line, f)) {
+                if (strncmp(line, "## ", 3) == 0) {
+                        in = strncmp(line, "## Agent methods", 16) == 0;
+                        continue;
+                }
+                if (!in || strncmp(line, "| `", 3) != 0)
+                        continue;
+                /* the first cell: `name` or `a` / `b` */
+                char *end = strchr(line + 1, '|');
+                CHECK(end != NULL);
+                *end = '\0';
+                for (char *p = strchr(line, '`'); p && ndoc < 64; p = strchr(p + 1, '`')) {
+                        char *q = strchr(p + 1, '`');
+                        CHECK(q != NULL && q - p - 1 < 64);
+                        snprintf(documented[ndoc++], 64, "%.*s", (int)(q - p - 1), p + 1);
+                        p = q;
+                }
+        }
+        fclose(f);
+        CHECK(ndoc > 0);
+        for (size_t i = 0; methods_name(i); i++) {
+                bool found = false;
+                for (size_t j = 0; j < ndoc && !found; j++)
+                        found = strcmp(documented[j], methods_name(i)) == 0;
+                if (!found)
+                        printf("# '%s' is in the method table, not in the docs\n", methods_name(i));
+                CHECK(found);
+        }
+        for (size_t j = 0; j < ndoc; j++) {
+                bool found = false;
+                for (size_t i = 0; methods_name(i) && !found; i++)
+                        found = strcmp(documented[j], methods_name(i)) == 0;
+                if (!found)
+                        printf("# '%s' is in the docs, not in the method table\n", documented[j]);
+                CHECK(found);
+        }
+        return 0;
+}
+
+/* create_container's success is announced with a process event before the answer (the supervisor
+ * learns handles from events, not from method names); remove_container's with container-removed. */
+static int test_rpc_process_event(void)
+{
+        json_object *ev = vc_rpc_event(VC_EVENT_PROCESS, vc_rpc_params_process(3, "c1", "")), *p;
+        const char *name;
+        uint32_t h;
+
+        CHECK(vc_rpc_read_event(ev, &name, &p) == 0);
+        CHECK_STREQ(name, "process");
+        CHECK(vc_rpc_get_handle(p, &h) == 0 && h == 3);
+        CHECK_STREQ(vc_rpc_get_string(p, "id"), "c1");
+        json_object_put(ev);
+        return 0;
+}
+
 static int test_destroy_sandbox_answers_then_powers_off(void)
 {
         json_object *r = call_raw("{\"method\":\"destroy_sandbox\"}");
@@ -294,6 +359,8 @@ int main(void)
         RUN_TEST(test_create_container_validates);
         RUN_TEST(test_input_for_unknown_handle_is_dropped);
         RUN_TEST(test_protocol_error_discards_until_reconnect);
+        RUN_TEST(test_docs_match_method_table);
+        RUN_TEST(test_rpc_process_event);
         RUN_TEST(test_destroy_sandbox_answers_then_powers_off);
         return TAP_DONE();
 }

@@ -1,4 +1,4 @@
-/* The rules shared by the host programs and the guest agent (src/common/base.c, buf.c). TAP output. */
+/* The rules shared by the host programs and the guest agent (src/common/base.c, buf.c, rpc.c). TAP output. */
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -9,6 +9,7 @@
 
 #include "base.h"
 #include "buf.h"
+#include "rpc.h"
 #include "testlib.h"
 
 static int test_id_rule(void)
@@ -108,6 +109,48 @@ static int test_self_relative(void)
         return 0;
 }
 
+static int test_rpc_envelopes(void)
+{
+        json_object *o, *result = NULL, *params = NULL;
+        const char *msg = NULL, *method = NULL;
+        char err[128];
+        size_t len;
+        int code = 0;
+
+        CHECK_STREQ(vc_rpc_errno_name(ENOENT), "ENOENT");
+        CHECK_STREQ(vc_rpc_errno_name(0), "EIO");
+        CHECK(vc_rpc_errno_code("EBUSY") == EBUSY);
+        CHECK(vc_rpc_errno_code("ENOTANERRNO") == EIO && vc_rpc_errno_code(NULL) == EIO);
+
+        o = vc_rpc_request("start_container", vc_rpc_params_id("c1"));
+        CHECK_STREQ(vc_rpc_text(o, &len), "{\"method\":\"start_container\",\"params\":{\"id\":\"c1\"}}");
+        CHECK(vc_rpc_read_request(o, &method, &params, err, sizeof err) == 0);
+        CHECK_STREQ(method, "start_container");
+        CHECK_STREQ(vc_rpc_get_string(params, "id"), "c1");
+        json_object_put(o);
+
+        o = vc_rpc_error(ENOENT, "container 'c1' not found");
+        CHECK(vc_rpc_read_response(o, &result, &code, &msg) == 1 && code == ENOENT);
+        CHECK_STREQ(msg, "container 'c1' not found");
+        json_object_put(o);
+        o = vc_rpc_result(NULL);
+        CHECK(vc_rpc_read_response(o, &result, &code, &msg) == 0 &&
+              json_object_is_type(result, json_type_object));
+        json_object_put(o);
+
+        /* a payload is one whole value, or nothing */
+        CHECK((o = vc_rpc_parse("{\"a\":1}", 7)) != NULL);
+        json_object_put(o);
+        CHECK(vc_rpc_parse("{\"a\":1} x", 9) == NULL);
+        CHECK(vc_rpc_parse("{\"a\":", 5) == NULL);
+        CHECK(vc_rpc_parse("", 0) == NULL);
+        o = vc_rpc_parse("[1]", 3);
+        CHECK(vc_rpc_read_response(o, &result, &code, &msg) == -EPROTO);
+        CHECK(vc_rpc_read_request(o, &method, &params, err, sizeof err) == -EINVAL);
+        json_object_put(o);
+        return 0;
+}
+
 int main(void)
 {
         RUN_TEST(test_id_rule);
@@ -115,5 +158,6 @@ int main(void)
         RUN_TEST(test_small_files);
         RUN_TEST(test_buf_fifo);
         RUN_TEST(test_self_relative);
+        RUN_TEST(test_rpc_envelopes);
         return TAP_DONE();
 }

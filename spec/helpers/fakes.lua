@@ -363,6 +363,33 @@ function M.api(opts)
         return {}
       end,
       close = function() end,
+      -- the typed methods of vc.Sandbox, logged as the calls they make
+      create_container = function(self, id, rootfs, spec, join)
+        return self:call("create_container", { id = id, rootfs = rootfs, spec = spec, join = join })
+      end,
+      start_container = function(self, id) return self:call("start_container", { id = id }) end,
+      remove_container = function(self, id) return self:call("remove_container", { id = id }) end,
+      pause_container = function(self, id) return self:call("pause_container", { id = id }) end,
+      resume_container = function(self, id) return self:call("resume_container", { id = id }) end,
+      stats_container = function(self, id) return self:call("stats_container", { id = id }) end,
+      signal_process = function(self, id, exec_id, signo, all)
+        return self:call("signal_process", { id = id, exec_id = exec_id, signal = signo, all = all })
+      end,
+      exec_process = function(self, id, exec_id, process)
+        return self:call("exec_process", { id = id, exec_id = exec_id, process = process })
+      end,
+      start_process = function(self, handle) return self:call("start_process", { handle = handle }) end,
+      list_processes = function(self, id)
+        local r, err, code = self:call("list_processes", { id = id })
+        if not r then return nil, err, code end
+        return r.pids
+      end,
+      wait = function(self, handle)
+        local r, err, code = self:call("sup.wait", { handle = handle })
+        if not r then return nil, err, code end
+        return r.status
+      end,
+      shutdown = function(self, timeout) return self:call("sup.shutdown", { timeout = timeout }) end,
     }
   end
 

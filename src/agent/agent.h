@@ -15,6 +15,7 @@
 #include "base.h"
 #include "buf.h"
 #include "frame.h"
+#include "rpc.h"
 
 #define AGENT_VERSION "0.1.0"
 #define AGENT_PROTOCOL 1
@@ -235,8 +236,9 @@ void port_read(void);
 void port_process(void); /* handle the frames already buffered, unless ops->hold */
 void port_revents(short revents);
 void port_check_reconnect(void);
-void port_drain(uint64_t deadline_ms);           /* flush until empty, the host gone, or the deadline */
-void reply_ok(uint32_t id, json_object *result); /* takes result; NULL: {} */
+void port_drain(uint64_t deadline_ms); /* flush until empty, the host gone, or the deadline */
+void port_event(const char *name, json_object *params); /* takes params */
+void reply_ok(uint32_t id, json_object *result);        /* takes result; NULL: {} */
 void reply_err(uint32_t id, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* ---- the protocol's methods (methods.c) ---- */
@@ -244,6 +246,7 @@ typedef void agent_method_fn(uint32_t id, json_object *params);
 /* poweroff: how destroy_sandbox ends the guest */
 void methods_init(void (*poweroff)(void));
 void methods_dispatch(uint32_t id, const uint8_t *payload, size_t len);
+const char *methods_name(size_t i); /* the i-th method of the table; NULL past its end */
 /* Parameter readers for handlers: on a missing required or mistyped value they answer id with the error
  * and return false (NULL). */
 bool param_get(uint32_t id, json_object *params, const char *key, json_type t, bool required,

@@ -483,6 +483,7 @@ static void m_remove_container(uint32_t id, json_object *params)
                 return;
         }
         agent_debug("removed container %s", c->id);
+        port_event(VC_EVENT_CONTAINER_REMOVED, vc_rpc_params_id(c->id));
         ctr_free(c);
         reply_ok(id, NULL);
 }
@@ -507,52 +508,38 @@ static const struct {
         const char *name;
         agent_method_fn *fn;
 } methods[] = {
-    {"check", m_check},
-    {"create_sandbox", m_create_sandbox},
-    {"create_container", m_create_container},
-    {"start_container", m_start_container},
-    {"exec_process", m_exec_process},
-    {"start_process", m_start_process},
-    {"signal_process", m_signal_process},
-    {"wait_process", m_wait_process},
-    {"list_processes", m_list_processes},
-    {"resize", m_resize},
-    {"pause_container", m_pause_container},
-    {"resume_container", m_resume_container},
-    {"stats_container", m_stats_container},
-    {"remove_container", m_remove_container},
-    {"destroy_sandbox", m_destroy_sandbox},
-    {"update_interface", net_m_update_interface},
+    {VC_AGENT_CHECK, m_check},
+    {VC_AGENT_CREATE_SANDBOX, m_create_sandbox},
+    {VC_AGENT_CREATE_CONTAINER, m_create_container},
+    {VC_AGENT_START_CONTAINER, m_start_container},
+    {VC_AGENT_EXEC_PROCESS, m_exec_process},
+    {VC_AGENT_START_PROCESS, m_start_process},
+    {VC_AGENT_SIGNAL_PROCESS, m_signal_process},
+    {VC_AGENT_WAIT_PROCESS, m_wait_process},
+    {VC_AGENT_LIST_PROCESSES, m_list_processes},
+    {VC_AGENT_RESIZE, m_resize},
+    {VC_AGENT_PAUSE_CONTAINER, m_pause_container},
+    {VC_AGENT_RESUME_CONTAINER, m_resume_container},
+    {VC_AGENT_STATS_CONTAINER, m_stats_container},
+    {VC_AGENT_REMOVE_CONTAINER, m_remove_container},
+    {VC_AGENT_DESTROY_SANDBOX, m_destroy_sandbox},
+    {VC_AGENT_UPDATE_INTERFACE, net_m_update_interface},
 };
 
 void methods_dispatch(uint32_t id, const uint8_t *payload, size_t len)
 {
-        json_tokener *tok = json_tokener_new_ex(64);
-        json_object *req = NULL, *method = NULL, *params = NULL;
+        json_object *req = vc_rpc_parse(payload, len), *params = NULL;
         const char *name;
+        char err[128];
 
-        if (tok == NULL) {
-                reply_err(id, ENOMEM, "out of memory");
+        if (req == NULL) {
+                reply_err(id, EINVAL, "request is not a single JSON value");
                 return;
         }
-        req = json_tokener_parse_ex(tok, (const char *)payload, (int)len);
-        if (req == NULL || json_tokener_get_error(tok) != json_tokener_success ||
-            json_tokener_get_parse_end(tok) != len) {
-                reply_err(id, EINVAL, "request is not a single JSON value");
+        if (vc_rpc_read_request(req, &name, &params, err, sizeof err) < 0) {
+                reply_err(id, EINVAL, "%s", err);
                 goto out;
         }
-        if (!json_object_is_type(req, json_type_object) ||
-            !json_object_object_get_ex(req, "method", &method) ||
-            !json_object_is_type(method, json_type_string)) {
-                reply_err(id, EINVAL, "request needs a string 'method'");
-                goto out;
-        }
-        if (json_object_object_get_ex(req, "params", &params) && params != NULL &&
-            !json_object_is_type(params, json_type_object)) {
-                reply_err(id, EINVAL, "'params' must be an object");
-                goto out;
-        }
-        name = json_object_get_string(method);
         for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++) {
                 if (strcmp(methods[i].name, name) == 0) {
                         agent_debug("request %u: %s", id, name);
@@ -563,5 +550,9 @@ void methods_dispatch(uint32_t id, const uint8_t *payload, size_t len)
         reply_err(id, ENOSYS, "unknown method '%.64s'", name);
 out:
         json_object_put(req);
-        json_tokener_free(tok);
+}
+
+const char *methods_name(size_t i)
+{
+        return i < sizeof methods / sizeof methods[0] ? methods[i].name : NULL;
 }

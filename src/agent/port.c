@@ -92,8 +92,8 @@ int port_queue(uint8_t type, uint8_t stream, uint32_t id, const void *payload, s
 
 void port_queue_json(uint8_t type, uint32_t id, json_object *o)
 {
-        size_t len;
-        const char *s = json_object_to_json_string_length(o, JSON_C_TO_STRING_PLAIN, &len);
+        size_t len = 0;
+        const char *s = o ? vc_rpc_text(o, &len) : NULL;
 
         if (s == NULL || port_queue(type, 0, id, s, len, NULL) < 0)
                 agent_log("cannot queue a frame of %zu bytes", len);
@@ -109,26 +109,24 @@ void port_forget_account(size_t *account)
 
 void reply_ok(uint32_t id, json_object *result)
 {
-        json_object *o = json_object_new_object();
-        json_object_object_add(o, "result", result ? result : json_object_new_object());
-        port_queue_json(VC_FRAME_RESPONSE, id, o);
+        port_queue_json(VC_FRAME_RESPONSE, id, vc_rpc_result(result));
 }
 
 void reply_err(uint32_t id, int code, const char *fmt, ...)
 {
         char msg[512];
-        const char *name = strerrorname_np(code);
-        json_object *o = json_object_new_object(), *e = json_object_new_object();
         va_list ap;
 
         va_start(ap, fmt);
         vsnprintf(msg, sizeof msg, fmt, ap);
         va_end(ap);
         agent_debug("request %u failed: %s", id, msg);
-        json_object_object_add(e, "code", json_object_new_string(name ? name : "EIO"));
-        json_object_object_add(e, "message", json_object_new_string(msg));
-        json_object_object_add(o, "error", e);
-        port_queue_json(VC_FRAME_RESPONSE, id, o);
+        port_queue_json(VC_FRAME_RESPONSE, id, vc_rpc_error(code, msg));
+}
+
+void port_event(const char *name, json_object *params)
+{
+        port_queue_json(VC_FRAME_EVENT, 0, vc_rpc_event(name, params));
 }
 
 static void outq_pop(void)

@@ -217,9 +217,10 @@ void proc_sync(struct proc *p)
                 close(master);
         if (n == (ssize_t)sizeof m && m.err == 0 && p->state == PROC_CREATING) {
                 p->state = PROC_CREATED;
+                /* the host learns of the handle before the answer, and before any output can exist */
+                port_event(VC_EVENT_PROCESS, vc_rpc_params_process(p->handle, p->ctr->id, p->exec_id));
                 if (p->reply_pending) {
-                        json_object *r = json_object_new_object();
-                        json_object_object_add(r, "handle", json_object_new_int64(p->handle));
+                        json_object *r = vc_rpc_params_handle(p->handle);
                         json_object_object_add(r, "pid", json_object_new_int(p->pid));
                         reply_ok(p->reply_id, r);
                         p->reply_pending = false;

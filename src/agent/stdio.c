@@ -11,7 +11,6 @@
 void stdio_send_exit(struct proc *p)
 {
         static const uint8_t none[1];
-        json_object *o, *params;
 
         for (int i = 0; i < 2; i++) {
                 if (p->out_fd[i] >= 0) {
@@ -25,15 +24,7 @@ void stdio_send_exit(struct proc *p)
         close_fd(&p->stdin_fd);
         vc_buf_free(&p->stdin_q);
 
-        o = json_object_new_object();
-        params = json_object_new_object();
-        json_object_object_add(o, "event", json_object_new_string("exit"));
-        json_object_object_add(params, "handle", json_object_new_int64(p->handle));
-        json_object_object_add(params, "id", json_object_new_string(p->ctr->id));
-        json_object_object_add(params, "exec_id", json_object_new_string(p->exec_id));
-        json_object_object_add(params, "status", json_object_new_int(p->status));
-        json_object_object_add(o, "params", params);
-        port_queue_json(VC_FRAME_EVENT, 0, o);
+        port_event(VC_EVENT_EXIT, vc_rpc_params_exit(p->handle, p->ctr->id, p->exec_id, p->status));
         for (size_t i = 0; i < p->nwaiters; i++) {
                 json_object *r = json_object_new_object();
                 json_object_object_add(r, "status", json_object_new_int(p->status));

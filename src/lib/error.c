@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "rpc.h"
 #include "vc/error.h"
 
 static int error_vset(vc_error_t *err, int code, int with_strerror, const char *fmt, va_list ap)
@@ -79,19 +80,10 @@ void vc_error_release(vc_error_t *err)
 
 const char *vc_errno_name(int code)
 {
-        /* strerrorname_np needs glibc 2.32; Debian 12 has 2.36. */
-        const char *n = strerrorname_np(code);
-        return n ? n : "EUNKNOWN";
+        return vc_rpc_errno_name(code);
 }
 
 int vc_errno_from_name(const char *name)
 {
-        if (name == NULL)
-                return EIO;
-        for (int e = 1; e < 256; e++) {
-                const char *n = strerrorname_np(e);
-                if (n && strcmp(n, name) == 0)
-                        return e;
-        }
-        return EIO;
+        return vc_rpc_errno_code(name);
 }

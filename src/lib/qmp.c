@@ -10,11 +10,6 @@
 #include "util.h"
 #include "vc/qmp.h"
 
-static void json_putp(json_object **o)
-{
-        json_object_put(*o);
-}
-
 #define QMP_MAX_MESSAGE                                                                                      \
         (16u * 1024 * 1024) /* query-qmp-schema is ~200 KiB; anything this large is hostile                  \
                              */
@@ -369,7 +364,7 @@ static void cmd_timeout_cb(uv_timer_t *t)
 int vc_qmp_execute_async(vc_qmp_t *q, const char *cmd, json_object *args, unsigned timeout_ms,
                          vc_qmp_reply_cb cb, void *data)
 {
-        _cleanup_(json_putp) json_object *o = NULL;
+        _cleanup_(json_object_putp) json_object *o = NULL;
         struct qmp_cmd *c, **tail;
 
         if (q->closing || q->state == QMP_CLOSED) {

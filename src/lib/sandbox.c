@@ -18,6 +18,7 @@
 #include <json-c/json.h>
 
 #include "frame.h"
+#include "rpc.h"
 #include "paths-internal.h"
 #include "util.h"
 #include "vc/hypervisor.h"
@@ -28,11 +29,6 @@
 #ifndef VC_BUILD_GUEST_DIR
 #define VC_BUILD_GUEST_DIR "."
 #endif
-
-static void json_putp(json_object **o)
-{
-        json_object_put(*o);
-}
 
 void vc_sandbox_info_clear(struct vc_sandbox_info *info)
 {
@@ -305,7 +301,7 @@ int vc_sandbox_launch(const struct vc_sandbox_config *cfg, struct vc_sandbox_inf
 {
         struct resolved rs;
         _cleanup_free_ char *config_path = NULL, *sock = NULL;
-        _cleanup_(json_putp) json_object *cj = NULL, *msg = NULL;
+        _cleanup_(json_object_putp) json_object *cj = NULL, *msg = NULL;
         int created_dir = 0, created_share = 0, eof = 0, r;
         int rp[2] = {-1, -1};
         pid_t mid, sup_pid = 0;
@@ -489,7 +485,18 @@ struct vc_sandbox_client {
         uint32_t next_id;
         struct qmsg *head, *tail;
         int eof;
+        int timeout_ms; /* of the typed calls (vc/agent.h) */
 };
+
+int vc__sandbox_client_timeout(vc_sandbox_client_t *c)
+{
+        return c->timeout_ms;
+}
+
+void vc__sandbox_client_set_timeout(vc_sandbox_client_t *c, int timeout_ms)
+{
+        c->timeout_ms = timeout_ms;
+}
 
 int vc_sandbox_connect(const char *path, int timeout_ms, vc_sandbox_client_t **ret, vc_error_t *err)
 {
@@ -521,6 +528,7 @@ int vc_sandbox_connect(const char *path, int timeout_ms, vc_sandbox_client_t **r
         }
         c->fd = fd;
         c->next_id = 1;
+        c->timeout_ms = 60000;
         vc_frame_reader_init(&c->rd);
         *ret = c;
         return 0;
@@ -645,86 +653,55 @@ static int fill(vc_sandbox_client_t *c, int64_t deadline)
         }
 }
 
-static json_object *parse_payload(const struct vc_frame *f)
-{
-        json_tokener *tok = json_tokener_new();
-        json_object *o;
-        if (tok == NULL)
-                return NULL;
-        o = json_tokener_parse_ex(tok, (const char *)f->payload, (int)f->len);
-        if (json_tokener_get_error(tok) != json_tokener_success ||
-            json_tokener_get_parse_end(tok) != f->len) {
-                json_object_put(o);
-                o = NULL;
-        }
-        json_tokener_free(tok);
-        return o;
-}
-
 static int take_response(vc_sandbox_client_t *c, const char *method, const struct vc_frame *f,
-                         char **ret_result, vc_error_t *err)
+                         json_object **ret_result, vc_error_t *err)
 {
-        _cleanup_(json_putp) json_object *resp = parse_payload(f);
-        json_object *e, *v, *result;
+        _cleanup_(json_object_putp) json_object *resp = vc_rpc_parse(f->payload, f->len);
+        json_object *result = NULL;
+        const char *msg = NULL;
+        int code = EIO;
 
-        if (resp == NULL || !json_object_is_type(resp, json_type_object))
+        switch (vc_rpc_read_response(resp, &result, &code, &msg)) {
+        case 0:
+                if (ret_result)
+                        *ret_result = json_object_get(result);
+                return 0;
+        case 1:
+                return vc_error_setx(err, code, "%s", msg);
+        default:
                 return vc_error_setx(err, EPROTO, "%s: invalid response from '%s'", method, c->socket);
-        if (json_object_object_get_ex(resp, "error", &e)) {
-                const char *code = NULL, *msg = NULL;
-                if (json_object_object_get_ex(e, "code", &v) && json_object_is_type(v, json_type_string))
-                        code = json_object_get_string(v);
-                if (json_object_object_get_ex(e, "message", &v) && json_object_is_type(v, json_type_string))
-                        msg = json_object_get_string(v);
-                return vc_error_setx(err, vc_errno_from_name(code), "%s", msg ? msg : code ? code : "error");
         }
-        if (!json_object_object_get_ex(resp, "result", &result))
-                return vc_error_setx(err, EPROTO, "%s: response without result or error", method);
-        if (ret_result) {
-                char *s = strdup(result ? json_object_to_json_string_ext(
-                                              result, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
-                                        : "null");
-                if (s == NULL)
-                        return vc_error_set(err, ENOMEM, "%s", method);
-                *ret_result = s;
-        }
-        return 0;
 }
 
-int vc_sandbox_call(vc_sandbox_client_t *c, const char *method, const char *params_json, int timeout_ms,
-                    char **ret_result_json, vc_error_t *err)
+int vc_sandbox_call(vc_sandbox_client_t *c, const char *method, json_object *params, int timeout_ms,
+                    json_object **ret_result, vc_error_t *err)
 {
-        _cleanup_(json_putp) json_object *req = NULL, *params = NULL;
+        _cleanup_(json_object_putp) json_object *req = NULL;
         int64_t deadline = timeout_ms < 0 ? -1 : vc_now_ms() + timeout_ms;
+        const char *txt;
+        size_t len;
         uint32_t id;
         struct vc_frame f;
         int r;
 
         if (method == NULL || method[0] == '\0')
                 return vc_error_setx(err, EINVAL, "empty method");
-        if (params_json) {
-                params = json_tokener_parse(params_json);
-                if (params == NULL || !json_object_is_type(params, json_type_object))
-                        return vc_error_setx(err, EINVAL, "%s: params are not a JSON object", method);
-        }
-        req = json_object_new_object();
-        if (req == NULL)
+        if (params && !json_object_is_type(params, json_type_object))
+                return vc_error_setx(err, EINVAL, "%s: params are not a JSON object", method);
+        req = vc_rpc_request(method, json_object_get(params));
+        if (req == NULL || (txt = vc_rpc_text(req, &len)) == NULL)
                 return vc_error_set(err, ENOMEM, "%s", method);
-        json_object_object_add(req, "method", json_object_new_string(method));
-        if (params)
-                json_object_object_add(req, "params", json_object_get(params));
         id = c->next_id++;
         if (c->next_id == 0)
                 c->next_id = 1;
-        const char *txt =
-            json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
-        r = send_frame(c->fd, VC_FRAME_REQUEST, 0, id, txt, strlen(txt));
+        r = send_frame(c->fd, VC_FRAME_REQUEST, 0, id, txt, len);
         if (r < 0)
                 return vc_error_set(err, r == -EPIPE || r == -ECONNRESET ? EPIPE : -r, "%s: send to '%s'",
                                     method, c->socket);
         for (;;) {
                 while ((r = vc_frame_reader_next(&c->rd, &f)) == 1) {
                         if (f.type == VC_FRAME_RESPONSE && f.id == id)
-                                return take_response(c, method, &f, ret_result_json, err);
+                                return take_response(c, method, &f, ret_result, err);
                         if (f.type == VC_FRAME_EVENT || f.type == VC_FRAME_DATA) {
                                 if (queue_frame(c, &f) < 0)
                                         return vc_error_set(err, ENOMEM, "%s", method);

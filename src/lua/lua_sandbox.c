@@ -1,8 +1,10 @@
 /* vc.sandbox (launch, connect, vc.Sandbox) and vc.hypervisor (probe). */
 #include <errno.h>
+#include <stdbool.h>
 #include <string.h>
 #include <json-c/json.h>
 
+#include "vc/agent.h"
 #include "vc/hypervisor.h"
 #include "vc/sandbox.h"
 #include "vc_lua.h"
@@ -141,41 +143,233 @@ static int lsandbox_connect(lua_State *L)
         return 1;
 }
 
-/* sb:call(method [, params [, timeout_s]]) -> result | nil, msg, code; timeout default 60 s */
+/* The table at i as a JSON object, NULL for nil; on a value JSON cannot hold, NULL and *why. Raises only
+ * for a non-table, before converting anything, so that callers can convert several in a row. */
+static void check_table(lua_State *L, int i, bool optional) /* may raise */
+{
+        if (!(optional && lua_isnoneornil(L, i)))
+                luaL_checktype(L, i, LUA_TTABLE);
+}
+
+static json_object *to_object(lua_State *L, int i, const char **why)
+{
+        json_object *o;
+
+        *why = NULL;
+        if (lua_isnoneornil(L, i))
+                return NULL;
+        o = vc_l_tojson(L, i, why);
+        if (*why == NULL && !json_object_is_type(o, json_type_object))
+                *why = "expected a table with string keys";
+        if (*why) {
+                json_object_put(o);
+                return NULL;
+        }
+        return o;
+}
+
+/* The result of a call: its object as a table (taking it), or the error. */
+static int push_result(lua_State *L, int r, json_object *result, vc_error_t *err)
+{
+        if (r < 0) {
+                json_object_put(result);
+                return vc_l_pusherror(L, err);
+        }
+        vc_l_pushjson(L, result);
+        json_object_put(result);
+        return 1;
+}
+
+static int push_done(lua_State *L, int r, vc_error_t *err)
+{
+        if (r < 0)
+                return vc_l_pusherror(L, err);
+        lua_pushboolean(L, 1);
+        return 1;
+}
+
+static uint32_t check_handle(lua_State *L, int i) /* may raise */
+{
+        lua_Integer h = luaL_checkinteger(L, i);
+        luaL_argcheck(L, h > 0 && h <= UINT32_MAX, i, "handle must be a positive 32-bit integer");
+        return (uint32_t)h;
+}
+
+/* sb:call(method [, params [, timeout_s]]) -> result | nil, msg, code; timeout default 60 s. Any method,
+ * for tests and tools; the runtime uses the typed methods below. */
 static int lsandbox_m_call(lua_State *L)
 {
         vc_sandbox_client_t *c = lsandbox_check(L, 1);
         const char *method = luaL_checkstring(L, 2);
         int ms = opt_timeout_ms(L, 4, 60000);
-        const char *why = NULL;
-        char *result = NULL;
+        json_object *params, *result = NULL;
+        const char *why;
         vc_error_t err = NULL;
-        json_object *params = NULL;
         int r;
 
-        if (!lua_isnoneornil(L, 3)) {
-                luaL_checktype(L, 3, LUA_TTABLE);
-                params = vc_l_tojson(L, 3, &why);
-                if (why) {
-                        json_object_put(params);
-                        return luaL_argerror(L, 3, why);
-                }
-                if (!json_object_is_type(params, json_type_object)) {
-                        json_object_put(params);
-                        return luaL_argerror(L, 3, "params must be a table with string keys");
-                }
-        }
-        r = vc_sandbox_call(c, method,
-                            params ? json_object_to_json_string_ext(params, JSON_C_TO_STRING_PLAIN) : NULL,
-                            ms, &result, &err);
+        check_table(L, 3, true);
+        if ((params = to_object(L, 3, &why)) == NULL && why)
+                return luaL_argerror(L, 3, why);
+        r = vc_sandbox_call(c, method, params, ms, &result, &err);
         json_object_put(params);
+        return push_result(L, r, result, &err);
+}
+
+/* The typed agent calls (vc/agent.h); each takes an optional timeout in seconds last (default 60 s). */
+static vc_sandbox_client_t *typed(lua_State *L, int timeout_arg) /* may raise */
+{
+        vc_sandbox_client_t *c = lsandbox_check(L, 1);
+        vc_agent_set_timeout(c, opt_timeout_ms(L, timeout_arg, 60000));
+        return c;
+}
+
+static int push_process(lua_State *L, int r, uint32_t handle, pid_t pid, vc_error_t *err)
+{
         if (r < 0)
-                return vc_l_pusherror(L, &err);
-        json_object *o = json_tokener_parse(result);
-        free(result);
-        vc_l_pushjson(L, o);
-        json_object_put(o);
+                return vc_l_pusherror(L, err);
+        lua_createtable(L, 0, 2);
+        lua_pushinteger(L, handle);
+        lua_setfield(L, -2, "handle");
+        lua_pushinteger(L, pid);
+        lua_setfield(L, -2, "pid");
         return 1;
+}
+
+/* sb:create_container(id, rootfs, spec [, join [, timeout_s]]) -> {handle=, pid=} | nil, msg, code */
+static int lsandbox_m_create_container(lua_State *L)
+{
+        vc_sandbox_client_t *c = typed(L, 6);
+        const char *id = luaL_checkstring(L, 2), *rootfs = luaL_checkstring(L, 3), *why;
+        json_object *spec, *join;
+        vc_error_t err = NULL;
+        uint32_t h = 0;
+        pid_t pid = 0;
+        int r;
+
+        check_table(L, 4, false);
+        check_table(L, 5, true);
+        if ((spec = to_object(L, 4, &why)) == NULL)
+                return luaL_argerror(L, 4, why);
+        if ((join = to_object(L, 5, &why)) == NULL && why) {
+                json_object_put(spec);
+                return luaL_argerror(L, 5, why);
+        }
+        r = vc_agent_create_container(c, id, rootfs, spec, join, &h, &pid, &err);
+
+        json_object_put(spec);
+        json_object_put(join);
+        return push_process(L, r, h, pid, &err);
+}
+
+/* sb:exec_process(id, exec_id, process [, timeout_s]) -> {handle=, pid=} | nil, msg, code */
+static int lsandbox_m_exec_process(lua_State *L)
+{
+        vc_sandbox_client_t *c = typed(L, 5);
+        const char *id = luaL_checkstring(L, 2), *exec_id = luaL_checkstring(L, 3), *why;
+        json_object *process;
+        vc_error_t err = NULL;
+        uint32_t h = 0;
+        pid_t pid = 0;
+        int r;
+
+        check_table(L, 4, false);
+        if ((process = to_object(L, 4, &why)) == NULL)
+                return luaL_argerror(L, 4, why);
+        r = vc_agent_exec_process(c, id, exec_id, process, &h, &pid, &err);
+
+        json_object_put(process);
+        return push_process(L, r, h, pid, &err);
+}
+
+#define ID_CALL(name, fn)                                                                                    \
+        static int lsandbox_m_##name(lua_State *L) /* sb:name(id [, timeout_s]) -> true | nil, msg, code */  \
+        {                                                                                                    \
+                vc_sandbox_client_t *c = typed(L, 3);                                                        \
+                vc_error_t err = NULL;                                                                       \
+                return push_done(L, fn(c, luaL_checkstring(L, 2), &err), &err);                              \
+        }
+ID_CALL(start_container, vc_agent_start_container)
+ID_CALL(remove_container, vc_agent_remove_container)
+ID_CALL(pause_container, vc_agent_pause_container)
+ID_CALL(resume_container, vc_agent_resume_container)
+#undef ID_CALL
+
+/* sb:start_process(handle [, timeout_s]) -> true | nil, msg, code */
+static int lsandbox_m_start_process(lua_State *L)
+{
+        vc_sandbox_client_t *c = typed(L, 3);
+        vc_error_t err = NULL;
+        return push_done(L, vc_agent_start_process(c, check_handle(L, 2), &err), &err);
+}
+
+/* sb:signal_process(id, exec_id|nil, signo [, all [, timeout_s]]) -> true | nil, msg, code */
+static int lsandbox_m_signal_process(lua_State *L)
+{
+        vc_sandbox_client_t *c = typed(L, 6);
+        const char *id = luaL_checkstring(L, 2), *exec_id = luaL_optstring(L, 3, NULL);
+        lua_Integer sig = luaL_checkinteger(L, 4);
+        vc_error_t err = NULL;
+
+        luaL_argcheck(L, sig > 0 && sig < 65, 4, "not a signal number");
+        return push_done(L, vc_agent_signal_process(c, id, exec_id, (int)sig, lua_toboolean(L, 5), &err),
+                         &err);
+}
+
+/* sb:list_processes(id [, timeout_s]) -> {pid, ...} | nil, msg, code */
+static int lsandbox_m_list_processes(lua_State *L)
+{
+        vc_sandbox_client_t *c = typed(L, 3);
+        json_object *result = NULL, *pids;
+        vc_error_t err = NULL;
+
+        if (vc_agent_list_processes(c, luaL_checkstring(L, 2), &result, &err) < 0)
+                return vc_l_pusherror(L, &err);
+        if (!json_object_object_get_ex(result, "pids", &pids) ||
+            !json_object_is_type(pids, json_type_array)) {
+                json_object_put(result);
+                lua_newtable(L);
+                return 1;
+        }
+        vc_l_pushjson(L, pids);
+        json_object_put(result);
+        return 1;
+}
+
+/* sb:stats_container(id [, timeout_s]) -> {memory=, cpu=, pids=} | nil, msg, code */
+static int lsandbox_m_stats_container(lua_State *L)
+{
+        vc_sandbox_client_t *c = typed(L, 3);
+        json_object *result = NULL;
+        vc_error_t err = NULL;
+        int r = vc_agent_stats_container(c, luaL_checkstring(L, 2), &result, &err);
+        return push_result(L, r, result, &err);
+}
+
+/* sb:wait(handle [, timeout_s]) -> status | nil, msg, code: sup.wait, forever without a timeout */
+static int lsandbox_m_wait(lua_State *L)
+{
+        vc_sandbox_client_t *c = lsandbox_check(L, 1);
+        uint32_t h = check_handle(L, 2);
+        int ms = opt_timeout_ms(L, 3, -1), status = 0;
+        vc_error_t err = NULL;
+
+        if (vc_sup_wait(c, h, ms, &status, &err) < 0)
+                return vc_l_pusherror(L, &err);
+        lua_pushinteger(L, status);
+        return 1;
+}
+
+/* sb:shutdown(timeout_s [, wait_s]) -> true | nil, msg, code: sup.shutdown, the VM gets timeout_s to go
+ * and the answer is waited for wait_s (default: timeout_s + 30) */
+static int lsandbox_m_shutdown(lua_State *L)
+{
+        vc_sandbox_client_t *c = lsandbox_check(L, 1);
+        lua_Number t = luaL_checknumber(L, 2);
+        vc_error_t err = NULL;
+
+        luaL_argcheck(L, t >= 0 && t <= 3600, 2, "timeout must be 0..3600 seconds");
+        int wait = opt_timeout_ms(L, 3, (int)(t * 1000) + 30000);
+        return push_done(L, vc_sup_shutdown(c, t, wait, &err), &err);
 }
 
 /* sb:read([timeout_s]) -> msg | nil, msg, code
@@ -238,16 +432,11 @@ static int lsandbox_m_write(lua_State *L)
 static int lsandbox_m_attach(lua_State *L)
 {
         vc_sandbox_client_t *c = lsandbox_check(L, 1);
-        lua_Integer h = luaL_checkinteger(L, 2);
-        char params[64];
+        uint32_t h = check_handle(L, 2);
         vc_error_t err = NULL;
 
-        luaL_argcheck(L, h > 0 && h <= UINT32_MAX, 2, "handle must be a positive 32-bit integer");
-        snprintf(params, sizeof params, "{\"handle\":%lld}", (long long)h);
-        if (vc_sandbox_call(c, "sup.attach", params, 10000, NULL, &err) < 0)
-                return vc_l_pusherror(L, &err);
-        lua_pushboolean(L, 1);
-        return 1;
+        vc_agent_set_timeout(c, 10000);
+        return push_done(L, vc_sup_attach(c, h, &err), &err);
 }
 
 static int lsandbox__close(lua_State *L)
@@ -297,8 +486,24 @@ static int lhypervisor_probe(lua_State *L)
 }
 
 static const luaL_Reg sandbox_meth[] = {
-    {"call", lsandbox_m_call},   {"attach", lsandbox_m_attach}, {"read", lsandbox_m_read},
-    {"write", lsandbox_m_write}, {"close", lsandbox__close},    {NULL, NULL},
+    {"call", lsandbox_m_call},
+    {"create_container", lsandbox_m_create_container},
+    {"start_container", lsandbox_m_start_container},
+    {"exec_process", lsandbox_m_exec_process},
+    {"start_process", lsandbox_m_start_process},
+    {"signal_process", lsandbox_m_signal_process},
+    {"list_processes", lsandbox_m_list_processes},
+    {"pause_container", lsandbox_m_pause_container},
+    {"resume_container", lsandbox_m_resume_container},
+    {"stats_container", lsandbox_m_stats_container},
+    {"remove_container", lsandbox_m_remove_container},
+    {"wait", lsandbox_m_wait},
+    {"shutdown", lsandbox_m_shutdown},
+    {"attach", lsandbox_m_attach},
+    {"read", lsandbox_m_read},
+    {"write", lsandbox_m_write},
+    {"close", lsandbox__close},
+    {NULL, NULL},
 };
 static const luaL_Reg sandbox_meta[] = {
     {"__index", NULL},

@@ -9,15 +9,11 @@
 #include <sys/un.h>
 #include <json-c/json.h>
 
+#include "rpc.h"
 #include "shim.h"
 #include "util.h"
 #include "vc/error.h"
 #include "vc/log.h"
-
-static void json_putp(json_object **o)
-{
-        json_object_put(*o);
-}
 
 struct sup_write {
         uv_write_t req;
@@ -92,19 +88,12 @@ static int sup_send(struct shim *s, uint8_t type, uint8_t stream, uint32_t id, c
 /* Send {"method": m, "params": params}; takes ownership of params. Returns the request id or 0. */
 static uint32_t sup_request(struct shim *s, const char *method, json_object *params, int arg, bool stop_after)
 {
-        json_object *o = json_object_new_object();
+        json_object *o = vc_rpc_request(method, params);
         uint32_t id = ++s->next_id;
-        int r = -ENOMEM;
+        size_t len;
+        const char *txt = o ? vc_rpc_text(o, &len) : NULL;
+        int r = txt ? sup_send(s, VC_FRAME_REQUEST, 0, id, txt, len, stop_after) : -ENOMEM;
 
-        if (o != NULL) {
-                json_object_object_add(o, "method", json_object_new_string(method));
-                json_object_object_add(o, "params", params);
-                params = NULL;
-                size_t len;
-                const char *txt = json_object_to_json_string_length(o, JSON_C_TO_STRING_PLAIN, &len);
-                r = txt ? sup_send(s, VC_FRAME_REQUEST, 0, id, txt, len, stop_after) : -ENOMEM;
-        }
-        json_object_put(params);
         json_object_put(o);
         if (r < 0) {
                 vc_log(VC_LOG_WARNING, 0, "send %s: %s", method, strerror(-r));
@@ -128,36 +117,28 @@ void shim_send_data(struct shim *s, uint8_t stream, const void *data, size_t len
 
 void shim_send_signal(struct shim *s, int signum)
 {
-        json_object *p = json_object_new_object();
+        json_object *p = vc_rpc_params_signal(s->container, s->exec_id, signum, false);
         if (p == NULL)
                 return;
-        json_object_object_add(p, "id", json_object_new_string(s->container));
-        if (s->exec_id)
-                json_object_object_add(p, "exec_id", json_object_new_string(s->exec_id));
-        json_object_object_add(p, "signal", json_object_new_int(signum));
         vc_log(VC_LOG_INFO, 0, "forwarding signal %d (%s)", signum, sigabbrev_np(signum) ?: "RT");
-        sup_request(s, "signal_process", p, signum, signum == SIGTSTP);
+        sup_request(s, VC_AGENT_SIGNAL_PROCESS, p, signum, signum == SIGTSTP);
 }
 
 void shim_send_resize(struct shim *s, unsigned rows, unsigned cols)
 {
-        json_object *p = json_object_new_object();
+        json_object *p = vc_rpc_params_resize(s->handle, rows, cols);
         if (p == NULL)
                 return;
-        json_object_object_add(p, "handle", json_object_new_int64(s->handle));
-        json_object_object_add(p, "rows", json_object_new_int((int)rows));
-        json_object_object_add(p, "cols", json_object_new_int((int)cols));
         vc_debug("resize to %ux%u", rows, cols);
-        sup_request(s, "resize", p, 0, false);
+        sup_request(s, VC_AGENT_RESIZE, p, 0, false);
 }
 
 int shim_send_attach(struct shim *s)
 {
-        json_object *p = json_object_new_object();
+        json_object *p = vc_rpc_params_handle(s->handle);
         if (p == NULL)
                 return -ENOMEM;
-        json_object_object_add(p, "handle", json_object_new_int64(s->handle));
-        s->attach_id = sup_request(s, "sup.attach", p, 0, false);
+        s->attach_id = sup_request(s, VC_SUP_ATTACH, p, 0, false);
         return s->attach_id ? 0 : -EIO;
 }
 
@@ -180,61 +161,28 @@ static void sup_lost(struct shim *s, const char *why)
         shim_begin_exit(s, SHIM_EXIT_FAILURE);
 }
 
-static json_object *parse_json(const uint8_t *p, size_t len)
-{
-        json_tokener *tok = json_tokener_new();
-        json_object *o;
-
-        if (tok == NULL)
-                return NULL;
-        o = json_tokener_parse_ex(tok, (const char *)p, (int)len);
-        if (json_tokener_get_error(tok) != json_tokener_success) {
-                json_object_put(o);
-                o = NULL;
-        }
-        json_tokener_free(tok);
-        if (o != NULL && !json_object_is_type(o, json_type_object)) {
-                json_object_put(o);
-                o = NULL;
-        }
-        return o;
-}
-
-static const char *obj_string(json_object *o, const char *key)
-{
-        json_object *v;
-        if (json_object_object_get_ex(o, key, &v) && json_object_is_type(v, json_type_string))
-                return json_object_get_string(v);
-        return NULL;
-}
-
-static bool obj_int(json_object *o, const char *key, int64_t *ret)
-{
-        json_object *v;
-        if (!json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_int))
-                return false;
-        *ret = json_object_get_int64(v);
-        return true;
-}
-
 static void handle_response(struct shim *s, const struct vc_frame *f)
 {
-        _cleanup_(json_putp) json_object *o = parse_json(f->payload, f->len);
-        json_object *e = NULL;
+        _cleanup_(json_object_putp) json_object *o = vc_rpc_parse(f->payload, f->len);
+        json_object *result;
         const char *code = "EPROTO", *msg = "malformed response";
+        int errnum = EPROTO;
 
-        if (o != NULL && json_object_object_get_ex(o, "error", &e) &&
-            json_object_is_type(e, json_type_object)) {
-                code = obj_string(e, "code") ?: "EIO";
-                msg = obj_string(e, "message") ?: "";
-        } else if (o != NULL && json_object_object_get_ex(o, "result", NULL)) {
+        switch (o ? vc_rpc_read_response(o, &result, &errnum, &msg) : -EPROTO) {
+        case 0:
                 code = NULL;
+                break;
+        case 1:
+                code = vc_rpc_errno_name(errnum);
+                break;
+        default:
+                msg = "malformed response";
+                break;
         }
 
         if (f->id == s->attach_id && !s->attached) {
                 if (code)
-                        shim_fail(s, vc_errno_from_name(code), "attach handle %u: %s: %s", s->handle, code,
-                                  msg);
+                        shim_fail(s, errnum, "attach handle %u: %s: %s", s->handle, code, msg);
                 shim_attached(s);
                 return;
         }
@@ -242,7 +190,7 @@ static void handle_response(struct shim *s, const struct vc_frame *f)
         const char *method = pending[slot].id == f->id ? pending[slot].method : "request";
         if (code == NULL)
                 return;
-        if (method && STREQ(method, "signal_process"))
+        if (method && STREQ(method, VC_AGENT_SIGNAL_PROCESS))
                 vc_log(VC_LOG_WARNING, 0, "signal %d not delivered: %s: %s", pending[slot].arg, code, msg);
         else
                 vc_log(VC_LOG_WARNING, 0, "%s failed: %s: %s", method ?: "request", code, msg);
@@ -250,32 +198,31 @@ static void handle_response(struct shim *s, const struct vc_frame *f)
 
 static void handle_event(struct shim *s, const struct vc_frame *f)
 {
-        _cleanup_(json_putp) json_object *o = parse_json(f->payload, f->len);
+        _cleanup_(json_object_putp) json_object *o = vc_rpc_parse(f->payload, f->len);
         json_object *params = NULL;
         const char *name;
-        int64_t handle, status;
+        uint32_t handle;
+        int status;
 
-        if (o == NULL || (name = obj_string(o, "event")) == NULL) {
+        if (o == NULL || vc_rpc_read_event(o, &name, &params) < 0) {
                 vc_log(VC_LOG_WARNING, 0, "malformed event from supervisor, ignoring");
                 return;
         }
-        (void)json_object_object_get_ex(o, "params", &params);
-        if (STREQ(name, "exit")) {
-                if (params == NULL || !obj_int(params, "handle", &handle) ||
-                    !obj_int(params, "status", &status)) {
+        if (STREQ(name, VC_EVENT_EXIT)) {
+                if (vc_rpc_get_handle(params, &handle) < 0 || vc_rpc_get_status(params, &status) < 0) {
                         vc_log(VC_LOG_WARNING, 0, "malformed exit event, ignoring");
                         return;
                 }
-                if (handle != (int64_t)s->handle || s->exiting)
+                if (handle != s->handle || s->exiting)
                         return;
                 if (status < 0 || status > 255) {
-                        vc_log(VC_LOG_WARNING, 0, "exit status %lld out of range, using %d",
-                               (long long)status, SHIM_EXIT_FAILURE);
+                        vc_log(VC_LOG_WARNING, 0, "exit status %d out of range, using %d", status,
+                               SHIM_EXIT_FAILURE);
                         status = SHIM_EXIT_FAILURE;
                 }
                 vc_log(VC_LOG_INFO, 0, "process exited with status %d", (int)status);
                 shim_begin_exit(s, (int)status);
-        } else if (STREQ(name, "vm-exit")) {
+        } else if (STREQ(name, VC_EVENT_VM_EXIT)) {
                 if (s->exiting)
                         return;
                 vc_log(VC_LOG_ERROR, 0, "sandbox VM exited, exiting with %d", SHIM_EXIT_FAILURE);

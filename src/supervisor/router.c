@@ -9,27 +9,11 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "rpc.h"
 #include "supervisor.h"
 #include "util.h"
 #include "vc/log.h"
 #include "vc/sandbox.h"
-
-/* A whole JSON value from a frame payload; NULL when it does not parse or has trailing bytes. */
-static json_object *parse_json(const char *buf, size_t len)
-{
-        json_tokener *tok = json_tokener_new();
-        json_object *o;
-
-        if (tok == NULL)
-                return NULL;
-        o = json_tokener_parse_ex(tok, buf, (int)len);
-        if (json_tokener_get_error(tok) != json_tokener_success || json_tokener_get_parse_end(tok) != len) {
-                json_object_put(o);
-                o = NULL;
-        }
-        json_tokener_free(tok);
-        return o;
-}
 
 /* --- writing frames --- */
 
@@ -117,22 +101,22 @@ static int client_send(struct client *c, uint8_t type, uint8_t stream, uint32_t 
 
 static void client_send_json(struct client *c, uint8_t type, uint32_t id, json_object *o)
 {
-        const char *txt =
-            json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
-        (void)client_send(c, type, 0, id, txt, strlen(txt));
+        size_t len;
+        const char *txt = o ? vc_rpc_text(o, &len) : NULL;
+        if (txt)
+                (void)client_send(c, type, 0, id, txt, len);
 }
 
 void sup_reply_result(struct client *c, uint32_t id, json_object *result)
 {
-        json_object *o = json_object_new_object();
-        json_object_object_add(o, "result", result ? result : json_object_new_object());
+        json_object *o = vc_rpc_result(result);
         client_send_json(c, VC_FRAME_RESPONSE, id, o);
         json_object_put(o);
 }
 
 void sup_reply_error(struct client *c, uint32_t id, int code, const char *fmt, ...)
 {
-        json_object *o = json_object_new_object(), *e = json_object_new_object();
+        json_object *o;
         char *msg = NULL;
         va_list ap;
 
@@ -140,9 +124,7 @@ void sup_reply_error(struct client *c, uint32_t id, int code, const char *fmt, .
         if (vasprintf(&msg, fmt, ap) < 0)
                 msg = NULL;
         va_end(ap);
-        json_object_object_add(e, "code", json_object_new_string(vc_errno_name(code)));
-        json_object_object_add(e, "message", json_object_new_string(msg ? msg : strerror(code)));
-        json_object_object_add(o, "error", e);
+        o = vc_rpc_error(code, msg);
         client_send_json(c, VC_FRAME_RESPONSE, id, o);
         json_object_put(o);
         free(msg);
@@ -150,9 +132,7 @@ void sup_reply_error(struct client *c, uint32_t id, int code, const char *fmt, .
 
 static void send_event_all(struct sup *s, const char *name, json_object *params)
 {
-        json_object *o = json_object_new_object();
-        json_object_object_add(o, "event", json_object_new_string(name));
-        json_object_object_add(o, "params", params ? params : json_object_new_object());
+        json_object *o = vc_rpc_event(name, params);
         for (struct client *c = s->clients; c; c = c->next)
                 client_send_json(c, VC_FRAME_EVENT, 0, o);
         json_object_put(o);
@@ -237,7 +217,8 @@ static void proc_deliver(struct sup *s, struct proc *p, uint8_t type, uint8_t st
         p->buffered += k->len;
 }
 
-static void proc_exited(struct sup *s, struct proc *p, int status, json_object *event)
+/* event[event_len]: the exit event's frame payload, as the agent sent it or as made here */
+static void proc_exited(struct sup *s, struct proc *p, int status, const void *event, size_t event_len)
 {
         p->exited = 1;
         p->status = status;
@@ -249,21 +230,12 @@ static void proc_exited(struct sup *s, struct proc *p, int status, json_object *
                 sup_reply_result(w->c, w->id, r);
                 free(w);
         }
-        const char *txt =
-            json_object_to_json_string_ext(event, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
-        proc_deliver(s, p, VC_FRAME_EVENT, 0, txt, strlen(txt));
+        proc_deliver(s, p, VC_FRAME_EVENT, 0, event, event_len);
 }
 
 static json_object *exit_event(struct proc *p, int status)
 {
-        json_object *o = json_object_new_object(), *params = json_object_new_object();
-        json_object_object_add(params, "handle", json_object_new_int64(p->handle));
-        json_object_object_add(params, "id", json_object_new_string(p->id ? p->id : ""));
-        json_object_object_add(params, "exec_id", json_object_new_string(p->exec_id ? p->exec_id : ""));
-        json_object_object_add(params, "status", json_object_new_int(status));
-        json_object_object_add(o, "event", json_object_new_string("exit"));
-        json_object_object_add(o, "params", params);
-        return o;
+        return vc_rpc_event(VC_EVENT_EXIT, vc_rpc_params_exit(p->handle, p->id, p->exec_id, status));
 }
 
 /* remove_container succeeded: the agent forgot the container's handles, so do we. */
@@ -339,9 +311,6 @@ static void resume_clients(struct sup *s)
 
 static void pending_free(struct pending *p)
 {
-        free(p->method);
-        free(p->cid);
-        free(p->exec_id);
         free(p);
 }
 
@@ -356,71 +325,74 @@ static struct pending *pending_take(struct sup *s, uint32_t agent_id)
         return NULL;
 }
 
-static int agent_request(struct sup *s, enum pending_kind kind, const char *method, json_object *params,
-                         struct client *c, uint32_t client_id, struct pending **ret)
+/* Send payload[len] (a request's text) to the agent under an id of ours, remembering whom to answer. */
+static int agent_send_request(struct sup *s, enum pending_kind kind, const void *payload, size_t len,
+                              struct client *c, uint32_t client_id)
 {
-        json_object *o = json_object_new_object();
         struct pending *p = calloc(1, sizeof *p);
         int r;
 
-        if (o == NULL || p == NULL) {
-                json_object_put(o);
-                free(p);
+        if (p == NULL)
                 return -ENOMEM;
-        }
         p->kind = kind;
         p->agent_id = s->next_agent_id++;
         if (s->next_agent_id == 0)
                 s->next_agent_id = 1;
         p->c = c;
         p->client_id = client_id;
-        p->method = strdup(method);
-        json_object_object_add(o, "method", json_object_new_string(method));
-        if (params)
-                json_object_object_add(o, "params", json_object_get(params));
-        const char *txt =
-            json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
-        r = agent_send(s, VC_FRAME_REQUEST, 0, p->agent_id, txt, strlen(txt));
-        json_object_put(o);
+        r = agent_send(s, VC_FRAME_REQUEST, 0, p->agent_id, payload, len);
         if (r < 0) {
                 pending_free(p);
                 return r;
         }
         p->next = s->pending;
         s->pending = p;
-        if (ret)
-                *ret = p;
         return 0;
+}
+
+/* One of the supervisor's own requests (check, create_sandbox, destroy_sandbox); takes params. */
+static int agent_request(struct sup *s, enum pending_kind kind, const char *method, json_object *params)
+{
+        json_object *o = vc_rpc_request(method, params);
+        size_t len;
+        const char *txt = o ? vc_rpc_text(o, &len) : NULL;
+        int r = txt ? agent_send_request(s, kind, txt, len, NULL, 0) : -ENOMEM;
+
+        json_object_put(o);
+        return r;
 }
 
 void sup_agent_send_check(struct sup *s)
 {
         if (s->phase != PHASE_BOOT_AGENT)
                 return;
-        int r = agent_request(s, PEND_CHECK, "check", NULL, NULL, 0, NULL);
+        int r = agent_request(s, PEND_CHECK, VC_AGENT_CHECK, NULL);
         if (r < 0 && r != -EPIPE)
                 vc_log(VC_LOG_WARNING, -r, "send check");
 }
 
 /* --- agent channel --- */
 
+/* The error message of a response (*ret_code its errno), or NULL for a result. */
 static const char *resp_error(json_object *resp, int *ret_code)
 {
-        json_object *e, *v;
-        *ret_code = EIO;
-        if (!json_object_object_get_ex(resp, "error", &e))
+        json_object *result;
+        const char *msg = NULL;
+        int r = vc_rpc_read_response(resp, &result, ret_code, &msg);
+
+        if (r == 0)
                 return NULL;
-        if (json_object_object_get_ex(e, "code", &v) && json_object_is_type(v, json_type_string))
-                *ret_code = vc_errno_from_name(json_object_get_string(v));
-        if (json_object_object_get_ex(e, "message", &v) && json_object_is_type(v, json_type_string))
-                return json_object_get_string(v);
-        return "agent error";
+        if (r < 0) {
+                *ret_code = EPROTO;
+                return "invalid answer from the agent";
+        }
+        return msg;
 }
 
 static void agent_response(struct sup *s, struct vc_frame *f)
 {
         struct pending *p = pending_take(s, f->id);
-        json_object *resp = NULL, *result = NULL, *v;
+        json_object *resp = NULL, *result = NULL;
         const char *emsg = NULL;
         int code;
 
@@ -428,26 +400,25 @@ static void agent_response(struct sup *s, struct vc_frame *f)
                 vc_log(VC_LOG_DEBUG, 0, "agent answered unknown request %u, ignoring", f->id);
                 return;
         }
-        if (p->kind != PEND_FORWARD || STREQ(p->method, "create_container") ||
-            STREQ(p->method, "exec_process") || STREQ(p->method, "remove_container"))
-                resp = parse_json((const char *)f->payload, f->len);
+        if (p->kind == PEND_FORWARD) {
+                /* a client's: its answer goes back as it came, under the client's id */
+                if (p->c)
+                        (void)client_send(p->c, VC_FRAME_RESPONSE, 0, p->client_id, f->payload, f->len);
+                pending_free(p);
+                return;
+        }
+        resp = vc_rpc_parse(f->payload, f->len);
         switch (p->kind) {
         case PEND_CHECK:
-                if (s->phase == PHASE_BOOT_AGENT && resp &&
+                if (s->phase == PHASE_BOOT_AGENT && resp && !resp_error(resp, &code) &&
                     json_object_object_get_ex(resp, "result", &result)) {
                         vc_log(VC_LOG_INFO, 0, "agent answered after %llu ms: %s",
                                (unsigned long long)(vc_now_ms() - s->start_ms),
                                json_object_to_json_string_ext(result, JSON_C_TO_STRING_PLAIN));
                         uv_timer_stop(&s->check_timer);
                         s->phase = PHASE_BOOT_SANDBOX;
-                        json_object *params = json_object_new_object();
-                        json_object_object_add(params, "share_tag", json_object_new_string("kataShared"));
-                        /* a hostname has at most 64 bytes; a sandbox id up to 1024 */
-                        json_object_object_add(params, "hostname",
-                                               json_object_new_string_len(s->id, (int)strnlen(s->id, 64)));
-                        int r =
-                            agent_request(s, PEND_CREATE_SANDBOX, "create_sandbox", params, NULL, 0, NULL);
-                        json_object_put(params);
+                        int r = agent_request(s, PEND_CREATE_SANDBOX, VC_AGENT_CREATE_SANDBOX,
+                                              vc_rpc_params_create_sandbox("kataShared", s->id));
                         if (r < 0)
                                 sup_boot_fail(s, -r, "send create_sandbox: %s", strerror(-r));
                 }
@@ -466,51 +437,55 @@ static void agent_response(struct sup *s, struct vc_frame *f)
                 sup_after_destroy(s, resp != NULL && emsg == NULL);
                 break;
         case PEND_FORWARD:
-                if (resp && !resp_error(resp, &code) && json_object_object_get_ex(resp, "result", &result)) {
-                        if ((STREQ(p->method, "create_container") || STREQ(p->method, "exec_process")) &&
-                            json_object_object_get_ex(result, "handle", &v) &&
-                            json_object_is_type(v, json_type_int) && json_object_get_int64(v) > 0 &&
-                            json_object_get_int64(v) <= UINT32_MAX) {
-                                struct proc *pr = proc_get(s, (uint32_t)json_object_get_int64(v));
-                                if (pr && pr->id == NULL) {
-                                        pr->id = p->cid ? strdup(p->cid) : NULL;
-                                        pr->exec_id = p->exec_id ? strdup(p->exec_id) : NULL;
-                                }
-                        } else if (STREQ(p->method, "remove_container") && p->cid) {
-                                procs_forget(s, p->cid);
-                        }
-                }
-                if (p->c)
-                        (void)client_send(p->c, VC_FRAME_RESPONSE, 0, p->client_id, f->payload, f->len);
                 break;
         }
         json_object_put(resp);
         pending_free(p);
 }
 
+/* The process event: a handle the agent made, named before its answer and before any output. */
+static void agent_process_event(struct sup *s, json_object *params)
+{
+        const char *cid = vc_rpc_get_string(params, "id"), *eid = vc_rpc_get_string(params, "exec_id");
+        uint32_t h;
+        struct proc *p;
+
+        if (vc_rpc_get_handle(params, &h) < 0 || cid == NULL) {
+                vc_log(VC_LOG_WARNING, 0, "agent sent an invalid process event, ignoring");
+                return;
+        }
+        p = proc_get(s, h);
+        if (p && p->id == NULL) {
+                p->id = strdup(cid);
+                p->exec_id = eid ? strdup(eid) : NULL;
+        }
+}
+
 static void agent_event(struct sup *s, struct vc_frame *f)
 {
-        json_object *ev = parse_json((const char *)f->payload, f->len), *name, *params, *v;
+        json_object *ev = vc_rpc_parse(f->payload, f->len), *params = NULL;
+        const char *name;
 
-        if (ev == NULL || !json_object_object_get_ex(ev, "event", &name) ||
-            !json_object_is_type(name, json_type_string)) {
+        if (ev == NULL || vc_rpc_read_event(ev, &name, &params) < 0) {
                 vc_log(VC_LOG_WARNING, 0, "agent sent an invalid event, ignoring");
                 json_object_put(ev);
                 return;
         }
-        if (STREQ(json_object_get_string(name), "exit") && json_object_object_get_ex(ev, "params", &params) &&
-            json_object_object_get_ex(params, "handle", &v) && json_object_is_type(v, json_type_int)) {
-                int64_t h = json_object_get_int64(v);
-                json_object *st;
+        if (STREQ(name, VC_EVENT_EXIT)) {
+                uint32_t h;
                 int status = 255;
-                if (json_object_object_get_ex(params, "status", &st) &&
-                    json_object_is_type(st, json_type_int))
-                        status = (int)json_object_get_int64(st);
-                struct proc *p = h > 0 && h <= UINT32_MAX ? proc_find(s, (uint32_t)h) : NULL;
+                struct proc *p = vc_rpc_get_handle(params, &h) == 0 ? proc_find(s, h) : NULL;
+                (void)vc_rpc_get_status(params, &status);
                 if (p && !p->exited)
-                        proc_exited(s, p, status, ev);
+                        proc_exited(s, p, status, f->payload, f->len);
                 else if (p == NULL)
-                        vc_log(VC_LOG_DEBUG, 0, "exit event for unknown handle %lld, ignoring", (long long)h);
+                        vc_log(VC_LOG_DEBUG, 0, "exit event for an unknown handle, ignoring");
+        } else if (STREQ(name, VC_EVENT_PROCESS)) {
+                agent_process_event(s, params);
+        } else if (STREQ(name, VC_EVENT_CONTAINER_REMOVED)) {
+                const char *cid = vc_rpc_get_string(params, "id");
+                if (cid)
+                        procs_forget(s, cid);
         } else {
                 for (struct client *c = s->clients; c; c = c->next)
                         (void)client_send(c, VC_FRAME_EVENT, 0, 0, f->payload, f->len);
@@ -689,13 +664,7 @@ static void client_close(struct client *c)
 
 static int get_handle(json_object *params, uint32_t *ret)
 {
-        json_object *v;
-        if (!params || !json_object_object_get_ex(params, "handle", &v) ||
-            !json_object_is_type(v, json_type_int) || json_object_get_int64(v) <= 0 ||
-            json_object_get_int64(v) > UINT32_MAX)
-                return -EINVAL;
-        *ret = (uint32_t)json_object_get_int64(v);
-        return 0;
+        return vc_rpc_get_handle(params, ret) < 0 ? -EINVAL : 0;
 }
 
 static void sup_status(struct client *c, uint32_t id)
@@ -867,41 +836,34 @@ void sup_begin_shutdown(struct sup *s, struct client *c, uint32_t id, unsigned t
         vc_log(VC_LOG_INFO, 0, "shutting down (timeout %u ms)", timeout_ms);
         s->phase = PHASE_STOPPING;
         sup_arm_stop_timer(s, timeout_ms);
-        if (agent_request(s, PEND_DESTROY, "destroy_sandbox", NULL, NULL, 0, NULL) < 0)
+        if (agent_request(s, PEND_DESTROY, VC_AGENT_DESTROY_SANDBOX, NULL) < 0)
                 sup_after_destroy(s, false);
 }
 
 static void client_request(struct client *c, struct vc_frame *f)
 {
         struct sup *s = c->s;
-        json_object *req = parse_json((const char *)f->payload, f->len), *m, *params = NULL;
+        json_object *req = vc_rpc_parse(f->payload, f->len), *params = NULL;
         const char *method;
+        char why[128];
 
         if (req == NULL || !json_object_is_type(req, json_type_object)) {
                 sup_reply_error(c, f->id, EINVAL, "request is not a JSON object");
                 goto out;
         }
-        if (!json_object_object_get_ex(req, "method", &m) || !json_object_is_type(m, json_type_string)) {
-                sup_reply_error(c, f->id, EINVAL, "request has no 'method' string");
+        if (vc_rpc_read_request(req, &method, &params, why, sizeof why) < 0) {
+                sup_reply_error(c, f->id, EINVAL, "%s", why);
                 goto out;
         }
-        if (json_object_object_get_ex(req, "params", &params) &&
-            !json_object_is_type(params, json_type_object) && !json_object_is_type(params, json_type_null)) {
-                sup_reply_error(c, f->id, EINVAL, "'params' must be an object");
-                goto out;
-        }
-        if (params && json_object_is_type(params, json_type_null))
-                params = NULL;
-        method = json_object_get_string(m);
-        if (STREQ(method, "sup.status")) {
+        if (STREQ(method, VC_SUP_STATUS)) {
                 sup_status(c, f->id);
-        } else if (STREQ(method, "sup.qmp")) {
+        } else if (STREQ(method, VC_SUP_QMP)) {
                 sup_qmp(c, f->id, params);
-        } else if (STREQ(method, "sup.attach")) {
+        } else if (STREQ(method, VC_SUP_ATTACH)) {
                 sup_attach(c, f->id, params);
-        } else if (STREQ(method, "sup.wait")) {
+        } else if (STREQ(method, VC_SUP_WAIT)) {
                 sup_wait(c, f->id, params);
-        } else if (STREQ(method, "sup.shutdown")) {
+        } else if (STREQ(method, VC_SUP_SHUTDOWN)) {
                 json_object *t;
                 unsigned ms = 10000;
                 if (params && json_object_object_get_ex(params, "timeout", &t)) {
@@ -915,26 +877,17 @@ static void client_request(struct client *c, struct vc_frame *f)
                         ms = (unsigned)(json_object_get_double(t) * 1000);
                 }
                 sup_begin_shutdown(s, c, f->id, ms);
-        } else if (strncmp(method, "sup.", 4) == 0) {
+        } else if (strncmp(method, VC_SUP_PREFIX, strlen(VC_SUP_PREFIX)) == 0) {
                 sup_reply_error(c, f->id, ENOSYS, "unknown supervisor method '%s'", method);
-        } else if (STREQ(method, "create_sandbox") || STREQ(method, "destroy_sandbox")) {
+        } else if (STREQ(method, VC_AGENT_CREATE_SANDBOX) || STREQ(method, VC_AGENT_DESTROY_SANDBOX)) {
                 sup_reply_error(c, f->id, EPERM, "'%s' is the supervisor's (use sup.shutdown)", method);
         } else if (s->phase != PHASE_RUNNING || !s->agent_connected) {
                 sup_reply_error(c, f->id, ESHUTDOWN, "the sandbox is stopping");
         } else {
-                struct pending *p = NULL;
-                int r = agent_request(s, PEND_FORWARD, method, params, c, f->id, &p);
-                if (r < 0) {
+                /* forwarded as it came: only the frame's id changes */
+                int r = agent_send_request(s, PEND_FORWARD, f->payload, f->len, c, f->id);
+                if (r < 0)
                         sup_reply_error(c, f->id, -r, "forward '%s' to the agent: %s", method, strerror(-r));
-                        goto out;
-                }
-                json_object *v;
-                if (params && json_object_object_get_ex(params, "id", &v) &&
-                    json_object_is_type(v, json_type_string))
-                        p->cid = strdup(json_object_get_string(v));
-                if (params && json_object_object_get_ex(params, "exec_id", &v) &&
-                    json_object_is_type(v, json_type_string))
-                        p->exec_id = strdup(json_object_get_string(v));
         }
 out:
         json_object_put(req);
@@ -1052,10 +1005,12 @@ void sup_vm_died(struct sup *s)
         for (struct proc *p = s->procs; p; p = p->next)
                 if (!p->exited) {
                         json_object *ev = exit_event(p, 255);
-                        proc_exited(s, p, 255, ev);
+                        size_t len = 0;
+                        const char *txt = ev ? vc_rpc_text(ev, &len) : NULL;
+                        proc_exited(s, p, 255, txt ? txt : "", len);
                         json_object_put(ev);
                 }
-        send_event_all(s, "vm-exit", NULL);
+        send_event_all(s, VC_EVENT_VM_EXIT, NULL);
         sup_terminate(s, 2);
 }
 

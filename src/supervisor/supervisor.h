@@ -64,9 +64,6 @@ struct pending {
         uint32_t agent_id;
         struct client *c; /* NULL once the client went away */
         uint32_t client_id;
-        char *method;
-        char *cid;     /* create_container/exec_process/remove_container: the container id */
-        char *exec_id; /* exec_process */
 };
 
 struct client {

@@ -32,6 +32,7 @@
 
 #include "base.h"
 #include "frame.h"
+#include "rpc.h"
 
 #define EXIT_FAIL 125 /* the tool failed, as opposed to the process exiting with a status */
 
@@ -108,19 +109,15 @@ static void other_frame(const struct vc_frame *f)
                 return;
         }
         if (f->type == VC_FRAME_EVENT && watch_handle != 0) {
-                json_object *ev, *name, *params, *h, *st;
-                enum json_tokener_error jerr;
-                char *copy = strndup((const char *)f->payload, f->len);
-                ev = copy ? json_tokener_parse_verbose(copy, &jerr) : NULL;
-                free(copy);
-                if (ev && json_object_object_get_ex(ev, "event", &name) &&
-                    strcmp(json_object_get_string(name), "exit") == 0 &&
-                    json_object_object_get_ex(ev, "params", &params) &&
-                    json_object_object_get_ex(params, "handle", &h) &&
-                    (uint32_t)json_object_get_int64(h) == watch_handle &&
-                    json_object_object_get_ex(params, "status", &st)) {
+                json_object *ev = vc_rpc_parse(f->payload, f->len), *params;
+                const char *name;
+                uint32_t h;
+                int st;
+                if (ev && vc_rpc_read_event(ev, &name, &params) == 0 && strcmp(name, VC_EVENT_EXIT) == 0 &&
+                    vc_rpc_get_handle(params, &h) == 0 && h == watch_handle &&
+                    vc_rpc_get_status(params, &st) == 0) {
                         watch_exited = true;
-                        watch_status = json_object_get_int(st);
+                        watch_status = st;
                 }
                 json_object_put(ev);
         }
@@ -155,16 +152,14 @@ static bool pump(long long deadline)
  * (owned by the caller); an error response ends the program unless ret_err is given. */
 static json_object *call(const char *method, json_object *params, json_object **ret_err)
 {
-        json_object *req = json_object_new_object();
+        json_object *req = vc_rpc_request(method, json_object_get(params));
         uint32_t id = next_id++;
         long long deadline = timeout_ms > 0 ? vc_now_ms() + timeout_ms : -1;
-        size_t len;
-        const char *s;
+        size_t len = 0;
+        const char *s = req ? vc_rpc_text(req, &len) : NULL;
 
-        json_object_object_add(req, "method", json_object_new_string(method));
-        if (params)
-                json_object_object_add(req, "params", json_object_get(params));
-        s = json_object_to_json_string_length(req, JSON_C_TO_STRING_PLAIN, &len);
+        if (s == NULL)
+                die("%s: out of memory", method);
         if (len > VC_FRAME_MAX)
                 die("%s: request too large", method);
         send_frame(VC_FRAME_REQUEST, 0, id, s, len);
@@ -178,30 +173,24 @@ static json_object *call(const char *method, json_object *params, json_object **
                                 other_frame(&f);
                                 continue;
                         }
-                        enum json_tokener_error jerr;
-                        char *copy = strndup((const char *)f.payload, f.len);
-                        json_object *resp = copy ? json_tokener_parse_verbose(copy, &jerr) : NULL, *v, *code,
-                                    *msg;
-                        free(copy);
-                        if (resp == NULL || !json_object_is_type(resp, json_type_object))
-                                die("%s: the agent sent a response that is not a JSON object", method);
-                        if (json_object_object_get_ex(resp, "result", &v)) {
-                                json_object_get(v);
+                        json_object *resp = vc_rpc_parse(f.payload, f.len), *result = NULL;
+                        const char *msg = NULL;
+                        int code = 0;
+                        switch (resp ? vc_rpc_read_response(resp, &result, &code, &msg) : -EPROTO) {
+                        case 0:
+                                json_object_get(result);
                                 json_object_put(resp);
-                                return v;
-                        }
-                        if (!json_object_object_get_ex(resp, "error", &v) ||
-                            !json_object_is_type(v, json_type_object))
+                                return result;
+                        case 1:
+                                if (ret_err) {
+                                        *ret_err = vc_rpc_error(code, msg);
+                                        json_object_put(resp);
+                                        return NULL;
+                                }
+                                die("%s: %s: %s", method, vc_rpc_errno_name(code), msg);
+                        default:
                                 die("%s: the agent sent a response with neither result nor error", method);
-                        if (ret_err) {
-                                *ret_err = json_object_get(v);
-                                json_object_put(resp);
-                                return NULL;
                         }
-                        json_object_object_get_ex(v, "code", &code);
-                        json_object_object_get_ex(v, "message", &msg);
-                        die("%s: %s: %s", method, code ? json_object_get_string(code) : "?",
-                            msg ? json_object_get_string(msg) : "?");
                 }
                 if (rc < 0)
                         die("%s: the agent sent an invalid frame", method);
@@ -495,10 +484,10 @@ static int parse_popts(int argc, char **argv, struct popts *o, int nfixed)
 
 static uint32_t result_handle(json_object *r)
 {
-        json_object *h;
-        if (!json_object_object_get_ex(r, "handle", &h) || json_object_get_int64(h) <= 0)
+        uint32_t h;
+        if (vc_rpc_get_handle(r, &h) < 0)
                 die("the agent's answer has no process handle");
-        return (uint32_t)json_object_get_int64(h);
+        return h;
 }
 
 static int cmd_run(int argc, char **argv)
@@ -506,7 +495,7 @@ static int cmd_run(int argc, char **argv)
         struct popts o = {0};
         int i = parse_popts(argc, argv, &o, 2);
         const char *id = argv[i], *rootfs = argv[i + 1];
-        json_object *params = json_object_new_object(), *spec, *r, *err = NULL;
+        json_object *params, *spec, *r, *err = NULL;
         uint32_t handle;
         int status;
 
@@ -518,29 +507,27 @@ static int cmd_run(int argc, char **argv)
         } else {
                 spec = default_spec(&o, id, argv + i + 3);
         }
-        json_object_object_add(params, "id", json_object_new_string(id));
-        json_object_object_add(params, "rootfs", json_object_new_string(rootfs));
-        json_object_object_add(params, "spec", spec);
-        r = call("create_container", params, NULL);
+        params = vc_rpc_params_create_container(id, rootfs, spec, NULL);
+        r = call(VC_AGENT_CREATE_CONTAINER, params, NULL);
         handle = result_handle(r);
         json_object_put(r);
         json_object_put(params);
 
-        params = json_object_new_object();
-        json_object_object_add(params, "id", json_object_new_string(id));
+        params = vc_rpc_params_id(id);
         watch_handle = handle;
-        r = call("start_container", params, &err);
+        r = call(VC_AGENT_START_CONTAINER, params, &err);
         if (r == NULL) {
-                json_object *msg;
-                json_object_object_get_ex(err, "message", &msg);
-                fprintf(stderr, "kata-agentctl: start_container: %s\n",
-                        msg ? json_object_get_string(msg) : "?");
+                const char *msg = NULL;
+                int code;
+                (void)vc_rpc_read_response(err, &r, &code, &msg);
+                fprintf(stderr, "kata-agentctl: %s: %s\n", VC_AGENT_START_CONTAINER, msg ? msg : "?");
+                r = NULL;
         }
         json_object_put(r);
         status = attach(handle, o.tty);
         if (!o.keep) {
                 timeout_ms = timeout_ms > 0 ? timeout_ms : 60000;
-                json_object_put(call("remove_container", params, NULL));
+                json_object_put(call(VC_AGENT_REMOVE_CONTAINER, params, NULL));
         }
         json_object_put(params);
         json_object_put(err);
@@ -551,20 +538,18 @@ static int cmd_exec(int argc, char **argv)
 {
         struct popts o = {0};
         int i = parse_popts(argc, argv, &o, 2);
-        json_object *params = json_object_new_object(), *r, *p2;
+        json_object *params =
+                        vc_rpc_params_exec_process(argv[i], argv[i + 1], process_object(&o, argv + i + 3)),
+                    *r, *p2;
         uint32_t handle;
 
-        json_object_object_add(params, "id", json_object_new_string(argv[i]));
-        json_object_object_add(params, "exec_id", json_object_new_string(argv[i + 1]));
-        json_object_object_add(params, "process", process_object(&o, argv + i + 3));
-        r = call("exec_process", params, NULL);
+        r = call(VC_AGENT_EXEC_PROCESS, params, NULL);
         handle = result_handle(r);
         json_object_put(r);
         json_object_put(params);
-        p2 = json_object_new_object();
-        json_object_object_add(p2, "handle", json_object_new_int64(handle));
+        p2 = vc_rpc_params_handle(handle);
         watch_handle = handle;
-        json_object_put(call("start_process", p2, NULL));
+        json_object_put(call(VC_AGENT_START_PROCESS, p2, NULL));
         json_object_put(p2);
         return attach(handle, o.tty);
 }
