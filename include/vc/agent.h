@@ -37,12 +37,14 @@ int vc_agent_signal_process(vc_sandbox_client_t *c, const char *id, const char *
                             vc_error_t *err);
 int vc_agent_wait_process(vc_sandbox_client_t *c, uint32_t handle, int *ret_status, vc_error_t *err);
 /* {"pids": [...]} */
-int vc_agent_list_processes(vc_sandbox_client_t *c, const char *id, struct json_object **ret, vc_error_t *err);
+int vc_agent_list_processes(vc_sandbox_client_t *c, const char *id, struct json_object **ret,
+                            vc_error_t *err);
 int vc_agent_resize(vc_sandbox_client_t *c, uint32_t handle, unsigned rows, unsigned cols, vc_error_t *err);
 int vc_agent_pause_container(vc_sandbox_client_t *c, const char *id, vc_error_t *err);
 int vc_agent_resume_container(vc_sandbox_client_t *c, const char *id, vc_error_t *err);
 /* {"memory", "cpu", "pids"} */
-int vc_agent_stats_container(vc_sandbox_client_t *c, const char *id, struct json_object **ret, vc_error_t *err);
+int vc_agent_stats_container(vc_sandbox_client_t *c, const char *id, struct json_object **ret,
+                             vc_error_t *err);
 int vc_agent_remove_container(vc_sandbox_client_t *c, const char *id, vc_error_t *err);
 
 /* The supervisor's own: sup.attach (this connection receives the process's output and exit event) and

@@ -113,7 +113,8 @@ int vc_rpc_read_request(json_object *req, const char **ret_method, json_object *
                 snprintf(err, errlen, "request needs a string 'method'");
                 return -EINVAL;
         }
-        if (json_object_object_get_ex(req, "params", &p) && p != NULL && !json_object_is_type(p, json_type_object)) {
+        if (json_object_object_get_ex(req, "params", &p) && p != NULL &&
+            !json_object_is_type(p, json_type_object)) {
                 snprintf(err, errlen, "'params' must be an object");
                 return -EINVAL;
         }
@@ -152,7 +153,8 @@ int vc_rpc_read_event(json_object *ev, const char **ret_name, json_object **ret_
         if (!json_object_is_type(ev, json_type_object) || !json_object_object_get_ex(ev, "event", &n) ||
             !json_object_is_type(n, json_type_string))
                 return -EPROTO;
-        if (json_object_object_get_ex(ev, "params", &p) && p != NULL && !json_object_is_type(p, json_type_object))
+        if (json_object_object_get_ex(ev, "params", &p) && p != NULL &&
+            !json_object_is_type(p, json_type_object))
                 return -EPROTO;
         *ret_name = json_object_get_string(n);
         *ret_params = p;
@@ -260,7 +262,8 @@ int vc_rpc_get_handle(json_object *o, uint32_t *ret)
         json_object *v;
         int64_t h;
 
-        if (o == NULL || !json_object_object_get_ex(o, "handle", &v) || !json_object_is_type(v, json_type_int))
+        if (o == NULL || !json_object_object_get_ex(o, "handle", &v) ||
+            !json_object_is_type(v, json_type_int))
                 return -EPROTO;
         h = json_object_get_int64(v);
         if (h < 1 || h > UINT32_MAX)
@@ -273,7 +276,8 @@ int vc_rpc_get_status(json_object *o, int *ret)
 {
         json_object *v;
 
-        if (o == NULL || !json_object_object_get_ex(o, "status", &v) || !json_object_is_type(v, json_type_int))
+        if (o == NULL || !json_object_object_get_ex(o, "status", &v) ||
+            !json_object_is_type(v, json_type_int))
                 return -EPROTO;
         *ret = (int)json_object_get_int64(v);
         return 0;

@@ -41,6 +41,9 @@
 #define VC_SUP_WAIT "sup.wait"
 #define VC_SUP_SHUTDOWN "sup.shutdown"
 
+/* The virtio-fs tag of the sandbox's share: qemu's vhost-user-fs device and create_sandbox's share_tag. */
+#define VC_SHARE_TAG "kataShared"
+
 /* ---- events ---- */
 #define VC_EVENT_EXIT "exit"                           /* {handle, id, exec_id, status} */
 #define VC_EVENT_PROCESS "process"                     /* {handle, id, exec_id}: a process was created */
@@ -79,7 +82,7 @@ int vc_rpc_read_response(json_object *resp, json_object **ret_result, int *ret_c
 int vc_rpc_read_event(json_object *ev, const char **ret_name, json_object **ret_params);
 
 /* ---- typed parameters ---- */
-json_object *vc_rpc_params_id(const char *id); /* {"id"}: start/pause/resume/stats/list/remove */
+json_object *vc_rpc_params_id(const char *id);      /* {"id"}: start/pause/resume/stats/list/remove */
 json_object *vc_rpc_params_handle(uint32_t handle); /* {"handle"}: start_process, wait_process, sup.* */
 json_object *vc_rpc_params_create_sandbox(const char *share_tag, const char *hostname /* or NULL */);
 /* takes spec and join (NULL: none) */

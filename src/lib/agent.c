@@ -42,9 +42,10 @@ static int read_process(const char *method, json_object *result, uint32_t *ret_h
         if (ret_handle)
                 *ret_handle = h;
         if (ret_pid)
-                *ret_pid = json_object_object_get_ex(result, "pid", &v) && json_object_is_type(v, json_type_int)
-                               ? (pid_t)json_object_get_int(v)
-                               : 0;
+                *ret_pid =
+                    json_object_object_get_ex(result, "pid", &v) && json_object_is_type(v, json_type_int)
+                        ? (pid_t)json_object_get_int(v)
+                        : 0;
         return 0;
 }
 
@@ -72,8 +73,8 @@ int vc_agent_exec_process(vc_sandbox_client_t *c, const char *id, const char *ex
                           uint32_t *ret_handle, pid_t *ret_pid, vc_error_t *err)
 {
         _cleanup_(json_object_putp) json_object *result = NULL;
-        int r = call(c, VC_AGENT_EXEC_PROCESS, vc_rpc_params_exec_process(id, exec_id, json_object_get(process)),
-                     &result, err);
+        int r = call(c, VC_AGENT_EXEC_PROCESS,
+                     vc_rpc_params_exec_process(id, exec_id, json_object_get(process)), &result, err);
         return r < 0 ? r : read_process(VC_AGENT_EXEC_PROCESS, result, ret_handle, ret_pid, err);
 }
 

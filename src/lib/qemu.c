@@ -10,6 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "rpc.h"
 #include "util.h"
 #include "vc/hypervisor.h"
 
@@ -178,7 +179,7 @@ int vc_qemu_build_argv(const struct vc_qemu_config *c, char ***ret_argv, vc_erro
                 strv_add(&s, "-chardev");
                 strv_add(&s, "socket,id=vfsd,path=%s", c->vfsd_socket);
                 strv_add(&s, "-device");
-                strv_add(&s, "vhost-user-fs-pci,chardev=vfsd,tag=kataShared,queue-size=1024");
+                strv_add(&s, "vhost-user-fs-pci,chardev=vfsd,tag=" VC_SHARE_TAG ",queue-size=1024");
         }
         strv_add(&s, "-device");
         strv_add(&s, "virtio-rng-pci");

@@ -26,10 +26,6 @@
 #include "vc/proc.h"
 #include "vc/sandbox.h"
 
-#ifndef VC_BUILD_GUEST_DIR
-#define VC_BUILD_GUEST_DIR "."
-#endif
-
 void vc_sandbox_info_clear(struct vc_sandbox_info *info)
 {
         free(info->socket);
@@ -156,6 +152,20 @@ static int resolve(const struct vc_sandbox_config *cfg, struct resolved *r, vc_e
         return 0;
 }
 
+/* Today's boot: check until the agent answers, then create_sandbox with the share and the hostname. */
+static json_object *standard_boot_plan(const char *id)
+{
+        json_object *plan = json_object_new_array(), *check = json_object_new_object(),
+                    *create = json_object_new_object();
+
+        json_object_object_add(check, "call", json_object_new_string(VC_AGENT_CHECK));
+        json_object_object_add(create, "call", json_object_new_string(VC_AGENT_CREATE_SANDBOX));
+        json_object_object_add(create, "params", vc_rpc_params_create_sandbox(VC_SHARE_TAG, id));
+        json_object_array_add(plan, check);
+        json_object_array_add(plan, create);
+        return plan;
+}
+
 int vc_sandbox_config_to_json(const struct vc_sandbox_config *c, json_object **ret, vc_error_t *err)
 {
         json_object *o = json_object_new_object();
@@ -194,6 +204,16 @@ int vc_sandbox_config_to_json(const struct vc_sandbox_config *c, json_object **r
         }
         if (c->hotplug_ports)
                 json_object_object_add(o, "hotplug_ports", json_object_new_int((int)c->hotplug_ports));
+        json_object_object_add(o, "boot",
+                               c->boot_plan ? json_object_get(c->boot_plan) : standard_boot_plan(c->id));
+        json_object *sd = json_object_new_object();
+        double t = c->shutdown_timeout > 0 ? c->shutdown_timeout : 10;
+        json_object_object_add(sd, "timeout", json_object_new_double(t));
+        json_object_object_add(sd, "destroy_timeout",
+                               json_object_new_double(c->destroy_timeout > 0 && c->destroy_timeout <= t
+                                                          ? c->destroy_timeout
+                                                          : t / 2));
+        json_object_object_add(o, "shutdown", sd);
         *ret = o;
         return 0;
 }

@@ -98,8 +98,38 @@ static int lsandbox_launch(lua_State *L)
                 return luaL_error(L, "field 'nics' must be a table");
         }
         lua_pop(L, 1);
+        /* plan = {boot = {{call=, params=}, ...}, shutdown = {timeout=, destroy_timeout=}}: nil parts are
+         * libvc's standard plan */
+        lua_getfield(L, 1, "plan");
+        if (!lua_isnil(L, -1)) {
+                luaL_argcheck(L, lua_istable(L, -1), 1, "field 'plan' must be a table");
+                lua_getfield(L, -1, "shutdown");
+                if (lua_istable(L, -1)) {
+                        cfg.shutdown_timeout = (double)vc_l_optfield_integer(L, -1, "timeout", 0);
+                        cfg.destroy_timeout = (double)vc_l_optfield_integer(L, -1, "destroy_timeout", 0);
+                        luaL_argcheck(L, cfg.shutdown_timeout >= 0 && cfg.shutdown_timeout <= 3600, 1,
+                                      "plan.shutdown.timeout must be 0..3600 seconds");
+                }
+                lua_pop(L, 1);
+                lua_getfield(L, -1, "boot");
+                luaL_argcheck(L, lua_isnil(L, -1) || lua_istable(L, -1), 1,
+                              "plan.boot must be a list of calls");
+                lua_replace(L, -2); /* plan.boot (or nil) where plan was */
+        }
+        /* nothing raises from here on */
+        if (!lua_isnil(L, -1)) {
+                const char *why = NULL;
+                cfg.boot_plan = vc_l_tojson(L, -1, &why);
+                if (why || !json_object_is_type(cfg.boot_plan, json_type_array)) {
+                        json_object_put(cfg.boot_plan);
+                        return luaL_argerror(L, 1, why ? why : "plan.boot must be a list of calls");
+                }
+        }
+        lua_pop(L, 1);
 
-        if (vc_sandbox_launch(&cfg, &info, &err) < 0)
+        int r = vc_sandbox_launch(&cfg, &info, &err);
+        json_object_put(cfg.boot_plan);
+        if (r < 0)
                 return vc_l_pusherror(L, &err);
         lua_createtable(L, 0, 6);
         lua_pushinteger(L, info.pid);
@@ -151,7 +181,7 @@ static void check_table(lua_State *L, int i, bool optional) /* may raise */
                 luaL_checktype(L, i, LUA_TTABLE);
 }
 
-static json_object *to_object(lua_State *L, int i, const char **why)
+static json_object *to_object(lua_State *L, int i, const char *not_object, const char **why)
 {
         json_object *o;
 
@@ -160,7 +190,7 @@ static json_object *to_object(lua_State *L, int i, const char **why)
                 return NULL;
         o = vc_l_tojson(L, i, why);
         if (*why == NULL && !json_object_is_type(o, json_type_object))
-                *why = "expected a table with string keys";
+                *why = not_object;
         if (*why) {
                 json_object_put(o);
                 return NULL;
@@ -208,7 +238,7 @@ static int lsandbox_m_call(lua_State *L)
         int r;
 
         check_table(L, 3, true);
-        if ((params = to_object(L, 3, &why)) == NULL && why)
+        if ((params = to_object(L, 3, "params must be a table with string keys", &why)) == NULL && why)
                 return luaL_argerror(L, 3, why);
         r = vc_sandbox_call(c, method, params, ms, &result, &err);
         json_object_put(params);
@@ -248,9 +278,9 @@ static int lsandbox_m_create_container(lua_State *L)
 
         check_table(L, 4, false);
         check_table(L, 5, true);
-        if ((spec = to_object(L, 4, &why)) == NULL)
+        if ((spec = to_object(L, 4, "spec must be a table with string keys", &why)) == NULL)
                 return luaL_argerror(L, 4, why);
-        if ((join = to_object(L, 5, &why)) == NULL && why) {
+        if ((join = to_object(L, 5, "join must be a table with string keys", &why)) == NULL && why) {
                 json_object_put(spec);
                 return luaL_argerror(L, 5, why);
         }
@@ -273,7 +303,7 @@ static int lsandbox_m_exec_process(lua_State *L)
         int r;
 
         check_table(L, 4, false);
-        if ((process = to_object(L, 4, &why)) == NULL)
+        if ((process = to_object(L, 4, "process must be a table with string keys", &why)) == NULL)
                 return luaL_argerror(L, 4, why);
         r = vc_agent_exec_process(c, id, exec_id, process, &h, &pid, &err);
 

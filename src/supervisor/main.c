@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "rpc.h"
 #include "supervisor.h"
 #include "util.h"
 #include "vc/hypervisor.h"
@@ -25,7 +26,6 @@
 
 #define CHECK_INTERVAL_MS 500
 #define POLL_INTERVAL_MS 10
-#define DEFAULT_STOP_TIMEOUT_MS 10000
 
 /* --- configuration --- */
 
@@ -71,6 +71,49 @@ static int cfg_uint(json_object *cfg, const char *key, unsigned def, unsigned *r
         return 0;
 }
 
+/* "boot": [{"call": s, "params"?: {...}}, ...] (at least one) and "shutdown": {"timeout": s,
+ * "destroy_timeout"?: s}. The launcher (libvc) always writes them; the supervisor has no plan of its own. */
+static int cfg_plans(struct sup *s, json_object *cfg)
+{
+        json_object *boot, *sd, *v;
+        double t, d;
+
+        if (!json_object_object_get_ex(cfg, "boot", &boot) || !json_object_is_type(boot, json_type_array) ||
+            json_object_array_length(boot) == 0) {
+                CFG_FAIL("config: 'boot' must be a non-empty array of agent calls");
+                return -EINVAL;
+        }
+        for (size_t i = 0; i < json_object_array_length(boot); i++) {
+                json_object *step = json_object_array_get_idx(boot, i), *call, *params;
+                if (!json_object_is_type(step, json_type_object) ||
+                    !json_object_object_get_ex(step, "call", &call) ||
+                    !json_object_is_type(call, json_type_string) ||
+                    (json_object_object_get_ex(step, "params", &params) && params &&
+                     !json_object_is_type(params, json_type_object))) {
+                        CFG_FAIL("config: boot[%zu] must be {\"call\": method, \"params\"?: {...}}", i);
+                        return -EINVAL;
+                }
+        }
+        if (!json_object_object_get_ex(cfg, "shutdown", &sd) || !json_object_is_type(sd, json_type_object) ||
+            !json_object_object_get_ex(sd, "timeout", &v) ||
+            !(json_object_is_type(v, json_type_int) || json_object_is_type(v, json_type_double)) ||
+            (t = json_object_get_double(v)) <= 0 || t > 3600) {
+                CFG_FAIL("config: 'shutdown.timeout' must be 0..3600 seconds");
+                return -EINVAL;
+        }
+        d = t / 2;
+        if (json_object_object_get_ex(sd, "destroy_timeout", &v) &&
+            (!(json_object_is_type(v, json_type_int) || json_object_is_type(v, json_type_double)) ||
+             (d = json_object_get_double(v)) <= 0 || d > t)) {
+                CFG_FAIL("config: 'shutdown.destroy_timeout' must be within 0..timeout seconds");
+                return -EINVAL;
+        }
+        s->boot_plan = json_object_get(boot);
+        s->shutdown_timeout_ms = (unsigned)(t * 1000);
+        s->destroy_timeout_ms = (unsigned)(d * 1000);
+        return 0;
+}
+
 static int load_config(struct sup *s, const char *path)
 {
         json_object *cfg = json_object_from_file(path), *v;
@@ -93,7 +136,7 @@ static int load_config(struct sup *s, const char *path)
             (r = cfg_uint(cfg, "memory_mib", 256, &s->memory_mib)) < 0 ||
             (r = cfg_uint(cfg, "tcg_cache_mib", 16, &s->tcg_cache_mib)) < 0 ||
             (r = cfg_uint(cfg, "boot_timeout", 30, &s->boot_timeout)) < 0 ||
-            (r = cfg_uint(cfg, "hotplug_ports", 0, &s->hotplug_ports)) < 0)
+            (r = cfg_uint(cfg, "hotplug_ports", 0, &s->hotplug_ports)) < 0 || (r = cfg_plans(s, cfg)) < 0)
                 goto out;
         if (json_object_object_get_ex(cfg, "nics", &v)) {
                 if (!json_object_is_type(v, json_type_array)) {
@@ -126,6 +169,8 @@ static void free_config(struct sup *s)
         }
         json_object_put(s->nics);
         s->nics = NULL;
+        json_object_put(s->boot_plan);
+        s->boot_plan = NULL;
 }
 
 /* --- ready fd --- */
@@ -181,7 +226,7 @@ void sup_boot_ready(struct sup *s)
         if (ready_write(s, m) < 0) {
                 /* the launcher died or gave up: nobody knows of this sandbox, so it must not stay */
                 vc_log(VC_LOG_ERROR, 0, "the launcher is gone, shutting the sandbox down");
-                sup_begin_shutdown(s, NULL, 0, DEFAULT_STOP_TIMEOUT_MS);
+                sup_begin_shutdown(s, NULL, 0, s->shutdown_timeout_ms);
                 return;
         }
         vc_log(VC_LOG_INFO, 0, "sandbox ready in %u ms (accel %s, qemu pid %d, virtiofsd pid %d)", boot_ms,
@@ -700,7 +745,7 @@ static void on_term_signal(uv_signal_t *h, int sig)
         if (s->phase < PHASE_RUNNING)
                 sup_boot_fail(s, EINTR, "interrupted by signal %d", sig);
         else
-                sup_begin_shutdown(s, NULL, 0, DEFAULT_STOP_TIMEOUT_MS);
+                sup_begin_shutdown(s, NULL, 0, s->shutdown_timeout_ms);
 }
 
 static void on_destroy_timeout(uv_timer_t *t)
@@ -710,12 +755,15 @@ static void on_destroy_timeout(uv_timer_t *t)
         sup_after_destroy(s, false);
 }
 
-/* sup_begin_shutdown arms these once destroy_sandbox is sent: half the timeout for the agent, then QMP
- * quit; the whole timeout, then SIGKILL. (check_timer is free again once the agent has answered.) */
+/* sup_begin_shutdown arms these once destroy_sandbox is sent: the plan's share of the timeout for the
+ * agent (half of it unless the plan says), then QMP quit; the whole timeout, then SIGKILL. (check_timer is
+ * free again once the agent has answered.) */
 void sup_arm_stop_timer(struct sup *s, unsigned ms)
 {
+        unsigned agent_ms =
+            (uint64_t)ms * s->destroy_timeout_ms / (s->shutdown_timeout_ms ? s->shutdown_timeout_ms : 1);
         uv_timer_start(&s->stop_timer, on_stop_timeout, ms, 0);
-        uv_timer_start(&s->check_timer, on_destroy_timeout, ms / 2, 0);
+        uv_timer_start(&s->check_timer, on_destroy_timeout, agent_ms, 0);
 }
 
 static int detach_stdio(void)

@@ -325,9 +325,10 @@ static struct pending *pending_take(struct sup *s, uint32_t agent_id)
         return NULL;
 }
 
-/* Send payload[len] (a request's text) to the agent under an id of ours, remembering whom to answer. */
-static int agent_send_request(struct sup *s, enum pending_kind kind, const void *payload, size_t len,
-                              struct client *c, uint32_t client_id)
+/* Send payload[len] (a request's text) to the agent under an id of ours, remembering whom to answer (and,
+ * for the boot plan, which step it is). */
+static int agent_send_step(struct sup *s, enum pending_kind kind, size_t step, const void *payload,
+                           size_t len, struct client *c, uint32_t client_id)
 {
         struct pending *p = calloc(1, sizeof *p);
         int r;
@@ -335,6 +336,7 @@ static int agent_send_request(struct sup *s, enum pending_kind kind, const void 
         if (p == NULL)
                 return -ENOMEM;
         p->kind = kind;
+        p->step = step;
         p->agent_id = s->next_agent_id++;
         if (s->next_agent_id == 0)
                 s->next_agent_id = 1;
@@ -350,25 +352,47 @@ static int agent_send_request(struct sup *s, enum pending_kind kind, const void 
         return 0;
 }
 
+static int agent_send_request(struct sup *s, enum pending_kind kind, const void *payload, size_t len,
+                              struct client *c, uint32_t client_id)
+{
+        return agent_send_step(s, kind, 0, payload, len, c, client_id);
+}
+
 /* One of the supervisor's own requests (check, create_sandbox, destroy_sandbox); takes params. */
 static int agent_request(struct sup *s, enum pending_kind kind, const char *method, json_object *params)
 {
         json_object *o = vc_rpc_request(method, params);
         size_t len;
         const char *txt = o ? vc_rpc_text(o, &len) : NULL;
-        int r = txt ? agent_send_request(s, kind, txt, len, NULL, 0) : -ENOMEM;
+        int r = txt ? agent_send_step(s, kind, s->boot_step, txt, len, NULL, 0) : -ENOMEM;
 
         json_object_put(o);
         return r;
+}
+
+/* Send step s->boot_step of the boot plan. */
+static int boot_send(struct sup *s)
+{
+        json_object *step = json_object_array_get_idx(s->boot_plan, s->boot_step), *params = NULL;
+        const char *call = vc_rpc_get_string(step, "call");
+
+        (void)json_object_object_get_ex(step, "params", &params);
+        return agent_request(s, PEND_BOOT, call, params ? json_object_get(params) : NULL);
+}
+
+static const char *boot_call(struct sup *s)
+{
+        return vc_rpc_get_string(json_object_array_get_idx(s->boot_plan, s->boot_step), "call");
 }
 
 void sup_agent_send_check(struct sup *s)
 {
         if (s->phase != PHASE_BOOT_AGENT)
                 return;
-        int r = agent_request(s, PEND_CHECK, VC_AGENT_CHECK, NULL);
+        s->boot_step = 0;
+        int r = boot_send(s);
         if (r < 0 && r != -EPIPE)
-                vc_log(VC_LOG_WARNING, -r, "send check");
+                vc_log(VC_LOG_WARNING, -r, "send %s", boot_call(s));
 }
 
 /* --- agent channel --- */
@@ -409,27 +433,38 @@ static void agent_response(struct sup *s, struct vc_frame *f)
         }
         resp = vc_rpc_parse(f->payload, f->len);
         switch (p->kind) {
-        case PEND_CHECK:
-                if (s->phase == PHASE_BOOT_AGENT && resp && !resp_error(resp, &code) &&
-                    json_object_object_get_ex(resp, "result", &result)) {
+        case PEND_BOOT:
+                if (p->step != s->boot_step) {
+                        break; /* a late answer to a probe */
+                } else if (s->phase == PHASE_BOOT_AGENT) {
+                        /* the plan's first call is the probe: an answer that is no result is retried */
+                        if (resp == NULL || resp_error(resp, &code) ||
+                            !json_object_object_get_ex(resp, "result", &result))
+                                break;
                         vc_log(VC_LOG_INFO, 0, "agent answered after %llu ms: %s",
                                (unsigned long long)(vc_now_ms() - s->start_ms),
                                json_object_to_json_string_ext(result, JSON_C_TO_STRING_PLAIN));
                         uv_timer_stop(&s->check_timer);
                         s->phase = PHASE_BOOT_SANDBOX;
-                        int r = agent_request(s, PEND_CREATE_SANDBOX, VC_AGENT_CREATE_SANDBOX,
-                                              vc_rpc_params_create_sandbox("kataShared", s->id));
-                        if (r < 0)
-                                sup_boot_fail(s, -r, "send create_sandbox: %s", strerror(-r));
+                } else if (s->phase == PHASE_BOOT_SANDBOX) {
+                        if (resp == NULL) {
+                                sup_boot_fail(s, EPROTO, "%s: invalid answer from the agent", boot_call(s));
+                                break;
+                        }
+                        if ((emsg = resp_error(resp, &code))) {
+                                sup_boot_fail(s, code, "%s: %s", boot_call(s), emsg);
+                                break;
+                        }
+                } else {
+                        break; /* a late answer to a probe */
                 }
-                break;
-        case PEND_CREATE_SANDBOX:
-                if (resp == NULL)
-                        sup_boot_fail(s, EPROTO, "create_sandbox: invalid answer from the agent");
-                else if ((emsg = resp_error(resp, &code)))
-                        sup_boot_fail(s, code, "create_sandbox: %s", emsg);
-                else if (sup_listen(s) == 0)
+                if (++s->boot_step < json_object_array_length(s->boot_plan)) {
+                        int r = boot_send(s);
+                        if (r < 0)
+                                sup_boot_fail(s, -r, "send %s: %s", boot_call(s), strerror(-r));
+                } else if (sup_listen(s) == 0) {
                         sup_boot_ready(s);
+                }
                 break;
         case PEND_DESTROY:
                 if (resp && (emsg = resp_error(resp, &code)))

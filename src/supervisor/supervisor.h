@@ -19,8 +19,8 @@
 enum sup_phase {
         PHASE_BOOT_VFSD,    /* virtiofsd started, waiting for its socket */
         PHASE_BOOT_QEMU,    /* qemu started, waiting for its sockets */
-        PHASE_BOOT_AGENT,   /* sending check until the agent answers */
-        PHASE_BOOT_SANDBOX, /* create_sandbox sent */
+        PHASE_BOOT_AGENT,   /* sending the boot plan's first call until the agent answers */
+        PHASE_BOOT_SANDBOX, /* the rest of the boot plan, one call after another */
         PHASE_RUNNING,
         PHASE_STOPPING, /* sup.shutdown or SIGTERM in progress */
         PHASE_EXITING,  /* children being killed and reaped, clients flushed */
@@ -55,7 +55,7 @@ struct proc {
         struct waiter *waiters;
 };
 
-enum pending_kind { PEND_FORWARD, PEND_CHECK, PEND_CREATE_SANDBOX, PEND_DESTROY };
+enum pending_kind { PEND_FORWARD, PEND_BOOT, PEND_DESTROY };
 
 /* An agent request in flight: our id on the channel and whom to answer. */
 struct pending {
@@ -64,6 +64,7 @@ struct pending {
         uint32_t agent_id;
         struct client *c; /* NULL once the client went away */
         uint32_t client_id;
+        size_t step; /* PEND_BOOT: which call of the boot plan */
 };
 
 struct client {
@@ -126,6 +127,13 @@ struct sup {
         struct proc *procs;
         struct waiter *shutdown_waiters;
         unsigned stop_timeout_ms;
+        /* The launch configuration's plans (supervisor.json): the agent calls of the boot, in order, each
+         * {"call": method, "params"?: {...}} (the first is repeated until the agent answers it), and the
+         * shutdown's grace periods. */
+        json_object *boot_plan;
+        size_t boot_step;
+        unsigned shutdown_timeout_ms; /* agent and qemu together, when the supervisor itself stops */
+        unsigned destroy_timeout_ms;  /* of that, for the agent's destroy_sandbox before QMP quit */
         int quit_sent;
         int finished;
 };
