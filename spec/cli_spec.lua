@@ -139,12 +139,13 @@ describe("vc.signal", function()
     assert.equal(9, vc.signal.parse("kill"))
     assert.equal(10, vc.signal.parse("USR1"))
     assert.equal(10, vc.signal.parse("10"))
+    assert.equal(0, vc.signal.parse("0")) -- a liveness check, as runc takes it
     assert.equal(34, vc.signal.parse("RTMIN"))
     assert.equal(36, vc.signal.parse("SIGRTMIN+2"))
   end)
 
   it("refuses unknown signals", function()
-    for _, s in ipairs({ "BOGUS", "0", "-1", "65", "15x", "", "SIG" }) do
+    for _, s in ipairs({ "BOGUS", "-1", "65", "15x", "", "SIG" }) do
       local ok, err, code = vc.signal.parse(s)
       assert.is_nil(ok, s)
       assert.equal(("unknown signal '%s'"):format(s), err)

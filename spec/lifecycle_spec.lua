@@ -299,6 +299,24 @@ describe("lifecycle #integration", function()
     end
     assert.equal(255, vc.proc.wait(pid))
     assert.truthy(world.wait_for(function() return world.state(root, "c1").status == "stopped" end))
+    -- the log names the process that died: qemu, not virtiofsd, which only followed it (issue 11)
+    local log = run.read(root .. "/.sandbox/" .. vc.id.digest("c1") .. "/supervisor.log") or ""
+    assert.matches("the VM exited unexpectedly", log)
+    assert.not_matches("virtiofsd died", log)
     assert.equal(0, (rt("delete", "c1")))
+  end)
+
+  it("makes the sandbox's sockets 0600 whatever the caller's umask (issue 11)", function()
+    local b = bundle("b", { "sleep", "100" })
+    local cmd = ("umask 000; %s --root %s create -b %s c1 </dev/null >/dev/null 2>/dev/null")
+      :format(run.q(run.runtime), run.q(root), run.q(b))
+    assert.is_true(os.execute(cmd) == true)
+    local dir = root .. "/.sandbox/" .. vc.id.digest("c1")
+    for _, f in ipairs({ "sup.sock", "qmp.sock", "agent.sock" }) do
+      local st = assert(vc.fs.stat(dir .. "/" .. f), f)
+      assert.equal("socket", st.type)
+      assert.equal(tonumber("600", 8), st.mode, f)
+    end
+    assert.equal(0, (rt("delete", "--force", "c1")))
   end)
 end)

@@ -70,6 +70,15 @@ describe("policies.default", function()
       assert.equal("/srv/data", api.world.mounts["/run/kata/.sandbox/c1/mounts/c1/mounts/1"])
     end)
 
+    it("refuses a missing bind source before it boots a VM (issue 11)", function()
+      local api = fakes.api({ mounts = { { destination = "/data", type = "bind", source = "/srv/missing" } } })
+      local ok, err = run(api, "create", { "c1" })
+      assert.is_nil(ok)
+      assert.equal("mounts[0]: source '/srv/missing' does not exist", err)
+      assert.is_nil(index_of(api.calls, "^sandbox.launch"))
+      assert.same({}, fakes.leftovers(api))
+    end)
+
     it("refuses a duplicate id with runc's message and changes nothing", function()
       local api = fakes.api()
       assert.is_true(run(api, "create", { "c1" }))
@@ -218,6 +227,21 @@ describe("policies.default", function()
   end)
 
   describe("start", function()
+    it("stops the container again when its running state cannot be saved (issue 11)", function()
+      local api = fakes.api()
+      assert.is_true(run(api, "create", { "c1" }))
+      api.state.save = function(id, st)
+        if st.status == "running" then return nil, "No space left on device", "ENOSPC" end
+        api.world.states[id] = st
+        return true
+      end
+      local ok, err = run(api, "start", { "c1" })
+      assert.is_nil(ok)
+      assert.equal("save state: No space left on device (the container was stopped)", err)
+      assert.equal(9, api.world.signals[#api.world.signals].signal)
+      assert.equal("created", api.world.states.c1.status)
+    end)
+
     it("starts a created container, then runs poststart hooks in the sandbox namespace", function()
       local api = fakes.api({ hooks = ALL_HOOKS })
       assert.is_true(run(api, "create", { "c1" }))
@@ -283,6 +307,15 @@ describe("policies.default", function()
       assert.equal(10, api.world.signals[2].signal)
       assert.is_true(run(api, "kill", { "c1" }))
       assert.equal(15, api.world.signals[3].signal)
+    end)
+
+    it("takes signal 0 as a liveness check, as runc: success while it runs, an error once stopped (issue 11)", function()
+      assert.is_true(run(api, "kill", { "c1", "0" }))
+      assert.is_nil(api.world.signals[1]) -- nothing reaches the guest
+      api.alive[api.world.states.c1.pid] = nil
+      local ok, err = run(api, "kill", { "c1", "0" })
+      assert.is_nil(ok)
+      assert.equal("container not running", err)
     end)
 
     it("refuses an unknown signal", function()

@@ -15,7 +15,8 @@
 int vc_cli_parse(int argc, char *const *argv, json_object **ret, vc_error_t *err);
 /* Usage text for `command` (NULL: the global usage); static storage. */
 const char *vc_cli_usage(const char *command);
-/* A signal by name ("TERM", "SIGTERM", "term") or number ("15"); -EINVAL when unknown. */
+/* A signal by name ("TERM", "SIGTERM", "term") or number ("15"; "0" asks whether the process lives, as for
+ * kill(2)); -EINVAL when unknown. */
 int vc_signal_parse(const char *s, int *ret_signo);
 /* "TERM" for 15, NULL when unknown. */
 const char *vc_signal_name(int signo);

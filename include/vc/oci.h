@@ -9,6 +9,7 @@
 #define VC_OCI_VERSION "1.3.0"     /* the newest runtime-spec version we implement */
 #define VC_OCI_VERSION_MIN "1.0.0" /* the oldest we accept */
 #define VC_ID_MAX 1024
+#define VC_OCI_MAX_SIZE (4u << 20) /* the largest config.json loaded */
 
 enum vc_container_type {
         VC_CONTAINER_SANDBOX = 0, /* a pod sandbox, or a single container with its own VM */
@@ -23,7 +24,8 @@ int vc_id_validate(const char *id, vc_error_t *err);
 void vc_id_digest(const char *id, char ret[17]);
 
 /* Parse and validate config.json at path; *ret owns the parsed document. Errors name the field:
- * "config.json: hooks.poststart[1].path: must be absolute". */
+ * "config.json: hooks.poststart[1].path: must be absolute". path must be a regular file of at most
+ * VC_OCI_MAX_SIZE bytes holding one JSON value (whitespace may follow, nothing else). */
 int vc_oci_load(const char *path, json_object **ret, vc_error_t *err);
 /* Validate an already parsed document; `what` prefixes errors ("config.json"). */
 int vc_oci_validate(json_object *config, const char *what, vc_error_t *err);

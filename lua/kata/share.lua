@@ -29,6 +29,20 @@ function M.bind(api, undo)
   local S = {}
   local fs = api.sharefs
 
+  --- Refuse, before anything is made (or a VM booted), bind mounts whose host source is missing or lies
+  --- under the runtime's root (a sandbox's share among it).
+  function S.check(config)
+    for i, m in ipairs(config.mounts or {}) do
+      if (m.type == "bind" or has_option(m, "bind", "rbind")) and type(m.source) == "string" and m.source:sub(1, 1) == "/" then
+        if not api.fs.stat(m.source) then fail(("mounts[%d]: source '%s' does not exist"):format(i - 1, m.source)) end
+        local real = api.fs.realpath(m.source) or m.source
+        if api.root and beneath(real, api.root) then
+          fail(("mounts[%d]: source '%s' is inside the runtime's root"):format(i - 1, m.source))
+        end
+      end
+    end
+  end
+
   --- Share container `st`'s rootfs and bind-mount sources. Records runtime.share and runtime.mounts and
   --- saves the state; a rollback unmounts and removes what was made.
   ---@return table guest_mounts config.mounts as the guest must see them (bind sources relative to the share)

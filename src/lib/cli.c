@@ -412,7 +412,7 @@ int vc_signal_parse(const char *s, int *ret_signo)
         if (s[0] >= '0' && s[0] <= '9') {
                 errno = 0;
                 long v = strtol(s, &end, 10);
-                if (errno || *end || v <= 0 || v > SIGRTMAX)
+                if (errno || *end || v < 0 || v > SIGRTMAX)
                         return -EINVAL;
                 *ret_signo = (int)v;
                 return 0;

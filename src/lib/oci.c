@@ -2,10 +2,14 @@
  * table); this file checks the parts we act on and names the field when something is wrong. Unknown
  * properties are ignored, as the runtime spec asks. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "util.h"
 #include "vc/oci.h"
@@ -469,18 +473,75 @@ int vc_oci_validate(json_object *config, const char *what, vc_error_t *err)
         return 0;
 }
 
+/* The bytes of config.json: a regular file (a FIFO would block, a device never end) of at most
+ * VC_OCI_MAX_SIZE bytes. */
+static int read_config(const char *path, const char *base, char **ret_buf, size_t *ret_len, vc_error_t *err)
+{
+        _cleanup_close_ int fd = -1;
+        _cleanup_free_ char *buf = NULL;
+        struct stat st;
+        size_t len = 0;
+
+        /* O_NONBLOCK: opening a FIFO for reading does not wait for a writer */
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+        if (fd < 0)
+                return vc_error_set(err, errno, "open '%s'", path);
+        if (fstat(fd, &st) < 0)
+                return vc_error_set(err, errno, "stat '%s'", path);
+        if (!S_ISREG(st.st_mode))
+                return vc_error_setx(err, EINVAL, "%s: not a regular file", base);
+        if (st.st_size > VC_OCI_MAX_SIZE)
+                return vc_error_setx(err, EFBIG, "%s: larger than %u bytes", base, VC_OCI_MAX_SIZE);
+        if ((buf = malloc((size_t)st.st_size + 1)) == NULL)
+                return vc_error_set(err, ENOMEM, "read '%s'", path);
+        /* the size read stops at is the one stat gave: a file that grows meanwhile is cut, not followed */
+        while (len < (size_t)st.st_size) {
+                ssize_t n = read(fd, buf + len, (size_t)st.st_size - len);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0)
+                        return vc_error_set(err, errno, "read '%s'", path);
+                if (n == 0)
+                        break;
+                len += (size_t)n;
+        }
+        buf[len] = '\0';
+        *ret_buf = TAKE_PTR(buf);
+        *ret_len = len;
+        return 0;
+}
+
 int vc_oci_load(const char *path, json_object **ret, vc_error_t *err)
 {
         const char *base = strrchr(path, '/');
+        _cleanup_free_ char *buf = NULL;
+        json_tokener *tok;
         json_object *doc;
+        size_t len = 0, end;
         int r;
 
         base = base ? base + 1 : path;
-        doc = json_object_from_file(path);
-        if (doc == NULL) {
-                if (access(path, R_OK) < 0)
-                        return vc_error_set(err, errno, "open '%s'", path);
-                return vc_error_setx(err, EINVAL, "%s: invalid JSON: %s", base, json_util_get_last_err());
+        if ((r = read_config(path, base, &buf, &len, err)) < 0)
+                return r;
+        if ((tok = json_tokener_new()) == NULL)
+                return vc_error_set(err, ENOMEM, "parse '%s'", path);
+        doc = json_tokener_parse_ex(tok, buf, (int)len);
+        if (doc == NULL || json_tokener_get_error(tok) != json_tokener_success) {
+                enum json_tokener_error e = json_tokener_get_error(tok);
+                json_object_put(doc);
+                json_tokener_free(tok);
+                return vc_error_setx(err, EINVAL, "%s: invalid JSON: %s", base,
+                                     e == json_tokener_continue ? "unexpected end of data"
+                                                                : json_tokener_error_desc(e));
+        }
+        end = json_tokener_get_parse_end(tok);
+        json_tokener_free(tok);
+        while (end < len && strchr(" \t\r\n", buf[end]) != NULL && buf[end] != '\0')
+                end++;
+        if (end < len) {
+                json_object_put(doc);
+                return vc_error_setx(err, EINVAL, "%s: invalid JSON: data after the document at byte %zu",
+                                     base, end);
         }
         r = vc_oci_validate(doc, base, err);
         if (r < 0) {

@@ -350,6 +350,10 @@ static int spawn_child(struct sup *s, struct child *ch, char **argv, const char 
                         dprintf(2, "setns '%s': %s\n", netns, strerror(errno));
                         _exit(127);
                 }
+                /* qemu's sockets (qmp.sock, agent.sock) and its console log: 0600 from the start, whatever
+                 * the caller's umask */
+                if (ch == &s->qemu_child)
+                        umask(0177);
                 execv(argv[0], argv);
                 dprintf(2, "exec '%s': %s\n", argv[0], strerror(errno));
                 _exit(127);
@@ -381,6 +385,34 @@ static const char *describe_status(int status, char *buf, size_t len)
 
 static void maybe_finish(struct sup *s);
 
+/* Whether qemu is gone or on its way out. A SIGKILLed qemu closes its end of the vhost-user socket while
+ * it exits, and virtiofsd, exiting on that, may be reaped before qemu is: its death is then news of
+ * qemu's, not a virtiofsd failure. PF_EXITING (0x4, in /proc/<pid>/stat's flags) is set as soon as the
+ * kernel starts tearing a process down, before its files are closed, so the answer does not race. */
+static int qemu_exiting(struct sup *s)
+{
+        char path[64], buf[1024], *p;
+        unsigned long flags = 0;
+        char state = 0;
+        ssize_t n;
+        int fd;
+
+        if (s->qemu_child.pid <= 0 || s->qemu_child.reaped)
+                return 1;
+        snprintf(path, sizeof path, "/proc/%d/stat", s->qemu_child.pid);
+        if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+                return 1;
+        n = read(fd, buf, sizeof buf - 1);
+        close(fd);
+        if (n <= 0)
+                return 1;
+        buf[n] = '\0';
+        if ((p = strrchr(buf, ')')) == NULL ||
+            sscanf(p + 1, " %c %*d %*d %*d %*d %*d %lu", &state, &flags) != 2)
+                return 0;
+        return state == 'Z' || state == 'X' || (flags & 0x4) != 0;
+}
+
 static void on_sigchld(uv_signal_t *h, int sig)
 {
         struct sup *s = h->data;
@@ -407,6 +439,9 @@ static void on_sigchld(uv_signal_t *h, int sig)
                                 sup_vm_died(s);
                         else if (s->phase == PHASE_STOPPING)
                                 sup_terminate(s, 0);
+                } else if (s->phase <= PHASE_RUNNING && qemu_exiting(s)) {
+                        /* qemu's own exit, reaped next, says what happened */
+                        vc_log(VC_LOG_INFO, 0, "virtiofsd followed qemu");
                 } else if (s->phase < PHASE_RUNNING) {
                         sup_boot_fail(s, EIO, "virtiofsd exited: %s",
                                       ch->last[0] ? ch->last : describe_status(status, desc, sizeof desc));

@@ -741,6 +741,49 @@ static void sup_qmp_cb(vc_qmp_t *q, int status, json_object *ret, const char *ms
         free(qc);
 }
 
+/* What sup.qmp passes on: the QMP commands the runtime uses, with arguments a client cannot turn into a
+ * host command (netdev_add's script/downscript/helper, an fd) or a new backend. Anything else is refused:
+ * every client of sup.sock would otherwise hold a root-equivalent QMP monitor. */
+static const char *qmp_refusal(const char *cmd, json_object *args)
+{
+        static const char *const plain[] = {"query-status", "stop", "cont", "netdev_del", "device_del"};
+        const char *v;
+
+        for (size_t i = 0; i < ELEMENTSOF(plain); i++)
+                if (STREQ(cmd, plain[i]))
+                        return NULL;
+        if (STREQ(cmd, "netdev_add")) {
+                if (args == NULL)
+                        return "netdev_add needs arguments";
+                json_object_object_foreach(args, k, val)
+                {
+                        if (STREQ(k, "type")) {
+                                if (!json_object_is_type(val, json_type_string) ||
+                                    !STREQ(json_object_get_string(val), "tap"))
+                                        return "netdev_add: only type 'tap'";
+                        } else if (STREQ(k, "script") || STREQ(k, "downscript")) {
+                                v = json_object_is_type(val, json_type_string) ? json_object_get_string(val)
+                                                                               : "";
+                                if (!STREQ(v, "no"))
+                                        return "netdev_add: script and downscript must be 'no'";
+                        } else if (!STREQ(k, "id") && !STREQ(k, "ifname") && !STREQ(k, "vhost") &&
+                                   !STREQ(k, "queues")) {
+                                return "netdev_add: argument not allowed";
+                        }
+                }
+                return NULL;
+        }
+        if (STREQ(cmd, "device_add")) {
+                json_object *drv;
+                if (args == NULL || !json_object_object_get_ex(args, "driver", &drv) ||
+                    !json_object_is_type(drv, json_type_string) ||
+                    !STREQ(json_object_get_string(drv), "virtio-net-pci"))
+                        return "device_add: only driver 'virtio-net-pci'";
+                return NULL;
+        }
+        return "command not allowed";
+}
+
 static void sup_qmp(struct client *c, uint32_t id, json_object *params)
 {
         struct sup *s = c->s;
@@ -756,6 +799,11 @@ static void sup_qmp(struct client *c, uint32_t id, json_object *params)
         if (json_object_object_get_ex(params, "arguments", &args) &&
             !json_object_is_type(args, json_type_object)) {
                 sup_reply_error(c, id, EINVAL, "sup.qmp: 'arguments' must be an object");
+                return;
+        }
+        const char *why = qmp_refusal(json_object_get_string(exec), args);
+        if (why) {
+                sup_reply_error(c, id, EPERM, "sup.qmp: '%.64s': %s", json_object_get_string(exec), why);
                 return;
         }
         if (!s->qmp || !vc_qmp_is_open(s->qmp)) {
@@ -1019,10 +1067,12 @@ int sup_listen(struct sup *s)
         if (r == 0) {
                 s->listener.data = s;
                 s->listener_open = 1;
+                /* 0600 from the moment it exists: a chmod after the bind would leave a window */
+                mode_t old = umask(0177);
                 r = uv_pipe_bind(&s->listener, s->sock_path);
+                umask(old);
         }
         if (r == 0) {
-                (void)chmod(s->sock_path, 0600);
                 r = uv_listen((uv_stream_t *)&s->listener, 64, on_connection);
         }
         if (r < 0) {

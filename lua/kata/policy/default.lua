@@ -122,6 +122,7 @@ function P.create(ctx, api)
   local bundle, config = api.container.read_bundle(ctx)
   local valid, verr = api.policy.validate(ctx, api, config)
   if valid == false or verr ~= nil then fail(tostring(verr or "refused by the policy")) end
+  api.share.check(config) -- cheap checks before a VM boots
   local ctype, sid = api.container.kind(id, config)
   api.log.field("sandbox", sid)
   local lock = api.container.lock(sid)
@@ -175,7 +176,13 @@ function P.start(ctx, api)
   network(ctx, api, st, "start", nil, sb)
   must("start container", api.agent.start_container(sb, st.id))
   st.status = "running"
-  api.container.save(st)
+  local saved, serr = pcall(api.container.save, st)
+  if not saved then
+    -- the process runs, but its record cannot say so (a full disk): stop it rather than leave it 'created'
+    api.agent.signal(sb, st.id, 9, true)
+    api.policy.wait_exit(ctx, api, st, sb, 10)
+    fail(("%s (the container was stopped)"):format(type(serr) == "table" and serr.msg or tostring(serr)))
+  end
 
   local ok, err = hooks(ctx, api, st, "poststart", "running")
   if not ok then
@@ -212,6 +219,7 @@ function P.kill(ctx, api)
     if ctx.options.all then return true end -- --all tolerates a stopped container
     fail("container not running")
   end
+  if signo == 0 then return true end -- signal 0 asks only whether the container runs (its shim lives), as runc
   local sb = must("connect to sandbox", api.pod.connect(st))
   must("signal container", api.agent.signal(sb, st.id, signo, ctx.options.all))
   api.log.info("sent signal %d", signo)
