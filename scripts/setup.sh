@@ -6,7 +6,7 @@ set -euo pipefail
 PKGS=(
 	# build
 	build-essential cmake pkg-config
-	liblua5.4-dev lua5.4 libjson-c-dev libuv1-dev libmnl-dev
+	liblua5.4-dev lua5.4 libjson-c-dev libuv1-dev libmnl-dev libseccomp-dev
 	# tests
 	lua-busted lua-filesystem
 	# the VM: hypervisor, virtio-fs daemon, guest image tools

@@ -57,6 +57,16 @@ describe("containerd #integration", function()
     assert.equal("hello from the guest\n", out)
   end)
 
+  it("ctr run --seccomp runs the container under containerd's default profile (issue 12)", function()
+    local status, out, err = ctd.ctr(d, ctd.run_args(d, "sc" .. n,
+      { "sh", "-c", "grep -E '^(CapBnd|Seccomp):' /proc/self/status; mkdir /tmp/d && echo mkdir-ok" }, { "--seccomp" }))
+    assert.equal(0, status, err)
+    -- containerd's default capabilities, as runc gives them
+    assert.matches("CapBnd:%s+00000000a80425fb\n", out)
+    assert.matches("Seccomp:%s+2\n", out)
+    assert.matches("mkdir%-ok\n", out)
+  end)
+
   it("ctr task exec, ps, pause, resume and kill a container running in its own VM", function()
     local id = "k" .. n
     local out, err, rc = tmp .. "/k.out", tmp .. "/k.err", tmp .. "/k.rc"

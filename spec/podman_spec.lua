@@ -160,6 +160,19 @@ describe("podman #integration", function()
     assert.equal("", ids)
   end)
 
+  it("runs with podman's default capabilities and its default seccomp profile loaded (issue 12)", function()
+    local s, out, err = podman("run", "--rm", "--rootfs", rootfs, "sh", "-c",
+      "grep -E '^(CapBnd|CapEff|Seccomp):' /proc/self/status; mkdir /tmp/d && echo mkdir-ok")
+    assert.equal(0, s, out .. err)
+    -- podman 4.3's built-in default capabilities (the private containers.conf names none), bit by bit:
+    -- CHOWN DAC_OVERRIDE FOWNER FSETID KILL SETGID SETUID SETPCAP NET_BIND_SERVICE NET_RAW SYS_CHROOT MKNOD
+    -- AUDIT_WRITE SETFCAP
+    assert.matches("CapBnd:%s+00000000a80425fb\n", out)
+    assert.matches("CapEff:%s+00000000a80425fb\n", out)
+    assert.matches("Seccomp:%s+2\n", out)
+    assert.matches("mkdir%-ok\n", out)
+  end)
+
   it("propagates the exit code through run, and through create + start --attach; 127 for a missing command", function()
     local s, _, err = podman("run", "--rm", "--rootfs", rootfs, "sh", "-c", "exit 7")
     assert.equal(7, s, err)

@@ -45,6 +45,9 @@ int vc_agent_resume_container(vc_sandbox_client_t *c, const char *id, vc_error_t
 /* {"memory", "cpu", "pids"} */
 int vc_agent_stats_container(vc_sandbox_client_t *c, const char *id, struct json_object **ret,
                              vc_error_t *err);
+/* resources: an OCI linux.resources object, applied to the running container's cgroup. */
+int vc_agent_update_container(vc_sandbox_client_t *c, const char *id, struct json_object *resources,
+                              vc_error_t *err);
 int vc_agent_remove_container(vc_sandbox_client_t *c, const char *id, vc_error_t *err);
 
 /* The supervisor's own: sup.attach (this connection receives the process's output and exit event) and

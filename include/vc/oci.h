@@ -3,6 +3,7 @@
 #define VC_OCI_H
 
 #include <json-c/json.h>
+#include <stdbool.h>
 
 #include "vc/error.h"
 
@@ -37,6 +38,12 @@ int vc_oci_validate_process(json_object *process, const char *what, vc_error_t *
  * sandbox; an unknown value is -EINVAL. */
 int vc_oci_container_type(json_object *annotations, enum vc_container_type *ret_type,
                           const char **ret_sandbox_id, vc_error_t *err);
+
+/* Refuse what the guest cannot honour, before a VM boots (src/lib/oci_guest.c): user and time namespaces,
+ * namespace paths other than the network namespace and, for a pod container (pod_member), the pod's
+ * uts/ipc/pid (a path's type is checked on the nsfs itself), and fields the guest agent does not apply.
+ * -EINVAL naming the field. */
+int vc_oci_check_guest(json_object *config, bool pod_member, const char *what, vc_error_t *err);
 
 /* A default config.json for `spec`, like runc spec: sh in a busybox-style rootfs. */
 json_object *vc_oci_default_spec(void);

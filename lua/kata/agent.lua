@@ -61,6 +61,11 @@ function M.bind(api, undo)
   --- The container's cgroup figures (cpu, memory, pids).
   function A.stats(sb, id) return sb:stats_container(id, M.TIMEOUT) end
 
+  --- Apply `resources` (an OCI linux.resources object) to a running container's cgroup.
+  function A.update(sb, id, resources)
+    return sb:update_container(id, resources, M.TIMEOUT)
+  end
+
   return A
 end
 

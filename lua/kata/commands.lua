@@ -44,9 +44,16 @@ function M.features()
     mountOptions = { "ro", "rw", "nosuid", "suid", "nodev", "dev", "noexec", "exec", "bind", "rbind",
       "relatime", "norelatime", "strictatime", "noatime", "mode", "size", "newinstance", "ptmxmode", "gid" },
     linux = {
-      namespaces = { "mount", "pid", "uts", "ipc", "network" },
+      namespaces = { "mount", "pid", "uts", "ipc", "network", "cgroup" },
       cgroup = { v1 = false, v2 = true, systemd = false, systemdUser = false },
-      seccomp = { enabled = false },
+      seccomp = {
+        enabled = true,
+        actions = vc.json.array(vc.oci.seccomp.actions),
+        operators = vc.json.array(vc.oci.seccomp.operators),
+        archs = vc.json.array(vc.oci.seccomp.archs),
+        knownFlags = vc.json.array(vc.oci.seccomp.flags),
+        supportedFlags = vc.json.array(vc.oci.seccomp.flags),
+      },
       apparmor = { enabled = false },
       selinux = { enabled = false },
       mountExtensions = { idmap = { enabled = false } },

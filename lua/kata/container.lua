@@ -255,8 +255,12 @@ function M.bind(api, undo)
     for _, e in ipairs(o.env or {}) do env[#env + 1] = e end
     local args = {}
     for i = 2, #ctx.args do args[#args + 1] = ctx.args[i] end
+    -- as runc's exec: the container's process is the base, so its capabilities, no_new_privs, rlimits and
+    -- OOM score carry over
     local p = { args = args, env = env, cwd = o.cwd or config.cwd or "/", terminal = o.tty == true,
-      user = o.user and parse_user(o.user) or config.user or { uid = 0, gid = 0 } }
+      user = o.user and parse_user(o.user) or config.user or { uid = 0, gid = 0 },
+      capabilities = config.capabilities, noNewPrivileges = config.noNewPrivileges, rlimits = config.rlimits,
+      oomScoreAdj = config.oomScoreAdj }
     if o.additional_gids then
       p.user.additionalGids = {}
       for _, g in ipairs(o.additional_gids) do p.user.additionalGids[#p.user.additionalGids + 1] = math.tointeger(tonumber(g)) end

@@ -10,7 +10,7 @@ local M = {}
 
 local LIFECYCLE = {
   create = true, start = true, run = true, state = true, kill = true, delete = true, exec = true,
-  ps = true, list = true, pause = true, resume = true, events = true,
+  ps = true, list = true, pause = true, resume = true, events = true, update = true,
 }
 
 -- Commands that must complete for any container even when its policy is gone, broken or no longer

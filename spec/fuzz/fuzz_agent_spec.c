@@ -8,7 +8,7 @@
 static void spawn_init(struct spawn *s)
 {
         memset(s, 0, sizeof *s);
-        s->ns_fd_mnt = s->ns_fd_uts = s->ns_fd_ipc = s->root_fd = -1;
+        s->ns_fd_mnt = s->ns_fd_uts = s->ns_fd_ipc = s->ns_fd_cgroup = s->root_fd = -1;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -109,6 +109,10 @@ function M.api(opts)
       return nil, "unknown container type", "EINVAL"
     end,
     validate_process = function() return true end,
+    check_guest = function()
+      if fails["oci.check_guest"] then return nil, fails["oci.check_guest"], "EINVAL" end
+      return true
+    end,
   }
   local now = 0
   api.clock = { monotonic = function() now = now + 0.5; return now end, sleep = function(s) now = now + s end }

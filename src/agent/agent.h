@@ -60,12 +60,42 @@ void close_fd(int *fd); /* close *fd if open, then -1 */
 void set_nonblock(int fd);
 void sleep_ms(long ms);
 
+/* ---- process.capabilities (caps.c) ---- */
+struct caps {
+        uint64_t bounding, effective, inheritable, permitted, ambient;
+};
+/* Read the five sets (all empty without the object, as in runc); names the agent or the kernel does not know
+ * are logged and skipped, as runc does. */
+int caps_parse(struct caps *c, json_object *o, char *err, size_t errlen);
+int caps_from_name(const char *name);
+int caps_last_cap(void);
+/* In the child: the bounding set before the uid changes; the other four after it. -errno on failure. */
+int caps_drop_bounding(const struct caps *c);
+int caps_apply(const struct caps *c);
+
+/* ---- linux.seccomp (seccomp.c): compiled when the container is created, loaded by the child ---- */
+struct agent_seccomp;
+/* NULL in *out when o is NULL. -EINVAL with the field named in err for what the guest cannot honour. */
+int agent_seccomp_parse(json_object *o, struct agent_seccomp **out, char *err, size_t errlen);
+struct agent_seccomp *agent_seccomp_dup(const struct agent_seccomp *f);
+void agent_seccomp_free(struct agent_seccomp *f);
+int agent_seccomp_load(const struct agent_seccomp *f);
+
 /* ---- what a process is started with, parsed from OCI JSON before forking (spec.c) ---- */
 struct mount_spec {
         char *source, *destination, *type, *data;
         unsigned long flags, propagation;
         bool bind, minimal_dev, cgroup;
         bool copyup; /* tmpcopyup: the tmpfs starts with what was in the directory it covers */
+};
+
+struct device_spec { /* one of linux.devices */
+        char *path;
+        mode_t type; /* S_IFCHR, S_IFBLK, S_IFIFO */
+        unsigned major, minor;
+        mode_t mode;
+        uid_t uid;
+        gid_t gid;
 };
 
 struct spawn {
@@ -79,6 +109,10 @@ struct spawn {
         bool terminal;
         unsigned short rows, cols;
         bool no_new_privs;
+        struct caps caps;
+        bool oom_score_adj_set;
+        int oom_score_adj;
+        struct agent_seccomp *seccomp; /* the container's filter, for its init and every exec */
         struct {
                 int resource;
                 const char *name; /* "RLIMIT_NOFILE", for messages */
@@ -89,13 +123,18 @@ struct spawn {
         char *rootfs; /* absolute guest path */
         bool rootfs_readonly;
         char *hostname;
-        bool ns_pid, ns_uts, ns_ipc;
+        bool ns_pid, ns_uts, ns_ipc, ns_cgroup;
+        unsigned long rootfs_propagation; /* linux.rootfsPropagation, 0: the root stays private */
         struct mount_spec *mounts;
         size_t nmounts;
         char **masked, **readonly;
         size_t nmasked, nreadonly;
+        struct device_spec *devices;
+        size_t ndevices;
+        char **sysctl; /* pairs: the path under /proc/sys, the value */
+        size_t nsysctl;
         /* exec_process only: fds of the container init's namespaces and root, opened by the agent */
-        int ns_fd_mnt, ns_fd_uts, ns_fd_ipc, root_fd;
+        int ns_fd_mnt, ns_fd_uts, ns_fd_ipc, ns_fd_cgroup, root_fd;
         /* set by the agent before forking: the container cgroup the process joins */
         char *cgroup_dir;
 };
@@ -106,6 +145,29 @@ void spawn_free(struct spawn *s);
 int spawn_parse_process(struct spawn *s, json_object *process, char *err, size_t errlen);
 /* Fill the container parts of s from an OCI config.json object and the rootfs path. */
 int spawn_parse_spec(struct spawn *s, json_object *spec, const char *rootfs, char *err, size_t errlen);
+
+/* ---- linux.sysctl (sysctl.c) ---- */
+/* Validate as runc does (only parameters of namespaces the container owns) into s->sysctl; needs
+ * s->ns_ipc and s->ns_uts already read. */
+int sysctl_parse(struct spawn *s, json_object *o, bool ns_net, char *err, size_t errlen);
+/* In the child, inside its new namespaces; on failure *failed names the parameter. */
+int sysctl_apply(const struct spawn *s, const char **failed);
+
+/* ---- linux.devices and the device cgroup (devices.c) ---- */
+int devices_parse(struct spawn *s, json_object *a, char *err, size_t errlen);
+void devices_free(struct spawn *s);
+/* In the child, in the container's root before pivot_root; *failed names the device on failure. */
+int devices_create(int rootfd, const struct spawn *s, const char **failed);
+/* linux.resources.devices (plus runc's always-allowed devices and s's own) as a BPF program on the cgroup. */
+int devices_cgroup_apply(const char *cgroup_dir, json_object *res, const struct spawn *s, char *err,
+                         size_t errlen);
+/* child.c: make path (and its parents) inside rootfd; an O_PATH fd of it. */
+int mkpath_in_root(int rootfd, const char *path, bool file);
+
+/* ---- linux.resources (resources.c) ---- */
+/* Apply res (NULL: nothing) to the cgroup directory; update: on a running container, where the memory
+ * limit cannot pass the VM's memory. -errno with the field named in err. */
+int resources_apply(const char *cgroup_dir, json_object *res, bool update, char *err, size_t errlen);
 
 /* ---- the child side (child.c): never returns ---- */
 struct child_fds {
@@ -164,7 +226,8 @@ struct proc {
 struct container {
         struct container *next;
         char *id;
-        char *cgroup; /* AGENT_CGROUP_ROOT/<id> */
+        char *cgroup;                  /* AGENT_CGROUP_ROOT/<id> */
+        struct agent_seccomp *seccomp; /* its filter, which every exec'd process gets too */
         struct proc *init;
         bool dead; /* its init died while being set up: freed by the main loop, invisible until then */
 };
@@ -209,9 +272,7 @@ int cgroup_create(const char *dir);
 int cgroup_read(const char *dir, const char *file, char *buf, size_t size);
 int cgroup_write(const char *dir, const char *file, const char *val);
 long long cgroup_key(const char *dir, const char *file, const char *key); /* "key N" lines; -1 if absent */
-/* linux.resources of an OCI config -> memory.max, pids.max, cpu.max: 0 or -errno, err[errlen]. */
-int cgroup_apply_resources(const char *dir, json_object *spec, char *err, size_t errlen);
-int cgroup_signal_all(const char *dir, int sig); /* how many got it, or -errno */
+int cgroup_signal_all(const char *dir, int sig);                          /* how many got it, or -errno */
 int cgroup_kill(const char *dir); /* cgroup.kill, thawed first; SIGKILL to each when the kernel lacks it */
 int cgroup_freeze(const char *dir, bool on); /* and wait (bounded) for the state: 0, -ETIMEDOUT, -errno */
 json_object *cgroup_stats(const char *dir);  /* the stats_container result */

@@ -1,5 +1,5 @@
 /* The container cgroups (cgroup v2, one directory per container under AGENT_CGROUP_ROOT): creation,
- * resource limits, freezing, killing, statistics. Knows directories, not containers. */
+ * freezing, killing, statistics. Knows directories, not containers. */
 #include <errno.h>
 #include <limits.h>
 #include <signal.h>
@@ -44,62 +44,6 @@ long long cgroup_key(const char *dir, const char *file, const char *key)
                 if (strncmp(line, key, klen) == 0 && line[klen] == ' ')
                         return strtoll(line + klen + 1, NULL, 10);
         return -1;
-}
-
-int cgroup_apply_resources(const char *dir, json_object *spec, char *err, size_t errlen)
-{
-        json_object *lnx, *res, *mem, *pids, *cpu, *v, *v2;
-        char val[64];
-        int rc;
-
-        if (!json_object_object_get_ex(spec, "linux", &lnx) || !json_object_is_type(lnx, json_type_object) ||
-            !json_object_object_get_ex(lnx, "resources", &res) || !json_object_is_type(res, json_type_object))
-                return 0;
-        if (json_object_object_get_ex(res, "memory", &mem) && json_object_is_type(mem, json_type_object) &&
-            json_object_object_get_ex(mem, "limit", &v)) {
-                if (!json_object_is_type(v, json_type_int)) {
-                        snprintf(err, errlen, "linux.resources.memory.limit: expected int");
-                        return -EINVAL;
-                }
-                int64_t n = json_object_get_int64(v);
-                if (n > 0) {
-                        snprintf(val, sizeof val, "%lld", (long long)n);
-                        if ((rc = cgroup_write(dir, "memory.max", val)) < 0) {
-                                snprintf(err, errlen, "memory.max: %s", strerror(-rc));
-                                return rc;
-                        }
-                }
-        }
-        if (json_object_object_get_ex(res, "pids", &pids) && json_object_is_type(pids, json_type_object) &&
-            json_object_object_get_ex(pids, "limit", &v)) {
-                if (!json_object_is_type(v, json_type_int)) {
-                        snprintf(err, errlen, "linux.resources.pids.limit: expected int");
-                        return -EINVAL;
-                }
-                int64_t n = json_object_get_int64(v);
-                if (n > 0) {
-                        snprintf(val, sizeof val, "%lld", (long long)n);
-                        if ((rc = cgroup_write(dir, "pids.max", val)) < 0) {
-                                snprintf(err, errlen, "pids.max: %s", strerror(-rc));
-                                return rc;
-                        }
-                }
-        }
-        if (json_object_object_get_ex(res, "cpu", &cpu) && json_object_is_type(cpu, json_type_object) &&
-            json_object_object_get_ex(cpu, "quota", &v)) {
-                int64_t quota = json_object_is_type(v, json_type_int) ? json_object_get_int64(v) : 0;
-                int64_t period = 100000;
-                if (json_object_object_get_ex(cpu, "period", &v2) && json_object_is_type(v2, json_type_int))
-                        period = json_object_get_int64(v2);
-                if (quota > 0 && period >= 1000 && period <= 1000000) {
-                        snprintf(val, sizeof val, "%lld %lld", (long long)quota, (long long)period);
-                        if ((rc = cgroup_write(dir, "cpu.max", val)) < 0) {
-                                snprintf(err, errlen, "cpu.max: %s", strerror(-rc));
-                                return rc;
-                        }
-                }
-        }
-        return 0;
 }
 
 int cgroup_signal_all(const char *dir, int sig)

@@ -62,7 +62,7 @@ static int open_in_root(int rootfd, const char *path, int flags)
 
 /* Make path (and its parents) inside rootfd if missing: a directory, or an empty file when file is
  * true. Returns an O_PATH fd of it. */
-static int mkpath_in_root(int rootfd, const char *path, bool file)
+int mkpath_in_root(int rootfd, const char *path, bool file)
 {
         char buf[PATH_MAX];
         size_t len = strlen(path);
@@ -337,7 +337,9 @@ static void setup_container(const struct spawn *s)
 {
         /* a namespace to join (create_container's "join") replaces a new one of its type */
         bool new_uts = s->ns_uts && s->ns_fd_uts < 0, new_ipc = s->ns_ipc && s->ns_fd_ipc < 0;
-        int flags = CLONE_NEWNS | (new_uts ? CLONE_NEWUTS : 0) | (new_ipc ? CLONE_NEWIPC : 0);
+        /* the cgroup namespace is made after the child joined the container's cgroup: that is its root */
+        int flags = CLONE_NEWNS | (new_uts ? CLONE_NEWUTS : 0) | (new_ipc ? CLONE_NEWIPC : 0) |
+                    (s->ns_cgroup ? CLONE_NEWCGROUP : 0);
         int rootfd;
 
         if (s->ns_fd_uts >= 0 && setns(s->ns_fd_uts, CLONE_NEWUTS) < 0)
@@ -346,6 +348,11 @@ static void setup_container(const struct spawn *s)
                 die(errno, "join ipc namespace");
         if (unshare(flags) < 0)
                 die(errno, "unshare");
+        /* written through the agent's /proc, from inside the container's new namespaces */
+        const char *key;
+        int rc = sysctl_apply(s, &key);
+        if (rc < 0)
+                die(-rc, "linux.sysctl: write '%s'", key);
         if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
                 die(errno, "make / private");
         if (mount(s->rootfs, s->rootfs, NULL, MS_BIND | MS_REC, NULL) < 0)
@@ -355,6 +362,8 @@ static void setup_container(const struct spawn *s)
                 die(errno, "open rootfs '%s'", s->rootfs);
         for (size_t i = 0; i < s->nmounts; i++)
                 do_mount(rootfd, s, &s->mounts[i]);
+        if ((rc = devices_create(rootfd, s, &key)) < 0)
+                die(-rc, "linux.devices: mknod '%s'", key);
         mask_paths(rootfd, s);
         close(rootfd);
 
@@ -367,6 +376,8 @@ static void setup_container(const struct spawn *s)
                 die(errno, "detach old root");
         if (chdir("/") < 0)
                 die(errno, "chdir /");
+        if (s->rootfs_propagation && mount(NULL, "/", NULL, s->rootfs_propagation, NULL) < 0)
+                die(errno, "linux.rootfsPropagation: set on /");
         if (s->rootfs_readonly && mount(NULL, "/", NULL, MS_REMOUNT | MS_BIND | MS_RDONLY, NULL) < 0)
                 die(errno, "remount root read-only");
         if (new_uts && s->hostname && sethostname(s->hostname, strlen(s->hostname)) < 0)
@@ -379,6 +390,8 @@ static void join_container(const struct spawn *s)
                 die(errno, "setns uts");
         if (setns(s->ns_fd_ipc, CLONE_NEWIPC) < 0)
                 die(errno, "setns ipc");
+        if (s->ns_fd_cgroup >= 0 && setns(s->ns_fd_cgroup, CLONE_NEWCGROUP) < 0)
+                die(errno, "setns cgroup");
         if (setns(s->ns_fd_mnt, CLONE_NEWNS) < 0)
                 die(errno, "setns mnt");
         if (fchdir(s->root_fd) < 0 || chroot(".") < 0 || chdir("/") < 0)
@@ -509,7 +522,7 @@ void child_run(struct spawn *s, struct child_fds *fds, bool is_exec)
 {
         sigset_t all;
         char c;
-        int master = -1;
+        int master = -1, rc;
 
         sync_fd = fds->sync_fd;
         sigemptyset(&all);
@@ -528,6 +541,13 @@ void child_run(struct spawn *s, struct child_fds *fds, bool is_exec)
                 int rc = vc_write_file(path, "0");
                 if (rc < 0)
                         die(-rc, "join cgroup '%s'", s->cgroup_dir);
+        }
+        if (s->oom_score_adj_set) {
+                char v[16];
+                snprintf(v, sizeof v, "%d", s->oom_score_adj);
+                int rc = vc_write_file("/proc/self/oom_score_adj", v);
+                if (rc < 0)
+                        die(-rc, "process.oomScoreAdj: write %s", v);
         }
         if (is_exec)
                 join_container(s);
@@ -549,12 +569,23 @@ void child_run(struct spawn *s, struct child_fds *fds, bool is_exec)
                             (unsigned long long)s->rlimits[i].lim.rlim_max);
         if (chdir(s->cwd) < 0)
                 die(errno, "chdir '%s'", s->cwd);
+        /* Without no_new_privs, loading a filter takes CAP_SYS_ADMIN: before the capabilities go (runc). */
+        if (s->seccomp && !s->no_new_privs && (rc = agent_seccomp_load(s->seccomp)) < 0)
+                die(-rc, "linux.seccomp: load the filter");
+        if ((rc = caps_drop_bounding(&s->caps)) < 0)
+                die(-rc, "process.capabilities.bounding: drop");
+        if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0)
+                die(errno, "keep capabilities");
         if (setgroups(s->ngroups, s->groups) < 0)
                 die(errno, "setgroups");
         if (setgid(s->gid) < 0)
                 die(errno, "setgid %u", (unsigned)s->gid);
         if (setuid(s->uid) < 0)
                 die(errno, "setuid %u", (unsigned)s->uid);
+        if (prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0) < 0)
+                die(errno, "keep capabilities");
+        if ((rc = caps_apply(&s->caps)) < 0)
+                die(-rc, "process.capabilities: set");
         if (s->no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
                 die(errno, "no_new_privs");
         arrange_fds(fds, &master);
@@ -594,6 +625,9 @@ void child_run(struct spawn *s, struct child_fds *fds, bool is_exec)
                 _exit(255);
         }
         close(fds->start_fd);
+        /* as close to the execve as can be, so that the profile need allow the fewest calls (runc) */
+        if (s->seccomp && s->no_new_privs && (rc = agent_seccomp_load(s->seccomp)) < 0)
+                die(-rc, "linux.seccomp: load the filter");
         execvp(s->argv[0], s->argv);
         die(errno, "exec '%s'", s->argv[0]);
 }

@@ -134,7 +134,7 @@ int init_system(void)
         }
 
         /* cgroup v2: the freezer is in the core (cgroup.freeze); enable the controllers containers use. */
-        static const char *const controllers[] = {"+memory", "+cpu", "+pids"};
+        static const char *const controllers[] = {"+memory", "+cpu", "+cpuset", "+pids", "+hugetlb"};
         for (size_t i = 0; i < sizeof controllers / sizeof controllers[0]; i++) {
                 rc = vc_write_file(AGENT_CGROUP_ROOT "/cgroup.subtree_control", controllers[i]);
                 if (rc < 0)

@@ -179,7 +179,7 @@ static void m_create_container(uint32_t id, json_object *params)
         int rc, pidns = -1;
 
         memset(&s, 0, sizeof s);
-        s.ns_fd_mnt = s.ns_fd_uts = s.ns_fd_ipc = s.root_fd = -1;
+        s.ns_fd_mnt = s.ns_fd_uts = s.ns_fd_ipc = s.ns_fd_cgroup = s.root_fd = -1;
         if (!param_get(id, params, "id", json_type_string, true, &cid) ||
             !param_get(id, params, "rootfs", json_type_string, true, &rootfs) ||
             !param_get(id, params, "spec", json_type_object, true, &spec))
@@ -212,11 +212,19 @@ static void m_create_container(uint32_t id, json_object *params)
                 reply_err(id, -rc, "%s", err);
                 goto out;
         }
-        if ((rc = cgroup_apply_resources(c->cgroup, spec, err, sizeof err)) < 0) {
+        json_object *lnx, *res = NULL;
+        if (json_object_object_get_ex(spec, "linux", &lnx) && json_object_is_type(lnx, json_type_object))
+                json_object_object_get_ex(lnx, "resources", &res);
+        int64_t t0 = vc_now_ms();
+        if ((rc = resources_apply(c->cgroup, res, false, err, sizeof err)) < 0 ||
+            (rc = devices_cgroup_apply(c->cgroup, res, &s, err, sizeof err)) < 0) {
                 reply_err(id, -rc, "%s", err);
                 goto out;
         }
-        if ((s.cgroup_dir = strdup(c->cgroup)) == NULL) {
+        agent_debug("create_container %s: cgroup limits and device program in %lld ms", c->id,
+                    (long long)(vc_now_ms() - t0));
+        if ((s.cgroup_dir = strdup(c->cgroup)) == NULL ||
+            (s.seccomp && (c->seccomp = agent_seccomp_dup(s.seccomp)) == NULL)) {
                 reply_err(id, ENOMEM, "out of memory");
                 goto out;
         }
@@ -255,10 +263,10 @@ static void m_exec_process(uint32_t id, json_object *params)
         struct spawn s;
         char err[256] = "", path[64];
         int pidns = -1, rc;
-        static const char *const nsname[] = {"mnt", "uts", "ipc"};
+        static const char *const nsname[] = {"mnt", "uts", "ipc", "cgroup"};
 
         memset(&s, 0, sizeof s);
-        s.ns_fd_mnt = s.ns_fd_uts = s.ns_fd_ipc = s.root_fd = -1;
+        s.ns_fd_mnt = s.ns_fd_uts = s.ns_fd_ipc = s.ns_fd_cgroup = s.root_fd = -1;
         if ((c = param_ctr(id, params)) == NULL ||
             !param_get(id, params, "exec_id", json_type_string, true, &eid) ||
             !param_get(id, params, "process", json_type_object, true, &process))
@@ -281,8 +289,8 @@ static void m_exec_process(uint32_t id, json_object *params)
                 reply_err(id, -rc, "%s", err[0] ? err : strerror(-rc));
                 goto out;
         }
-        int *fds[] = {&s.ns_fd_mnt, &s.ns_fd_uts, &s.ns_fd_ipc};
-        for (int i = 0; i < 3; i++) {
+        int *fds[] = {&s.ns_fd_mnt, &s.ns_fd_uts, &s.ns_fd_ipc, &s.ns_fd_cgroup};
+        for (int i = 0; i < 4; i++) {
                 snprintf(path, sizeof path, "/proc/%d/ns/%s", (int)c->init->pid, nsname[i]);
                 if ((*fds[i] = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
                         reply_err(id, errno == ENOENT ? ESRCH : errno, "open %s: %s", path, strerror(errno));
@@ -297,7 +305,8 @@ static void m_exec_process(uint32_t id, json_object *params)
                 reply_err(id, ESRCH, "container '%s': %s", c->id, strerror(errno));
                 goto out;
         }
-        if ((s.cgroup_dir = strdup(c->cgroup)) == NULL) {
+        if ((s.cgroup_dir = strdup(c->cgroup)) == NULL ||
+            (c->seccomp && (s.seccomp = agent_seccomp_dup(c->seccomp)) == NULL)) {
                 reply_err(id, ENOMEM, "out of memory");
                 goto out;
         }
@@ -311,6 +320,7 @@ out:
         close_fd(&s.ns_fd_mnt);
         close_fd(&s.ns_fd_uts);
         close_fd(&s.ns_fd_ipc);
+        close_fd(&s.ns_fd_cgroup);
         close_fd(&s.root_fd);
         spawn_free(&s);
 }
@@ -503,6 +513,23 @@ static void m_destroy_sandbox(uint32_t id, json_object *params)
         M.poweroff();
 }
 
+/* update_container {"id", "resources"}: linux.resources applied to a running container's cgroup. */
+static void m_update_container(uint32_t id, json_object *params)
+{
+        struct container *c = param_ctr(id, params);
+        json_object *res;
+        char err[256] = "";
+        int rc;
+
+        if (c == NULL || !param_get(id, params, "resources", json_type_object, true, &res))
+                return;
+        if ((rc = resources_apply(c->cgroup, res, true, err, sizeof err)) < 0) {
+                reply_err(id, -rc, "%s", err);
+                return;
+        }
+        reply_ok(id, NULL);
+}
+
 /* The method table: adding a method is one line here and its handler. */
 static const struct {
         const char *name;
@@ -521,6 +548,7 @@ static const struct {
     {VC_AGENT_PAUSE_CONTAINER, m_pause_container},
     {VC_AGENT_RESUME_CONTAINER, m_resume_container},
     {VC_AGENT_STATS_CONTAINER, m_stats_container},
+    {VC_AGENT_UPDATE_CONTAINER, m_update_container},
     {VC_AGENT_REMOVE_CONTAINER, m_remove_container},
     {VC_AGENT_DESTROY_SANDBOX, m_destroy_sandbox},
     {VC_AGENT_UPDATE_INTERFACE, net_m_update_interface},

@@ -113,6 +113,7 @@ void ctr_free(struct container *c)
         }
         free(c->cgroup);
         free(c->id);
+        agent_seccomp_free(c->seccomp);
         free(c);
 }
 

@@ -51,9 +51,12 @@ void spawn_free(struct spawn *s)
         for (size_t i = 0; i < s->nreadonly; i++)
                 free(s->readonly[i]);
         free(s->readonly);
+        strv_free(s->sysctl);
+        devices_free(s);
+        agent_seccomp_free(s->seccomp);
         free(s->cgroup_dir);
         memset(s, 0, sizeof *s);
-        s->ns_fd_mnt = s->ns_fd_uts = s->ns_fd_ipc = s->root_fd = -1;
+        s->ns_fd_mnt = s->ns_fd_uts = s->ns_fd_ipc = s->ns_fd_cgroup = s->root_fd = -1;
 }
 
 /* Optional member of type t: 0 and *out = NULL when absent; -EINVAL when present with another type. */
@@ -295,6 +298,19 @@ int spawn_parse_process(struct spawn *s, json_object *process, char *err, size_t
                 return rc;
         if (v && (rc = parse_rlimits(s, v, err, errlen)) < 0)
                 return rc;
+        if ((rc = member(process, "capabilities", json_type_object, &v, err, errlen, ctx)) < 0 ||
+            (rc = caps_parse(&s->caps, v, err, errlen)) < 0)
+                return rc;
+        if ((rc = member(process, "oomScoreAdj", json_type_int, &v, err, errlen, ctx)) < 0)
+                return rc;
+        if (v) {
+                int64_t n = json_object_get_int64(v);
+                if (n < -1000 || n > 1000)
+                        return fail(err, errlen, "process.oomScoreAdj: %lld is not within -1000..1000",
+                                    (long long)n);
+                s->oom_score_adj_set = true;
+                s->oom_score_adj = (int)n;
+        }
         return 0;
 }
 
@@ -528,6 +544,7 @@ int spawn_parse_spec(struct spawn *s, json_object *spec, const char *rootfs, cha
                 return rc;
         if (linux_ == NULL)
                 return 0;
+        bool ns_net = false;
         if ((rc = member(linux_, "namespaces", json_type_array, &v, err, errlen, "linux.")) < 0)
                 return rc;
         for (size_t i = 0, n = v ? json_object_array_length(v) : 0; i < n; i++) {
@@ -547,6 +564,13 @@ int spawn_parse_spec(struct spawn *s, json_object *spec, const char *rootfs, cha
                         s->ns_uts = true;
                 else if (strcmp(type, "ipc") == 0)
                         s->ns_ipc = true;
+                else if (strcmp(type, "network") == 0)
+                        ns_net = true;
+                else if (strcmp(type, "cgroup") == 0)
+                        s->ns_cgroup = true;
+                else if (strcmp(type, "user") == 0 || strcmp(type, "time") == 0)
+                        return fail(err, errlen, "linux.namespaces[%zu]: %s namespaces are not supported", i,
+                                    type);
                 else if (strcmp(type, "mount") != 0 && strcmp(type, "network") != 0 &&
                          strcmp(type, "user") != 0 && strcmp(type, "cgroup") != 0)
                         return fail(err, errlen, "linux.namespaces[%zu]: unknown type '%.32s'", i, type);
@@ -555,6 +579,27 @@ int spawn_parse_spec(struct spawn *s, json_object *spec, const char *rootfs, cha
         }
         if ((rc = parse_paths(linux_, "maskedPaths", &s->masked, &s->nmasked, err, errlen)) < 0 ||
             (rc = parse_paths(linux_, "readonlyPaths", &s->readonly, &s->nreadonly, err, errlen)) < 0)
+                return rc;
+        if ((rc = member(linux_, "rootfsPropagation", json_type_string, &v, err, errlen, "linux.")) < 0)
+                return rc;
+        if (v) {
+                size_t k;
+                for (k = 0; k < sizeof propagation_flags / sizeof propagation_flags[0]; k++)
+                        if (strcmp(json_object_get_string(v), propagation_flags[k].name) == 0)
+                                break;
+                if (k == sizeof propagation_flags / sizeof propagation_flags[0])
+                        return fail(err, errlen, "linux.rootfsPropagation: unknown propagation '%.32s'",
+                                    json_object_get_string(v));
+                s->rootfs_propagation = propagation_flags[k].flag;
+        }
+        if ((rc = member(linux_, "devices", json_type_array, &v, err, errlen, "linux.")) < 0 ||
+            (rc = devices_parse(s, v, err, errlen)) < 0)
+                return rc;
+        if ((rc = member(linux_, "sysctl", json_type_object, &v, err, errlen, "linux.")) < 0 ||
+            (rc = sysctl_parse(s, v, ns_net, err, errlen)) < 0)
+                return rc;
+        if ((rc = member(linux_, "seccomp", json_type_object, &v, err, errlen, "linux.")) < 0 ||
+            (rc = agent_seccomp_parse(v, &s->seccomp, err, errlen)) < 0)
                 return rc;
         return 0;
 }

@@ -216,6 +216,17 @@ json_object *vc_rpc_params_exec_process(const char *id, const char *exec_id, jso
         return o;
 }
 
+json_object *vc_rpc_params_update_container(const char *id, json_object *resources)
+{
+        json_object *o = vc_rpc_params_id(id);
+        if (o == NULL) {
+                json_object_put(resources);
+                return NULL;
+        }
+        json_object_object_add(o, "resources", resources);
+        return o;
+}
+
 json_object *vc_rpc_params_signal(const char *id, const char *exec_id, int signo, bool all)
 {
         json_object *o = vc_rpc_params_id(id);

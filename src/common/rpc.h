@@ -29,6 +29,7 @@
 #define VC_AGENT_PAUSE_CONTAINER "pause_container"
 #define VC_AGENT_RESUME_CONTAINER "resume_container"
 #define VC_AGENT_STATS_CONTAINER "stats_container"
+#define VC_AGENT_UPDATE_CONTAINER "update_container"
 #define VC_AGENT_REMOVE_CONTAINER "remove_container"
 #define VC_AGENT_DESTROY_SANDBOX "destroy_sandbox"
 #define VC_AGENT_UPDATE_INTERFACE "update_interface"
@@ -90,6 +91,8 @@ json_object *vc_rpc_params_create_container(const char *id, const char *rootfs, 
                                             json_object *join);
 /* takes process */
 json_object *vc_rpc_params_exec_process(const char *id, const char *exec_id, json_object *process);
+/* takes resources (an OCI linux.resources object) */
+json_object *vc_rpc_params_update_container(const char *id, json_object *resources);
 json_object *vc_rpc_params_signal(const char *id, const char *exec_id /* or NULL */, int signo, bool all);
 json_object *vc_rpc_params_resize(uint32_t handle, unsigned rows, unsigned cols);
 /* The exit event's and the process event's params. */

@@ -125,6 +125,12 @@ int vc_agent_stats_container(vc_sandbox_client_t *c, const char *id, json_object
         return call(c, VC_AGENT_STATS_CONTAINER, vc_rpc_params_id(id), ret, err);
 }
 
+int vc_agent_update_container(vc_sandbox_client_t *c, const char *id, json_object *resources, vc_error_t *err)
+{
+        return call(c, VC_AGENT_UPDATE_CONTAINER,
+                    vc_rpc_params_update_container(id, json_object_get(resources)), NULL, err);
+}
+
 int vc_agent_remove_container(vc_sandbox_client_t *c, const char *id, vc_error_t *err)
 {
         return call_id(c, VC_AGENT_REMOVE_CONTAINER, id, err);

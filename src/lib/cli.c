@@ -122,6 +122,30 @@ static const struct opt events_opts[] = {
     END_OPTS,
 };
 
+/* runc's update: -r FILE (a linux.resources object; "-" is stdin), or the flags */
+static const struct opt update_opts[] = {
+    {"resources", 'r', OPT_STRING,
+     "file with a linux.resources object, '-' for stdin (the flags are then ignored)"},
+    {"memory", 0, OPT_STRING, "memory limit in bytes (units k, m, g; -1: unlimited)"},
+    {"memory-reservation", 0, OPT_STRING, "memory soft limit (memory.low)"},
+    {"memory-swap", 0, OPT_STRING, "memory plus swap limit (-1: unlimited swap)"},
+    {"kernel-memory", 0, OPT_STRING, "accepted for compatibility: cgroup v2 has no kernel memory limit"},
+    {"kernel-memory-tcp", 0, OPT_STRING, "accepted for compatibility: cgroup v2 has no kernel memory limit"},
+    {"cpu-quota", 0, OPT_STRING, "CPU time in microseconds per period (-1: unlimited)"},
+    {"cpu-period", 0, OPT_STRING, "CPU period in microseconds"},
+    {"cpu-share", 0, OPT_STRING, "CPU shares, relative weight"},
+    {"cpu-shares", 0, OPT_STRING, "CPU shares, relative weight (as --cpu-share)"},
+    {"cpu-rt-period", 0, OPT_STRING, "realtime period (refused: cgroup v2 has none)"},
+    {"cpu-rt-runtime", 0, OPT_STRING, "realtime runtime (refused: cgroup v2 has none)"},
+    {"cpuset-cpus", 0, OPT_STRING, "CPUs the container may use (0-3, 0,1)"},
+    {"cpuset-mems", 0, OPT_STRING, "memory nodes the container may use"},
+    {"pids-limit", 0, OPT_STRING, "maximum number of processes (-1: unlimited)"},
+    {"blkio-weight", 0, OPT_STRING, "block IO weight (refused: the guest has no block devices)"},
+    {"l3-cache-schema", 0, OPT_STRING, "Intel RDT (refused in the guest)"},
+    {"mem-bw-schema", 0, OPT_STRING, "Intel RDT (refused in the guest)"},
+    END_OPTS,
+};
+
 static const struct opt spec_opts[] = {
     {"bundle", 'b', OPT_STRING, "directory to write config.json to"},
     {"rootless", 0, OPT_BOOL, "accepted for compatibility"},
@@ -143,6 +167,7 @@ static const struct command commands[] = {
     {"pause", "<container-id>", 1, 1, no_opts, "freeze all processes of a container"},
     {"resume", "<container-id>", 1, 1, no_opts, "thaw a paused container"},
     {"events", "<container-id>", 1, 1, events_opts, "print container events and statistics"},
+    {"update", "<container-id>", 1, 1, update_opts, "change the resource limits of a running container"},
     {"spec", "", 0, 0, spec_opts, "write a new config.json"},
     {"features", "", 0, 0, no_opts, "print the OCI features this runtime supports (JSON)"},
     {"version", "", 0, 0, no_opts, "print the version"},

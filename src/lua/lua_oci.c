@@ -2,6 +2,7 @@
 #include <json-c/json.h>
 #include <string.h>
 
+#include "seccomp_names.h"
 #include "vc/cli.h"
 #include "vc/oci.h"
 #include "vc_lua.h"
@@ -39,6 +40,22 @@ static int loci_validate(lua_State *L)
         vc_error_t err = NULL;
         json_object *o = checkjson(L, 1);
         int r = vc_oci_validate(o, what, &err);
+        json_object_put(o);
+        if (r < 0)
+                return vc_l_pusherror(L, &err);
+        lua_pushboolean(L, 1);
+        return 1;
+}
+
+/* vc.oci.check_guest(config, pod_member [, what]) -> true | nil, msg, "EINVAL" */
+static int loci_check_guest(lua_State *L)
+{
+        luaL_checktype(L, 1, LUA_TTABLE);
+        bool pod_member = lua_toboolean(L, 2);
+        const char *what = luaL_optstring(L, 3, "config.json");
+        vc_error_t err = NULL;
+        json_object *o = checkjson(L, 1);
+        int r = vc_oci_check_guest(o, pod_member, what, &err);
         json_object_put(o);
         if (r < 0)
                 return vc_l_pusherror(L, &err);
@@ -177,6 +194,7 @@ static const luaL_Reg oci_funcs[] = {
     {"load", loci_load},
     {"validate", loci_validate},
     {"validate_process", loci_validate_process},
+    {"check_guest", loci_check_guest},
     {"container_type", loci_container_type},
     {"default_spec", loci_default_spec},
     {NULL, NULL},
@@ -195,6 +213,23 @@ static void newlib_field(lua_State *L, const char *name, const luaL_Reg *funcs)
         lua_setfield(L, -3, name);
 }
 
+/* A list of the names an X-macro of seccomp_names.h expands to, as a Lua array at the top of the stack. */
+static void push_names(lua_State *L, const char *const *names, size_t n)
+{
+        lua_createtable(L, (int)n, 0);
+        for (size_t i = 0; i < n; i++) {
+                lua_pushstring(L, names[i]);
+                lua_rawseti(L, -2, (lua_Integer)i + 1);
+        }
+}
+
+#define NAME(name, value) name,
+static const char *const seccomp_actions[] = {VC_SECCOMP_ACTIONS(NAME)};
+static const char *const seccomp_operators[] = {VC_SECCOMP_OPERATORS(NAME)};
+static const char *const seccomp_archs[] = {VC_SECCOMP_ARCHS(NAME)};
+static const char *const seccomp_flags[] = {VC_SECCOMP_FLAGS(NAME)};
+#undef NAME
+
 void vc_l_open_oci(lua_State *L)
 {
         newlib_field(L, "oci", oci_funcs); /* [vc, oci] */
@@ -202,6 +237,17 @@ void vc_l_open_oci(lua_State *L)
         lua_setfield(L, -2, "version");
         lua_pushliteral(L, VC_OCI_VERSION_MIN);
         lua_setfield(L, -2, "version_min");
+        /* what the guest agent's linux.seccomp honours, for `features` */
+        lua_createtable(L, 0, 4);
+        push_names(L, seccomp_actions, sizeof seccomp_actions / sizeof seccomp_actions[0]);
+        lua_setfield(L, -2, "actions");
+        push_names(L, seccomp_operators, sizeof seccomp_operators / sizeof seccomp_operators[0]);
+        lua_setfield(L, -2, "operators");
+        push_names(L, seccomp_archs, sizeof seccomp_archs / sizeof seccomp_archs[0]);
+        lua_setfield(L, -2, "archs");
+        push_names(L, seccomp_flags, sizeof seccomp_flags / sizeof seccomp_flags[0]);
+        lua_setfield(L, -2, "flags");
+        lua_setfield(L, -2, "seccomp");
         lua_pop(L, 1);
 
         newlib_field(L, "id", id_funcs);

@@ -311,6 +311,26 @@ static int lsandbox_m_exec_process(lua_State *L)
         return push_process(L, r, h, pid, &err);
 }
 
+/* sb:update_container(id, resources [, timeout_s]) -> true | nil, msg, code */
+static int lsandbox_m_update_container(lua_State *L)
+{
+        vc_sandbox_client_t *c = typed(L, 4);
+        const char *id = luaL_checkstring(L, 2), *why;
+        json_object *res;
+        vc_error_t err = NULL;
+        int r;
+
+        check_table(L, 3, false);
+        if ((res = to_object(L, 3, "resources must be a table with string keys", &why)) == NULL)
+                return luaL_argerror(L, 3, why);
+        r = vc_agent_update_container(c, id, res, &err);
+        json_object_put(res);
+        if (r < 0)
+                return vc_l_pusherror(L, &err);
+        lua_pushboolean(L, 1);
+        return 1;
+}
+
 #define ID_CALL(name, fn)                                                                                    \
         static int lsandbox_m_##name(lua_State *L) /* sb:name(id [, timeout_s]) -> true | nil, msg, code */  \
         {                                                                                                    \
@@ -526,6 +546,7 @@ static const luaL_Reg sandbox_meth[] = {
     {"pause_container", lsandbox_m_pause_container},
     {"resume_container", lsandbox_m_resume_container},
     {"stats_container", lsandbox_m_stats_container},
+    {"update_container", lsandbox_m_update_container},
     {"remove_container", lsandbox_m_remove_container},
     {"wait", lsandbox_m_wait},
     {"shutdown", lsandbox_m_shutdown},

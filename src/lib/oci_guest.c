@@ -1,0 +1,146 @@
+/* What of a config.json the guest cannot honour, refused on the host before a VM boots: namespaces the
+ * container would have to share with the host (only the pod's own and the network namespace cross into
+ * the VM), user namespaces, and fields the guest agent does not apply. Each error names the field. */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/nsfs.h>
+#include <sched.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include "util.h"
+#include "vc/oci.h"
+
+static const struct {
+        const char *type;
+        int clone_flag;
+} ns_types[] = {
+    {"pid", CLONE_NEWPID},       {"network", CLONE_NEWNET},
+    {"mount", CLONE_NEWNS},      {"ipc", CLONE_NEWIPC},
+    {"uts", CLONE_NEWUTS},       {"user", CLONE_NEWUSER},
+    {"cgroup", CLONE_NEWCGROUP}, {"time", 0x80 /* CLONE_NEWTIME */},
+};
+
+static const char *ns_name(int flag)
+{
+        for (size_t i = 0; i < ELEMENTSOF(ns_types); i++)
+                if (ns_types[i].clone_flag == flag)
+                        return ns_types[i].type;
+        return "unknown";
+}
+
+/* The namespace type of the file at path, from the nsfs itself (NS_GET_NSTYPE), not from its name. */
+static int ns_type_of(const char *what, size_t i, const char *path, int *ret_flag, vc_error_t *err)
+{
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        int t;
+
+        if (fd < 0)
+                return vc_error_set(err, errno, "%s: linux.namespaces[%zu].path: open '%s'", what, i, path);
+        t = ioctl(fd, NS_GET_NSTYPE);
+        if (t < 0)
+                return vc_error_setx(err, EINVAL, "%s: linux.namespaces[%zu].path: '%s' is not a namespace",
+                                     what, i, path);
+        *ret_flag = t;
+        return 0;
+}
+
+static int check_namespaces(json_object *linux_, bool pod_member, const char *what, vc_error_t *err)
+{
+        json_object *nss;
+
+        if (!json_object_object_get_ex(linux_, "namespaces", &nss) ||
+            !json_object_is_type(nss, json_type_array))
+                return 0;
+        for (size_t i = 0; i < json_object_array_length(nss); i++) {
+                json_object *ns = json_object_array_get_idx(nss, i), *type, *path;
+                const char *t, *p;
+                size_t k;
+                int flag = 0, r;
+
+                if (!json_object_object_get_ex(ns, "type", &type) ||
+                    !json_object_is_type(type, json_type_string))
+                        continue; /* vc_oci_validate's to refuse */
+                t = json_object_get_string(type);
+                for (k = 0; k < ELEMENTSOF(ns_types) && !STREQ(ns_types[k].type, t); k++)
+                        ;
+                if (k == ELEMENTSOF(ns_types))
+                        continue;
+                if (STREQ(t, "user") || STREQ(t, "time"))
+                        return vc_error_setx(
+                            err, EINVAL,
+                            "%s: linux.namespaces[%zu]: %s namespaces are not supported in the guest", what,
+                            i, t);
+                if (!json_object_object_get_ex(ns, "path", &path) ||
+                    !json_object_is_type(path, json_type_string) || json_object_get_string_len(path) == 0)
+                        continue;
+                p = json_object_get_string(path);
+                /* a path of the wrong type is an error whatever the type */
+                if ((r = ns_type_of(what, i, p, &flag, err)) < 0)
+                        return r;
+                if (flag != ns_types[k].clone_flag)
+                        return vc_error_setx(
+                            err, EINVAL,
+                            "%s: linux.namespaces[%zu].path: '%s' is a namespace of type %s, not %s", what, i,
+                            p, ns_name(flag), t);
+                if (STREQ(t, "network"))
+                        continue;
+                /* a pod container's uts, ipc and pid paths name the pod's own, which it joins in the guest */
+                if (pod_member && (STREQ(t, "uts") || STREQ(t, "ipc") || STREQ(t, "pid")))
+                        continue;
+                return vc_error_setx(
+                    err, EINVAL,
+                    "%s: linux.namespaces[%zu].path: joining the host's %s namespace '%s' is not "
+                    "possible from the guest",
+                    what, i, t, p);
+        }
+        return 0;
+}
+
+static bool nonempty(json_object *o, const char *key)
+{
+        json_object *v;
+
+        if (!json_object_object_get_ex(o, key, &v) || v == NULL)
+                return false;
+        switch (json_object_get_type(v)) {
+        case json_type_array:
+                return json_object_array_length(v) > 0;
+        case json_type_object:
+                return json_object_object_length(v) > 0;
+        case json_type_string:
+                return json_object_get_string_len(v) > 0;
+        default:
+                return true;
+        }
+}
+
+int vc_oci_check_guest(json_object *config, bool pod_member, const char *what, vc_error_t *err)
+{
+        /* fields the guest agent does not apply */
+        static const char *const linux_unsupported[] = {"uidMappings", "gidMappings", "intelRdt",
+                                                        "personality", "timeOffsets", "memoryPolicy"};
+        static const char *const process_unsupported[] = {"scheduler", "ioPriority", "execCPUAffinity"};
+        json_object *linux_, *process;
+        int r;
+
+        if (json_object_object_get_ex(config, "linux", &linux_) &&
+            json_object_is_type(linux_, json_type_object)) {
+                if ((r = check_namespaces(linux_, pod_member, what, err)) < 0)
+                        return r;
+                for (size_t i = 0; i < ELEMENTSOF(linux_unsupported); i++)
+                        if (nonempty(linux_, linux_unsupported[i]))
+                                return vc_error_setx(err, EINVAL, "%s: linux.%s: not supported in the guest",
+                                                     what, linux_unsupported[i]);
+        }
+        if (json_object_object_get_ex(config, "process", &process) &&
+            json_object_is_type(process, json_type_object))
+                for (size_t i = 0; i < ELEMENTSOF(process_unsupported); i++)
+                        if (nonempty(process, process_unsupported[i]))
+                                return vc_error_setx(err, EINVAL,
+                                                     "%s: process.%s: not supported in the guest", what,
+                                                     process_unsupported[i]);
+        return 0;
+}
