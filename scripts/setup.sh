@@ -17,6 +17,8 @@ PKGS=(
 	clang libclang-rt-dev
 	# container engines the integration specs drive kata-runtime from
 	podman conmon golang-github-containers-common tmux containerd
+	# CNI plugins (bridge, portmap, host-local) for podman's and containerd's bridge networks
+	containernetworking-plugins iptables
 )
 
 missing=()

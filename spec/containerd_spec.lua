@@ -144,6 +144,46 @@ describe("containerd #integration", function()
     assert.equal("ctr: failed to create shim task: OCI runtime create failed: error running createRuntime hook #0: "
       .. "exec '/no/such/hook': No such file or directory: unknown\n", err)
   end)
+
+  it("ctr run --cni puts the container on a bridge the spec configures, and it reaches a server there", function()
+    -- ctr's CNI (go-cni) reads /etc/cni/net.d and runs plugins from /opt/cni/bin, fixed places: the spec's
+    -- config sorts first there for the case's length only, and /opt/cni/bin (Debian has the plugins in
+    -- /usr/lib/cni) is made only when missing and removed again.
+    local tag = vc.proc.getpid() % 200 + 20
+    local name, bridge = "kata-spec-" .. vc.proc.getpid(), "kspec" .. vc.proc.getpid() % 100000
+    local conf = "/etc/cni/net.d/10-" .. name .. ".conflist"
+    local gw, port = ("10.231.%d.1"):format(tag), 26000 + vc.proc.getpid() % 5000
+    local made_bin, made_opt, made_netd = not vc.fs.stat("/opt/cni/bin"), not vc.fs.stat("/opt/cni"), not vc.fs.stat("/etc/cni/net.d")
+    local httpd
+    local ok, err = pcall(function()
+      if made_bin then assert(os.execute("mkdir -p /opt/cni && ln -s /usr/lib/cni /opt/cni/bin")) end
+      assert(vc.fs.mkdir_p("/etc/cni/net.d"))
+      run.write(conf, vc.json.encode({ cniVersion = "0.4.0", name = name, plugins = { {
+        type = "bridge", bridge = bridge, isGateway = true, ipMasq = false,
+        ipam = { type = "host-local", dataDir = tmp .. "/cni-ipam", ranges = { { { subnet = ("10.231.%d.0/24"):format(tag) } } },
+          routes = { { dst = "0.0.0.0/0" } } } } } }))
+      -- the bridge with the gateway's address made first (the bridge plugin takes it as it finds it), so the
+      -- server can listen there before the container exists
+      assert(os.execute(("ip link add %s type bridge && ip addr add %s/24 dev %s && ip link set %s up"):format(bridge, gw, bridge, bridge)))
+      local www = tmp .. "/www"
+      assert(vc.fs.mkdir_p(www))
+      run.write(www .. "/hello.txt", "hello-over-cni\n")
+      local _, pid = run.sh(("busybox httpd -f -p %s:%d -h %s </dev/null >/dev/null 2>&1 & echo $!"):format(gw, port, run.q(www)))
+      httpd = assert(tonumber(pid))
+      local status, out, e = ctd.ctr(d, ctd.run_args(d, "cni" .. n, { "sh", "-c",
+        ("ip -o -4 addr show dev eth0 | grep -o 'inet [0-9.]*'; wget -q -O - http://%s:%d/hello.txt"):format(gw, port) }, { "--cni" }))
+      assert.equal(0, status, out .. e)
+      assert.matches(("^inet 10%%.231%%.%d%%.%%d+\nhello%%-over%%-cni\n$"):format(tag), out)
+    end)
+    if httpd then vc.proc.kill(httpd, 9); vc.proc.reap() end
+    ctd.clean(d)
+    os.remove(conf)
+    os.execute("ip link del " .. bridge .. " 2>/dev/null")
+    if made_bin then os.remove("/opt/cni/bin") end
+    if made_opt then vc.fs.rmdir("/opt/cni") end
+    if made_netd then vc.fs.rmdir("/etc/cni/net.d") end
+    assert(ok, err)
+  end)
 end)
 
 -- The OCI specs containerd 1.6's CRI plugin writes for a pod (RunPodSandbox) and its containers

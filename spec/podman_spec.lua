@@ -30,7 +30,7 @@ local CONTAINERS_CONF = [[
 [containers]
 # a VM runtime keeps the container's cgroups in the guest: podman makes none on the host
 cgroups = "disabled"
-# no container networking (kata-runtime gives the guest no network interfaces)
+# no container networking unless a case asks for it (--network bridge: CNI, docs/networking.md)
 netns = "none"
 log_driver = "k8s-file"
 
@@ -308,5 +308,38 @@ describe("podman #integration", function()
     tmux("kill-server")
     world.wait_for(function() return #world.processes(sock) == 0 end, 30)
     assert(ok, err)
+  end)
+
+  it("puts containers on the default bridge network (CNI): a published port, and the host's HTTP server", function()
+    -- ports of their own, so that parallel runs and other services do not collide
+    local seed = vc.proc.getpid() % 5000
+    local hostport, httpport = 20000 + seed, 25000 + seed
+    -- a published port: CNI's portmap forwards the host's port to the guest's server
+    local s, _, err = podman("run", "-d", "--name", "web", "--network", "bridge", "-p", hostport .. ":8080",
+      "--rootfs", rootfs, "sh", "-c", "nc -ll -p 8080 -e /bin/echo served-from-guest")
+    assert.equal(0, s, err)
+    local got
+    assert.truthy(world.wait_for(function()
+      got = select(2, run.sh(("busybox nc -w 5 127.0.0.1 %d </dev/null"):format(hostport)))
+      return got == "served-from-guest\n"
+    end, 60), "published port: " .. tostring(got))
+
+    -- the bridge exists now: an HTTP server on its address, fetched by a --rm container
+    local _, addrs = run.sh("ip -4 -o addr show dev cni-podman0")
+    local gw = addrs:match("inet (%d+%.%d+%.%d+%.%d+)/")
+    assert.is_truthy(gw, "no IPv4 address on cni-podman0")
+    local www = tmp .. "/www"
+    assert(vc.fs.mkdir_p(www))
+    run.write(www .. "/hello.txt", "hello-from-the-host\n")
+    local _, pid = run.sh(("busybox httpd -f -p %s:%d -h %s </dev/null >/dev/null 2>&1 & echo $!"):format(gw, httpport, run.q(www)))
+    local httpd = assert(tonumber(pid))
+    local out
+    s, out, err = podman("run", "--rm", "--network", "bridge", "--rootfs", rootfs, "sh", "-c",
+      ("wget -q -O - http://%s:%d/hello.txt"):format(gw, httpport))
+    vc.proc.kill(httpd, 9)
+    vc.proc.reap()
+    assert.equal(0, s, err)
+    assert.equal("hello-from-the-host\n", out)
+    assert.equal(0, (podman("rm", "--force", "--time", "0", "web")))
   end)
 end)

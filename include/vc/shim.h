@@ -23,6 +23,10 @@ struct vc_shim_opts {
         bool debug;                 /* log at debug level */
         int timeout_ms;             /* vc_shim_spawn: how long to wait for the shim to be attached;
                                        <= 0 means 10 s */
+        const char *netns;          /* vc_shim_spawn: run the shim in this network namespace (a path), as
+                                       Kata's shims run in the pod's: an engine that sets up the network of
+                                       /proc/<container pid>/ns/net (ctr --cni) then reaches the sandbox's
+                                       namespace. NULL: the caller's. */
 };
 
 /* The binary vc_shim_spawn/vc_shim_exec would run (malloc'd). */

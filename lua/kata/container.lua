@@ -225,6 +225,7 @@ function M.bind(api, undo)
       exec_id = exec and exec.exec_id or nil, console_socket = ctx.options.console_socket,
       terminal = terminal == true and not ctx.options.console_socket, log = ctx.global.log,
       log_format = ctx.global.log_format, debug = ctx.global.debug,
+      netns = not exec and rt.netns or nil, -- the container's pid is the shim's: its netns is the pod's
     }
   end
 

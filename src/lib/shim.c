@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -115,12 +116,21 @@ static void build_argv(const struct vc_shim_opts *o, const char *path, int ready
 }
 
 /* Child side between fork and exec: only async-signal-safe calls. */
-static _Noreturn void child_exec(const char *path, char *const argv[], int ready_fd)
+static _Noreturn void child_exec(const char *path, char *const argv[], int ready_fd, int netns_fd)
 {
         sigset_t all;
 
         sigemptyset(&all);
         (void)sigprocmask(SIG_SETMASK, &all, NULL);
+        if (netns_fd >= 0 && setns(netns_fd, CLONE_NEWNET) < 0) {
+                int e = errno;
+                char line[256];
+                int n = snprintf(line, sizeof line, "error %s setns: %s\n", strerrorname_np(e) ?: "EIO",
+                                 strerror(e));
+                if (n > 0)
+                        (void)!write(ready_fd, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
+                _exit(127);
+        }
         if (ready_fd != READY_FD) {
                 if (dup2(ready_fd, READY_FD) < 0)
                         _exit(127);
@@ -210,7 +220,7 @@ static int read_ready(int fd, pid_t pid, int timeout_ms, int *reaped, vc_error_t
 int vc_shim_spawn(const struct vc_shim_opts *o, pid_t *ret_pid, vc_error_t *err)
 {
         _cleanup_free_ char *path = NULL;
-        _cleanup_close_ int rd = -1, wr = -1;
+        _cleanup_close_ int rd = -1, wr = -1, nsfd = -1;
         struct argv_buf a;
         int pipefd[2], r;
 
@@ -232,13 +242,18 @@ int vc_shim_spawn(const struct vc_shim_opts *o, pid_t *ret_pid, vc_error_t *err)
                 (void)close(wr);
                 wr = fd;
         }
+        if (o->netns) {
+                nsfd = open(o->netns, O_RDONLY | O_CLOEXEC);
+                if (nsfd < 0)
+                        return vc_error_set(err, errno, "shim netns '%s'", o->netns);
+        }
         build_argv(o, path, READY_FD, &a);
 
         pid_t pid = fork();
         if (pid < 0)
                 return vc_error_set(err, errno, "fork " SHIM_NAME);
         if (pid == 0)
-                child_exec(path, a.v, wr);
+                child_exec(path, a.v, wr, nsfd);
         (void)close(TAKE_FD(wr));
 
         int reaped = 0;

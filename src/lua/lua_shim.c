@@ -24,6 +24,7 @@ static void lshim_read_opts(lua_State *L, int t, struct vc_shim_opts *o)
         o->log = vc_l_optfield_string(L, t, "log", NULL);
         o->log_format = vc_l_optfield_string(L, t, "log_format", NULL);
         o->debug = vc_l_optfield_boolean(L, t, "debug", 0);
+        o->netns = vc_l_optfield_string(L, t, "netns", NULL);
         timeout = vc_l_optfield_integer(L, t, "timeout_ms", 0);
 
         if (o->socket == NULL || o->socket[0] == '\0')
