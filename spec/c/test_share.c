@@ -150,9 +150,13 @@ static int test_bind_during_symlink_swap(void)
                 if (vc_share_bind(source, fd, "c5/rootfs", 0, &id, &err) == 0) {
                         ok++;
                         CHECK(!mounted_at(victim));
-                        /* a landed bind sits where the state would say (a mount point cannot be renamed) */
-                        if (vc_share_umount(fd, "c5/rootfs", id, &err) < 0)
-                                printf("# %s\n", err->msg);
+                        /* it landed on the directory resolved beneath the share; the swapper may have
+                         * renamed that one since, so the recorded mount is looked for under both names */
+                        if (vc_share_umount(fd, "c5/rootfs", id, &err) < 0) {
+                                vc_error_release(&err);
+                                if (vc_share_umount(fd, "c5/link", id, &err) < 0)
+                                        printf("# %s\n", err->msg);
+                        }
                         CHECK(err == NULL);
                 } else {
                         refused++;
