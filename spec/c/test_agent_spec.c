@@ -189,6 +189,45 @@ static int test_seccomp_profile_filters(void)
         return 0;
 }
 
+/* getcwd's errno in a child under the filter that `profile` (a linux.seccomp) compiles to. */
+static int getcwd_errno(const char *profile)
+{
+        char text[1024];
+        struct spawn s;
+        pid_t pid;
+        int st;
+
+        snprintf(text, sizeof text, "{\"process\":{\"args\":[\"sh\"]},\"linux\":{\"seccomp\":%s}}", profile);
+        if (parse(&s, text) < 0 || s.seccomp == NULL)
+                return -1;
+        pid = fork();
+        if (pid == 0) {
+                char buf[256];
+                if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 || agent_seccomp_load(s.seccomp) < 0)
+                        _exit(255);
+                _exit(getcwd(buf, sizeof buf) ? 0 : errno);
+        }
+        spawn_free(&s);
+        if (pid < 0 || waitpid(pid, &st, 0) != pid || !WIFEXITED(st))
+                return -1;
+        return WEXITSTATUS(st);
+}
+
+/* Compiled profiles are kept by value: the same profile with its keys in another order is the same, one
+ * that differs in a value is not. */
+static int test_seccomp_cache_by_value(void)
+{
+        CHECK(getcwd_errno("{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"syscalls\":[{\"names\":[\"getcwd\"],"
+                           "\"action\":\"SCMP_ACT_ERRNO\",\"errnoRet\":20}]}") == 20);
+        CHECK(getcwd_errno(
+                  "{\"syscalls\":[{\"errnoRet\":20,\"action\":\"SCMP_ACT_ERRNO\",\"names\":[\"getcwd\"]}],"
+                  "\"defaultAction\":\"SCMP_ACT_ALLOW\"}") == 20);
+        CHECK(getcwd_errno(
+                  "{\"syscalls\":[{\"errnoRet\":21,\"action\":\"SCMP_ACT_ERRNO\",\"names\":[\"getcwd\"]}],"
+                  "\"defaultAction\":\"SCMP_ACT_ALLOW\"}") == 21);
+        return 0;
+}
+
 /* A scratch directory that stands for a cgroup: the interface files exist, empty (again each call). */
 static char cg[64];
 
@@ -298,6 +337,7 @@ int main(void)
         RUN_TEST(test_sysctl_namespaced_only);
         RUN_TEST(test_seccomp_refusals_name_the_field);
         RUN_TEST(test_seccomp_profile_filters);
+        RUN_TEST(test_seccomp_cache_by_value);
         RUN_TEST(test_resources_as_runc_converts_them);
         RUN_TEST(test_resources_refusals_name_the_field);
         if (cg[0])

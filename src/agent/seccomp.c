@@ -274,36 +274,36 @@ out:
         return rc < 0 ? rc : 0;
 }
 
-/* The last profiles compiled, by their JSON text: a pod's containers mostly share one profile, and
+/* The last profiles compiled, by their JSON value (json_object_equal: the order of the keys, which the
+ * runtime's encoder does not keep, does not count): a pod's containers mostly share one profile, and
  * compiling one for three architectures costs tens of milliseconds even on real hardware. */
 #define CACHE_SIZE 4
 static struct {
-        char *text;
+        json_object *profile;
         struct agent_seccomp *filter;
 } cache[CACHE_SIZE];
 static unsigned cache_next;
 
-static struct agent_seccomp *cache_find(const char *text)
+static struct agent_seccomp *cache_find(json_object *o)
 {
         for (unsigned i = 0; i < CACHE_SIZE; i++)
-                if (cache[i].text && strcmp(cache[i].text, text) == 0)
+                if (cache[i].profile && json_object_equal(cache[i].profile, o))
                         return agent_seccomp_dup(cache[i].filter);
         return NULL;
 }
 
-/* Takes t (malloc'd). */
-static void cache_add(char *t, const struct agent_seccomp *f)
+static void cache_add(json_object *o, const struct agent_seccomp *f)
 {
+        json_object *copy = NULL;
         struct agent_seccomp *d = agent_seccomp_dup(f);
 
-        if (t == NULL || d == NULL) {
-                free(t);
+        if (d == NULL || json_object_deep_copy(o, &copy, NULL) < 0) {
                 agent_seccomp_free(d);
                 return;
         }
-        free(cache[cache_next].text);
+        json_object_put(cache[cache_next].profile);
         agent_seccomp_free(cache[cache_next].filter);
-        cache[cache_next].text = t;
+        cache[cache_next].profile = copy;
         cache[cache_next].filter = d;
         cache_next = (cache_next + 1) % CACHE_SIZE;
 }
@@ -312,23 +312,18 @@ static int compile(json_object *o, struct agent_seccomp **out, char *err, size_t
 
 int agent_seccomp_parse(json_object *o, struct agent_seccomp **out, char *err, size_t errlen)
 {
-        const char *text;
         int rc;
 
         *out = NULL;
         if (o == NULL)
                 return 0;
-        text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
-        if (text && (*out = cache_find(text)) != NULL) {
+        if ((*out = cache_find(o)) != NULL) {
                 agent_debug("linux.seccomp: the profile was compiled before");
                 return 0;
         }
-        char *key = text ? strdup(text) : NULL;
         rc = compile(o, out, err, errlen);
-        if (rc == 0 && key)
-                cache_add(key, *out);
-        else
-                free(key);
+        if (rc == 0)
+                cache_add(o, *out);
         return rc;
 }
 
