@@ -16,6 +16,23 @@ describe("kata-runtime", function()
     assert.matches("io.kubernetes.cri.container-type", doc.annotations["org.katacontainers.runtime.annotations-read"], 1, true)
   end)
 
+  it("lists in features what the guest honours: seccomp's names, the capabilities, the namespaces (issue 12)", function()
+    local _, out = run.runtime_cmd({ "features" })
+    local l = assert(vc.json.decode(out)).linux
+    assert.is_true(l.seccomp.enabled)
+    assert.same({ "SCMP_ACT_KILL", "SCMP_ACT_KILL_PROCESS", "SCMP_ACT_KILL_THREAD", "SCMP_ACT_TRAP", "SCMP_ACT_ERRNO",
+      "SCMP_ACT_TRACE", "SCMP_ACT_ALLOW", "SCMP_ACT_LOG" }, l.seccomp.actions)
+    assert.same({ "SCMP_CMP_NE", "SCMP_CMP_LT", "SCMP_CMP_LE", "SCMP_CMP_EQ", "SCMP_CMP_GE", "SCMP_CMP_GT",
+      "SCMP_CMP_MASKED_EQ" }, l.seccomp.operators)
+    assert.equal(19, #l.seccomp.archs)
+    assert.same({ "SECCOMP_FILTER_FLAG_TSYNC", "SECCOMP_FILTER_FLAG_LOG", "SECCOMP_FILTER_FLAG_SPEC_ALLOW" }, l.seccomp.supportedFlags)
+    assert.equal(41, #l.capabilities)
+    assert.equal("CAP_CHECKPOINT_RESTORE", l.capabilities[41])
+    assert.same({ "mount", "pid", "uts", "ipc", "network", "cgroup" }, l.namespaces)
+    assert.is_false(l.apparmor.enabled)
+    assert.is_false(l.selinux.enabled)
+  end)
+
   it("writes a config.json with spec that its own parser accepts, and refuses to overwrite it", function()
     local status = run.runtime_cmd({ "spec", "--bundle", dir })
     assert.equal(0, status)

@@ -41,8 +41,9 @@ int vc_oci_container_type(json_object *annotations, enum vc_container_type *ret_
 
 /* Refuse what the guest cannot honour, before a VM boots (src/lib/oci_guest.c): user and time namespaces,
  * namespace paths other than the network namespace and, for a pod container (pod_member), the pod's
- * uts/ipc/pid (a path's type is checked on the nsfs itself), and fields the guest agent does not apply.
- * -EINVAL naming the field. */
+ * uts/ipc/pid (a path's type is checked on the nsfs itself), sysctls of no namespace the container owns,
+ * seccomp names the guest does not know, and fields the guest agent does not apply. -EINVAL naming the
+ * field. */
 int vc_oci_check_guest(json_object *config, bool pod_member, const char *what, vc_error_t *err);
 
 /* A default config.json for `spec`, like runc spec: sh in a busybox-style rootfs. */

@@ -45,6 +45,7 @@ function M.features()
       "relatime", "norelatime", "strictatime", "noatime", "mode", "size", "newinstance", "ptmxmode", "gid" },
     linux = {
       namespaces = { "mount", "pid", "uts", "ipc", "network", "cgroup" },
+      capabilities = vc.json.array(vc.oci.capabilities),
       cgroup = { v1 = false, v2 = true, systemd = false, systemdUser = false },
       seccomp = {
         enabled = true,

@@ -78,9 +78,50 @@ static int test_unsupported_fields(void)
         return 0;
 }
 
+static int test_sysctl_and_seccomp_names(void)
+{
+        CHECK_STREQ(check("\"linux\":{\"namespaces\":[{\"type\":\"network\"}],\"sysctl\":{\"net.ipv4.ip_"
+                          "forward\":\"1\"}}",
+                          false),
+                    "");
+        CHECK_STREQ(
+            check("\"linux\":{\"sysctl\":{\"net.ipv4.ip_forward\":\"1\"}}", false),
+            "config.json: linux.sysctl: 'net.ipv4.ip_forward' needs a network namespace in linux.namespaces");
+        CHECK_STREQ(
+            check("\"linux\":{\"namespaces\":[{\"type\":\"ipc\"}],\"sysctl\":{\"vm.swappiness\":\"1\"}}",
+                  false),
+            "config.json: linux.sysctl: 'vm.swappiness' is not in a namespace of the container's own");
+        CHECK_STREQ(
+            check("\"linux\":{\"seccomp\":{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"architectures\":"
+                  "[\"SCMP_ARCH_X86_64\",\"SCMP_ARCH_AARCH64\"],\"syscalls\":[{\"names\":[\"getcwd\"],"
+                  "\"action\":\"SCMP_ACT_ERRNO\",\"args\":[{\"index\":0,\"op\":\"SCMP_CMP_MASKED_EQ\"}]}]}}",
+                  false),
+            "");
+        CHECK_STREQ(check("\"linux\":{\"seccomp\":{\"defaultAction\":\"SCMP_ACT_NOTIFY\"}}", false),
+                    "config.json: linux.seccomp.defaultAction: unsupported action 'SCMP_ACT_NOTIFY'");
+        CHECK_STREQ(
+            check("\"linux\":{\"seccomp\":{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"syscalls\":[{\"names\":"
+                  "[\"getcwd\"],\"action\":\"SCMP_ACT_BOGUS\"}]}}",
+                  false),
+            "config.json: linux.seccomp.syscalls[0].action: unsupported action 'SCMP_ACT_BOGUS'");
+        CHECK_STREQ(
+            check("\"linux\":{\"seccomp\":{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"flags\":"
+                  "[\"SECCOMP_FILTER_FLAG_NEW_LISTENER\"]}}",
+                  false),
+            "config.json: linux.seccomp.flags[0]: unsupported flag 'SECCOMP_FILTER_FLAG_NEW_LISTENER'");
+        CHECK_STREQ(
+            check("\"linux\":{\"seccomp\":{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"syscalls\":[{\"names\":"
+                  "[\"getcwd\"],\"action\":\"SCMP_ACT_ERRNO\",\"args\":[{\"index\":0,\"op\":\"SCMP_CMP_"
+                  "SOME\"}]}]}}",
+                  false),
+            "config.json: linux.seccomp.syscalls[0].args[0].op: unsupported operator 'SCMP_CMP_SOME'");
+        return 0;
+}
+
 int main(void)
 {
         RUN_TEST(test_namespace_paths);
         RUN_TEST(test_unsupported_fields);
+        RUN_TEST(test_sysctl_and_seccomp_names);
         return TAP_DONE();
 }

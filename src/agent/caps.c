@@ -3,8 +3,8 @@
  * then effective, permitted and inheritable set and the ambient set raised).
  *
  * Hand-written rather than through libcap: the agent needs a table of the kernel's capability names (the
- * constants of <linux/capability.h>) and two system calls, and libcap would be one more static library in
- * the guest for that. */
+ * constants of <linux/capability.h>, in cap_names.h) and two system calls, and libcap would be one more
+ * static library in the guest for that. */
 #include <errno.h>
 #include <linux/capability.h>
 #include <stdio.h>
@@ -15,57 +15,13 @@
 #include <unistd.h>
 
 #include "agent.h"
+#include "cap_names.h"
 
-#define NAME(c)                                                                                              \
-        {                                                                                                    \
-#c, c                                                                                        \
-        }
+#define NAME(c) {#c, c},
 static const struct {
         const char *name;
         int value;
-} cap_names[] = {
-    NAME(CAP_CHOWN),
-    NAME(CAP_DAC_OVERRIDE),
-    NAME(CAP_DAC_READ_SEARCH),
-    NAME(CAP_FOWNER),
-    NAME(CAP_FSETID),
-    NAME(CAP_KILL),
-    NAME(CAP_SETGID),
-    NAME(CAP_SETUID),
-    NAME(CAP_SETPCAP),
-    NAME(CAP_LINUX_IMMUTABLE),
-    NAME(CAP_NET_BIND_SERVICE),
-    NAME(CAP_NET_BROADCAST),
-    NAME(CAP_NET_ADMIN),
-    NAME(CAP_NET_RAW),
-    NAME(CAP_IPC_LOCK),
-    NAME(CAP_IPC_OWNER),
-    NAME(CAP_SYS_MODULE),
-    NAME(CAP_SYS_RAWIO),
-    NAME(CAP_SYS_CHROOT),
-    NAME(CAP_SYS_PTRACE),
-    NAME(CAP_SYS_PACCT),
-    NAME(CAP_SYS_ADMIN),
-    NAME(CAP_SYS_BOOT),
-    NAME(CAP_SYS_NICE),
-    NAME(CAP_SYS_RESOURCE),
-    NAME(CAP_SYS_TIME),
-    NAME(CAP_SYS_TTY_CONFIG),
-    NAME(CAP_MKNOD),
-    NAME(CAP_LEASE),
-    NAME(CAP_AUDIT_WRITE),
-    NAME(CAP_AUDIT_CONTROL),
-    NAME(CAP_SETFCAP),
-    NAME(CAP_MAC_OVERRIDE),
-    NAME(CAP_MAC_ADMIN),
-    NAME(CAP_SYSLOG),
-    NAME(CAP_WAKE_ALARM),
-    NAME(CAP_BLOCK_SUSPEND),
-    NAME(CAP_AUDIT_READ),
-    NAME(CAP_PERFMON),
-    NAME(CAP_BPF),
-    NAME(CAP_CHECKPOINT_RESTORE),
-};
+} cap_names[] = {VC_CAPABILITIES(NAME)};
 #undef NAME
 
 /* The highest capability the running kernel knows (/proc/sys/kernel/cap_last_cap), or the newest this

@@ -1,6 +1,6 @@
 /* linux.sysctl: only the kernel parameters that belong to a namespace the container has of its own, as
- * runc validates them (IPC ones need a new ipc namespace, net.* a network namespace, kernel.domainname a
- * uts namespace; kernel.hostname is the "hostname" field's), written from inside those namespaces. */
+ * runc validates them (vc_sysctl_check, which the runtime also applies on the host), written from inside
+ * those namespaces. */
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -8,31 +8,9 @@
 #include <string.h>
 
 #include "agent.h"
+#include "oci_rules.h"
 
 #define SYSCTL_MAX 256
-
-static bool ipc_key(const char *k)
-{
-        static const char *const ipc[] = {"kernel.msgmax", "kernel.msgmnb",         "kernel.msgmni",
-                                          "kernel.sem",    "kernel.shmall",         "kernel.shmmax",
-                                          "kernel.shmmni", "kernel.shm_rmid_forced"};
-        for (size_t i = 0; i < sizeof ipc / sizeof ipc[0]; i++)
-                if (strcmp(k, ipc[i]) == 0)
-                        return true;
-        return strncmp(k, "fs.mqueue.", 10) == 0;
-}
-
-static bool key_clean(const char *k)
-{
-        if (k[0] == '\0' || k[0] == '.' || k[0] == '/' || strstr(k, "..") || strstr(k, "//") ||
-            strstr(k, "/.") || strstr(k, "./"))
-                return false;
-        for (const char *p = k; *p; p++)
-                if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
-                      *p == '_' || *p == '-' || *p == '.' || *p == '/' || *p == ':'))
-                        return false;
-        return true;
-}
 
 int sysctl_parse(struct spawn *s, json_object *o, bool ns_net, char *err, size_t errlen)
 {
@@ -56,52 +34,20 @@ int sysctl_parse(struct spawn *s, json_object *o, bool ns_net, char *err, size_t
         {
                 char name[256];
                 size_t len = strlen(key);
-                if (len == 0 || len >= sizeof name || !key_clean(key)) {
-                        snprintf(err, errlen, "linux.sysctl: invalid key '%.64s'", key);
-                        return -EINVAL;
-                }
+                int rc;
+                if ((rc = vc_sysctl_check(key, s->ns_ipc, s->ns_uts, ns_net, err, errlen)) < 0)
+                        return rc;
                 if (!json_object_is_type(val, json_type_string) || json_object_get_string_len(val) > 4096 ||
                     strlen(json_object_get_string(val)) != (size_t)json_object_get_string_len(val)) {
                         snprintf(err, errlen, "linux.sysctl.%s: expected a string value", key);
                         return -EINVAL;
                 }
-                /* "net/ipv4/ip_forward" and "net.ipv4.ip_forward" name the same parameter */
-                memcpy(name, key, len + 1);
-                for (char *p = name; *p; p++)
-                        if (*p == '/')
-                                *p = '.';
-                if (ipc_key(name)) {
-                        if (!s->ns_ipc) {
-                                snprintf(err, errlen,
-                                         "linux.sysctl: '%s' needs an ipc namespace of the container's own",
-                                         key);
-                                return -EINVAL;
-                        }
-                } else if (strncmp(name, "net.", 4) == 0) {
-                        if (!ns_net) {
-                                snprintf(err, errlen,
-                                         "linux.sysctl: '%s' needs a network namespace in linux.namespaces",
-                                         key);
-                                return -EINVAL;
-                        }
-                } else if (strcmp(name, "kernel.domainname") == 0 && s->ns_uts) {
-                        /* namespaced, with no OCI field of its own */
-                } else if (strcmp(name, "kernel.hostname") == 0 && s->ns_uts) {
-                        snprintf(err, errlen, "linux.sysctl: '%s' conflicts with the \"hostname\" field",
-                                 key);
-                        return -EINVAL;
-                } else {
-                        snprintf(err, errlen,
-                                 "linux.sysctl: '%s' is not in a namespace of the container's own", key);
-                        return -EINVAL;
-                }
                 /* the path under /proc/sys: a dotted key's dots are its separators */
+                memcpy(name, key, len + 1);
                 if (strchr(key, '/') == NULL)
                         for (char *p = name; *p; p++)
                                 if (*p == '.')
                                         *p = '/';
-                if (strchr(key, '/'))
-                        memcpy(name, key, len + 1);
                 if ((s->sysctl[i] = strdup(name)) == NULL ||
                     (s->sysctl[i + 1] = strdup(json_object_get_string(val))) == NULL)
                         return -ENOMEM;

@@ -10,6 +10,8 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include "oci_rules.h"
+#include "seccomp_names.h"
 #include "util.h"
 #include "vc/oci.h"
 
@@ -117,6 +119,124 @@ static bool nonempty(json_object *o, const char *key)
         }
 }
 
+static bool has_namespace(json_object *linux_, const char *type)
+{
+        json_object *nss, *t;
+
+        if (!json_object_object_get_ex(linux_, "namespaces", &nss) ||
+            !json_object_is_type(nss, json_type_array))
+                return false;
+        for (size_t i = 0; i < json_object_array_length(nss); i++)
+                if (json_object_object_get_ex(json_object_array_get_idx(nss, i), "type", &t) &&
+                    json_object_is_type(t, json_type_string) && STREQ(json_object_get_string(t), type))
+                        return true;
+        return false;
+}
+
+static int check_sysctl(json_object *linux_, const char *what, vc_error_t *err)
+{
+        json_object *o;
+        char msg[256];
+
+        if (!json_object_object_get_ex(linux_, "sysctl", &o) || !json_object_is_type(o, json_type_object))
+                return 0;
+        bool ipc = has_namespace(linux_, "ipc"), uts = has_namespace(linux_, "uts"),
+             net = has_namespace(linux_, "network");
+        json_object_object_foreach(o, key, val)
+        {
+                (void)val;
+                if (vc_sysctl_check(key, ipc, uts, net, msg, sizeof msg) < 0)
+                        return vc_error_setx(err, EINVAL, "%s: %s", what, msg);
+        }
+        return 0;
+}
+
+#define NAME(name, value) name,
+static const char *const seccomp_actions[] = {VC_SECCOMP_ACTIONS(NAME) NULL};
+static const char *const seccomp_operators[] = {VC_SECCOMP_OPERATORS(NAME) NULL};
+static const char *const seccomp_archs[] = {VC_SECCOMP_ARCHS(NAME) NULL};
+static const char *const seccomp_flags[] = {VC_SECCOMP_FLAGS(NAME) NULL};
+#undef NAME
+
+/* o[key] is absent, or a string among names. */
+static bool known(json_object *o, const char *key, const char *const *names, const char **ret)
+{
+        json_object *v;
+
+        *ret = "";
+        if (!json_object_object_get_ex(o, key, &v) || v == NULL)
+                return true;
+        if (!json_object_is_type(v, json_type_string))
+                return false;
+        *ret = json_object_get_string(v);
+        for (const char *const *n = names; *n; n++)
+                if (STREQ(*n, *ret))
+                        return true;
+        return false;
+}
+
+/* The names of linux.seccomp (actions, architectures, operators, flags) are the guest's to honour: an
+ * unknown one is refused here, before a VM boots, as the agent would refuse it. */
+static int check_seccomp(json_object *linux_, const char *what, vc_error_t *err)
+{
+        json_object *sc, *a, *v;
+        const char *s;
+
+        if (!json_object_object_get_ex(linux_, "seccomp", &sc) || !json_object_is_type(sc, json_type_object))
+                return 0;
+        if (!known(sc, "defaultAction", seccomp_actions, &s))
+                return vc_error_setx(err, EINVAL,
+                                     "%s: linux.seccomp.defaultAction: unsupported action '%.64s'", what, s);
+        if (json_object_object_get_ex(sc, "listenerPath", &v) && json_object_get_string_len(v) > 0)
+                return vc_error_setx(
+                    err, EINVAL,
+                    "%s: linux.seccomp.listenerPath: not supported: the guest cannot reach a listener "
+                    "on the host",
+                    what);
+        static const struct {
+                const char *key;
+                const char *const *names;
+                const char *what;
+        } lists[] = {{"architectures", seccomp_archs, "architecture"}, {"flags", seccomp_flags, "flag"}};
+        for (size_t l = 0; l < ELEMENTSOF(lists); l++) {
+                if (!json_object_object_get_ex(sc, lists[l].key, &a) ||
+                    !json_object_is_type(a, json_type_array))
+                        continue;
+                for (size_t i = 0; i < json_object_array_length(a); i++) {
+                        json_object *e = json_object_array_get_idx(a, i);
+                        const char *n =
+                            json_object_is_type(e, json_type_string) ? json_object_get_string(e) : "";
+                        bool ok = false;
+                        for (const char *const *k = lists[l].names; *k && !ok; k++)
+                                ok = STREQ(*k, n);
+                        if (!ok)
+                                return vc_error_setx(err, EINVAL,
+                                                     "%s: linux.seccomp.%s[%zu]: unsupported %s '%.64s'",
+                                                     what, lists[l].key, i, lists[l].what, n);
+                }
+        }
+        if (!json_object_object_get_ex(sc, "syscalls", &a) || !json_object_is_type(a, json_type_array))
+                return 0;
+        for (size_t i = 0; i < json_object_array_length(a); i++) {
+                json_object *r = json_object_array_get_idx(a, i), *args;
+                if (!known(r, "action", seccomp_actions, &s))
+                        return vc_error_setx(
+                            err, EINVAL, "%s: linux.seccomp.syscalls[%zu].action: unsupported action '%.64s'",
+                            what, i, s);
+                if (!json_object_object_get_ex(r, "args", &args) ||
+                    !json_object_is_type(args, json_type_array))
+                        continue;
+                for (size_t k = 0; k < json_object_array_length(args); k++)
+                        if (!known(json_object_array_get_idx(args, k), "op", seccomp_operators, &s))
+                                return vc_error_setx(
+                                    err, EINVAL,
+                                    "%s: linux.seccomp.syscalls[%zu].args[%zu].op: unsupported operator "
+                                    "'%.64s'",
+                                    what, i, k, s);
+        }
+        return 0;
+}
+
 int vc_oci_check_guest(json_object *config, bool pod_member, const char *what, vc_error_t *err)
 {
         /* fields the guest agent does not apply */
@@ -128,7 +248,8 @@ int vc_oci_check_guest(json_object *config, bool pod_member, const char *what, v
 
         if (json_object_object_get_ex(config, "linux", &linux_) &&
             json_object_is_type(linux_, json_type_object)) {
-                if ((r = check_namespaces(linux_, pod_member, what, err)) < 0)
+                if ((r = check_namespaces(linux_, pod_member, what, err)) < 0 ||
+                    (r = check_sysctl(linux_, what, err)) < 0 || (r = check_seccomp(linux_, what, err)) < 0)
                         return r;
                 for (size_t i = 0; i < ELEMENTSOF(linux_unsupported); i++)
                         if (nonempty(linux_, linux_unsupported[i]))

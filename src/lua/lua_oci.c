@@ -2,6 +2,7 @@
 #include <json-c/json.h>
 #include <string.h>
 
+#include "cap_names.h"
 #include "seccomp_names.h"
 #include "vc/cli.h"
 #include "vc/oci.h"
@@ -223,6 +224,10 @@ static void push_names(lua_State *L, const char *const *names, size_t n)
         }
 }
 
+#define CAP(c) #c,
+static const char *const capabilities[] = {VC_CAPABILITIES(CAP)};
+#undef CAP
+
 #define NAME(name, value) name,
 static const char *const seccomp_actions[] = {VC_SECCOMP_ACTIONS(NAME)};
 static const char *const seccomp_operators[] = {VC_SECCOMP_OPERATORS(NAME)};
@@ -248,6 +253,9 @@ void vc_l_open_oci(lua_State *L)
         push_names(L, seccomp_flags, sizeof seccomp_flags / sizeof seccomp_flags[0]);
         lua_setfield(L, -2, "flags");
         lua_setfield(L, -2, "seccomp");
+        /* the capability names the guest agent knows, for `features` */
+        push_names(L, capabilities, sizeof capabilities / sizeof capabilities[0]);
+        lua_setfield(L, -2, "capabilities");
         lua_pop(L, 1);
 
         newlib_field(L, "id", id_funcs);

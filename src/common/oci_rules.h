@@ -1,0 +1,15 @@
+/* Rules of the OCI spec that the runtime checks on the host, before a VM boots, and the guest agent checks
+ * again where it applies them: one place for each. No dependency beyond libc. */
+#ifndef VC_COMMON_OCI_RULES_H
+#define VC_COMMON_OCI_RULES_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* Whether linux.sysctl may set `key` ("net.ipv4.ip_forward" or "net/ipv4/ip_forward") in a container
+ * with these namespaces of its own, as runc validates it: the IPC parameters need an ipc namespace,
+ * net.* a network namespace, kernel.domainname a uts namespace; kernel.hostname is the "hostname"
+ * field's; anything else is not namespaced. 0, or -EINVAL with the reason ("linux.sysctl: ...") in err. */
+int vc_sysctl_check(const char *key, bool ns_ipc, bool ns_uts, bool ns_net, char *err, size_t errlen);
+
+#endif
