@@ -13,8 +13,10 @@ describe("kata-supervisor boot failures #privileged", function()
   end)
 
   local function cfg(extra)
-    local c = { id = "f1", dir = tmp .. "/sb", accel = "tcg", kernel = tmp .. "/kernel", initrd = tmp .. "/initrd",
-      boot_timeout = 5 }
+    -- the configuration layer's VM (libvc has no defaults of its own), with stand-in kernel and initrd
+    local c = require("kata.pod").vm(require("kata.config").defaults())
+    c.id, c.dir, c.accel, c.kernel, c.initrd, c.boot_timeout = "f1", tmp .. "/sb", "tcg", tmp .. "/kernel",
+      tmp .. "/initrd", 5
     vm.write_file(tmp .. "/kernel", "not a kernel")
     vm.write_file(tmp .. "/initrd", "not an initrd")
     for k, v in pairs(extra or {}) do c[k] = v end

@@ -22,7 +22,7 @@ function M.standard_plan(sid)
   return {
     boot = {
       { call = "check" },
-      { call = "create_sandbox", params = { hostname = sid, share_tag = M.SHARE_TAG } },
+      { call = "create_sandbox", params = { hostname = sid:sub(1, 64), share_tag = M.SHARE_TAG } },
     },
     shutdown = {
       timeout = 10, -- seconds the supervisor gives the agent and qemu before SIGKILL

@@ -397,7 +397,9 @@ static int qemu_exiting(struct sup *s)
         ssize_t n;
         int fd;
 
-        if (s->qemu_child.pid <= 0 || s->qemu_child.reaped)
+        if (s->qemu_child.pid <= 0)
+                return 0; /* not started yet: virtiofsd died on its own */
+        if (s->qemu_child.reaped)
                 return 1;
         snprintf(path, sizeof path, "/proc/%d/stat", s->qemu_child.pid);
         if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
