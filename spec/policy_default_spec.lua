@@ -460,6 +460,46 @@ describe("policies.default", function()
     end)
   end)
 
+  describe("update (issue 12)", function()
+    it("turns runc's flags into a linux.resources object for the agent", function()
+      local api = fakes.api()
+      assert.is_true(run(api, "create", { "c1" }))
+      assert.is_true(run(api, "start", { "c1" }))
+      assert.is_true(run(api, "update", { "c1" }, { memory = "512m", memory_swap = "-1", cpu_quota = "50000",
+        cpu_period = "100000", cpu_share = "512", cpuset_cpus = "0-1", pids_limit = "64" }))
+      assert.same({ id = "c1", resources = {
+        memory = { limit = 512 * 1024 * 1024, swap = -1 },
+        cpu = { quota = 50000, period = 100000, shares = 512, cpus = "0-1" },
+        pids = { limit = 64 },
+      } }, api.world.updates[1])
+    end)
+
+    it("takes -r FILE as the whole linux.resources object, the flags then ignored", function()
+      local api = fakes.api({ files = { ["/r.json"] = '{"pids":{"limit":3}}' },
+        decode = function(s) return s == '{"pids":{"limit":3}}' and { pids = { limit = 3 } } or nil end })
+      assert.is_true(run(api, "create", { "c1" }))
+      assert.is_true(run(api, "start", { "c1" }))
+      assert.is_true(run(api, "update", { "c1" }, { resources = "/r.json", memory = "1g" }))
+      assert.same({ pids = { limit = 3 } }, api.world.updates[1].resources)
+    end)
+
+    it("names a bad size, and refuses a stopped container or what the agent refuses", function()
+      local api = fakes.api({ fail = { ["agent update_container"] = "linux.resources.blockIO: not supported" } })
+      assert.is_true(run(api, "create", { "c1" }))
+      assert.is_true(run(api, "start", { "c1" }))
+      local ok, err = run(api, "update", { "c1" }, { memory = "lots" })
+      assert.is_nil(ok)
+      assert.equal("update: --memory: invalid size 'lots'", err)
+      ok, err = run(api, "update", { "c1" }, { blkio_weight = "500" })
+      assert.is_nil(ok)
+      assert.equal("update: linux.resources.blockIO: not supported", err)
+      assert.is_true(run(api, "kill", { "c1", "KILL" }))
+      ok, err = run(api, "update", { "c1" }, { memory = "1g" })
+      assert.is_nil(ok)
+      assert.equal("container not running", err)
+    end)
+  end)
+
   describe("an extending policy", function()
     it("changes how every command runs hooks by overriding one step", function()
       local audit = assert(loader.load_string([[

@@ -37,7 +37,7 @@ function M.api(opts)
   opts = opts or {}
   local world = {
     states = {}, mounts = {}, mount_ids = {}, dirs = {}, files = {}, netns = {}, sandboxes = {}, shims = {}, containers = {},
-    locks = {}, pid_files = {}, hooks_run = {}, signals = {},
+    locks = {}, pid_files = {}, hooks_run = {}, signals = {}, updates = {},
   }
   local calls = {}
   local fails = opts.fail or {}
@@ -363,6 +363,8 @@ function M.api(opts)
           return { handle = sbx.handles, pid = 7 }
         elseif method == "list_processes" then
           return { pids = { 1, 7 } }
+        elseif method == "update_container" then
+          world.updates[#world.updates + 1] = { id = params.id, resources = params.resources }
         end
         return {}
       end,
@@ -376,6 +378,9 @@ function M.api(opts)
       pause_container = function(self, id) return self:call("pause_container", { id = id }) end,
       resume_container = function(self, id) return self:call("resume_container", { id = id }) end,
       stats_container = function(self, id) return self:call("stats_container", { id = id }) end,
+      update_container = function(self, id, resources)
+        return self:call("update_container", { id = id, resources = resources })
+      end,
       signal_process = function(self, id, exec_id, signo, all)
         return self:call("signal_process", { id = id, exec_id = exec_id, signal = signo, all = all })
       end,
