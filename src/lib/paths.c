@@ -8,10 +8,6 @@
 #include "paths-internal.h"
 #include "util.h"
 
-#ifndef VC_BUILD_BIN_DIR
-#define VC_BUILD_BIN_DIR "."
-#endif
-
 int vc__companion_path(const char *name, char **ret_path, vc_error_t *err)
 {
         _cleanup_free_ char *beside = NULL, *installed = NULL;
@@ -37,13 +33,6 @@ int vc__companion_path(const char *name, char **ret_path, vc_error_t *err)
                 }
                 free(p);
         }
-        if (asprintf(&p, "%s/%s", VC_BUILD_BIN_DIR, name) < 0)
-                return vc_error_set(err, ENOMEM, "%s", name);
-        if (access(p, X_OK) == 0) {
-                *ret_path = p;
-                return 0;
-        }
-        free(p);
         if (vc_self_dir(self, sizeof self) < 0)
                 snprintf(self, sizeof self, "?");
         return vc_error_setx(err, ENOENT,

@@ -1,4 +1,7 @@
 /* vc.version, vc.null, vc.json: the small pieces every policy and binding uses. */
+#include <dlfcn.h>
+#include <limits.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <errno.h>
@@ -161,13 +164,26 @@ void vc_l_open_core(lua_State *L)
         luaL_newlib(L, limits_funcs);
         lua_setfield(L, -2, "limits");
 
-        /* where a build-tree binary finds its companions; installed binaries look beside themselves */
+        /* vc.build: where this code's own file is (build/vc.so, build/kata-runtime), and the installed
+         * layout below it (build/share/kata-runtime/{lua,guest} are links in a build directory). Nothing is
+         * compiled in: an installed binary finds its files relative to itself (kata.config prefers those). */
         lua_createtable(L, 0, 3);
-        lua_pushliteral(L, VC_BUILD_GUEST_DIR);
-        lua_setfield(L, -2, "guest_dir");
-        lua_pushliteral(L, VC_BUILD_BIN_DIR);
-        lua_setfield(L, -2, "bin_dir");
-        lua_pushliteral(L, VC_SOURCE_LUA_DIR);
-        lua_setfield(L, -2, "lua_dir");
+        {
+                Dl_info info;
+                char *self = dladdr((void *)vc_l_open_core, &info) && info.dli_fname
+                                 ? realpath(info.dli_fname, NULL)
+                                 : NULL;
+                char *slash = self ? strrchr(self, '/') : NULL;
+                if (slash) {
+                        *slash = '\0';
+                        lua_pushstring(L, self);
+                        lua_setfield(L, -2, "bin_dir");
+                        lua_pushfstring(L, "%s/share/kata-runtime/guest", self);
+                        lua_setfield(L, -2, "guest_dir");
+                        lua_pushfstring(L, "%s/share/kata-runtime/lua", self);
+                        lua_setfield(L, -2, "lua_dir");
+                }
+                free(self);
+        }
         lua_setfield(L, -2, "build");
 }

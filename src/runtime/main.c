@@ -18,10 +18,6 @@
 #include "vc/log.h"
 #include "vc_lua.h"
 
-#ifndef VC_SOURCE_LUA_DIR
-#define VC_SOURCE_LUA_DIR "/usr/share/kata-runtime/lua"
-#endif
-
 /* The interpreter's memory cap: a runaway policy fails with "not enough memory" instead of eating the
  * host (HAProxy's tune.lua.maxmem). One command never needs more than a few MiB. */
 #define LUA_MAXMEM (256u * 1024u * 1024u)
@@ -64,26 +60,25 @@ static int msghandler(lua_State *L)
         return 1;
 }
 
-/* The installed Lua directory beside the binary (<prefix>/bin/../share/kata-runtime/lua, precompiled chunks
- * in
- * .../luac), else the source tree's and the build tree's (a build-tree binary). */
-static void find_lua_dirs(char *lua, char *luac, size_t len)
+/* The runtime's Lua files, found from the binary's own place and nowhere else: <prefix>/share/kata-runtime
+ * for <prefix>/bin/kata-runtime, and the same layout inside a build directory (build/share/kata-runtime,
+ * whose lua, luac and guest are links into the build). lua gets <dir>/lua, luac <dir>/luac. */
+static int find_lua_dirs(char *lua, char *luac, size_t len)
 {
-        static const char *const probe[] = {"../share/kata-runtime/lua/kata/main.lua", NULL};
+        static const char *const probe[] = {"../share/kata-runtime/lua/kata/main.lua",
+                                            "share/kata-runtime/lua/kata/main.lua", NULL};
         char *main_lua = NULL;
 
-        if (vc_self_relative(probe, R_OK, &main_lua) == 0) {
-                /* <dir>/lua/kata/main.lua -> <dir>/lua and <dir>/luac */
-                *strrchr(main_lua, '/') = '\0';
-                *strrchr(main_lua, '/') = '\0';
-                snprintf(lua, len, "%s", main_lua);
-                *strrchr(main_lua, '/') = '\0';
-                snprintf(luac, len, "%s/luac", main_lua);
-                free(main_lua);
-                return;
-        }
-        snprintf(lua, len, "%s", VC_SOURCE_LUA_DIR);
-        snprintf(luac, len, "%s/luac", VC_BUILD_BIN_DIR);
+        if (vc_self_relative(probe, R_OK, &main_lua) < 0)
+                return -ENOENT;
+        /* <dir>/lua/kata/main.lua -> <dir>/lua and <dir>/luac */
+        *strrchr(main_lua, '/') = '\0';
+        *strrchr(main_lua, '/') = '\0';
+        snprintf(lua, len, "%s", main_lua);
+        *strrchr(main_lua, '/') = '\0';
+        snprintf(luac, len, "%s/luac", main_lua);
+        free(main_lua);
+        return 0;
 }
 
 /* package.searchers entry for the runtime's own modules (kata.*): the precompiled chunk when it is at
@@ -217,7 +212,12 @@ int main(int argc, char **argv)
                 return 1;
         }
 
-        find_lua_dirs(lua_dir, luac_dir, sizeof lua_dir);
+        if (find_lua_dirs(lua_dir, luac_dir, sizeof lua_dir) < 0) {
+                fprintf(stderr, "kata-runtime: the runtime's Lua files are missing: no "
+                                "../share/kata-runtime/lua/kata/main.lua beside this program\n");
+                json_object_put(ctx);
+                return 1;
+        }
         lua_State *L = lua_newstate(limited_alloc, &limits);
         if (L == NULL) {
                 fprintf(stderr, "kata-runtime: cannot create the Lua interpreter\n");
