@@ -3,6 +3,7 @@
 -- plugin makes them, with its exact annotations, fed to kata-runtime directly. A leak check follows
 -- every case.
 local vc = require("vc")
+local vctest = require("vctest") -- test-only primitives (not installed)
 local run = require("spec.helpers.run")
 local world = require("spec.helpers.world")
 local ctd = require("spec.helpers.containerd")
@@ -14,7 +15,7 @@ describe("containerd #integration", function()
 
   setup(function()
     if not ok_env then return end
-    assert(vc.proc.set_subreaper()) -- orphaned shims come to us, as to containerd-shim
+    assert(vctest.proc.set_subreaper()) -- orphaned shims come to us, as to containerd-shim
     tmp = run.tmpdir("kata-ctd")
     d = ctd.start(tmp .. "/ctd")
     ctd.import_image(d, world.rootfs_template())
@@ -195,7 +196,7 @@ describe("pods as containerd's CRI plugin makes them #integration", function()
 
   setup(function()
     if not ok_env then return end
-    assert(vc.proc.set_subreaper())
+    assert(vctest.proc.set_subreaper())
     tmp = run.tmpdir("kata-cri")
   end)
   -- mounts under tmp, deepest first (a failed case may leave a pod's netns file bound)

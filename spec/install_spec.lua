@@ -2,6 +2,7 @@
 -- <prefix>/bin/kata-runtime alone (no VC_BUILD_DIR, no build path in any installed binary), ending with the
 -- leak check. Run by the CTest test `install` (busted --tags=install).
 local vc = require("vc")
+local vctest = require("vctest") -- test-only primitives (not installed)
 local run = require("spec.helpers.run")
 local world = require("spec.helpers.world")
 
@@ -14,7 +15,7 @@ describe("an installed kata-runtime #install", function()
 
   setup(function()
     if not ok_env then return end
-    assert(vc.proc.set_subreaper())
+    assert(vctest.proc.set_subreaper())
     tmp = run.tmpdir("kata-install")
     prefix, root = tmp .. "/prefix", tmp .. "/root"
     local out = os.tmpname()
@@ -30,7 +31,7 @@ describe("an installed kata-runtime #install", function()
   end)
   teardown(function()
     run.runtime = saved_runtime
-    if ok_env then vc.proc.set_subreaper(false) end
+    if ok_env then vctest.proc.set_subreaper(false) end
     if tmp then os.execute("umount -R " .. run.q(tmp) .. " 2>/dev/null"); run.rmrf(tmp) end
     if world.ROOTFS_TEMPLATE then run.rmrf(world.ROOTFS_TEMPLATE) end
   end)

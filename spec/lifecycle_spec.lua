@@ -1,6 +1,7 @@
 -- The whole lifecycle with real guests: kata-runtime create/start/state/kill/delete/exec/... on real
 -- bundles, each case followed by a leak check.
 local vc = require("vc")
+local vctest = require("vctest") -- test-only primitives (not installed)
 local run = require("spec.helpers.run")
 local world = require("spec.helpers.world")
 
@@ -12,11 +13,11 @@ describe("lifecycle #integration", function()
 
   setup(function()
     if not ok_env then return end
-    assert(vc.proc.set_subreaper()) -- orphaned shims come to us, as to containerd-shim or conmon
+    assert(vctest.proc.set_subreaper()) -- orphaned shims come to us, as to containerd-shim or conmon
     tmp = run.tmpdir("kata-life")
   end)
   teardown(function()
-    if ok_env then vc.proc.set_subreaper(false) end
+    if ok_env then vctest.proc.set_subreaper(false) end
     if tmp then os.execute("umount -R " .. run.q(tmp) .. " 2>/dev/null"); run.rmrf(tmp) end
     if world.ROOTFS_TEMPLATE then run.rmrf(world.ROOTFS_TEMPLATE) end
   end)

@@ -3,6 +3,7 @@
 -- reaches B through the mirrored interfaces, B reaches a server in the container, and after delete no tap
 -- or filter remains while A's interfaces are as they were (a CNI DEL would still find them).
 local vc = require("vc")
+local vctest = require("vctest") -- test-only primitives (not installed)
 local run = require("spec.helpers.run")
 local world = require("spec.helpers.world")
 
@@ -20,11 +21,11 @@ describe("sandbox networking #integration", function()
 
   setup(function()
     if not ok_env then return end
-    assert(vc.proc.set_subreaper())
+    assert(vctest.proc.set_subreaper())
     tmp = run.tmpdir("kata-net")
   end)
   teardown(function()
-    if ok_env then vc.proc.set_subreaper(false) end
+    if ok_env then vctest.proc.set_subreaper(false) end
     if tmp then os.execute("umount -R " .. run.q(tmp) .. " 2>/dev/null"); run.rmrf(tmp) end
     if world.ROOTFS_TEMPLATE then run.rmrf(world.ROOTFS_TEMPLATE) end
   end)
@@ -39,7 +40,7 @@ describe("sandbox networking #integration", function()
     for _, id in ipairs(vc.state.list(root) or {}) do world.rt(root, { "delete", "--force", id }) end
     for _, pid in ipairs(servers) do vc.proc.kill(pid, 9) end
     servers = {}
-    vc.proc.reap()
+    vctest.proc.reap()
     os.execute(("ip netns del %s 2>/dev/null; ip netns del %s 2>/dev/null"):format(ns_a, ns_b))
     assert.same({}, world.leaks(root))
   end)

@@ -3,6 +3,7 @@
 -- temporary directory, and every case ends with a leak check. docs/podman.md says why each setting is
 -- there.
 local vc = require("vc")
+local vctest = require("vctest") -- test-only primitives (not installed)
 local run = require("spec.helpers.run")
 local world = require("spec.helpers.world")
 
@@ -94,7 +95,7 @@ describe("podman #integration", function()
     root_existed = vc.fs.stat(KATA_ROOT) ~= nil
     -- conmon expects init to reap it, as on a host: a subreaper spec process (another spec may have made
     -- it one) would hold the exited conmon as a zombie, which podman takes for a live one and waits on
-    assert(vc.proc.set_subreaper(false))
+    assert(vctest.proc.set_subreaper(false))
     tmp = run.tmpdir("kata-podman")
     runtime = assert(vc.fs.realpath(run.runtime))
     rootfs = tmp .. "/rootfs"

@@ -1,6 +1,7 @@
 -- The policy layer with real guests: ids at the limits of the one id rule, and (below) the shipped example
 -- policies selected by configuration. Every case ends with a leak check.
 local vc = require("vc")
+local vctest = require("vctest") -- test-only primitives (not installed)
 local run = require("spec.helpers.run")
 local world = require("spec.helpers.world")
 
@@ -11,11 +12,11 @@ describe("policies #integration", function()
 
   setup(function()
     if not ok_env then return end
-    assert(vc.proc.set_subreaper())
+    assert(vctest.proc.set_subreaper())
     tmp = run.tmpdir("kata-polit")
   end)
   teardown(function()
-    if ok_env then vc.proc.set_subreaper(false) end
+    if ok_env then vctest.proc.set_subreaper(false) end
     if tmp then os.execute("umount -R " .. run.q(tmp) .. " 2>/dev/null"); run.rmrf(tmp) end
     if world.ROOTFS_TEMPLATE then run.rmrf(world.ROOTFS_TEMPLATE) end
   end)

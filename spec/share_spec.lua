@@ -1,6 +1,7 @@
 -- The virtio-fs share against a hostile guest (issue 11, the CVE-2020-2023/2026 class): nothing planted in
 -- the share redirects a host mount, and nothing is mounted outside the sandbox's directory.
 local vc = require("vc")
+local vctest = require("vctest") -- test-only primitives (not installed)
 local run = require("spec.helpers.run")
 local world = require("spec.helpers.world")
 
@@ -12,11 +13,11 @@ describe("share against a hostile guest #integration", function()
 
   setup(function()
     if not ok_env then return end
-    assert(vc.proc.set_subreaper())
+    assert(vctest.proc.set_subreaper())
     tmp = run.tmpdir("kata-share")
   end)
   teardown(function()
-    if ok_env then vc.proc.set_subreaper(false) end
+    if ok_env then vctest.proc.set_subreaper(false) end
     if tmp then run.rmrf(tmp) end
     if world.ROOTFS_TEMPLATE then run.rmrf(world.ROOTFS_TEMPLATE) end
   end)

@@ -1,4 +1,5 @@
 local vc = require("vc")
+local vctest = require("vctest") -- test-only primitives (not installed)
 local run = require("spec.helpers.run")
 
 --- A real process to stand for a shim: `sleep`, started in the background; returns its pid.
@@ -218,7 +219,7 @@ describe("vc.proc", function()
     assert.is_true(vc.proc.wait_gone(pid, st, 5))
     local waited = vc.clock.monotonic() - t0
     assert.is_true(waited < 4, "returned when it exited, not at the timeout")
-    vc.proc.reap()
+    vctest.proc.reap()
     assert.is_true(vc.proc.wait_gone(pid, st)) -- gone: no wait
     assert.is_true(vc.proc.wait_gone(vc.proc.getpid(), st)) -- a pid that now names another process
     assert.is_false(vc.proc.wait_gone(vc.proc.getpid(), 0, 0.01))
@@ -235,12 +236,12 @@ describe("vc.proc", function()
       return tonumber(stat:match("^%d+ %b() %S+ (%d+)"))
     end
     local me = vc.proc.getpid()
-    assert.is_true(vc.proc.set_subreaper())
+    assert.is_true(vctest.proc.set_subreaper())
     assert.equal(me, orphan_parent())
-    assert.is_true(vc.proc.set_subreaper(false))
+    assert.is_true(vctest.proc.set_subreaper(false))
     assert.are_not.equal(me, orphan_parent())
-    vc.proc.reap()
-    assert.has_error(function() vc.proc.set_subreaper("yes") end,
+    vctest.proc.reap()
+    assert.has_error(function() vctest.proc.set_subreaper("yes") end,
       "bad argument #1 to 'set_subreaper' (boolean expected, got string)")
   end)
 end)

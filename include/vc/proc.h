@@ -2,6 +2,7 @@
 #ifndef VC_PROC_H
 #define VC_PROC_H
 
+#include <stdbool.h>
 #include <sys/types.h>
 
 #include "vc/error.h"
@@ -12,5 +13,16 @@ int vc_proc_start_time(pid_t pid, unsigned long long *ret, vc_error_t *err);
 int vc_proc_alive(pid_t pid, unsigned long long start_time);
 /* Wait until pid (with that start time, 0: any) is gone or timeout_ms passes: 1 when gone, 0 if not. */
 int vc_proc_wait_gone(pid_t pid, unsigned long long start_time, int timeout_ms);
+
+/* kill(2) for a host process the runtime owns (a shim): 0 or the negative errno, in err. */
+int vc_proc_kill(pid_t pid, int signo, vc_error_t *err);
+/* Wait for child pid to end (retrying on EINTR): its exit code, or 128 + the signal that ended it, in
+ * *ret_status. -ECHILD when pid is not a child. */
+int vc_proc_wait(pid_t pid, int *ret_status, vc_error_t *err);
+/* Reap every child that has ended, without waiting: how many. */
+int vc_proc_reap(void);
+/* Make the calling process a child subreaper (on) or not (PR_SET_CHILD_SUBREAPER): orphans of its
+ * descendants (shims, supervisors) become its children, as under containerd-shim or conmon. */
+int vc_proc_set_subreaper(bool on, vc_error_t *err);
 
 #endif

@@ -3,6 +3,7 @@
 --- as an OCI layout and imported with ctr; ctr invocations with kata-runtime as the runc binary; and a
 --- leak check of what containerd and its runc shim may leave on the machine.
 local vc = require("vc")
+local vctest = require("vctest") -- test-only primitives (not installed)
 local run = require("spec.helpers.run")
 local world = require("spec.helpers.world")
 
@@ -108,9 +109,9 @@ end
 function M.stop(d)
   if d.pid and vc.proc.alive(d.pid) then
     vc.proc.kill(d.pid, 15)
-    if not world.wait_for(function() vc.proc.reap(); return not vc.proc.alive(d.pid) end, 10) then
+    if not world.wait_for(function() vctest.proc.reap(); return not vc.proc.alive(d.pid) end, 10) then
       vc.proc.kill(d.pid, 9)
-      world.wait_for(function() vc.proc.reap(); return not vc.proc.alive(d.pid) end, 30)
+      world.wait_for(function() vctest.proc.reap(); return not vc.proc.alive(d.pid) end, 30)
     end
   end
   if not d.had_sock_dir then vc.fs.rmdir("/run/containerd/s") end

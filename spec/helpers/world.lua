@@ -1,5 +1,6 @@
 --- Real bundles, real kata-runtime invocations and the leak check for integration specs.
 local vc = require("vc")
+local vctest = require("vctest") -- test-only primitives (not installed)
 local run = require("spec.helpers.run")
 
 local M = {}
@@ -90,7 +91,7 @@ end
 --- Everything the runtime may leave behind under root: processes, mounts, container or sandbox state,
 --- namespaces. Returns a list of descriptions (empty: clean).
 function M.leaks(root)
-  vc.proc.reap()
+  vctest.proc.reap()
   local out = {}
   for _, p in ipairs(M.processes(root)) do out[#out + 1] = "process " .. p end
   for line in io.lines("/proc/self/mountinfo") do
@@ -114,7 +115,7 @@ end
 ---@param file_dirs string[]|nil
 ---@return table<string, true>
 function M.footprint(dirs, file_dirs)
-  vc.proc.reap()
+  vctest.proc.reap()
   local set = {}
   for _, d in ipairs(dirs) do
     for _, p in ipairs(M.processes(d)) do set["process " .. p] = true end

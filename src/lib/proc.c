@@ -3,7 +3,10 @@
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/pidfd.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "util.h"
@@ -99,4 +102,42 @@ int vc_proc_wait_gone(pid_t pid, unsigned long long start_time, int timeout_ms)
                         (void)poll(NULL, 0, left < 5 ? (int)left : 5);
                 }
         }
+}
+
+int vc_proc_kill(pid_t pid, int signo, vc_error_t *err)
+{
+        if (pid <= 0)
+                return vc_error_setx(err, EINVAL, "kill: pid %d is not a process", (int)pid);
+        if (kill(pid, signo) < 0)
+                return vc_error_set(err, errno, "kill %d", (int)pid);
+        return 0;
+}
+
+int vc_proc_wait(pid_t pid, int *ret_status, vc_error_t *err)
+{
+        int status;
+
+        if (pid <= 0)
+                return vc_error_setx(err, EINVAL, "waitpid: pid %d is not a process", (int)pid);
+        while (waitpid(pid, &status, 0) < 0)
+                if (errno != EINTR)
+                        return vc_error_set(err, errno, "waitpid %d", (int)pid);
+        *ret_status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+        return 0;
+}
+
+int vc_proc_reap(void)
+{
+        int n = 0, status;
+
+        while (waitpid(-1, &status, WNOHANG) > 0)
+                n++;
+        return n;
+}
+
+int vc_proc_set_subreaper(bool on, vc_error_t *err)
+{
+        if (prctl(PR_SET_CHILD_SUBREAPER, on ? 1 : 0, 0, 0, 0) < 0)
+                return vc_error_set(err, errno, "prctl(PR_SET_CHILD_SUBREAPER)");
+        return 0;
 }

@@ -6,12 +6,10 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mount.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
-#include <sys/prctl.h>
 #include <unistd.h>
 
+#include "vc/mount.h"
 #include "vc/proc.h"
 #include "vc/state.h"
 #include "vc_lua.h"
@@ -227,13 +225,9 @@ static int lfs_bind(lua_State *L)
                 ro = vc_l_optfield_boolean(L, 3, "readonly", 0);
                 rec = vc_l_optfield_boolean(L, 3, "recursive", 1);
         }
-        if (mount(src, dst, NULL, MS_BIND | (rec ? MS_REC : 0), NULL) < 0)
-                return vc_l_pusherrno(L, -errno, dst);
-        if (ro && mount(NULL, dst, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY, NULL) < 0) {
-                int e = errno;
-                (void)umount2(dst, MNT_DETACH);
-                return vc_l_pusherrno(L, -e, dst);
-        }
+        vc_error_t err = NULL;
+        if (vc_mount_bind(src, dst, ro, rec, &err) < 0)
+                return vc_l_pusherror(L, &err);
         lua_pushboolean(L, 1);
         return 1;
 }
@@ -241,25 +235,9 @@ static int lfs_bind(lua_State *L)
 /* vc.fs.umount(path) -> true | nil, msg, code; lazy (MNT_DETACH); "not mounted" is an error (EINVAL) */
 static int lfs_umount(lua_State *L)
 {
-        const char *path = luaL_checkstring(L, 1);
-        if (umount2(path, MNT_DETACH | UMOUNT_NOFOLLOW) < 0)
-                return vc_l_pusherrno(L, -errno, path);
-        lua_pushboolean(L, 1);
-        return 1;
-}
-
-/* vc.fs.make_shared(path) -> true | nil, msg, code: bind path onto itself and mark it shared, so mounts
- * made under it later propagate to mount namespaces cloned from it (virtiofsd's). */
-static int lfs_make_shared(lua_State *L)
-{
-        const char *path = luaL_checkstring(L, 1);
-        if (mount(path, path, NULL, MS_BIND, NULL) < 0)
-                return vc_l_pusherrno(L, -errno, path);
-        if (mount(NULL, path, NULL, MS_SHARED, NULL) < 0) {
-                int e = errno;
-                (void)umount2(path, MNT_DETACH);
-                return vc_l_pusherrno(L, -e, path);
-        }
+        vc_error_t err = NULL;
+        if (vc_mount_detach(luaL_checkstring(L, 1), &err) < 0)
+                return vc_l_pusherror(L, &err);
         lua_pushboolean(L, 1);
         return 1;
 }
@@ -300,9 +278,10 @@ static int lproc_kill(lua_State *L)
 {
         lua_Integer pid = luaL_checkinteger(L, 1);
         int sig = (int)luaL_checkinteger(L, 2);
+        vc_error_t err = NULL;
         luaL_argcheck(L, pid > 0, 1, "pid must be positive");
-        if (kill((pid_t)pid, sig) < 0)
-                return vc_l_pusherrno(L, -errno, "kill");
+        if (vc_proc_kill((pid_t)pid, sig, &err) < 0)
+                return vc_l_pusherror(L, &err);
         lua_pushboolean(L, 1);
         return 1;
 }
@@ -312,37 +291,11 @@ static int lproc_wait(lua_State *L)
 {
         lua_Integer pid = luaL_checkinteger(L, 1);
         int status;
+        vc_error_t err = NULL;
         luaL_argcheck(L, pid > 0, 1, "pid must be positive");
-        for (;;) {
-                pid_t r = waitpid((pid_t)pid, &status, 0);
-                if (r >= 0)
-                        break;
-                if (errno != EINTR)
-                        return vc_l_pusherrno(L, -errno, "waitpid");
-        }
-        lua_pushinteger(L, WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
-        return 1;
-}
-
-/* vc.proc.set_subreaper([on]) -> true | nil, msg, code: orphans of our descendants (shims, supervisors)
- * become our children, as with containerd-shim and conmon; set_subreaper(false) gives them back to init */
-static int lproc_set_subreaper(lua_State *L)
-{
-        int on = lua_isnoneornil(L, 1) ? 1 : (luaL_checktype(L, 1, LUA_TBOOLEAN), lua_toboolean(L, 1));
-
-        if (prctl(PR_SET_CHILD_SUBREAPER, on, 0, 0, 0) < 0)
-                return vc_l_pusherrno(L, -errno, "prctl");
-        lua_pushboolean(L, 1);
-        return 1;
-}
-
-/* vc.proc.reap() -> number of exited children reaped without waiting */
-static int lproc_reap(lua_State *L)
-{
-        int n = 0, status;
-        while (waitpid(-1, &status, WNOHANG) > 0)
-                n++;
-        lua_pushinteger(L, n);
+        if (vc_proc_wait((pid_t)pid, &status, &err) < 0)
+                return vc_l_pusherror(L, &err);
+        lua_pushinteger(L, status);
         return 1;
 }
 
@@ -373,7 +326,6 @@ static const luaL_Reg fs_funcs[] = {
     {"unlink", lfs_unlink},
     {"bind", lfs_bind},
     {"umount", lfs_umount},
-    {"make_shared", lfs_make_shared},
     {NULL, NULL},
 };
 static const luaL_Reg proc_funcs[] = {
@@ -383,8 +335,6 @@ static const luaL_Reg proc_funcs[] = {
     {"kill", lproc_kill},
     {"getpid", lproc_getpid},
     {"wait", lproc_wait},
-    {"set_subreaper", lproc_set_subreaper},
-    {"reap", lproc_reap},
     {NULL, NULL},
 };
 

@@ -36,6 +36,8 @@ struct vc_netns *vc_l_testnetns(lua_State *L, int i); /* may raise */
 /* lua_CFunction: converts the struct vc_netns_links * given as light userdata (argument 1) into the
  * table vc.netns.links returns; run it under lua_pcall so that a memory error cannot leak the list. */
 int vc_l_push_links(lua_State *L);
+/* vctest.netns.links (the test-only module): the links of a namespace (path or vc.Netns). */
+int vc_l_netns_links(lua_State *L);
 
 /* Area openers: each adds its functions/sub-tables to the table on top of the stack. */
 void vc_l_open_core(lua_State *L);
