@@ -38,6 +38,7 @@ function M.new(ctx, config)
     proc = vc.proc,
     fs = vc.fs,
     sharefs = vc.share,
+    purge = vc.purge,
     hook = vc.hook,
     netns = vc.netns,
     net = vc.net,

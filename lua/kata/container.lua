@@ -31,6 +31,36 @@ end
 M.SANDBOX_FIELDS = { "sandbox_dir", "shared", "share_host", "netns", "netns_created", "socket", "supervisor_pid",
   "supervisor_start_time", "accel", "network" }
 
+-- The fields the mechanism reads, by type ("?" after the type: may be absent).
+local RECORD = { id = "string", status = "string", pid = "number?", bundle = "string?", runtime = "table" }
+local RUNTIME = {
+  type = "string", sandbox_id = "string", sandbox_dir = "string?", shared = "string?", share_host = "string?",
+  socket = "string?", netns = "string?", netns_created = "boolean?", supervisor_pid = "number?",
+  supervisor_start_time = "number?", shim_pid = "number?", shim_start_time = "number?", handle = "number?",
+  mounts = "table?", hooks = "table?", process = "table?", rootfs = "string?", share = "string?",
+}
+
+--- nil when st has the shape the runtime writes, else what is wrong with it.
+function M.check_record(st)
+  local function check(t, schema, prefix)
+    for k, want in pairs(schema) do
+      local ty, opt = want:match("^(%a+)(%??)$")
+      local v = t[k]
+      if not (v == nil and opt == "?") and type(v) ~= ty then
+        return ("%s%s: expected %s, got %s"):format(prefix, k, ty, type(v))
+      end
+    end
+  end
+  if type(st) ~= "table" then return "not an object" end
+  local why = check(st, RECORD, "")
+  if why then return why end
+  why = check(st.runtime, RUNTIME, "runtime.")
+  if why then return why end
+  if st.runtime.type ~= "sandbox" and st.runtime.type ~= "container" then
+    return ("runtime.type: '%s' is neither sandbox nor container"):format(st.runtime.type)
+  end
+end
+
 local function parse_user(s)
   local uid, gid = s:match("^(%d+):(%d+)$")
   if not uid then uid = s:match("^(%d+)$") end
@@ -52,27 +82,51 @@ function M.bind(api, undo)
   ---@return kata.State
   function C.load(id)
     C.check_id(id)
-    local st, err, code = api.state.load(id)
+    local st, err, code = C.find(id)
     if not st then
       if code == "ENOENT" then fail("container does not exist") end
       fail(err)
     end
-    if st.runtime then api.log.field("sandbox", st.runtime.sandbox_id) end
+    api.log.field("sandbox", st.runtime.sandbox_id)
     return st
   end
 
-  --- The record, or nil, a message and a code ("ENOENT" for a missing one).
+  --- The record, or nil, a message and a code ("ENOENT" for a missing one, "EBADMSG" for a record that
+  --- does not have the shape the runtime writes: the mechanism never indexes a mistyped field).
   function C.find(id)
     local ok, err, code = api.id.validate(id)
     if not ok then return nil, err, code end
-    return api.state.load(id)
+    local st
+    st, err, code = api.state.load(id)
+    if not st then return nil, err, code end
+    local why = M.check_record(st)
+    if why then return nil, ("state of '%s' is corrupt: %s"):format(id, why), "EBADMSG" end
+    return st
+  end
+
+  --- Remove what a container whose record is unreadable or corrupt may have left (delete --force): its
+  --- record, and when it names a sandbox no other container belongs to, that sandbox as the paths its id
+  --- gives find it -- the supervisor through its socket, every process that names its directory, the
+  --- share, the directory, the namespace the runtime made for it. Never raises on what is already gone.
+  function C.purge(id)
+    api.log.warn("removing container '%s' whose record is unreadable, by what its id names", id)
+    local sdir = api.paths.sandbox(id)
+    if api.fs.stat(sdir) and C.pod_members(id, id) == 0 then
+      local rt = { type = "sandbox", sandbox_id = id, sandbox_dir = sdir, shared = sdir .. "/shared",
+        share_host = sdir .. "/mounts", socket = sdir .. "/sup.sock" }
+      local ns = api.paths.netns_dir .. "/" .. api.digest(id)
+      if api.fs.stat(ns) then rt.netns, rt.netns_created = ns, true end
+      api.pod.teardown({ id = id, runtime = rt })
+    end
+    local ok, err, code = api.state.remove(id)
+    if not ok and code ~= "ENOENT" then fail("remove state: " .. tostring(err)) end
   end
 
   --- Every readable record under --root.
   function C.all()
     local out = {}
     for _, id in ipairs(api.state.list() or {}) do
-      local st = api.state.load(id)
+      local st = C.find(id)
       if st then out[#out + 1] = st end
     end
     return out

@@ -58,27 +58,38 @@ function M.bind(api, undo)
   function Pod.prepare(st, config)
     local rt, sid = st.runtime, st.runtime.sandbox_id
     rt.sandbox_dir = api.paths.sandbox(sid)
-    rt.shared = rt.sandbox_dir .. "/shared"
-    must("create sandbox directory", api.fs.mkdir_p(rt.sandbox_dir, 448))
-    undo.push("remove sandbox directory", function() must("remove sandbox directory", api.sandbox.remove_dir(rt.sandbox_dir)) end)
-    api.share.setup(st)
+    rt.shared, rt.share_host = rt.sandbox_dir .. "/shared", rt.sandbox_dir .. "/mounts"
+    rt.socket = rt.sandbox_dir .. "/sup.sock"
+    rt.netns, rt.netns_created = nil, false
     for _, ns in ipairs(config.linux and config.linux.namespaces or {}) do
       if ns.type == "network" and ns.path then
         local is_host, err = api.netns.is_host(ns.path)
         if is_host == nil then fail(("network namespace '%s': %s"):format(ns.path, err)) end
         if is_host then fail(("network namespace '%s' is the host's: refusing to run a sandbox in it"):format(ns.path)) end
-        rt.netns, rt.netns_created = ns.path, false
-        return
+        rt.netns = ns.path
+        break
       end
     end
-    local ns = must("create network namespace", api.netns.create(api.paths.netns_dir, api.digest(sid)))
-    local path = ns:path()
-    ns:close()
-    undo.push("delete network namespace " .. path, function()
-      must("delete netns", api.netns.delete(path))
-      api.netns.remove_dir(api.paths.netns_dir)
-    end)
-    rt.netns, rt.netns_created = path, true
+    if not rt.netns then rt.netns, rt.netns_created = api.paths.netns_dir .. "/" .. api.digest(sid), true end
+    -- intent first: the record names the directory, the share, the socket and the namespace before any
+    -- of them exists, so that a create killed at any point can be finished off by delete --force
+    must("save state", api.state.save(st.id, st))
+
+    must("create sandbox directory", api.fs.mkdir_p(rt.sandbox_dir, 448))
+    undo.push("remove sandbox directory", function() must("remove sandbox directory", api.sandbox.remove_dir(rt.sandbox_dir)) end)
+    -- a launch cut short (an interrupted create) may leave a supervisor the record never learnt of
+    undo.push("stop what names the sandbox directory", function() must("stop sandbox processes", api.purge.processes(rt.sandbox_dir .. "/", 5)) end)
+    api.share.setup(st)
+    if rt.netns_created then
+      local ns = must("create network namespace", api.netns.create(api.paths.netns_dir, api.digest(sid)))
+      local path = ns:path()
+      ns:close()
+      undo.push("delete network namespace " .. path, function()
+        must("delete netns", api.netns.delete(path))
+        api.netns.remove_dir(api.paths.netns_dir)
+      end)
+      rt.netns = path
+    end
   end
 
   --- A pod container joins its sandbox: it copies what tearing the sandbox down needs.
@@ -130,6 +141,10 @@ function M.bind(api, undo)
   function Pod.connect(st)
     local rt = st.runtime
     local deadline = api.clock.monotonic() + 5
+    -- a create killed before its supervisor was known: no socket, nobody to wait for
+    if not rt.socket or (not rt.supervisor_pid and not api.fs.stat(rt.socket)) then
+      return nil, "no sandbox supervisor", "ENOENT"
+    end
     while true do
       local sb, err, code = api.sandbox.connect(rt.socket)
       if sb then return sb end
@@ -139,6 +154,29 @@ function M.bind(api, undo)
       if api.clock.monotonic() >= deadline then return nil, err, code end
       api.clock.sleep(0.02)
     end
+  end
+
+  --- Whether the sandbox answers within `timeout` seconds: its supervisor and, through it, the agent. A
+  --- frozen one (a SIGSTOPped supervisor or qemu, a hung guest) does not, and no call to it may be waited on.
+  function Pod.responsive(st, timeout)
+    local rt = st.runtime
+    if not rt.socket or not rt.supervisor_pid or not api.proc.alive(rt.supervisor_pid, rt.supervisor_start_time) then
+      return false
+    end
+    local sb = api.sandbox.connect(rt.socket)
+    if not sb then return false end
+    local ok = sb:call("check", {}, timeout)
+    sb:close()
+    return ok ~= nil and ok ~= false
+  end
+
+  --- Kill the sandbox outright: every process that names its directory (supervisor, qemu, virtiofsd,
+  --- shims; SIGKILL reaches stopped ones too). What is left on the host goes with Pod.teardown.
+  function Pod.kill(st)
+    local rt = st.runtime
+    if not rt.sandbox_dir then return end
+    local n, err = api.purge.processes(rt.sandbox_dir .. "/", 5)
+    if not n then api.log.warn("kill the sandbox: %s, ignoring", err) else api.log.warn("killed the sandbox's %d processes", n) end
   end
 
   --- Ask the supervisor to shut the VM down (the agent first, then qemu) and wait for its answer.
@@ -162,6 +200,12 @@ function M.bind(api, undo)
       api.log.warn("supervisor %d still running, killing it", rt.supervisor_pid)
       api.proc.kill(rt.supervisor_pid, 9)
       api.proc.wait_gone(rt.supervisor_pid, rt.supervisor_start_time, 5)
+    end
+    -- what the record cannot name (a supervisor that never reported, its qemu, virtiofsd, shims): every
+    -- process that names the sandbox's directory
+    if rt.sandbox_dir then
+      local n, perr = api.purge.processes(rt.sandbox_dir .. "/", 5)
+      if not n then api.log.warn("sandbox processes: %s, ignoring", perr) elseif n > 0 then api.log.warn("killed %d leftover sandbox processes", n) end
     end
     api.share.teardown(sst)
     api.network.teardown(sst) -- the VM is gone: its taps can go

@@ -57,7 +57,7 @@ function M.api(opts)
     mounts = opts.mounts,
   }
 
-  local api = { world = world, calls = calls, root = "/run/kata" }
+  local api = { world = world, calls = calls, fail = fails, root = "/run/kata" }
   api.config = {
     hypervisor = { path = "/usr/bin/qemu", kernel = "/k", initrd = "/i", kernel_params = "", virtiofsd = "/v",
       vcpus = 1, memory_mib = 256, accel = "auto", boot_timeout = 30 },
@@ -180,6 +180,8 @@ function M.api(opts)
     stat = function(p)
       if world.files[p] then return { type = "file" } end
       if world.dirs[p] then return { type = "directory" } end
+      if world.sandboxes[p] then return { type = "socket" } end
+      if world.netns[p] then return { type = "file" } end
       if opts.host_files and opts.host_files[p] then return { type = opts.host_files[p] } end
       return nil, "no such file", "ENOENT"
     end,
@@ -214,6 +216,18 @@ function M.api(opts)
       if not world.mounts[p] then return nil, "not mounted", "EINVAL" end
       world.mounts[p] = nil
       return true
+    end,
+  }
+
+  -- every process naming the directory: in this world, the shims whose socket is in it
+  api.purge = {
+    processes = function(dir)
+      log("purge.processes " .. dir)
+      local n = 0
+      for pid, shim in pairs(world.shims) do
+        if (shim.opts.socket or ""):sub(1, #dir) == dir then alive[pid], world.shims[pid] = nil, nil; n = n + 1 end
+      end
+      return n
     end,
   }
 

@@ -14,5 +14,6 @@ int vc_l_open(lua_State *L)
         vc_l_open_shim(L);
         vc_l_open_sandbox(L);
         vc_l_open_share(L);
+        vc_l_open_purge(L);
         return 1;
 }

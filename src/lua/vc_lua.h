@@ -50,6 +50,7 @@ void vc_l_open_net(lua_State *L);
 void vc_l_open_shim(lua_State *L);
 void vc_l_open_sandbox(lua_State *L);
 void vc_l_open_share(lua_State *L);
+void vc_l_open_purge(lua_State *L);
 
 int vc_l_open(lua_State *L); /* builds and returns the vc table */
 

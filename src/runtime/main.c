@@ -3,6 +3,7 @@
  * one line on stderr and the traceback in the log (lua.c's docall/msghandler pattern). */
 #include <errno.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,6 +47,37 @@ static void *limited_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
 
 /* Message handler: keep error tables (expected failures the policy raised with a message) as they are;
  * add a traceback to anything else. */
+/* create and run catch SIGTERM and SIGINT (what an engine sends a runtime that takes too long): the
+ * handler arms a hook that raises in the Lua code at its next instruction, the policy's runner rolls back
+ * what the command made, and the command fails. Once: a second signal does not cut the rollback short.
+ * lua.c handles ^C the same way (laction/lstop). */
+static lua_State *interrupt_L;
+static volatile sig_atomic_t interrupted;
+
+static void interrupt_hook(lua_State *L, lua_Debug *ar)
+{
+        (void)ar;
+        lua_sethook(L, NULL, 0, 0);
+        luaL_error(L, "interrupted by %s", interrupted == SIGINT ? "SIGINT" : "SIGTERM");
+}
+
+static void on_interrupt(int sig)
+{
+        if (interrupted)
+                return;
+        interrupted = sig;
+        lua_sethook(interrupt_L, interrupt_hook, LUA_MASKCALL | LUA_MASKRET | LUA_MASKCOUNT, 1);
+}
+
+static void catch_interrupts(lua_State *L)
+{
+        struct sigaction sa = {.sa_handler = on_interrupt};
+        interrupt_L = L;
+        sigemptyset(&sa.sa_mask);
+        (void)sigaction(SIGTERM, &sa, NULL);
+        (void)sigaction(SIGINT, &sa, NULL);
+}
+
 static int msghandler(lua_State *L)
 {
         if (lua_type(L, 1) == LUA_TTABLE)
@@ -224,6 +256,9 @@ int main(int argc, char **argv)
                 json_object_put(ctx);
                 return 1;
         }
+        if (json_object_object_get_ex(ctx, "command", &v) &&
+            (STREQ(json_object_get_string(v), "create") || STREQ(json_object_get_string(v), "run")))
+                catch_interrupts(L);
         lua_pushcfunction(L, msghandler);
         lua_pushcfunction(L, pmain);
         lua_pushlightuserdata(L, ctx);

@@ -235,11 +235,13 @@ function P.kill(ctx, api)
   local st = api.container.load(ctx.args[1])
   local signo, serr = api.signal.parse(ctx.args[2] or "TERM")
   if not signo then fail(serr) end
+  local lock = api.container.lock(st.runtime.sandbox_id)
+  st = api.container.load(st.id) -- as it is under the lock
   if api.policy.status(ctx, api, st) == "stopped" then
-    if ctx.options.all then return true end -- --all tolerates a stopped container
+    if ctx.options.all then lock:release(); return true end -- --all tolerates a stopped container
     fail("container not running")
   end
-  if signo == 0 then return true end -- signal 0 asks only whether the container runs (its shim lives), as runc
+  if signo == 0 then lock:release(); return true end -- signal 0 asks only whether it runs (its shim lives), as runc
   local sb = must("connect to sandbox", api.pod.connect(st))
   must("signal container", api.agent.signal(sb, st.id, signo, ctx.options.all))
   api.log.info("sent signal %d", signo)
@@ -255,20 +257,45 @@ function P.kill(ctx, api)
     end
   end
   sb:close()
+  lock:release()
   return true
 end
 
 function P.delete(ctx, api)
   local id = ctx.args[1]
   api.container.check_id(id)
-  local st, _, code = api.container.find(id)
+  local st, err, code = api.container.find(id)
+  if not st and code ~= "ENOENT" and ctx.options.force then
+    -- a record that cannot be read or trusted: remove what its id names
+    local lock = api.container.lock(id)
+    api.container.purge(id)
+    lock:release(true)
+    return true
+  end
   if not st then
     if code == "ENOENT" and ctx.options.force then return true end
-    fail("container does not exist")
+    fail(code == "ENOENT" and "container does not exist" or err)
   end
   local rt = st.runtime
   api.log.field("sandbox", rt.sandbox_id)
   local lock = api.container.lock(rt.sandbox_id)
+  -- read again under the lock: a create, delete or start of this id may have changed it meanwhile
+  st, err, code = api.container.find(id)
+  if not st or st.runtime.sandbox_id ~= rt.sandbox_id then
+    -- gone meanwhile: its sandbox went with it, and so does the lock file this call made again
+    lock:release(not st and rt.type == "sandbox")
+    if not st and code == "ENOENT" then
+      if ctx.options.force then return true end
+      fail("container does not exist")
+    end
+    return P.delete(ctx, api) -- another record under this id now: start over with its sandbox's lock
+  end
+  rt = st.runtime
+  if ctx.options.force and rt.socket and not api.pod.responsive(st, 2) then
+    -- a frozen sandbox would stretch every call below to its timeout: it is killed instead
+    api.log.warn("sandbox '%s' does not answer: killing it", rt.sandbox_id)
+    api.pod.kill(st)
+  end
   local status = api.policy.status(ctx, api, st)
   if (status == "running" or status == "paused") and not ctx.options.force then
     fail(("cannot delete container %s that is not stopped: %s"):format(id, status))

@@ -1,0 +1,160 @@
+-- Nothing lost, nothing leaked (issue 11): delete --force of whatever is under --root, a create killed or
+-- interrupted while its VM boots, and create racing delete on one id. Every case ends with the leak check.
+local vc = require("vc")
+local run = require("spec.helpers.run")
+local world = require("spec.helpers.world")
+
+local ok_env, why = world.available()
+
+describe("robustness #integration", function()
+  local tmp, root, n = nil, nil, 0
+  local rt = function(...) return world.rt(root, { ... }) end
+
+  setup(function()
+    if not ok_env then return end
+    assert(vc.proc.set_subreaper())
+    tmp = run.tmpdir("kata-robust")
+  end)
+  teardown(function()
+    if ok_env then vc.proc.set_subreaper(false) end
+    if tmp then run.rmrf(tmp) end
+    if world.ROOTFS_TEMPLATE then run.rmrf(world.ROOTFS_TEMPLATE) end
+  end)
+  before_each(function()
+    n = n + 1
+    root = ("%s/root%d"):format(tmp, n)
+  end)
+  after_each(function()
+    if not ok_env then return end
+    for _, id in ipairs(vc.state.list(root) or {}) do world.rt(root, { "delete", "--force", id }) end
+    assert.same({}, world.leaks(root))
+  end)
+
+  local function bundle(name, args, edit) return world.bundle(("%s/%s-%d"):format(tmp, name, n), args, edit) end
+
+  -- kata-runtime create in the background; returns a function giving its pid (once known) and status.
+  local function create_bg(b, id)
+    local pidf, stf = ("%s/create-%d.pid"):format(tmp, n), ("%s/create-%d.status"):format(tmp, n)
+    os.remove(pidf); os.remove(stf)
+    local cmd = ("(%s --root %s --log %s create -b %s %s </dev/null >/dev/null 2>%s.err & echo $! > %s; wait $!; echo $? > %s) &")
+      :format(run.q(run.runtime), run.q(root), run.q(root .. ".log"), run.q(b), run.q(id), run.q(stf), run.q(pidf), run.q(stf))
+    os.execute("bash -c " .. run.q(cmd))
+    assert.truthy(world.wait_for(function() return run.read(pidf) end, 30))
+    local pid = tonumber(run.read(pidf))
+    return pid, function() local s = run.read(stf); return s and tonumber(s) end
+  end
+
+  -- Wait until the sandbox of `id` is booting: its qemu runs.
+  local function wait_booting(id)
+    local dir = root .. "/.sandbox/" .. vc.id.digest(id)
+    return world.wait_for(function()
+      for _, p in ipairs(world.processes(dir)) do if p:match("qemu%-system") then return true end end
+      return false
+    end, 60)
+  end
+
+  if not ok_env then
+    pending("integration specs skipped: " .. why)
+    return
+  end
+
+  it("delete --force removes a running sandbox whose state.json is garbage", function()
+    assert.equal(0, (rt("create", "-b", bundle("b", { "sleep", "100" }), "c1")))
+    assert.equal(0, (rt("start", "c1")))
+    run.write(root .. "/c1/state.json", "{ this is not json")
+    local s, _, e = rt("delete", "c1")
+    assert.equal(1, s)
+    assert.matches("c1", e)
+    s, _, e = rt("delete", "--force", "c1")
+    assert.equal(0, s, e)
+    assert.same({}, world.leaks(root))
+  end)
+
+  it("delete --force removes a sandbox whose state has fields of the wrong type", function()
+    assert.equal(0, (rt("create", "-b", bundle("b", { "sleep", "100" }), "c1")))
+    local st = assert(vc.json.decode(run.read(root .. "/c1/state.json")))
+    st.runtime.supervisor_pid, st.runtime.mounts, st.pid = "not a pid", 42, {}
+    run.write(root .. "/c1/state.json", vc.json.encode(st))
+    local s, _, e = rt("state", "c1")
+    assert.equal(1, s)
+    assert.matches("state of 'c1' is corrupt: ", e) -- one line, no traceback
+    assert.not_matches("traceback", e)
+    s, _, e = rt("delete", "--force", "c1")
+    assert.equal(0, s, e)
+    assert.same({}, world.leaks(root))
+  end)
+
+  it("delete --force finishes a create SIGKILLed while its VM boots, and the id works again", function()
+    local b = bundle("b", { "sleep", "100" })
+    local pid = create_bg(b, "c1")
+    assert.truthy(wait_booting("c1"), "the VM never started booting")
+    vc.proc.kill(pid, 9)
+    local s, _, e = rt("delete", "--force", "c1")
+    assert.equal(0, s, e)
+    assert.same({}, world.leaks(root))
+    s, _, e = rt("create", "-b", b, "c1")
+    assert.equal(0, s, e)
+    assert.equal(0, (rt("delete", "--force", "c1")))
+  end)
+
+  it("create rolls back and fails when SIGTERM arrives while its VM boots", function()
+    local b = bundle("b", { "sleep", "100" })
+    local pid, status = create_bg(b, "c1")
+    assert.truthy(wait_booting("c1"), "the VM never started booting")
+    vc.proc.kill(pid, 15)
+    assert.truthy(world.wait_for(status, 120), "create did not end after SIGTERM")
+    assert.are_not.equal(0, status())
+    assert.matches("interrupted by SIGTERM", run.read(("%s/create-%d.status.err"):format(tmp, n)) or "")
+    assert.is_nil(vc.state.load(root, "c1"))
+    assert.same({}, world.leaks(root))
+  end)
+
+  for _, who in ipairs({ "kata-supervisor", "qemu-system" }) do
+    it(("delete --force of a sandbox whose %s is SIGSTOPped succeeds without waiting on it"):format(who), function()
+      assert.equal(0, (rt("create", "-b", bundle("b", { "sleep", "100" }), "c1")))
+      assert.equal(0, (rt("start", "c1")))
+      for _, p in ipairs(world.processes(root)) do
+        if p:match(who:gsub("%-", "%%-")) then vc.proc.kill(tonumber(p:match("^%d+")), 19) end
+      end
+      local t0 = vc.clock.monotonic()
+      local s, _, e = rt("delete", "--force", "c1")
+      local took = vc.clock.monotonic() - t0
+      assert.equal(0, s, e)
+      print(("  delete --force, %s stopped: %.1f s"):format(who, took)) -- the figure; bench.sh holds targets
+      assert.same({}, world.leaks(root))
+    end)
+  end
+
+  it("create racing delete --force of the same id ends as one of the serial orders", function()
+    local b = bundle("b", { "sleep", "100" })
+    local outcomes = {}
+    for round = 1, 4 do
+      local pid, status = create_bg(b, "c1")
+      -- three deletes started around the create, as a kubelet retrying does
+      for _ = 1, 3 do
+        os.execute(("%s --root %s delete --force c1 >/dev/null 2>&1 &"):format(run.q(run.runtime), run.q(root)))
+      end
+      assert.truthy(world.wait_for(status, 180), "create did not end")
+      -- let the deletes finish: they hold the lock in turn
+      assert.truthy(world.wait_for(function()
+        for _, p in ipairs(world.processes(root)) do if p:match(" delete ") then return false end end
+        return true
+      end, 180))
+      local st = world.state(root, "c1")
+      if st then
+        -- create ran last: it returned 0 and its container is whole
+        assert.equal(0, status())
+        assert.equal("created", st.status)
+        assert.is_true(vc.proc.alive(st.pid))
+        outcomes[#outcomes + 1] = "created"
+        assert.equal(0, (rt("delete", "--force", "c1")))
+      else
+        -- a delete ran last: nothing of the create is left
+        outcomes[#outcomes + 1] = "deleted"
+      end
+      assert.same({}, world.leaks(root), "round " .. round)
+      assert(pid)
+    end
+    print("  create vs delete --force: " .. table.concat(outcomes, ", "))
+  end)
+end)
