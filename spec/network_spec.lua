@@ -165,6 +165,35 @@ describe("sandbox networking #integration", function()
     assert.matches("eth0@if%d+%s+UP%s+10%.99%.0%.1/24", a_links())
   end)
 
+  it("hot-plugs an interface a startContainer hook adds, before the process starts", function()
+    echo_server(7777)
+    veth("eth0", { "10.99.0.1/24" }, { "10.99.0.2/24" })
+    local hook = tmp .. "/add-veth-start-" .. n
+    run.write(hook, table.concat({
+      "#!/bin/sh",
+      "set -e",
+      ("ip link add eth1 type veth peer name peth1 netns %s"):format(ns_b),
+      "ip addr add 10.98.0.1/24 dev eth1",
+      "ip link set eth1 up",
+      ("ip -n %s addr add 10.98.0.2/24 dev peth1"):format(ns_b),
+      ("ip -n %s link set peth1 up"):format(ns_b),
+      "",
+    }, "\n"))
+    sh("chmod 755 " .. run.q(hook))
+    -- the container's first act needs eth1: it is there before the process runs
+    local b = bundle({ "sh", "-c", "echo hello-start | nc -w 10 10.98.0.2 7777; sleep 1000" }, function(c)
+      c.hooks = { startContainer = { { path = hook } } }
+    end)
+    local status, _, err = world.rt(root, { "create", "-b", b, "c1" }, { stdout = b .. "/out" })
+    assert.equal(0, status, err)
+    assert.equal(0, (rt("start", "c1")))
+    assert.truthy(world.wait_for(function() return (run.read(b .. "/out") or ""):find("hello-start\n", 1, true) end, 60),
+      run.read(b .. "/out"))
+    echoes("c1", "10.99.0.2", 7777)
+    assert.equal(0, (rt("delete", "--force", "c1")))
+    no_runtime_traces()
+  end)
+
   it("lets the policy leave an interface out and refuse a pod", function()
     veth("eth0", { "10.99.0.1/24" }, { "10.99.0.2/24" })
     veth("eth1", { "10.98.0.1/24" }, { "10.98.0.2/24" })
