@@ -57,6 +57,8 @@ static inline bool agent_id_valid(const char *s)
         return vc_id_ok(s, AGENT_ID_MAX);
 }
 void close_fd(int *fd); /* close *fd if open, then -1 */
+/* Format a spec problem into err[errlen] and return -EINVAL (the parsers' one way to refuse a field). */
+int spec_fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 void set_nonblock(int fd);
 void sleep_ms(long ms);
 

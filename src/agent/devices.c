@@ -33,16 +33,6 @@ void devices_free(struct spawn *s)
         s->ndevices = 0;
 }
 
-static int fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-        return -EINVAL;
-}
-
 static bool get_int(json_object *o, const char *key, int64_t *out, bool *present)
 {
         json_object *v;
@@ -63,10 +53,10 @@ int devices_parse(struct spawn *s, json_object *a, char *err, size_t errlen)
         if (a == NULL)
                 return 0;
         if (!json_object_is_type(a, json_type_array))
-                return fail(err, errlen, "linux.devices: expected array");
+                return spec_fail(err, errlen, "linux.devices: expected array");
         n = json_object_array_length(a);
         if (n > MAX_DEVICES)
-                return fail(err, errlen, "linux.devices: more than %d entries", MAX_DEVICES);
+                return spec_fail(err, errlen, "linux.devices: more than %d entries", MAX_DEVICES);
         s->devices = calloc(n ? n : 1, sizeof *s->devices);
         if (s->devices == NULL)
                 return -ENOMEM;
@@ -82,20 +72,20 @@ int devices_parse(struct spawn *s, json_object *a, char *err, size_t errlen)
                     !json_object_is_type(path, json_type_string) ||
                     !json_object_object_get_ex(e, "type", &type) ||
                     !json_object_is_type(type, json_type_string))
-                        return fail(err, errlen, "linux.devices[%zu]: needs a path and a type", i);
+                        return spec_fail(err, errlen, "linux.devices[%zu]: needs a path and a type", i);
                 p = json_object_get_string(path);
                 t = json_object_get_string(type);
                 if (p[0] != '/' || strstr(p, "/../") ||
                     strcmp(p + strlen(p) - (strlen(p) >= 3 ? 3 : 0), "/..") == 0 ||
                     strncmp(p, "/dev/", 5) != 0 || json_object_get_string_len(path) >= PATH_MAX)
-                        return fail(err, errlen, "linux.devices[%zu].path: '%.64s' is not a path under /dev",
-                                    i, p);
+                        return spec_fail(err, errlen,
+                                         "linux.devices[%zu].path: '%.64s' is not a path under /dev", i, p);
                 if (!get_int(e, "major", &major, &has_major) || !get_int(e, "minor", &minor, &has_minor) ||
                     !get_int(e, "fileMode", &mode, &has_mode) || !get_int(e, "uid", &uid, &has_uid) ||
                     !get_int(e, "gid", &gid, &has_gid))
-                        return fail(err, errlen,
-                                    "linux.devices[%zu]: major, minor, fileMode, uid and gid are integers",
-                                    i);
+                        return spec_fail(
+                            err, errlen,
+                            "linux.devices[%zu]: major, minor, fileMode, uid and gid are integers", i);
                 if (strcmp(t, "c") == 0 || strcmp(t, "u") == 0)
                         d->type = S_IFCHR;
                 else if (strcmp(t, "b") == 0)
@@ -103,13 +93,14 @@ int devices_parse(struct spawn *s, json_object *a, char *err, size_t errlen)
                 else if (strcmp(t, "p") == 0)
                         d->type = S_IFIFO;
                 else
-                        return fail(err, errlen, "linux.devices[%zu].type: '%.8s' is not c, b, u or p", i, t);
+                        return spec_fail(err, errlen, "linux.devices[%zu].type: '%.8s' is not c, b, u or p",
+                                         i, t);
                 if (d->type != S_IFIFO && (!has_major || !has_minor))
-                        return fail(err, errlen, "linux.devices[%zu]: a %s device needs major and minor", i,
-                                    t);
+                        return spec_fail(err, errlen, "linux.devices[%zu]: a %s device needs major and minor",
+                                         i, t);
                 if (major < 0 || major > 0xfff || minor < 0 || minor > 0xfffff || mode < 0 || mode > 07777 ||
                     uid < 0 || uid > UINT32_MAX - 1 || gid < 0 || gid > UINT32_MAX - 1)
-                        return fail(err, errlen, "linux.devices[%zu]: a number is out of range", i);
+                        return spec_fail(err, errlen, "linux.devices[%zu]: a number is out of range", i);
                 if ((d->path = strdup(p)) == NULL)
                         return -ENOMEM;
                 d->major = (unsigned)major;
@@ -181,13 +172,14 @@ static int parse_rule(json_object *e, size_t i, struct rule *r, char *err, size_
 
         memset(r, 0, sizeof *r);
         if (!json_object_is_type(e, json_type_object))
-                return fail(err, errlen, "linux.resources.devices[%zu]: expected object", i);
+                return spec_fail(err, errlen, "linux.resources.devices[%zu]: expected object", i);
         if (!json_object_object_get_ex(e, "allow", &v) || !json_object_is_type(v, json_type_boolean))
-                return fail(err, errlen, "linux.resources.devices[%zu].allow: expected a boolean", i);
+                return spec_fail(err, errlen, "linux.resources.devices[%zu].allow: expected a boolean", i);
         r->allow = json_object_get_boolean(v);
         if (json_object_object_get_ex(e, "type", &v) && v) {
                 if (!json_object_is_type(v, json_type_string))
-                        return fail(err, errlen, "linux.resources.devices[%zu].type: expected a, b or c", i);
+                        return spec_fail(err, errlen, "linux.resources.devices[%zu].type: expected a, b or c",
+                                         i);
                 t = json_object_get_string(v);
         }
         if (strcmp(t, "a") == 0)
@@ -197,19 +189,21 @@ static int parse_rule(json_object *e, size_t i, struct rule *r, char *err, size_
         else if (strcmp(t, "b") == 0)
                 r->type = BPF_DEVCG_DEV_BLOCK;
         else
-                return fail(err, errlen, "linux.resources.devices[%zu].type: '%.8s' is not a, b or c", i, t);
+                return spec_fail(err, errlen, "linux.resources.devices[%zu].type: '%.8s' is not a, b or c", i,
+                                 t);
         r->major = r->minor = -1;
         if (!get_int(e, "major", &r->major, &has) || (has && (r->major < -1 || r->major > 0xfff)))
-                return fail(err, errlen, "linux.resources.devices[%zu].major: invalid", i);
+                return spec_fail(err, errlen, "linux.resources.devices[%zu].major: invalid", i);
         if (!has)
                 r->major = -1;
         if (!get_int(e, "minor", &r->minor, &has) || (has && (r->minor < -1 || r->minor > 0xfffff)))
-                return fail(err, errlen, "linux.resources.devices[%zu].minor: invalid", i);
+                return spec_fail(err, errlen, "linux.resources.devices[%zu].minor: invalid", i);
         if (!has)
                 r->minor = -1;
         if (json_object_object_get_ex(e, "access", &v) && v) {
                 if (!json_object_is_type(v, json_type_string))
-                        return fail(err, errlen, "linux.resources.devices[%zu].access: expected a string", i);
+                        return spec_fail(err, errlen,
+                                         "linux.resources.devices[%zu].access: expected a string", i);
                 acc = json_object_get_string(v);
         }
         for (const char *c = acc; *c; c++) {
@@ -220,8 +214,9 @@ static int parse_rule(json_object *e, size_t i, struct rule *r, char *err, size_
                 else if (*c == 'm')
                         r->access |= BPF_DEVCG_ACC_MKNOD;
                 else
-                        return fail(err, errlen,
-                                    "linux.resources.devices[%zu].access: '%.8s' is not of r, w, m", i, acc);
+                        return spec_fail(err, errlen,
+                                         "linux.resources.devices[%zu].access: '%.8s' is not of r, w, m", i,
+                                         acc);
         }
         if (r->access == 0)
                 r->access = 7;
@@ -293,10 +288,10 @@ int devices_cgroup_apply(const char *cgroup_dir, json_object *res, const struct 
                 return 0; /* no rules: the cgroup leaves devices alone, as a cgroup v2 without a program does
                            */
         if (!json_object_is_type(a, json_type_array))
-                return fail(err, errlen, "linux.resources.devices: expected array");
+                return spec_fail(err, errlen, "linux.resources.devices: expected array");
         nspec = json_object_array_length(a);
         if (nspec > MAX_RULES)
-                return fail(err, errlen, "linux.resources.devices: more than %d rules", MAX_RULES);
+                return spec_fail(err, errlen, "linux.resources.devices: more than %d rules", MAX_RULES);
         rules = calloc(nspec + s->ndevices + sizeof allowed / sizeof allowed[0], sizeof *rules);
         /* 6 loads, then at most 8 insns per rule, then the default */
         prog = calloc(6 + 8 * (nspec + s->ndevices + sizeof allowed / sizeof allowed[0]) + 2, sizeof *prog);

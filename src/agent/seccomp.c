@@ -72,16 +72,6 @@ int agent_seccomp_load(const struct agent_seccomp *f)
         return 0;
 }
 
-static int fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-        return -EINVAL;
-}
-
 /* An action name with its errnoRet (an errno for ERRNO and TRACE; EPERM when absent, as runc). */
 static int action(json_object *name, json_object *errno_ret, uint32_t *out, char *err, size_t errlen,
                   const char *what)
@@ -91,22 +81,22 @@ static int action(json_object *name, json_object *errno_ret, uint32_t *out, char
         int64_t ret = EPERM;
 
         if (name == NULL || !json_object_is_type(name, json_type_string))
-                return fail(err, errlen, "%s: expected an action name", what);
+                return spec_fail(err, errlen, "%s: expected an action name", what);
         s = json_object_get_string(name);
         for (i = 0; i < N(actions) && strcmp(actions[i].name, s) != 0; i++)
                 ;
         if (i == N(actions)) {
                 if (strcmp(s, "SCMP_ACT_NOTIFY") == 0)
-                        return fail(err, errlen,
-                                    "%s: SCMP_ACT_NOTIFY is not supported: its listener would be "
-                                    "inside the VM",
-                                    what);
-                return fail(err, errlen, "%s: unknown action '%.64s'", what, s);
+                        return spec_fail(err, errlen,
+                                         "%s: SCMP_ACT_NOTIFY is not supported: its listener would be "
+                                         "inside the VM",
+                                         what);
+                return spec_fail(err, errlen, "%s: unknown action '%.64s'", what, s);
         }
         if (errno_ret) {
                 if (!json_object_is_type(errno_ret, json_type_int) || json_object_get_int64(errno_ret) < 0 ||
                     json_object_get_int64(errno_ret) > 0xffff)
-                        return fail(err, errlen, "%s: errnoRet must be an errno number", what);
+                        return spec_fail(err, errlen, "%s: errnoRet must be an errno number", what);
                 ret = json_object_get_int64(errno_ret);
         }
         *out = actions[i].value;
@@ -124,7 +114,7 @@ static int get(json_object *o, const char *key, json_type t, json_object **out, 
         if (!json_object_object_get_ex(o, key, out) || *out == NULL)
                 return 0;
         if (!json_object_is_type(*out, t))
-                return fail(err, errlen, "%s.%s: expected %s", what, key, json_type_to_name(t));
+                return spec_fail(err, errlen, "%s.%s: expected %s", what, key, json_type_to_name(t));
         return 0;
 }
 
@@ -136,21 +126,21 @@ static int condition(json_object *a, struct scmp_arg_cmp *c, char *err, size_t e
         int rc;
 
         if (!json_object_is_type(a, json_type_object))
-                return fail(err, errlen, "%s: expected object", what);
+                return spec_fail(err, errlen, "%s: expected object", what);
         if ((rc = get(a, "index", json_type_int, &idx, err, errlen, what)) < 0 ||
             (rc = get(a, "value", json_type_int, &val, err, errlen, what)) < 0 ||
             (rc = get(a, "valueTwo", json_type_int, &val2, err, errlen, what)) < 0 ||
             (rc = get(a, "op", json_type_string, &op, err, errlen, what)) < 0)
                 return rc;
         if (idx == NULL || json_object_get_int64(idx) < 0 || json_object_get_int64(idx) > 5)
-                return fail(err, errlen, "%s.index: must be 0 to 5", what);
+                return spec_fail(err, errlen, "%s.index: must be 0 to 5", what);
         if (op == NULL)
-                return fail(err, errlen, "%s.op: missing", what);
+                return spec_fail(err, errlen, "%s.op: missing", what);
         s = json_object_get_string(op);
         for (i = 0; i < N(operators) && strcmp(operators[i].name, s) != 0; i++)
                 ;
         if (i == N(operators))
-                return fail(err, errlen, "%s.op: unknown operator '%.64s'", what, s);
+                return spec_fail(err, errlen, "%s.op: unknown operator '%.64s'", what, s);
         c->arg = (unsigned)json_object_get_int64(idx);
         c->op = operators[i].value;
         /* json-c keeps integers above INT64_MAX as uint64 */
@@ -177,7 +167,7 @@ static int add_rules(scmp_filter_ctx ctx, uint32_t def, json_object *rule, size_
 
         snprintf(what, sizeof what, "linux.seccomp.syscalls[%zu]", ri);
         if (!json_object_is_type(rule, json_type_object))
-                return fail(err, errlen, "%s: expected object", what);
+                return spec_fail(err, errlen, "%s: expected object", what);
         if ((rc = get(rule, "names", json_type_array, &names, err, errlen, what)) < 0 ||
             (rc = get(rule, "name", json_type_string, &name, err, errlen, what)) < 0 ||
             (rc = get(rule, "action", json_type_string, &act, err, errlen, what)) < 0 ||
@@ -189,7 +179,7 @@ static int add_rules(scmp_filter_ctx ctx, uint32_t def, json_object *rule, size_
         if (args) {
                 nargs = json_object_array_length(args);
                 if (nargs > 6)
-                        return fail(err, errlen, "%s.args: more than 6 conditions", what);
+                        return spec_fail(err, errlen, "%s.args: more than 6 conditions", what);
                 for (size_t i = 0; i < nargs; i++) {
                         char w[96];
                         snprintf(w, sizeof w, "%s.args[%zu]", what, i);
@@ -201,7 +191,7 @@ static int add_rules(scmp_filter_ctx ctx, uint32_t def, json_object *rule, size_
         }
         size_t n = names ? json_object_array_length(names) : 0;
         if (n > MAX_NAMES)
-                return fail(err, errlen, "%s.names: more than %d entries", what, MAX_NAMES);
+                return spec_fail(err, errlen, "%s.names: more than %d entries", what, MAX_NAMES);
         /* libseccomp refuses a rule whose action is the filter's default: it would change nothing */
         if (a == def)
                 return 0;
@@ -210,7 +200,7 @@ static int add_rules(scmp_filter_ctx ctx, uint32_t def, json_object *rule, size_
                 const char *sys;
                 int nr;
                 if (!json_object_is_type(e, json_type_string) || json_object_get_string_len(e) > 64)
-                        return fail(err, errlen, "%s.names[%zu]: expected a system call name", what, i);
+                        return spec_fail(err, errlen, "%s.names[%zu]: expected a system call name", what, i);
                 sys = json_object_get_string(e);
                 nr = seccomp_syscall_resolve_name(sys);
                 if (nr == __NR_SCMP_ERROR) {
@@ -254,9 +244,9 @@ static int export(scmp_filter_ctx ctx, struct agent_seccomp *f, char *err, size_
         }
         if (st.st_size == 0 || st.st_size % sizeof(struct sock_filter) != 0 ||
             st.st_size / sizeof(struct sock_filter) > BPF_MAXINSNS) {
-                rc = fail(err, errlen,
-                          "linux.seccomp: the filter is %lld instructions, more than the kernel takes",
-                          (long long)(st.st_size / sizeof(struct sock_filter)));
+                rc = spec_fail(err, errlen,
+                               "linux.seccomp: the filter is %lld instructions, more than the kernel takes",
+                               (long long)(st.st_size / sizeof(struct sock_filter)));
                 goto out;
         }
         f->len = (unsigned short)(st.st_size / sizeof(struct sock_filter));
@@ -340,7 +330,7 @@ static int compile(json_object *o, struct agent_seccomp **out, char *err, size_t
         if (o == NULL)
                 return 0;
         if (!json_object_is_type(o, json_type_object))
-                return fail(err, errlen, "linux.seccomp: expected object");
+                return spec_fail(err, errlen, "linux.seccomp: expected object");
         if ((rc = get(o, "defaultAction", json_type_string, &def, err, errlen, "linux.seccomp")) < 0 ||
             (rc = get(o, "defaultErrnoRet", json_type_int, &deret, err, errlen, "linux.seccomp")) < 0)
                 return rc;
@@ -349,9 +339,9 @@ static int compile(json_object *o, struct agent_seccomp **out, char *err, size_t
         if ((rc = get(o, "listenerPath", json_type_string, &v, err, errlen, "linux.seccomp")) < 0)
                 return rc;
         if (v && json_object_get_string_len(v) > 0)
-                return fail(err, errlen,
-                            "linux.seccomp.listenerPath: not supported: the guest cannot reach a "
-                            "listener on the host");
+                return spec_fail(err, errlen,
+                                 "linux.seccomp.listenerPath: not supported: the guest cannot reach a "
+                                 "listener on the host");
         if ((f = calloc(1, sizeof *f)) == NULL)
                 return -ENOMEM;
         if ((rc = get(o, "flags", json_type_array, &a, err, errlen, "linux.seccomp")) < 0)
@@ -363,14 +353,15 @@ static int compile(json_object *o, struct agent_seccomp **out, char *err, size_t
                 for (k = 0; k < N(flags) && strcmp(flags[k].name, s) != 0; k++)
                         ;
                 if (k == N(flags)) {
-                        rc = fail(err, errlen, "linux.seccomp.flags[%zu]: unsupported flag '%.64s'", i, s);
+                        rc = spec_fail(err, errlen, "linux.seccomp.flags[%zu]: unsupported flag '%.64s'", i,
+                                       s);
                         goto out;
                 }
                 f->flags |= flags[k].value;
         }
         ctx = seccomp_init(defact);
         if (ctx == NULL) {
-                rc = fail(err, errlen, "linux.seccomp: libseccomp refused the default action");
+                rc = spec_fail(err, errlen, "linux.seccomp: libseccomp refused the default action");
                 goto out;
         }
         /* the child sets no_new_privs itself, as process.noNewPrivileges says */
@@ -387,8 +378,9 @@ static int compile(json_object *o, struct agent_seccomp **out, char *err, size_t
                 for (k = 0; k < N(archs) && strcmp(archs[k].name, s) != 0; k++)
                         ;
                 if (k == N(archs)) {
-                        rc = fail(err, errlen,
-                                  "linux.seccomp.architectures[%zu]: unknown architecture '%.64s'", i, s);
+                        rc =
+                            spec_fail(err, errlen,
+                                      "linux.seccomp.architectures[%zu]: unknown architecture '%.64s'", i, s);
                         goto out;
                 }
                 rc = seccomp_arch_add(ctx, archs[k].value);
@@ -401,7 +393,8 @@ static int compile(json_object *o, struct agent_seccomp **out, char *err, size_t
         if ((rc = get(o, "syscalls", json_type_array, &a, err, errlen, "linux.seccomp")) < 0)
                 goto out;
         if (a && json_object_array_length(a) > MAX_SYSCALL_RULES) {
-                rc = fail(err, errlen, "linux.seccomp.syscalls: more than %d entries", MAX_SYSCALL_RULES);
+                rc =
+                    spec_fail(err, errlen, "linux.seccomp.syscalls: more than %d entries", MAX_SYSCALL_RULES);
                 goto out;
         }
         for (size_t i = 0, n = a ? json_object_array_length(a) : 0; i < n; i++)

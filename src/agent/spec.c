@@ -11,16 +11,6 @@
 
 #include "agent.h"
 
-static int fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-        return -EINVAL;
-}
-
 static void strv_free(char **v)
 {
         if (v == NULL)
@@ -69,7 +59,7 @@ static int member(json_object *o, const char *key, json_type t, json_object **ou
         if (!json_object_object_get_ex(o, key, &v) || v == NULL)
                 return 0;
         if (!json_object_is_type(v, t))
-                return fail(err, errlen, "%s%s: expected %s", ctx, key, json_type_to_name(t));
+                return spec_fail(err, errlen, "%s%s: expected %s", ctx, key, json_type_to_name(t));
         *out = v;
         return 0;
 }
@@ -87,7 +77,7 @@ static int member_u32(json_object *o, const char *key, uint32_t *out, bool *pres
                 return 0;
         int64_t n = json_object_get_int64(v);
         if (n < 0 || n > (int64_t)UINT32_MAX - 1)
-                return fail(err, errlen, "%s%s: %lld out of range", ctx, key, (long long)n);
+                return spec_fail(err, errlen, "%s%s: %lld out of range", ctx, key, (long long)n);
         *out = (uint32_t)n;
         return 0;
 }
@@ -105,9 +95,9 @@ static int member_strdup(json_object *o, const char *key, size_t max, char **out
         size_t len = (size_t)json_object_get_string_len(v);
         const char *s = json_object_get_string(v);
         if (len > max)
-                return fail(err, errlen, "%s%s: longer than %zu bytes", ctx, key, max);
+                return spec_fail(err, errlen, "%s%s: longer than %zu bytes", ctx, key, max);
         if (strlen(s) != len)
-                return fail(err, errlen, "%s%s: contains a NUL byte", ctx, key);
+                return spec_fail(err, errlen, "%s%s: contains a NUL byte", ctx, key);
         *out = strdup(s);
         return *out ? 0 : -ENOMEM;
 }
@@ -120,7 +110,7 @@ static int strv_from_array(json_object *a, size_t maxn, size_t maxlen, bool need
         char **v;
 
         if (n > maxn)
-                return fail(err, errlen, "%s: more than %zu entries", what, maxn);
+                return spec_fail(err, errlen, "%s: more than %zu entries", what, maxn);
         v = calloc(n + 1, sizeof *v);
         if (v == NULL)
                 return -ENOMEM;
@@ -129,14 +119,14 @@ static int strv_from_array(json_object *a, size_t maxn, size_t maxlen, bool need
                 const char *s;
                 if (!json_object_is_type(e, json_type_string)) {
                         strv_free(v);
-                        return fail(err, errlen, "%s[%zu]: expected string", what, i);
+                        return spec_fail(err, errlen, "%s[%zu]: expected string", what, i);
                 }
                 s = json_object_get_string(e);
                 if ((size_t)json_object_get_string_len(e) > maxlen ||
                     strlen(s) != (size_t)json_object_get_string_len(e) ||
                     (need_eq && strchr(s, '=') == NULL)) {
                         strv_free(v);
-                        return fail(err, errlen, "%s[%zu]: invalid", what, i);
+                        return spec_fail(err, errlen, "%s[%zu]: invalid", what, i);
                 }
                 v[i] = strdup(s);
                 if (v[i] == NULL) {
@@ -177,25 +167,25 @@ static int parse_rlimits(struct spawn *s, json_object *a, char *err, size_t errl
         size_t n = json_object_array_length(a);
 
         if (n > RLIM_NLIMITS)
-                return fail(err, errlen, "process.rlimits: too many entries");
+                return spec_fail(err, errlen, "process.rlimits: too many entries");
         for (size_t i = 0; i < n; i++) {
                 json_object *e = json_object_array_get_idx(a, i), *t, *hard, *soft;
                 size_t k;
                 int rc;
                 if (!json_object_is_type(e, json_type_object))
-                        return fail(err, errlen, "process.rlimits[%zu]: expected object", i);
+                        return spec_fail(err, errlen, "process.rlimits[%zu]: expected object", i);
                 if ((rc = member(e, "type", json_type_string, &t, err, errlen, "process.rlimits[].")) < 0 ||
                     (rc = member(e, "hard", json_type_int, &hard, err, errlen, "process.rlimits[].")) < 0 ||
                     (rc = member(e, "soft", json_type_int, &soft, err, errlen, "process.rlimits[].")) < 0)
                         return rc;
                 if (!t || !hard || !soft)
-                        return fail(err, errlen, "process.rlimits[%zu]: needs type, hard and soft", i);
+                        return spec_fail(err, errlen, "process.rlimits[%zu]: needs type, hard and soft", i);
                 for (k = 0; k < sizeof rlimit_names / sizeof rlimit_names[0]; k++)
                         if (strcmp(rlimit_names[k].name, json_object_get_string(t)) == 0)
                                 break;
                 if (k == sizeof rlimit_names / sizeof rlimit_names[0])
-                        return fail(err, errlen, "process.rlimits[%zu]: unknown type '%.64s'", i,
-                                    json_object_get_string(t));
+                        return spec_fail(err, errlen, "process.rlimits[%zu]: unknown type '%.64s'", i,
+                                         json_object_get_string(t));
                 /* json-c clamps to int64; a uint64 like 18446744073709551615 means unlimited */
                 uint64_t h = json_object_get_uint64(hard), so = json_object_get_uint64(soft);
                 s->rlimits[s->nrlimits].resource = rlimit_names[k].resource;
@@ -215,16 +205,16 @@ int spawn_parse_process(struct spawn *s, json_object *process, char *err, size_t
         int rc;
 
         if (process == NULL || !json_object_is_type(process, json_type_object))
-                return fail(err, errlen, "process: expected object");
+                return spec_fail(err, errlen, "process: expected object");
         if ((rc = member(process, "args", json_type_array, &v, err, errlen, ctx)) < 0)
                 return rc;
         if (v == NULL || json_object_array_length(v) == 0)
-                return fail(err, errlen, "process.args: must be a non-empty array");
+                return spec_fail(err, errlen, "process.args: must be a non-empty array");
         if ((rc = strv_from_array(v, AGENT_MAX_ARGS, AGENT_MAX_STR, false, &s->argv, NULL, err, errlen,
                                   "process.args")) < 0)
                 return rc;
         if (s->argv[0][0] == '\0')
-                return fail(err, errlen, "process.args[0]: empty");
+                return spec_fail(err, errlen, "process.args[0]: empty");
 
         if ((rc = member(process, "env", json_type_array, &v, err, errlen, ctx)) < 0)
                 return rc;
@@ -241,7 +231,7 @@ int spawn_parse_process(struct spawn *s, json_object *process, char *err, size_t
         if (s->cwd == NULL && (s->cwd = strdup("/")) == NULL)
                 return -ENOMEM;
         if (s->cwd[0] != '/')
-                return fail(err, errlen, "process.cwd: must be absolute");
+                return spec_fail(err, errlen, "process.cwd: must be absolute");
 
         if ((rc = member(process, "user", json_type_object, &user, err, errlen, ctx)) < 0)
                 return rc;
@@ -258,7 +248,7 @@ int spawn_parse_process(struct spawn *s, json_object *process, char *err, size_t
                 if (v) {
                         size_t n = json_object_array_length(v);
                         if (n > AGENT_MAX_GROUPS)
-                                return fail(err, errlen, "process.user.additionalGids: too many");
+                                return spec_fail(err, errlen, "process.user.additionalGids: too many");
                         s->groups = calloc(n ? n : 1, sizeof *s->groups);
                         if (s->groups == NULL)
                                 return -ENOMEM;
@@ -267,8 +257,8 @@ int spawn_parse_process(struct spawn *s, json_object *process, char *err, size_t
                                 int64_t x =
                                     json_object_is_type(g, json_type_int) ? json_object_get_int64(g) : -1;
                                 if (x < 0 || x > (int64_t)UINT32_MAX - 1)
-                                        return fail(err, errlen, "process.user.additionalGids[%zu]: invalid",
-                                                    i);
+                                        return spec_fail(err, errlen,
+                                                         "process.user.additionalGids[%zu]: invalid", i);
                                 s->groups[i] = (gid_t)x;
                         }
                         s->ngroups = n;
@@ -287,7 +277,7 @@ int spawn_parse_process(struct spawn *s, json_object *process, char *err, size_t
                     (rc = member_u32(size, "width", &w, &present, err, errlen, "process.consoleSize.")) < 0)
                         return rc;
                 if (h > 65535 || w > 65535)
-                        return fail(err, errlen, "process.consoleSize: out of range");
+                        return spec_fail(err, errlen, "process.consoleSize: out of range");
                 s->rows = (unsigned short)h;
                 s->cols = (unsigned short)w;
         }
@@ -306,8 +296,8 @@ int spawn_parse_process(struct spawn *s, json_object *process, char *err, size_t
         if (v) {
                 int64_t n = json_object_get_int64(v);
                 if (n < -1000 || n > 1000)
-                        return fail(err, errlen, "process.oomScoreAdj: %lld is not within -1000..1000",
-                                    (long long)n);
+                        return spec_fail(err, errlen, "process.oomScoreAdj: %lld is not within -1000..1000",
+                                         (long long)n);
                 s->oom_score_adj_set = true;
                 s->oom_score_adj = (int)n;
         }
@@ -375,7 +365,7 @@ static int parse_mount(struct mount_spec *m, json_object *o, size_t idx, char *e
         int rc;
 
         if (!json_object_is_type(o, json_type_object))
-                return fail(err, errlen, "mounts[%zu]: expected object", idx);
+                return spec_fail(err, errlen, "mounts[%zu]: expected object", idx);
         if ((rc = member_strdup(o, "destination", PATH_MAX - 1, &m->destination, err, errlen, "mounts[].")) <
                 0 ||
             (rc = member_strdup(o, "type", 64, &m->type, err, errlen, "mounts[].")) < 0 ||
@@ -386,8 +376,8 @@ static int parse_mount(struct mount_spec *m, json_object *o, size_t idx, char *e
         }
         if (m->destination == NULL || m->destination[0] != '/' || !path_clean(m->destination)) {
                 free(source);
-                return fail(err, errlen, "mounts[%zu].destination: must be an absolute path without '..'",
-                            idx);
+                return spec_fail(err, errlen,
+                                 "mounts[%zu].destination: must be an absolute path without '..'", idx);
         }
         if (m->type == NULL && (m->type = strdup("none")) == NULL) {
                 free(source);
@@ -400,7 +390,7 @@ static int parse_mount(struct mount_spec *m, json_object *o, size_t idx, char *e
                 bool known = false;
                 if (!json_object_is_type(e, json_type_string) || json_object_get_string_len(e) > 256) {
                         free(source);
-                        return fail(err, errlen, "mounts[%zu].options[%zu]: invalid", idx, i);
+                        return spec_fail(err, errlen, "mounts[%zu].options[%zu]: invalid", idx, i);
                 }
                 s = json_object_get_string(e);
                 /* runc's extensions that engines pass on --tmpfs and --read-only mounts */
@@ -432,7 +422,7 @@ static int parse_mount(struct mount_spec *m, json_object *o, size_t idx, char *e
                         continue;
                 if (strpbrk(s, ",") || dlen + strlen(s) + 2 > sizeof data) {
                         free(source);
-                        return fail(err, errlen, "mounts[%zu].options[%zu]: invalid", idx, i);
+                        return spec_fail(err, errlen, "mounts[%zu].options[%zu]: invalid", idx, i);
                 }
                 dlen += (size_t)snprintf(data + dlen, sizeof data - dlen, "%s%s", dlen ? "," : "", s);
         }
@@ -447,8 +437,8 @@ static int parse_mount(struct mount_spec *m, json_object *o, size_t idx, char *e
         } else if (m->bind) {
                 if (source == NULL || source[0] == '\0' || !path_clean(source)) {
                         free(source);
-                        return fail(err, errlen, "mounts[%zu].source: bind mounts need a path without '..'",
-                                    idx);
+                        return spec_fail(err, errlen,
+                                         "mounts[%zu].source: bind mounts need a path without '..'", idx);
                 }
                 if (source[0] != '/') {
                         char *abs;
@@ -466,8 +456,8 @@ static int parse_mount(struct mount_spec *m, json_object *o, size_t idx, char *e
                         ok = ok || strcmp(m->type, types[k]) == 0;
                 if (!ok) {
                         free(source);
-                        return fail(err, errlen, "mounts[%zu]: mount type '%s' is not supported", idx,
-                                    m->type);
+                        return spec_fail(err, errlen, "mounts[%zu]: mount type '%s' is not supported", idx,
+                                         m->type);
                 }
         }
         m->source = source ? source : strdup(m->type);
@@ -488,8 +478,8 @@ static int parse_paths(json_object *linux_, const char *key, char ***out, size_t
                 return rc;
         for (size_t i = 0; i < *count; i++)
                 if ((*out)[i][0] != '/' || !path_clean((*out)[i]))
-                        return fail(err, errlen, "linux.%s[%zu]: must be an absolute path without '..'", key,
-                                    i);
+                        return spec_fail(err, errlen, "linux.%s[%zu]: must be an absolute path without '..'",
+                                         key, i);
         return 0;
 }
 
@@ -499,9 +489,9 @@ int spawn_parse_spec(struct spawn *s, json_object *spec, const char *rootfs, cha
         int rc;
 
         if (spec == NULL || !json_object_is_type(spec, json_type_object))
-                return fail(err, errlen, "spec: expected object");
+                return spec_fail(err, errlen, "spec: expected object");
         if (rootfs[0] == '\0' || !path_clean(rootfs))
-                return fail(err, errlen, "rootfs: must be a path without '..'");
+                return spec_fail(err, errlen, "rootfs: must be a path without '..'");
         if (rootfs[0] == '/')
                 s->rootfs = strdup(rootfs);
         else if (asprintf(&s->rootfs, "%s/%s", AGENT_SHARED_DIR, rootfs) < 0)
@@ -528,7 +518,7 @@ int spawn_parse_spec(struct spawn *s, json_object *spec, const char *rootfs, cha
         if (v) {
                 size_t n = json_object_array_length(v);
                 if (n > AGENT_MAX_MOUNTS)
-                        return fail(err, errlen, "mounts: more than %d entries", AGENT_MAX_MOUNTS);
+                        return spec_fail(err, errlen, "mounts: more than %d entries", AGENT_MAX_MOUNTS);
                 s->mounts = calloc(n ? n : 1, sizeof *s->mounts);
                 if (s->mounts == NULL)
                         return -ENOMEM;
@@ -551,12 +541,12 @@ int spawn_parse_spec(struct spawn *s, json_object *spec, const char *rootfs, cha
                 json_object *e = json_object_array_get_idx(v, i), *t, *p;
                 const char *type;
                 if (!json_object_is_type(e, json_type_object))
-                        return fail(err, errlen, "linux.namespaces[%zu]: expected object", i);
+                        return spec_fail(err, errlen, "linux.namespaces[%zu]: expected object", i);
                 if ((rc = member(e, "type", json_type_string, &t, err, errlen, "linux.namespaces[].")) < 0 ||
                     (rc = member(e, "path", json_type_string, &p, err, errlen, "linux.namespaces[].")) < 0)
                         return rc;
                 if (t == NULL)
-                        return fail(err, errlen, "linux.namespaces[%zu]: no type", i);
+                        return spec_fail(err, errlen, "linux.namespaces[%zu]: no type", i);
                 type = json_object_get_string(t);
                 if (strcmp(type, "pid") == 0)
                         s->ns_pid = true;
@@ -569,11 +559,11 @@ int spawn_parse_spec(struct spawn *s, json_object *spec, const char *rootfs, cha
                 else if (strcmp(type, "cgroup") == 0)
                         s->ns_cgroup = true;
                 else if (strcmp(type, "user") == 0 || strcmp(type, "time") == 0)
-                        return fail(err, errlen, "linux.namespaces[%zu]: %s namespaces are not supported", i,
-                                    type);
+                        return spec_fail(err, errlen,
+                                         "linux.namespaces[%zu]: %s namespaces are not supported", i, type);
                 else if (strcmp(type, "mount") != 0 && strcmp(type, "network") != 0 &&
                          strcmp(type, "user") != 0 && strcmp(type, "cgroup") != 0)
-                        return fail(err, errlen, "linux.namespaces[%zu]: unknown type '%.32s'", i, type);
+                        return spec_fail(err, errlen, "linux.namespaces[%zu]: unknown type '%.32s'", i, type);
                 /* A path names a namespace on the host; in the guest the VM is the network and user
                  * namespace, and the others are always made new. */
         }
@@ -588,8 +578,8 @@ int spawn_parse_spec(struct spawn *s, json_object *spec, const char *rootfs, cha
                         if (strcmp(json_object_get_string(v), propagation_flags[k].name) == 0)
                                 break;
                 if (k == sizeof propagation_flags / sizeof propagation_flags[0])
-                        return fail(err, errlen, "linux.rootfsPropagation: unknown propagation '%.32s'",
-                                    json_object_get_string(v));
+                        return spec_fail(err, errlen, "linux.rootfsPropagation: unknown propagation '%.32s'",
+                                         json_object_get_string(v));
                 s->rootfs_propagation = propagation_flags[k].flag;
         }
         if ((rc = member(linux_, "devices", json_type_array, &v, err, errlen, "linux.")) < 0 ||

@@ -68,3 +68,12 @@ void sleep_ms(long ms)
         while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
                 ;
 }
+
+int spec_fail(char *err, size_t errlen, const char *fmt, ...)
+{
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, errlen, fmt, ap);
+        va_end(ap);
+        return -EINVAL;
+}
