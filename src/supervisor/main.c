@@ -24,6 +24,29 @@
 #include "vc/hypervisor.h"
 #include "vc/log.h"
 
+static void sup_boot_ready(struct sup *s);
+static void sup_boot_fail(struct sup *s, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void sup_terminate(struct sup *s, int exit_code);
+static void sup_kill_children(struct sup *s, int sig);
+static void sup_after_destroy(struct sup *s, bool agent_done);
+static void sup_arm_stop_timer(struct sup *s, unsigned ms);
+
+static void up_boot_fail(struct sup *s, int code, const char *msg)
+{
+        sup_boot_fail(s, code, "%s", msg);
+}
+
+/* What router.c may report up (see struct sup_up). */
+static const struct sup_up up = {
+    .boot_ready = sup_boot_ready,
+    .boot_fail = up_boot_fail,
+    .terminate = sup_terminate,
+    .kill_children = sup_kill_children,
+    .after_destroy = sup_after_destroy,
+    .arm_stop_timer = sup_arm_stop_timer,
+};
+
 #define CHECK_INTERVAL_MS 500
 #define POLL_INTERVAL_MS 10
 
@@ -209,7 +232,7 @@ static int ready_write(struct sup *s, json_object *msg)
         return r;
 }
 
-void sup_boot_ready(struct sup *s)
+static void sup_boot_ready(struct sup *s)
 {
         json_object *m = json_object_new_object();
         unsigned boot_ms = (unsigned)(vc_now_ms() - s->start_ms);
@@ -233,7 +256,7 @@ void sup_boot_ready(struct sup *s)
                s->accel, s->qemu_child.pid, s->vfsd_child.pid);
 }
 
-void sup_boot_fail(struct sup *s, int code, const char *fmt, ...)
+static void sup_boot_fail(struct sup *s, int code, const char *fmt, ...)
 {
         char *msg = NULL;
         va_list ap;
@@ -456,7 +479,7 @@ static void on_sigchld(uv_signal_t *h, int sig)
         maybe_finish(s);
 }
 
-void sup_kill_children(struct sup *s, int sig)
+static void sup_kill_children(struct sup *s, int sig)
 {
         if (s->qemu_child.pid > 0 && !s->qemu_child.reaped)
                 (void)kill(s->qemu_child.pid, sig);
@@ -671,7 +694,7 @@ static void quit_cb(vc_qmp_t *q, int status, json_object *ret, const char *msg, 
  * agent answered, it has killed the containers and synced the guest's writes to the share: nothing is
  * left in the VM, and SIGKILL ends qemu at once (QMP quit takes about 20 ms more under TCG). Otherwise
  * qemu is asked to quit, and killed at the shutdown timeout. */
-void sup_after_destroy(struct sup *s, bool agent_done)
+static void sup_after_destroy(struct sup *s, bool agent_done)
 {
         if (s->quit_sent)
                 return;
@@ -751,7 +774,7 @@ static void maybe_finish(struct sup *s)
 
 /* Stop everything: kill the children (qemu first), close the agent channel and the listener; the exit
  * completes in maybe_finish once both children are reaped. */
-void sup_terminate(struct sup *s, int exit_code)
+static void sup_terminate(struct sup *s, int exit_code)
 {
         if (s->phase == PHASE_EXITING)
                 return;
@@ -795,7 +818,7 @@ static void on_destroy_timeout(uv_timer_t *t)
 /* sup_begin_shutdown arms these once destroy_sandbox is sent: the plan's share of the timeout for the
  * agent (half of it unless the plan says), then QMP quit; the whole timeout, then SIGKILL. (check_timer is
  * free again once the agent has answered.) */
-void sup_arm_stop_timer(struct sup *s, unsigned ms)
+static void sup_arm_stop_timer(struct sup *s, unsigned ms)
 {
         unsigned agent_ms =
             (uint64_t)ms * s->destroy_timeout_ms / (s->shutdown_timeout_ms ? s->shutdown_timeout_ms : 1);
@@ -830,7 +853,7 @@ int main(int argc, char **argv)
             {"help", no_argument, NULL, 'h'},
             {NULL, 0, NULL, 0},
         };
-        struct sup sup = {.ready_fd = -1, .next_agent_id = 1};
+        struct sup sup = {.up = &up, .ready_fd = -1, .next_agent_id = 1};
         struct sup *s = &sup;
         const char *config = NULL;
         _cleanup_free_ char *log_path = NULL;

@@ -15,6 +15,21 @@
 #include "vc/log.h"
 #include "vc/sandbox.h"
 
+/* Report a boot failure up (formatted here: the callback takes the one line). */
+static void boot_fail(struct sup *s, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void boot_fail(struct sup *s, int code, const char *fmt, ...)
+{
+        char *msg = NULL;
+        va_list ap;
+
+        va_start(ap, fmt);
+        if (vasprintf(&msg, fmt, ap) < 0)
+                msg = NULL;
+        va_end(ap);
+        s->up->boot_fail(s, code, msg ? msg : "boot failed");
+        free(msg);
+}
+
 /* --- writing frames --- */
 
 struct wreq {
@@ -448,11 +463,11 @@ static void agent_response(struct sup *s, struct vc_frame *f)
                         s->phase = PHASE_BOOT_SANDBOX;
                 } else if (s->phase == PHASE_BOOT_SANDBOX) {
                         if (resp == NULL) {
-                                sup_boot_fail(s, EPROTO, "%s: invalid answer from the agent", boot_call(s));
+                                boot_fail(s, EPROTO, "%s: invalid answer from the agent", boot_call(s));
                                 break;
                         }
                         if ((emsg = resp_error(resp, &code))) {
-                                sup_boot_fail(s, code, "%s: %s", boot_call(s), emsg);
+                                boot_fail(s, code, "%s: %s", boot_call(s), emsg);
                                 break;
                         }
                 } else {
@@ -461,15 +476,15 @@ static void agent_response(struct sup *s, struct vc_frame *f)
                 if (++s->boot_step < json_object_array_length(s->boot_plan)) {
                         int r = boot_send(s);
                         if (r < 0)
-                                sup_boot_fail(s, -r, "send %s: %s", boot_call(s), strerror(-r));
+                                boot_fail(s, -r, "send %s: %s", boot_call(s), strerror(-r));
                 } else if (sup_listen(s) == 0) {
-                        sup_boot_ready(s);
+                        s->up->boot_ready(s);
                 }
                 break;
         case PEND_DESTROY:
                 if (resp && (emsg = resp_error(resp, &code)))
                         vc_log(VC_LOG_WARNING, 0, "destroy_sandbox: %s, ignoring", emsg);
-                sup_after_destroy(s, resp != NULL && emsg == NULL);
+                s->up->after_destroy(s, resp != NULL && emsg == NULL);
                 break;
         case PEND_FORWARD:
                 break;
@@ -557,7 +572,7 @@ static void fail_pending(struct sup *s, const char *why)
                 if (p->kind == PEND_FORWARD && p->c)
                         sup_reply_error(p->c, p->client_id, EPIPE, "%s", why);
                 else if (p->kind == PEND_DESTROY)
-                        sup_after_destroy(s, false);
+                        s->up->after_destroy(s, false);
                 pending_free(p);
         }
 }
@@ -613,11 +628,11 @@ static void agent_read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
                 vc_log(VC_LOG_ERROR, 0, "protocol error on the agent channel, stopping the VM");
                 if (s->phase < PHASE_RUNNING) {
                         /* the reason the launcher reports, not the children's deaths it causes */
-                        sup_boot_fail(s, EPROTO, "protocol error on the agent channel");
+                        boot_fail(s, EPROTO, "protocol error on the agent channel");
                         return;
                 }
                 sup_agent_closed(s, "protocol error on the agent channel");
-                sup_kill_children(s, SIGKILL);
+                s->up->kill_children(s, SIGKILL);
                 return;
         }
         update_agent_reading(s);
@@ -629,8 +644,8 @@ static void agent_connect_cb(uv_connect_t *req, int status)
         if (s->phase >= PHASE_EXITING)
                 return;
         if (status < 0) {
-                sup_boot_fail(s, -status, "connect to the agent socket '%s': %s", s->agent_path,
-                              uv_strerror(status));
+                boot_fail(s, -status, "connect to the agent socket '%s': %s", s->agent_path,
+                          uv_strerror(status));
                 return;
         }
         s->agent_connected = 1;
@@ -918,9 +933,9 @@ void sup_begin_shutdown(struct sup *s, struct client *c, uint32_t id, unsigned t
                 return; /* already stopping: answered with the first one */
         vc_log(VC_LOG_INFO, 0, "shutting down (timeout %u ms)", timeout_ms);
         s->phase = PHASE_STOPPING;
-        sup_arm_stop_timer(s, timeout_ms);
+        s->up->arm_stop_timer(s, timeout_ms);
         if (agent_request(s, PEND_DESTROY, VC_AGENT_DESTROY_SANDBOX, NULL) < 0)
-                sup_after_destroy(s, false);
+                s->up->after_destroy(s, false);
 }
 
 static void client_request(struct client *c, struct vc_frame *f)
@@ -1059,7 +1074,7 @@ int sup_listen(struct sup *s)
         int r;
 
         if (strlen(s->sock_path) >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
-                sup_boot_fail(s, ENAMETOOLONG, "socket path '%s' is too long", s->sock_path);
+                boot_fail(s, ENAMETOOLONG, "socket path '%s' is too long", s->sock_path);
                 return -ENAMETOOLONG;
         }
         (void)unlink(s->sock_path);
@@ -1076,7 +1091,7 @@ int sup_listen(struct sup *s)
                 r = uv_listen((uv_stream_t *)&s->listener, 64, on_connection);
         }
         if (r < 0) {
-                sup_boot_fail(s, -r, "listen on '%s': %s", s->sock_path, uv_strerror(r));
+                boot_fail(s, -r, "listen on '%s': %s", s->sock_path, uv_strerror(r));
                 return r;
         }
         return 0;
@@ -1096,7 +1111,7 @@ void sup_vm_died(struct sup *s)
                         json_object_put(ev);
                 }
         send_event_all(s, VC_EVENT_VM_EXIT, NULL);
-        sup_terminate(s, 2);
+        s->up->terminate(s, 2);
 }
 
 static void client_shutdown_cb(uv_shutdown_t *req, int status)

@@ -27,6 +27,7 @@ enum sup_phase {
 };
 
 struct client;
+struct sup_up;
 
 /* A queued frame, encoded (header + payload). */
 struct chunk {
@@ -89,6 +90,7 @@ struct child {
 };
 
 struct sup {
+        const struct sup_up *up; /* set by main.c: see struct sup_up */
         uv_loop_t *loop;
         /* config */
         char *id, *dir, *qemu, *kernel, *initrd, *kernel_params, *accel, *share_dir, *virtiofsd, *netns;
@@ -152,12 +154,16 @@ void sup_reply_error(struct client *c, uint32_t id, int code, const char *fmt, .
 void sup_reply_result(struct client *c, uint32_t id, json_object *result);
 void sup_answer_shutdown(struct sup *s);
 
-/* main.c */
-void sup_boot_ready(struct sup *s);
-void sup_boot_fail(struct sup *s, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-void sup_terminate(struct sup *s, int exit_code);
-void sup_kill_children(struct sup *s, int sig);
-void sup_after_destroy(struct sup *s, bool agent_done);
-void sup_arm_stop_timer(struct sup *s, unsigned ms);
+/* The calls go one way: main.c (the VM owner: qemu, virtiofsd, QMP, the boot and the shutdown) calls into
+ * router.c (the agent channel and the clients of sup.sock); router.c reports up only through these
+ * callbacks, which main.c sets in s->up. No function of main.c is called from router.c. */
+struct sup_up {
+        void (*boot_ready)(struct sup *s);                           /* the boot plan is done */
+        void (*boot_fail)(struct sup *s, int code, const char *msg); /* the boot cannot go on */
+        void (*terminate)(struct sup *s, int exit_code);             /* stop everything and exit */
+        void (*kill_children)(struct sup *s, int sig);               /* qemu and virtiofsd */
+        void (*after_destroy)(struct sup *s, bool agent_done);       /* destroy_sandbox answered (or not) */
+        void (*arm_stop_timer)(struct sup *s, unsigned ms);          /* a shutdown began with this grace */
+};
 
 #endif
