@@ -176,7 +176,7 @@ describe("containerd #integration", function()
       assert.equal(0, status, out .. e)
       assert.matches(("^inet 10%%.231%%.%d%%.%%d+\nhello%%-over%%-cni\n$"):format(tag), out)
     end)
-    if httpd then vc.proc.kill(httpd, 9); vc.proc.reap() end
+    if httpd then vc.proc.kill(httpd, 9); vctest.proc.reap() end
     ctd.clean(d)
     os.remove(conf)
     os.execute("ip link del " .. bridge .. " 2>/dev/null")

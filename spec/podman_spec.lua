@@ -338,7 +338,7 @@ describe("podman #integration", function()
     s, out, err = podman("run", "--rm", "--network", "bridge", "--rootfs", rootfs, "sh", "-c",
       ("wget -q -O - http://%s:%d/hello.txt"):format(gw, httpport))
     vc.proc.kill(httpd, 9)
-    vc.proc.reap()
+    vctest.proc.reap()
     assert.equal(0, s, err)
     assert.equal("hello-from-the-host\n", out)
     assert.equal(0, (podman("rm", "--force", "--time", "0", "web")))
