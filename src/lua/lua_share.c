@@ -1,8 +1,7 @@
 /* vc.share: the virtio-fs share's host-side operations (vc/share.h). Each call opens the host-owned share
  * directory itself; the relative path below it is the only part a guest could have touched. */
-#include <fcntl.h>
+#include <errno.h>
 #include <stdint.h>
-#include <unistd.h>
 
 #include "util.h"
 #include "vc/share.h"
@@ -114,14 +113,15 @@ static int lshare_remove(lua_State *L)
 {
         const char *dir = luaL_checkstring(L, 1), *rel = luaL_checkstring(L, 2);
         vc_error_t err = NULL;
-        int n = 0;
         _cleanup_close_ int fd = -1;
-        if (access(dir, F_OK) < 0) {
+        int r = vc_share_open(dir, &fd, &err);
+        if (r == -ENOENT) { /* no share left: nothing to remove */
+                vc_error_release(&err);
                 lua_pushboolean(L, 1);
                 return 1;
         }
-        if ((fd = lshare_open(L, dir, &n)) < 0)
-                return n;
+        if (r < 0)
+                return vc_l_pusherror(L, &err);
         return lshare_result(L, vc_share_remove(fd, rel, &err), &err);
 }
 
