@@ -2,6 +2,7 @@
 -- the share redirects a host mount, and nothing is mounted outside the sandbox's directory.
 local vc = require("vc")
 local vctest = require("vctest") -- test-only primitives (not installed)
+local vctest = require("vctest") -- test-only primitives (not installed)
 local run = require("spec.helpers.run")
 local world = require("spec.helpers.world")
 
