@@ -50,6 +50,41 @@ describe("policies #integration", function()
     assert.equal(0, (world.rt(root, { "delete", id })))
   end)
 
+  -- An operator policy that misbehaves after the VM is up and the rootfs is shared: the runtime stops it
+  -- and its rollback removes everything (after_each checks: no process, mount, netns, state or file).
+  local MISBEHAVIOURS = {
+    { "raises", "error('boom')", "kata-runtime: bad.create: policy/bad:5: boom\n" },
+    { "loops in C pattern matching", "local s = ('a'):rep(5000); while true do pcall(string.find, s, '.-.-.-.-x') end",
+      "kata-runtime: bad.create: script exceeded its instruction budget\n" },
+    { "sleeps forever", "while true do pcall(api.clock.sleep, 3600) end", "kata-runtime: bad.create: command exceeded its deadline of 40 s\n" },
+    { "exhausts memory", "while true do hoard[#hoard + 1] = ('x'):rep(1 << 20) .. #hoard end", "not enough memory\n" },
+  }
+  for _, m in ipairs(MISBEHAVIOURS) do
+    it(("leaves nothing behind when an operator policy %s mid-create"):format(m[1]), function()
+      local pdir = ("%s/policies-%d"):format(tmp, n)
+      assert(vc.fs.mkdir_p(pdir, 493))
+      run.write(pdir .. "/bad.lua", ([[
+        local M = { name = "bad", extends = "default" }
+        local hoard = {}
+        function M.share(ctx, api, st, config)
+          local mounts = api.policy.base.share(ctx, api, st, config)
+          %s
+          return mounts
+        end
+        return M]]):format(m[2]))
+      local conf = ("%s/conf-%d.lua"):format(tmp, n)
+      run.write(conf, ("return { runtime = { policy = 'bad', policy_dir = %q, instruction_budget = 50000000, "
+        .. "command_timeout = 40 } }"):format(pdir))
+      local b = bundle("bad", { "true" })
+      local t0 = vc.clock.monotonic()
+      local status, _, err = world.rt(root, { "--config", conf, "create", "--bundle", b, "c1" })
+      assert.equal(1, status)
+      assert.equal(m[3], err)
+      assert.is_true(vc.clock.monotonic() - t0 < 120)
+      assert.same({}, vc.state.list(root) or {})
+    end)
+  end
+
   it("deletes a running container whose policy was removed after create, with the mechanism's teardown", function()
     local pdir = ("%s/policies-%d"):format(tmp, n)
     assert(vc.fs.mkdir_p(pdir, 493))

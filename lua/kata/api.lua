@@ -46,6 +46,7 @@ function M.new(ctx, config)
     shim = vc.shim,
     hypervisor = vc.hypervisor,
     clock = vc.clock,
+    limits = vc.limits, -- the mechanism's; never in a policy's view (M.protect)
   }
 
   api.log = {
@@ -92,8 +93,89 @@ function M.new(ctx, config)
   return require("kata.mechanism").attach(api)
 end
 
---- A read-only view of api for operator policies: tables are proxied, writes raise.
-function M.protect(api)
+-- Least privilege: what a policy's view of api leaves out (the mechanism does these, with its own
+-- checks) and what it confines.
+local HIDDEN = { limits = true }
+local HIDDEN_IN = {
+  proc = { wait = true }, -- waiting for a container's life is api.container.wait_exit (outside the deadline)
+  sandbox = { launch = true }, -- api.pod.launch: only the configured qemu, virtiofsd and supervisor
+  netns = { create = true, delete = true }, -- api.pod.prepare and teardown
+  hook = { run = true, run_all = true }, -- api.hooks.run: only the container's own hooks
+}
+local FS_WRITES = { "atomic_write", "mkdir_p", "rmdir", "unlink", "bind", "umount", "make_shared" }
+
+local function under(path, dirs)
+  if type(path) ~= "string" or path:sub(1, 1) ~= "/" then return false end
+  for seg in path:gmatch("[^/]+") do if seg == ".." or seg == "." then return false end end
+  for _, d in ipairs(dirs) do
+    if d and (path == d or path:sub(1, #d + 1) == d .. "/") then return true end
+  end
+  return false
+end
+
+--- The api a policy gets: file writes confined to --root and the bundle, reads to those and --process,
+--- signals to the runtime's own processes (the shims and supervisors its states record), connections to
+--- sockets under --root; VM launch, namespaces and hooks only through the mechanism.
+---@param api table
+---@param ctx table the command line
+function M.policy_view(api, ctx)
+  local view = {}
+  for k, v in pairs(api) do if not HIDDEN[k] then view[k] = v end end
+  for ns, names in pairs(HIDDEN_IN) do
+    if api[ns] then
+      local t = {}
+      for k, v in pairs(api[ns]) do if not names[k] then t[k] = v end end
+      view[ns] = t
+    end
+  end
+  local bundle = ctx.options and ctx.options.bundle and api.fs.realpath(ctx.options.bundle) or nil
+  local write_dirs = { api.root, bundle }
+  local fs = {}
+  for k, v in pairs(api.fs) do fs[k] = v end
+  for _, name in ipairs(FS_WRITES) do
+    local f = api.fs[name]
+    if f then
+      fs[name] = function(path, ...)
+        local target = name == "bind" and select(1, ...) or path
+        if not under(target, write_dirs) then
+          return nil, ("'%s': a policy may write only under --root and the bundle"):format(tostring(target)), "EPERM"
+        end
+        return f(path, ...)
+      end
+    end
+  end
+  view.fs = fs
+  view.read_file = function(path)
+    if not under(path, { api.root, bundle, ctx.options and ctx.options.process }) then
+      return nil, ("'%s': a policy may read only under --root and the bundle"):format(tostring(path)), "EPERM"
+    end
+    return api.read_file(path)
+  end
+  local proc = {}
+  for k, v in pairs(view.proc or {}) do proc[k] = v end
+  proc.kill = function(pid, sig)
+    for _, id in ipairs(api.state.list() or {}) do
+      local st = api.state.load(id)
+      local rt = st and st.runtime or {}
+      if pid == rt.shim_pid or pid == rt.supervisor_pid then return api.proc.kill(pid, sig) end
+    end
+    return nil, ("pid %s: a policy may signal only the runtime's own processes"):format(tostring(pid)), "EPERM"
+  end
+  view.proc = proc
+  local sandbox = {}
+  for k, v in pairs(view.sandbox or {}) do sandbox[k] = v end
+  sandbox.connect = function(socket, ...)
+    if not under(socket, { api.root }) then
+      return nil, ("'%s': a policy may connect only to sockets under --root"):format(tostring(socket)), "EPERM"
+    end
+    return api.sandbox.connect(socket, ...)
+  end
+  view.sandbox = sandbox
+  return view
+end
+
+--- A read-only view of api for operator policies: M.policy_view, with tables proxied so writes raise.
+function M.protect(api, ctx)
   local loader = require("kata.loader")
   local seen = {}
   local function wrap(t, name)
@@ -107,7 +189,7 @@ function M.protect(api)
     seen[t] = p
     return p
   end
-  return wrap(api, "api")
+  return wrap(ctx and M.policy_view(api, ctx) or api, "api")
 end
 
 return M

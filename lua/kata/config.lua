@@ -56,6 +56,8 @@ function M.defaults(lua_dir)
       allowed_annotations = { "io.katacontainers.config.runtime.policy" },
       lock_timeout = 120,
       instruction_budget = 1000000000,
+      command_timeout = 300,
+      allowed_hook_paths = {},
     },
   }
 end
@@ -70,6 +72,7 @@ local schema = {
   runtime = {
     policy = "string", allowed_policies = "list", policy_dir = "string",
     allowed_annotations = "list", lock_timeout = "number", instruction_budget = "integer",
+    command_timeout = "number", allowed_hook_paths = "list",
   },
 }
 
@@ -117,6 +120,10 @@ local function check(cfg, source)
   end
   if hv.memory_mib and (hv.memory_mib < 64 or hv.memory_mib > 65536) then
     return nil, ("%s: hypervisor.memory_mib: must be between 64 and 65536"):format(source)
+  end
+  local rt = cfg.runtime or {}
+  if rt.command_timeout and (rt.command_timeout < 0 or rt.command_timeout > 86400) then
+    return nil, ("%s: runtime.command_timeout: must be between 0 and 86400"):format(source)
   end
   if hv.boot_timeout and (hv.boot_timeout < 1 or hv.boot_timeout > 3600) then
     return nil, ("%s: hypervisor.boot_timeout: must be between 1 and 3600"):format(source)

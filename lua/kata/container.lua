@@ -238,6 +238,17 @@ function M.bind(api, undo)
     api.share.remove(st)
   end
 
+  --- Wait for the container's shim to exit and return its status (the container's). Waiting for the
+  --- container's own life is not the command's work: the command's deadline starts again afterwards.
+  function C.wait_exit(st)
+    local limits = api.limits
+    local left = limits and limits.remaining()
+    if left then limits.set_deadline(0) end
+    local code = api.proc.wait(st.runtime.shim_pid)
+    if left then limits.set_deadline(api.config.runtime.command_timeout or 0) end
+    return code
+  end
+
   --- Whether the container's shim (its process on the host) still runs: pid plus start time.
   function C.alive(st)
     local rt = st.runtime or {}

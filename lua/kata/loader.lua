@@ -1,7 +1,19 @@
 --- Loads policy scripts: text only (never bytecode), into a fresh environment built from an allowlist,
 --- with globals locked (reading or writing an undeclared global raises). A policy reaches the outside
 --- world only through the `api` argument its functions receive.
+local pattern = require("kata.pattern")
+
 local M = {}
+
+--- vc.limits when policies run under limits (M.set_limits: kata.main and kata.testing).
+M.limits = nil
+
+-- Work a policy could make the C library do in one call, where no hook sees it: pattern matching goes to
+-- kata.pattern (counted like any Lua code), and a sort always calls a Lua comparison.
+local PATTERN_FUNCS = { "find", "match", "gmatch", "gsub" }
+local real_sort = table.sort
+local function lt(a, b) return a < b end
+local function bounded_sort(t, cmp) return real_sort(t, cmp or lt) end
 
 local SAFE_GLOBALS = {
   "assert", "error", "ipairs", "pairs", "next", "pcall", "xpcall", "select", "type", "tostring",
@@ -25,7 +37,11 @@ function M.env()
   for _, lib in ipairs(SAFE_LIBS) do
     local copy = {}
     for k, v in pairs(_G[lib]) do copy[k] = v end
-    if lib == "string" then copy.dump = nil end
+    if lib == "string" then
+      copy.dump = nil
+      for _, f in ipairs(PATTERN_FUNCS) do copy[f] = pattern[f] end
+    end
+    if lib == "table" then copy.sort = bounded_sort end
     env[lib] = readonly(copy, lib)
   end
   env.os = readonly({ time = os.time, clock = os.clock, date = os.date }, "os")
@@ -39,6 +55,34 @@ end
 
 -- `("").dump` reaches the real string table through the string metatable: remove it once per state.
 string.dump = nil
+
+-- Method calls (`s:match(p)`) reach the string table through the string metatable, shared by the whole
+-- state: its __index dispatches the pattern functions to kata.pattern while policy code runs under limits.
+do
+  -- once per state (this module may be loaded again, as busted does per spec file): the dispatch table
+  -- itself holds the limits
+  local smt = getmetatable("")
+  if type(smt.__index) == "table" and not rawget(smt.__index, "__kata_dispatch") then
+    local real = smt.__index
+    local index = setmetatable({ __kata_dispatch = {} }, { __index = real })
+    local state = index.__kata_dispatch
+    for _, f in ipairs(PATTERN_FUNCS) do
+      local c, lua = real[f], pattern[f]
+      index[f] = function(...)
+        local l = state.limits
+        if l and l.active() then return lua(...) end
+        return c(...)
+      end
+    end
+    smt.__index = index
+  end
+end
+
+--- Run policies under `limits` (vc.limits; nil: none).
+function M.set_limits(limits)
+  M.limits = limits
+  rawget(getmetatable("").__index, "__kata_dispatch").limits = limits
+end
 
 --- Load a policy from a file.
 ---@param path string

@@ -5,6 +5,7 @@ local api_mod = require("kata.api")
 local config_mod = require("kata.config")
 local policies = require("kata.policies")
 local runner = require("kata.runner")
+local loader = require("kata.loader")
 
 local M = {}
 
@@ -75,14 +76,18 @@ local function body(ctx, lua_dir, luac_dir)
     policy, chain = policies.load(name, lua_dir, { runtime = { policy_dir = nil } })
     if not policy then runner.fail(chain) end
   end
-  -- a policy that computes without end fails instead of hanging the engine (waits in C cost nothing)
+  -- a policy that computes, waits or sleeps without end fails instead of hanging the engine, and what
+  -- it made is rolled back; `events` streams until the container stops, so only its --stats has a deadline
+  runner.limits = vc.limits
+  loader.set_limits(vc.limits)
   vc.limits.set_instruction_budget(config.runtime.instruction_budget or 0)
+  if ctx.command ~= "events" or ctx.options.stats then vc.limits.set_deadline(config.runtime.command_timeout or 0) end
   ctx.policy = name
   if ctx.command == "create" or ctx.command == "run" then ctx.policy_digest = policies.digest(chain) end
   if ctx.args[1] and ctx.command ~= "list" then vc.log.set_field("container", ctx.args[1]) end
   local api = api_mod.new(ctx, config)
   api.policy = policy
-  local res, rerr, trace = runner.run(policy, ctx.command, ctx, api_mod.protect(api))
+  local res, rerr, trace = runner.run(policy, ctx.command, ctx, api_mod.protect(api, ctx))
   if res == nil then
     error({ msg = rerr, trace = trace }, 0) -- run() logs the traceback of a script error
   end

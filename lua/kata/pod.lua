@@ -118,7 +118,14 @@ function M.bind(api, undo)
   ---@return string|nil err
   function Pod.launch(st, vm, plan)
     local rt = st.runtime
+    local hv = api.config.hypervisor
+    if vm.qemu ~= hv.path or vm.virtiofsd ~= hv.virtiofsd or vm.supervisor ~= nil then
+      return nil, ("the VM must use the configured programs (qemu '%s', virtiofsd '%s')"):format(hv.path, hv.virtiofsd), "EPERM"
+    end
     vm.id, vm.dir, vm.share_dir, vm.netns = rt.sandbox_id, rt.sandbox_dir, rt.shared, rt.netns
+    -- the boot counts against the command's deadline
+    local left = api.limits and api.limits.remaining()
+    if left and vm.boot_timeout > left then vm.boot_timeout = math.max(1, math.floor(left)) end
     vm.plan = plan
     api.log.info("launching sandbox VM (%d vCPU, %d MiB)", vm.vcpus, vm.memory_mib)
     local info, err, code = api.sandbox.launch(vm)

@@ -13,9 +13,10 @@ local function handler(e)
   return { msg = tostring(e), trace = debug.traceback(tostring(e), 2) }
 end
 
---- Called before a failed command's rollback (kata.main lifts the policy's limits here: rollback is the
---- runtime's own code and must run to the end).
-M.before_rollback = nil
+--- vc.limits, when policies run under limits (kata.main, kata.testing): the policy function is called
+--- through limits.run, and a failed command's rollback runs with the limits lifted -- it is the runtime's
+--- own code and must run to the end. Without it (plain specs) the call is an xpcall.
+M.limits = nil
 
 --- Call policy[fn](ctx, api). A missing function is success. When api carries the mechanism's undo list
 --- (api.undo), a failure rolls back whatever the command made -- caught by the policy or not -- and a
@@ -33,13 +34,19 @@ function M.run(policy, fn, ctx, api)
   if type(f) ~= "function" then
     return nil, ("%s.%s: not a function"):format(policy.name or "policy", fn)
   end
-  local ok, res, err = xpcall(f, handler, ctx, api)
+  local limits = M.limits
+  local ok, res, err
+  if limits then
+    ok, res, err = limits.run(f, ctx, api)
+  else
+    ok, res, err = xpcall(f, handler, ctx, api)
+  end
   local undo = api.undo
   if undo then
     if ok and res ~= nil then
       undo.commit()
     else
-      if M.before_rollback then M.before_rollback() end
+      if limits then limits.lift() end
       undo.rollback()
     end
   end

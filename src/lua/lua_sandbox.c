@@ -27,13 +27,13 @@ static vc_sandbox_client_t *lsandbox_check(lua_State *L, int i) /* may raise */
 static int opt_timeout_ms(lua_State *L, int i, int def_ms) /* may raise */
 {
         if (lua_isnoneornil(L, i))
-                return def_ms;
+                return vc_l_deadline_clamp_ms(def_ms);
         lua_Number t = luaL_checknumber(L, i);
         if (t < 0)
-                return -1;
+                return vc_l_deadline_clamp_ms(-1);
         if (t > 86400)
                 luaL_argerror(L, i, "timeout over a day");
-        return (int)(t * 1000);
+        return vc_l_deadline_clamp_ms((int)(t * 1000));
 }
 
 static unsigned opt_uint(lua_State *L, int t, const char *k, unsigned max) /* may raise */

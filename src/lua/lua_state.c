@@ -83,7 +83,7 @@ static int lstate_list(lua_State *L) /* vc.state.list(root) -> { id, ... } | nil
 static int llock_acquire(lua_State *L)
 {
         const char *root = luaL_checkstring(L, 1), *name = luaL_checkstring(L, 2);
-        int timeout = (int)luaL_optinteger(L, 3, -1);
+        int timeout = vc_l_deadline_clamp_ms((int)luaL_optinteger(L, 3, -1));
         vc_error_t err = NULL;
         llock_ud *u = lua_newuserdatauv(L, sizeof *u, 0);
         u->lock = NULL;
@@ -269,7 +269,8 @@ static int lproc_wait_gone(lua_State *L)
         lua_Integer st = luaL_optinteger(L, 2, 0);
         lua_Number t = luaL_optnumber(L, 3, 0);
         luaL_argcheck(L, t >= 0 && t <= 86400, 3, "timeout must be within 0..86400 seconds");
-        lua_pushboolean(L, vc_proc_wait_gone((pid_t)pid, (unsigned long long)st, (int)(t * 1000)));
+        lua_pushboolean(L, vc_proc_wait_gone((pid_t)pid, (unsigned long long)st,
+                                             vc_l_deadline_clamp_ms((int)(t * 1000))));
         return 1;
 }
 

@@ -39,6 +39,23 @@ int vc_l_push_links(lua_State *L);
 /* vctest.netns.links (the test-only module): the links of a namespace (path or vc.Netns). */
 int vc_l_netns_links(lua_State *L);
 
+/* The limits of policy code (lua_core.c): see vc.limits. */
+struct vc_l_limits {
+        lua_Alloc base; /* the allocator under ours; NULL: realloc/free */
+        void *base_ud;
+        size_t used, max, reserve;       /* bytes; max 0: no cap; policy code gets max - reserve */
+        int active;                      /* policy code is running */
+        lua_Integer budget, budget_left; /* instructions; 0: no budget */
+        long long deadline_ms;           /* CLOCK_MONOTONIC; 0: no deadline */
+        double deadline_s;               /* its length, for the message */
+        const char *tripped;             /* "budget" or "deadline" once passed: raised again at every line */
+};
+extern struct vc_l_limits vc_l_limits;
+/* lua_Alloc counting into `ud` (a struct vc_l_limits) and enforcing its cap. */
+void *vc_l_alloc(void *ud, void *ptr, size_t osize, size_t nsize);
+/* A wait of `ms` milliseconds (-1: forever) cut to what is left before the deadline. */
+int vc_l_deadline_clamp_ms(int ms);
+
 /* Area openers: each adds its functions/sub-tables to the table on top of the stack. */
 void vc_l_open_core(lua_State *L);
 void vc_l_open_oci(lua_State *L);

@@ -20,30 +20,10 @@
 #include "vc_lua.h"
 
 /* The interpreter's memory cap: a runaway policy fails with "not enough memory" instead of eating the
- * host (HAProxy's tune.lua.maxmem). One command never needs more than a few MiB. */
+ * host (HAProxy's tune.lua.maxmem). One command never needs more than a few MiB. Policy code gets the cap
+ * less the reserve, so that the rollback after a policy ran out of memory still has room. */
 #define LUA_MAXMEM (256u * 1024u * 1024u)
-
-struct limits {
-        size_t used, max;
-};
-
-static void *limited_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
-{
-        struct limits *l = ud;
-        if (ptr == NULL)
-                osize = 0;
-        if (nsize == 0) {
-                free(ptr);
-                l->used -= osize;
-                return NULL;
-        }
-        if (nsize > osize && l->used + (nsize - osize) > l->max)
-                return NULL;
-        void *p = realloc(ptr, nsize);
-        if (p != NULL)
-                l->used = l->used - osize + nsize;
-        return p;
-}
+#define LUA_RESERVE (16u * 1024u * 1024u)
 
 /* Message handler: keep error tables (expected failures the policy raised with a message) as they are;
  * add a traceback to anything else. */
@@ -220,7 +200,6 @@ int main(int argc, char **argv)
         json_object *ctx = NULL, *global, *v;
         vc_error_t err = NULL;
         enum vc_log_format fmt = VC_LOG_TEXT;
-        struct limits limits = {0, LUA_MAXMEM};
         char lua_dir[PATH_MAX], luac_dir[PATH_MAX];
         int status = 1;
 
@@ -250,7 +229,9 @@ int main(int argc, char **argv)
                 json_object_put(ctx);
                 return 1;
         }
-        lua_State *L = lua_newstate(limited_alloc, &limits);
+        vc_l_limits.max = LUA_MAXMEM;
+        vc_l_limits.reserve = LUA_RESERVE;
+        lua_State *L = lua_newstate(vc_l_alloc, &vc_l_limits);
         if (L == NULL) {
                 fprintf(stderr, "kata-runtime: cannot create the Lua interpreter\n");
                 json_object_put(ctx);

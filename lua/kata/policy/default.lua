@@ -450,7 +450,7 @@ function P.run(ctx, api)
     fail(type(err) == "table" and err.msg or tostring(err))
   end
   if ctx.options.detach then return true end
-  local code = api.proc.wait(api.container.load(ctx.args[1]).runtime.shim_pid)
+  local code = api.container.wait_exit(api.container.load(ctx.args[1]))
   if not ctx.options.keep then
     local dok, derr = delete()
     if not dok then api.log.warn("delete after run: %s", type(derr) == "table" and derr.msg or tostring(derr)) end
