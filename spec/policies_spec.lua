@@ -17,8 +17,8 @@ describe("example policies", function()
     local ok, err = runner.run(p, "start", fakes.ctx("start", { "nosuch" }), api)
     assert.is_nil(ok)
     assert.equal("container does not exist", err)
-    assert.same({ "info: audit: create c1 requested", "info: audit: create c1 done",
-      "info: audit: start nosuch requested", "warn: audit: start nosuch failed: container does not exist" },
+    assert.same({ 'info: {"audit":"create","duration_ms":1000,"id":"c1","outcome":"ok"}',
+      'info: {"audit":"start","duration_ms":500,"error":"container does not exist","id":"nosuch","outcome":"failed"}' },
       (function() local t = {} for _, l in ipairs(api.log.lines) do if l:match("audit") then t[#t + 1] = l end end return t end)())
   end)
 
@@ -70,8 +70,9 @@ describe("kata.policies", function()
     assert.equal(1, status)
     assert.equal("rootfs 'missing-rootfs' does not exist\n", err)
     local log = run.read(dir .. "/log")
-    assert.matches("audit: create c1 requested", log, 1, true)
-    assert.matches("audit: create c1 failed: rootfs 'missing-rootfs' does not exist", log, 1, true)
+    assert.matches('"audit":"create"', log, 1, true)
+    assert.matches('"outcome":"failed"', log, 1, true)
+    assert.matches('"error":"rootfs \'missing-rootfs\' does not exist"', log, 1, true)
     run.rmrf(dir)
   end)
 end)

@@ -85,6 +85,90 @@ describe("policies #integration", function()
     end)
   end
 
+  -- the shipped examples, selected by configuration
+  local function configure(text)
+    local conf = ("%s/conf-%d.lua"):format(tmp, n)
+    run.write(conf, text)
+    return function(...) return world.rt(root, { "--config", conf, ... }) end
+  end
+
+  it("strict refuses a privileged container before anything is made", function()
+    local rt = configure("return { runtime = { policy = 'strict' } }")
+    local b = bundle("strict", { "true" }, function(c) c.process.capabilities = { bounding = { "CAP_SYS_ADMIN" } } end)
+    local status, _, err = rt("create", "--bundle", b, "c1")
+    assert.equal(1, status)
+    assert.equal("strict: process.capabilities.bounding: CAP_SYS_ADMIN is refused\n", err)
+    assert.is_nil(vc.fs.stat(root .. "/.sandbox"))
+  end)
+
+  it("kata-shimv2 keeps a container running when its poststart hook fails", function()
+    local rt = configure("return { runtime = { policy = 'kata-shimv2' } }")
+    local b = bundle("shimv2", { "sleep", "600" }, function(c) c.hooks = { poststart = { { path = "/bin/false" } } } end)
+    assert.equal(0, (rt("create", "--bundle", b, "c1")))
+    local status, _, err = rt("start", "c1")
+    assert.equal(0, status, err)
+    assert.equal("running", world.state(root, "c1").status)
+    assert.equal(0, (rt("delete", "--force", "c1")))
+  end)
+
+  it("audit writes a JSON line per command, state, ps, events and a foreground exec included", function()
+    local rt = configure("return { runtime = { policy = 'audit' } }")
+    local b = bundle("audit", { "sleep", "600" })
+    assert.equal(0, (rt("create", "--bundle", b, "c1")))
+    assert.equal(0, (rt("start", "c1")))
+    assert.equal(0, (rt("state", "c1")))
+    assert.equal(0, (rt("ps", "c1")))
+    assert.equal(0, (rt("events", "--stats", "c1")))
+    assert.equal(0, (rt("exec", "c1", "true")))
+    assert.equal(0, (rt("delete", "--force", "c1")))
+    local seen = {}
+    for l in io.lines(root .. ".log") do
+      local cmd = l:match('\\"audit\\":\\"(%a+)\\"')
+      if cmd then
+        seen[#seen + 1] = cmd
+        assert.matches('duration_ms', l, 1, true)
+        assert.matches('outcome', l, 1, true)
+      end
+    end
+    assert.same({ "create", "start", "state", "ps", "events", "exec", "delete" }, seen)
+  end)
+
+  it("ready-check returns from start once the container is ready, and kills one that never is", function()
+    local rt = configure("return { runtime = { policy = 'ready-check' }, policy_settings = { ['ready-check'] = "
+      .. "{ command = { 'test', '-f', '/ready' }, timeout = 20, interval = 0.5 } } }")
+    local b = bundle("ready", { "sh", "-c", "sleep 2; touch /ready; sleep 600" })
+    assert.equal(0, (rt("create", "--bundle", b, "c1")))
+    local status, _, err = rt("start", "c1")
+    assert.equal(0, status, err)
+    assert.is_not_nil(vc.fs.stat(b .. "/rootfs/ready"))
+    assert.equal(0, (rt("delete", "--force", "c1")))
+    rt = configure("return { runtime = { policy = 'ready-check' }, policy_settings = { ['ready-check'] = "
+      .. "{ command = { 'test', '-f', '/ready' }, timeout = 3 } } }")
+    b = bundle("never", { "sleep", "600" })
+    assert.equal(0, (rt("create", "--bundle", b, "c2")))
+    status, _, err = rt("start", "c2")
+    assert.equal(1, status)
+    assert.equal("ready-check: 'test -f /ready' did not succeed within 3 s (exit status 1): the container was killed\n", err)
+    assert.is_true(world.wait_for(function() return world.state(root, "c2").status == "stopped" end, 30))
+    assert.equal(0, (rt("delete", "c2")))
+  end)
+
+  it("boot-retry boots again with the configured kernel, and fails with both errors leaving nothing", function()
+    local kernel = require("spec.helpers.vm").guest_kernel(run.build .. "/guest")
+    local rt = configure(("return { hypervisor = { kernel = %q }, runtime = { policy = 'boot-retry' }, "
+      .. "policy_settings = { ['boot-retry'] = { kernel = %q } } }"):format(tmp .. "/no-such-kernel", kernel))
+    local b = bundle("retry", { "true" })
+    local status, _, err = rt("create", "--bundle", b, "c1")
+    assert.equal(0, status, err)
+    assert.equal(0, (rt("delete", "--force", "c1")))
+    rt = configure(("return { hypervisor = { kernel = %q }, runtime = { policy = 'boot-retry' }, "
+      .. "policy_settings = { ['boot-retry'] = { kernel = %q } } }"):format(tmp .. "/no-such-kernel", tmp .. "/nor-this"))
+    status, _, err = rt("create", "--bundle", b, "c2")
+    assert.equal(1, status)
+    assert.equal(("launch sandbox: kernel '%s/no-such-kernel': No such file or directory; retry: kernel '%s/nor-this': "
+      .. "No such file or directory\n"):format(tmp, tmp), err)
+  end)
+
   it("deletes a running container whose policy was removed after create, with the mechanism's teardown", function()
     local pdir = ("%s/policies-%d"):format(tmp, n)
     assert(vc.fs.mkdir_p(pdir, 493))

@@ -10,6 +10,7 @@ M.TIMEOUT = 30 -- seconds for one agent call
 
 function M.bind(api, undo)
   local A = {}
+  local runs = 0
 
   --- Create container `st` in the guest from `config` (its spec), with `guest_mounts` (from api.share)
   --- and the pod namespaces to `join` (or nil). Records handle and guest_pid; a rollback removes it.
@@ -52,6 +53,26 @@ function M.bind(api, undo)
 
   --- Release an exec'd process once its shim is attached (or will be).
   function A.start_process(sb, handle) return sb:start_process(handle, M.TIMEOUT) end
+
+  --- Run `args` in the container (as its process's user, env and cwd) and wait up to `timeout` seconds for
+  --- it to exit. Returns its exit status, or nil and why (ETIMEDOUT when it is still running: it is killed).
+  function A.run(sb, st, args, timeout)
+    local p = st.runtime.process or {}
+    local argv = {}
+    for i, a in ipairs(args) do argv[i] = tostring(a) end
+    args = argv
+    runs = runs + 1
+    local exec_id = ("run-%d-%d-%d"):format(api.proc.getpid(), math.floor(api.clock.monotonic() * 1000) % 100000000, runs)
+    local res, err, code = sb:call("exec_process", { id = st.id, exec_id = exec_id, process = { args = args,
+      env = p.env, cwd = p.cwd or "/", user = p.user or { uid = 0, gid = 0 }, terminal = false } }, M.TIMEOUT)
+    if not res then return nil, err, code end
+    local ok, serr, scode = sb:call("start_process", { handle = res.handle }, M.TIMEOUT)
+    if not ok then return nil, serr, scode end
+    local w = sb:call("sup.wait", { handle = res.handle }, timeout)
+    if w and w.status then return w.status end
+    sb:call("signal_process", { id = st.id, exec_id = exec_id, signal = 9 }, M.TIMEOUT)
+    return nil, ("'%s' did not exit within %g s"):format(table.concat(args, " "), timeout), "ETIMEDOUT"
+  end
 
   --- The container's process ids, as the guest sees them.
   function A.list_processes(sb, id)

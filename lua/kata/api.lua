@@ -47,6 +47,8 @@ function M.new(ctx, config)
     hypervisor = vc.hypervisor,
     clock = vc.clock,
     limits = vc.limits, -- the mechanism's; never in a policy's view (M.protect)
+    -- the running policy's own section of the configuration (policy_settings[<name>])
+    settings = (config.policy_settings or {})[ctx.policy] or {},
   }
 
   api.log = {

@@ -49,6 +49,7 @@ function M.defaults(lua_dir)
       boot_timeout = 60,
       debug = false,
     },
+    policy_settings = {},
     runtime = {
       policy = "default",
       allowed_policies = {}, -- beyond runtime.policy, which is always allowed
@@ -84,6 +85,16 @@ end
 
 local function check(cfg, source)
   for section, value in pairs(cfg) do
+    if section == "policy_settings" then
+      -- data for policies: policy_settings[<policy name>] = { ... }, read by that policy as api.settings
+      if type(value) ~= "table" then return nil, ("%s: policy_settings: must be a table"):format(source) end
+      for name, t in pairs(value) do
+        if type(name) ~= "string" or type(t) ~= "table" then
+          return nil, ("%s: policy_settings.%s: must be a table"):format(source, tostring(name))
+        end
+      end
+      goto next_section
+    end
     local fields = schema[section]
     if not fields then
       return nil, ("%s: unknown section '%s'"):format(source, tostring(section))
@@ -110,6 +121,7 @@ local function check(cfg, source)
           want == "list" and "a list of strings" or ("a " .. want), got)
       end
     end
+    ::next_section::
   end
   local hv = cfg.hypervisor or {}
   if hv.accel and hv.accel ~= "auto" and hv.accel ~= "kvm" and hv.accel ~= "tcg" then

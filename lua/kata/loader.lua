@@ -25,6 +25,8 @@ local function readonly(t, name)
   return setmetatable({}, {
     __index = t,
     __newindex = function(_, k) error(("attempt to modify read-only table '%s' (key '%s')"):format(name, tostring(k)), 2) end,
+    __len = function() return #t end,
+    __pairs = function() return next, t, nil end,
     __metatable = false,
   })
 end

@@ -1,24 +1,27 @@
---- An example operator policy: the default lifecycle, plus one audit line per command with its outcome.
---- Select it with runtime.policy = "audit" in the configuration, or allow pods to pick it by annotation
---- (runtime.allowed_policies). It shows the usual shape: extend "default", wrap what you need.
+--- An example operator policy: the default lifecycle plus one JSON line in the runtime log per command --
+--- every command, `state`, `ps` and `events` included -- with its duration and outcome. A foreground
+--- `exec` becomes the process it runs, so its line is written when the process is handed over.
 local M = { name = "audit", extends = "default" }
 
-local COMMANDS = { "create", "start", "kill", "delete", "exec", "pause", "resume", "run" }
+local COMMANDS = { "create", "start", "state", "list", "kill", "delete", "exec", "ps", "pause", "resume", "events", "run" }
+
+local function line(api, cmd, ctx, t0, outcome, err)
+  api.log.info("%s", api.json.encode({ audit = cmd, id = ctx.args[1] or "", outcome = outcome, error = err,
+    duration_ms = math.floor((api.clock.monotonic() - t0) * 1000 + 0.5) }))
+end
 
 for _, cmd in ipairs(COMMANDS) do
   M[cmd] = function(ctx, api)
-    local id = ctx.args[1] or "-"
-    api.log.info("audit: %s %s requested", cmd, id)
+    local t0 = api.clock.monotonic()
+    if cmd == "exec" and not ctx.options.detach then line(api, cmd, ctx, t0, "handed over") end
     local ok, res, err = pcall(api.policy.base[cmd], ctx, api)
-    if not ok then
-      api.log.warn("audit: %s %s failed: %s", cmd, id, type(res) == "table" and res.msg or tostring(res))
-      error(res, 0)
-    end
-    if res == nil then
-      api.log.warn("audit: %s %s failed: %s", cmd, id, tostring(err))
+    if not ok or res == nil then
+      local msg = not ok and (type(res) == "table" and res.msg or tostring(res)) or tostring(err)
+      line(api, cmd, ctx, t0, "failed", msg)
+      if not ok then error(res, 0) end
       return nil, err
     end
-    api.log.info("audit: %s %s done", cmd, id)
+    line(api, cmd, ctx, t0, "ok")
     return res
   end
 end

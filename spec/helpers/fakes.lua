@@ -57,7 +57,7 @@ function M.api(opts)
     mounts = opts.mounts,
   }
 
-  local api = { world = world, calls = calls, fail = fails, root = "/run/kata" }
+  local api = { world = world, calls = calls, fail = fails, root = "/run/kata", settings = opts.settings or {} }
   api.config = {
     hypervisor = { path = "/usr/bin/qemu", kernel = "/k", initrd = "/i", kernel_params = "", virtiofsd = "/v",
       vcpus = 1, memory_mib = 256, accel = "auto", boot_timeout = 30 },
@@ -359,6 +359,14 @@ function M.api(opts)
             end
           end
         elseif method == "sup.wait" then
+          local ex = sbx.execs and sbx.execs[params.handle]
+          if ex then
+            local st = opts.exec_status
+            if type(st) == "function" then st = st(ex) end
+            if st == nil then st = 0 end
+            if st == "running" then return nil, "ETIMEDOUT: still running", "ETIMEDOUT" end
+            return { status = st }
+          end
           return { status = 137 }
         elseif method == "sup.shutdown" then
           world.sandboxes[socket] = nil
@@ -374,6 +382,8 @@ function M.api(opts)
           end
         elseif method == "exec_process" then
           sbx.handles = (sbx.handles or 0) + 1
+          sbx.execs = sbx.execs or {}
+          sbx.execs[sbx.handles] = { id = params.id, exec_id = params.exec_id, process = params.process }
           return { handle = sbx.handles, pid = 7 }
         elseif method == "list_processes" then
           return { pids = { 1, 7 } }
