@@ -160,3 +160,30 @@ describe("poststart-first (an operator policy that reorders start)", function()
     assert.same({}, api.world.locks)
   end)
 end)
+
+describe("kata.testing", function()
+  it("runs a policy as production does: read-only api, least privilege, budget", function()
+    local p = assert(require("kata.loader").load_string([[
+      local M = { name = "nosy", extends = "default" }
+      function M.validate(ctx, api, config)
+        local ok, err = api.fs.atomic_write("/etc/motd", "hi", 420)
+        if not ok then error({ msg = err }, 0) end
+        return true
+      end
+      function M.state(ctx, api) api.log = nil end
+      function M.list(ctx, api) local s = ("a"):rep(4000) return s:find(".-.-.-.-x") end
+      return M]], "nosy"))
+    p = require("kata.loader").extend(p, load("default"))
+    local api = fakes.api()
+    local ok, err = fakes.run(p, api, fakes.ctx("create", { "c1" }))
+    assert.is_nil(ok)
+    assert.equal("'/etc/motd': a policy may write only under --root and the bundle", err)
+    assert.same({}, fakes.leftovers(api))
+    ok, err = fakes.run(p, api, fakes.ctx("state", { "c1" }))
+    assert.is_nil(ok)
+    assert.matches("attempt to modify read%-only table 'api'", err)
+    ok, err = fakes.run(p, api, fakes.ctx("list"), { budget = 2000000 })
+    assert.is_nil(ok)
+    assert.equal("nosy.list: script exceeded its instruction budget", err)
+  end)
+end)
