@@ -116,6 +116,9 @@ local function loaded_modules()
   return mods
 end
 
+--- `policy check|show|trace`: see kata.policytool.
+function M.policy(env) return require("kata.policytool").run(env) end
+
 --- `check`: what this host offers. Exit 0 when a sandbox can run (with KVM or with TCG).
 function M.check(env)
   local hv = env.config.hypervisor

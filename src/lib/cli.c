@@ -154,6 +154,12 @@ static const struct opt spec_opts[] = {
 
 static const struct opt no_opts[] = {END_OPTS};
 
+static const struct opt policy_opts[] = {
+    {"fail", 0, OPT_STRING,
+     "trace: make this primitive call fail (\"agent start_container\", \"fs.bind\", ...)"},
+    END_OPTS,
+};
+
 static const struct command commands[] = {
     {"create", "<container-id>", 1, 1, create_opts, "create a container"},
     {"start", "<container-id>", 1, 1, no_opts, "start the process of a created container"},
@@ -173,6 +179,8 @@ static const struct command commands[] = {
     {"version", "", 0, 0, no_opts, "print the version"},
     {"check", "", 0, 0, no_opts, "check what this host offers (KVM, QEMU, virtiofsd, modules)"},
     {"env", "", 0, 0, no_opts, "print the effective configuration (JSON)"},
+    {"policy", "check <file|name> | show <name> | trace <name> <command> [args...]", 2, -1, policy_opts,
+     "check a policy, show where its steps come from, or trace a command against fakes"},
     {"help", "[command]", 0, 1, no_opts, "show help"},
 };
 
