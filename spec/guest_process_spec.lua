@@ -1,6 +1,7 @@
 -- The process and Linux parts of the spec the guest agent applies (capabilities, oomScoreAdj, sysctl,
 -- seccomp), checked from inside the container and side by side with runc on the same bundle (issue 12).
 local vc = require("vc")
+local vctest = require("vctest")
 local run = require("spec.helpers.run")
 local world = require("spec.helpers.world")
 
@@ -40,11 +41,11 @@ describe("the guest applies the process's security settings #integration", funct
 
   setup(function()
     if not ok_env then return end
-    assert(vc.proc.set_subreaper())
+    assert(vctest.proc.set_subreaper())
     tmp = run.tmpdir("kata-gproc")
   end)
   teardown(function()
-    if ok_env then vc.proc.set_subreaper(false) end
+    if ok_env then vctest.proc.set_subreaper(false) end
     if tmp then os.execute("umount -R " .. run.q(tmp) .. " 2>/dev/null"); run.rmrf(tmp) end
     if world.ROOTFS_TEMPLATE then run.rmrf(world.ROOTFS_TEMPLATE) end
   end)
