@@ -135,7 +135,7 @@ describe("policies #integration", function()
 
   it("ready-check returns from start once the container is ready, and kills one that never is", function()
     local rt = configure("return { runtime = { policy = 'ready-check' }, policy_settings = { ['ready-check'] = "
-      .. "{ command = { 'test', '-f', '/ready' }, timeout = 20, interval = 0.5 } } }")
+      .. "{ command = { 'test', '-f', '/ready' }, timeout = 60, interval = 0.5 } } }")
     local b = bundle("ready", { "sh", "-c", "sleep 2; touch /ready; sleep 600" })
     assert.equal(0, (rt("create", "--bundle", b, "c1")))
     local status, _, err = rt("start", "c1")

@@ -38,13 +38,7 @@ static int lnet_interfaces(lua_State *L)
         vc_netns_free(ns);
         if (r < 0)
                 return vc_l_pusherror(L, &err);
-        lua_pushcfunction(L, vc_l_push_links);
-        lua_pushlightuserdata(L, l);
-        r = lua_pcall(L, 1, 1, 0);
-        vc_netns_links_free(l);
-        if (r != LUA_OK)
-                return lua_error(L);
-        return 1;
+        return vc_l_push_links_free(L, l);
 }
 
 static int lnet_mirror(lua_State *L)

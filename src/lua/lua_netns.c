@@ -218,8 +218,8 @@ static void setfield_int(lua_State *L, const char *k, lua_Integer v)
         lua_setfield(L, -2, k);
 }
 
-/* may raise (memory): the caller owns l through a userdata-free path, so it converts first and frees after */
-int vc_l_push_links(lua_State *L)
+/* lua_CFunction: the table for the struct vc_netns_links * given as light userdata (argument 1) */
+static int push_links(lua_State *L)
 {
         const struct vc_netns_links *l = lua_touserdata(L, 1);
 
@@ -270,6 +270,19 @@ int vc_l_push_links(lua_State *L)
         return 1;
 }
 
+int vc_l_push_links_free(lua_State *L, struct vc_netns_links *l)
+{
+        int r;
+
+        lua_pushcfunction(L, push_links);
+        lua_pushlightuserdata(L, l);
+        r = lua_pcall(L, 1, 1, 0);
+        vc_netns_links_free(l);
+        if (r != LUA_OK)
+                return lua_error(L);
+        return 1;
+}
+
 /* vctest.netns.links(path | ns) -> vc.NetnsLink[] | nil, msg, code: for specs only, in the test module */
 int vc_l_netns_links(lua_State *L)
 {
@@ -287,14 +300,7 @@ int vc_l_netns_links(lua_State *L)
         ns_arg_done(L, 2);
         if (r < 0)
                 return vc_l_pusherror(L, &err);
-        /* Converted in a protected call so that a memory error cannot leak l. */
-        lua_pushcfunction(L, vc_l_push_links);
-        lua_pushlightuserdata(L, l);
-        r = lua_pcall(L, 1, 1, 0);
-        vc_netns_links_free(l);
-        if (r != LUA_OK)
-                return lua_error(L);
-        return 1;
+        return vc_l_push_links_free(L, l);
 }
 
 struct enter_ctx {

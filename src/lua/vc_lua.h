@@ -33,9 +33,10 @@ struct json_object *vc_l_tojson(lua_State *L, int idx, const char **ret_err);
 #define VC_NETNS_MT "vc.Netns"
 struct vc_netns;
 struct vc_netns *vc_l_testnetns(lua_State *L, int i); /* may raise */
-/* lua_CFunction: converts the struct vc_netns_links * given as light userdata (argument 1) into the
- * table vc.netns.links returns; run it under lua_pcall so that a memory error cannot leak the list. */
-int vc_l_push_links(lua_State *L);
+/* Push the table vc.netns.links returns for l, then free l: the conversion runs in a protected call, so
+ * a memory error frees the list before it is raised again. Returns 1 (may raise). */
+struct vc_netns_links;
+int vc_l_push_links_free(lua_State *L, struct vc_netns_links *l);
 /* vctest.netns.links (the test-only module): the links of a namespace (path or vc.Netns). */
 int vc_l_netns_links(lua_State *L);
 
