@@ -9,10 +9,7 @@ local runner = require("kata.runner")
 local M = {}
 
 local fail = runner.fail
-local function must(what, v, err)
-  if v == nil or v == false then fail(what and (what .. ": " .. tostring(err)) or tostring(err)) end
-  return v
-end
+local must = runner.must
 
 --- The state schema. `runtime` holds what only this runtime reads; the top level is the OCI state.
 ---@class kata.State

@@ -14,10 +14,7 @@ M.MODELS = { tcfilter = true, none = true }
 M.TIMEOUT = 30 -- seconds for one QMP or agent call, and for a hot-plugged NIC to show up in the guest
 
 local fail = runner.fail
-local function must(what, v, err)
-  if v == nil or v == false then fail(what and (what .. ": " .. tostring(err)) or tostring(err)) end
-  return v
-end
+local must = runner.must
 
 -- IPv6 link-local addresses and routes (fe80::/10) stay out: the guest makes its own from the same MAC.
 local function global_only(list)

@@ -8,6 +8,14 @@ function M.fail(msg)
   error({ msg = msg }, 0)
 end
 
+--- `value, err` -> value, or raise "<what>: err" with M.fail (the mechanism modules' one way to check a
+--- primitive's result).
+---@param what string|nil
+function M.must(what, v, err)
+  if v == nil or v == false then M.fail(what and (what .. ": " .. tostring(err)) or tostring(err)) end
+  return v
+end
+
 local function handler(e)
   if type(e) == "table" then return e end
   return { msg = tostring(e), trace = debug.traceback(tostring(e), 2) }

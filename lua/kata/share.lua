@@ -8,10 +8,7 @@ local runner = require("kata.runner")
 local M = {}
 
 local fail = runner.fail
-local function must(what, v, err)
-  if v == nil or v == false then fail(what and (what .. ": " .. tostring(err)) or tostring(err)) end
-  return v
-end
+local must = runner.must
 
 local function has_option(m, ...)
   for _, o in ipairs(m.options or {}) do
