@@ -7,6 +7,15 @@
 
 #include "vc/error.h"
 
+/* What /proc/<pid>/stat says of a process that the runtime needs. */
+struct vc_proc_stat {
+        char state;                    /* field 3: R, S, D, Z, X, ... */
+        pid_t ppid;                    /* field 4 */
+        unsigned long flags;           /* field 9: PF_* (PF_EXITING is 0x4) */
+        unsigned long long start_time; /* field 22: clock ticks since boot */
+};
+/* Read pid's /proc/<pid>/stat into *ret. -ENOENT when gone, -EPROTO when malformed. */
+int vc_proc_stat(pid_t pid, struct vc_proc_stat *ret, vc_error_t *err);
 /* Start time of pid in clock ticks since boot (field 22 of /proc/<pid>/stat). -ENOENT when gone. */
 int vc_proc_start_time(pid_t pid, unsigned long long *ret, vc_error_t *err);
 /* 1 when pid runs and started at start_time (0 skips that check), 0 otherwise. A zombie counts as gone. */

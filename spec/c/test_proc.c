@@ -16,6 +16,22 @@
 #include "vc/mount.h"
 #include "vc/proc.h"
 
+static int test_stat(void)
+{
+        struct vc_proc_stat st;
+        unsigned long long start = 0;
+        vc_error_t err = NULL;
+
+        CHECK(vc_proc_stat(getpid(), &st, &err) == 0);
+        CHECK(st.state == 'R');
+        CHECK(st.ppid == getppid());
+        CHECK(vc_proc_start_time(getpid(), &start, &err) == 0);
+        CHECK(start > 0 && start == st.start_time);
+        CHECK(vc_proc_stat(0, &st, &err) == -EINVAL);
+        vc_error_release(&err);
+        return 0;
+}
+
 static int test_kill_and_wait(void)
 {
         vc_error_t err = NULL;
@@ -113,6 +129,7 @@ static int test_mounts(void)
 
 int main(void)
 {
+        RUN_TEST(test_stat);
         RUN_TEST(test_kill_and_wait);
         RUN_TEST(test_reap);
         RUN_TEST(test_subreaper);

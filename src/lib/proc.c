@@ -2,6 +2,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <signal.h>
 #include <sys/pidfd.h>
@@ -14,12 +15,16 @@
 
 /* Fields of /proc/<pid>/stat after the command name, which may itself hold spaces and parentheses:
  * parse from the last ')'. */
-static int read_stat(pid_t pid, char *state, unsigned long long *start, vc_error_t *err)
+int vc_proc_stat(pid_t pid, struct vc_proc_stat *ret, vc_error_t *err)
 {
-        char path[64], buf[1024];
+        char path[64], buf[1024], *save = NULL;
         _cleanup_close_ int fd = -1;
+        struct vc_proc_stat st = {0};
         ssize_t n;
+        int field = 2;
 
+        if (pid <= 0)
+                return vc_error_setx(err, EINVAL, "invalid pid %d", (int)pid);
         snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
         fd = open(path, O_RDONLY | O_CLOEXEC);
         if (fd < 0)
@@ -31,43 +36,43 @@ static int read_stat(pid_t pid, char *state, unsigned long long *start, vc_error
         char *p = strrchr(buf, ')');
         if (p == NULL)
                 return vc_error_setx(err, EPROTO, "%s: malformed", path);
-        /* after ") ": field 3 is state; field 22 is starttime, i.e. 19 more fields */
-        unsigned long long v = 0;
-        char st = 0;
-        int field = 2;
-        for (char *tok = strtok(p + 1, " "); tok; tok = strtok(NULL, " ")) {
+        for (char *tok = strtok_r(p + 1, " ", &save); tok; tok = strtok_r(NULL, " ", &save)) {
                 field++;
                 if (field == 3)
-                        st = tok[0];
-                if (field == 22) {
-                        v = strtoull(tok, NULL, 10);
+                        st.state = tok[0];
+                else if (field == 4)
+                        st.ppid = (pid_t)strtol(tok, NULL, 10);
+                else if (field == 9)
+                        st.flags = strtoul(tok, NULL, 10);
+                else if (field == 22) {
+                        st.start_time = strtoull(tok, NULL, 10);
                         break;
                 }
         }
         if (field != 22)
                 return vc_error_setx(err, EPROTO, "%s: malformed", path);
-        if (state)
-                *state = st;
-        *start = v;
+        *ret = st;
         return 0;
 }
 
 int vc_proc_start_time(pid_t pid, unsigned long long *ret, vc_error_t *err)
 {
-        if (pid <= 0)
-                return vc_error_setx(err, EINVAL, "invalid pid %d", (int)pid);
-        return read_stat(pid, NULL, ret, err);
+        struct vc_proc_stat st;
+        int r = vc_proc_stat(pid, &st, err);
+        if (r < 0)
+                return r;
+        *ret = st.start_time;
+        return 0;
 }
 
 int vc_proc_alive(pid_t pid, unsigned long long start_time)
 {
-        unsigned long long st;
-        char state = 0;
-        if (pid <= 0 || read_stat(pid, &state, &st, NULL) < 0)
+        struct vc_proc_stat st;
+        if (vc_proc_stat(pid, &st, NULL) < 0)
                 return 0;
-        if (state == 'Z' || state == 'X')
+        if (st.state == 'Z' || st.state == 'X')
                 return 0;
-        return start_time == 0 || st == start_time;
+        return start_time == 0 || st.start_time == start_time;
 }
 
 int vc_proc_wait_gone(pid_t pid, unsigned long long start_time, int timeout_ms)

@@ -41,22 +41,12 @@ static bool is_self_or_ancestor(pid_t pid)
 {
         pid_t p = getpid();
         for (int depth = 0; p > 1 && depth < 64; depth++) {
-                char path[64], buf[512], *s;
-                ssize_t n;
-                int fd, ppid = 0;
+                struct vc_proc_stat st;
                 if (p == pid)
                         return true;
-                snprintf(path, sizeof path, "/proc/%d/stat", p);
-                if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+                if (vc_proc_stat(p, &st, NULL) < 0)
                         return false;
-                n = read(fd, buf, sizeof buf - 1);
-                close(fd);
-                if (n <= 0)
-                        return false;
-                buf[n] = '\0';
-                if ((s = strrchr(buf, ')')) == NULL || sscanf(s + 1, " %*c %d", &ppid) != 1)
-                        return false;
-                p = ppid;
+                p = st.ppid;
         }
         return pid == 1;
 }

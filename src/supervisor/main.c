@@ -23,6 +23,7 @@
 #include "util.h"
 #include "vc/hypervisor.h"
 #include "vc/log.h"
+#include "vc/proc.h"
 
 static void sup_boot_ready(struct sup *s);
 static void sup_boot_fail(struct sup *s, int code, const char *fmt, ...)
@@ -414,28 +415,13 @@ static void maybe_finish(struct sup *s);
  * kernel starts tearing a process down, before its files are closed, so the answer does not race. */
 static int qemu_exiting(struct sup *s)
 {
-        char path[64], buf[1024], *p;
-        unsigned long flags = 0;
-        char state = 0;
-        ssize_t n;
-        int fd;
+        struct vc_proc_stat st;
 
         if (s->qemu_child.pid <= 0)
                 return 0; /* not started yet: virtiofsd died on its own */
-        if (s->qemu_child.reaped)
+        if (s->qemu_child.reaped || vc_proc_stat(s->qemu_child.pid, &st, NULL) < 0)
                 return 1;
-        snprintf(path, sizeof path, "/proc/%d/stat", s->qemu_child.pid);
-        if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
-                return 1;
-        n = read(fd, buf, sizeof buf - 1);
-        close(fd);
-        if (n <= 0)
-                return 1;
-        buf[n] = '\0';
-        if ((p = strrchr(buf, ')')) == NULL ||
-            sscanf(p + 1, " %c %*d %*d %*d %*d %*d %lu", &state, &flags) != 2)
-                return 0;
-        return state == 'Z' || state == 'X' || (flags & 0x4) != 0;
+        return st.state == 'Z' || st.state == 'X' || (st.flags & 0x4) != 0;
 }
 
 static void on_sigchld(uv_signal_t *h, int sig)
