@@ -115,9 +115,9 @@ local function under(path, dirs)
   return false
 end
 
---- The api a policy gets: file writes confined to --root and the bundle, reads to those and the files
---- the command line names, signals to the runtime's own processes (the shims and supervisors its states
---- record), connections to sockets under --root; VM launch, namespaces and hooks only through the mechanism.
+--- The api a policy gets: file writes confined to --root and the bundle, reads to those and --process,
+--- signals to the runtime's own processes (the shims and supervisors its states record), connections to
+--- sockets under --root; VM launch, namespaces and hooks only through the mechanism.
 ---@param api table
 ---@param ctx table the command line
 function M.policy_view(api, ctx)
@@ -147,11 +147,8 @@ function M.policy_view(api, ctx)
     end
   end
   view.fs = fs
-  -- files the engine named on the command line: exec --process, update -r ("-": standard input)
-  local o = ctx.options or {}
-  local named = { o.process, o.resources == "-" and "/dev/stdin" or o.resources }
   view.read_file = function(path)
-    if not under(path, { api.root, bundle, named[1], named[2] }) then
+    if not under(path, { api.root, bundle, ctx.options and ctx.options.process }) then
       return nil, ("'%s': a policy may read only under --root and the bundle"):format(tostring(path)), "EPERM"
     end
     return api.read_file(path)

@@ -67,6 +67,43 @@ end
 
 ---@param api table the command's primitives
 ---@param undo table the command's undo list (kata.undo)
+--- runc's size strings: "512m", "1g", "1024", "-1"; k, m, g, t in powers of 1024, a "b" after them allowed.
+local function bytes(s, flag)
+  local n, unit = tostring(s):lower():match("^(%-?%d+)([kmgt]?)b?$")
+  if not n then fail(("update: --%s: invalid size '%s'"):format(flag, tostring(s))) end
+  return math.tointeger(tonumber(n) * ({ [""] = 1, k = 1 << 10, m = 1 << 20, g = 1 << 30, t = 1 << 40 })[unit])
+end
+
+local function integer(s, flag)
+  local n = math.tointeger(tonumber(s))
+  if not n then fail(("update: --%s: not an integer: '%s'"):format(flag, tostring(s))) end
+  return n
+end
+
+--- The linux.resources object `update`'s flags stand for (runc's update flags).
+local function flag_resources(o)
+  local res, mem, cpu = {}, {}, {}
+  if o.memory then mem.limit = bytes(o.memory, "memory") end
+  if o.memory_reservation then mem.reservation = bytes(o.memory_reservation, "memory-reservation") end
+  if o.memory_swap then mem.swap = bytes(o.memory_swap, "memory-swap") end
+  if o.kernel_memory then mem.kernel = bytes(o.kernel_memory, "kernel-memory") end
+  if o.kernel_memory_tcp then mem.kernelTCP = bytes(o.kernel_memory_tcp, "kernel-memory-tcp") end
+  local shares = o.cpu_share or o.cpu_shares
+  if shares then cpu.shares = integer(shares, "cpu-share") end
+  if o.cpu_quota then cpu.quota = integer(o.cpu_quota, "cpu-quota") end
+  if o.cpu_period then cpu.period = integer(o.cpu_period, "cpu-period") end
+  if o.cpu_rt_period then cpu.realtimePeriod = integer(o.cpu_rt_period, "cpu-rt-period") end
+  if o.cpu_rt_runtime then cpu.realtimeRuntime = integer(o.cpu_rt_runtime, "cpu-rt-runtime") end
+  if o.cpuset_cpus then cpu.cpus = o.cpuset_cpus end
+  if o.cpuset_mems then cpu.mems = o.cpuset_mems end
+  if next(mem) then res.memory = mem end
+  if next(cpu) then res.cpu = cpu end
+  if o.pids_limit then res.pids = { limit = integer(o.pids_limit, "pids-limit") } end
+  if o.blkio_weight then res.blockIO = { weight = integer(o.blkio_weight, "blkio-weight") } end
+  if o.l3_cache_schema or o.mem_bw_schema then fail("update: Intel RDT is not supported in the guest") end
+  return res
+end
+
 function M.bind(api, undo)
   local C = {}
   local locks = {} -- name -> { lock =, released =, remove = }
@@ -299,6 +336,18 @@ function M.bind(api, undo)
   --- Write --pid-file (decimal, no newline), if one was asked for.
   function C.write_pid_file(path, pid)
     if path then must("write pid file", api.fs.atomic_write(path, tostring(pid), 420)) end
+  end
+
+  --- The linux.resources `update` applies: `-r FILE` (a linux.resources object, "-" for stdin; the flags
+  --- are then ignored) or runc's update flags.
+  function C.update_resources(ctx)
+    local o = ctx.options
+    if not o.resources then return flag_resources(o) end
+    local text, err = api.read_file(o.resources == "-" and "/dev/stdin" or o.resources)
+    if not text then fail(("update: -r %s: %s"):format(o.resources, tostring(err))) end
+    local doc, derr = api.json.decode(text)
+    if type(doc) ~= "table" then fail(("update: -r %s: not a JSON object: %s"):format(o.resources, tostring(derr))) end
+    return doc
   end
 
   --- The process `exec` runs: --process FILE, or the command line over the container's defaults.
