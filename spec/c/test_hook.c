@@ -224,18 +224,19 @@ static int test_sigchld_ignored_is_reported_not_hung(void)
         vc_error_t err = NULL;
         int r;
 
-        int pidfd = (int)syscall(SYS_pidfd_open, getpid(), 0);
+        /* clone3 with no arguments: EINVAL where it exists, ENOSYS where it does not (valgrind) */
+        bool have_clone3 = syscall(SYS_clone3, NULL, 0) < 0 && errno != ENOSYS;
 
         signal(SIGCHLD, SIG_IGN); /* children are reaped by the kernel: no exit status to be had */
         r = vc_hook_run(&h, &o, NULL, &err);
         signal(SIGCHLD, SIG_DFL);
-        if (pidfd < 0) {
-                /* Without pidfds (valgrind) the runner's own SIGCHLD watcher replaces SIG_IGN while it
-                 * waits, so the status is there after all. */
+        if (!have_clone3) {
+                /* Without pidfds the runner's own SIGCHLD watcher replaces SIG_IGN while it waits, so
+                 * the status is there after all. */
                 CHECK(r == 0);
                 return 0;
         }
-        close(pidfd);
+        /* Whether /bin/true is gone before the runner looks or not, the answer is the same. */
         CHECK(r == -ECHILD);
         CHECK_STREQ(err->msg, "error running hook #0: exit status lost: No child processes");
         vc_error_release(&err);

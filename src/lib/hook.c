@@ -3,11 +3,12 @@
  * We fork ourselves instead of using uv_spawn(): a hook may have to run inside a network namespace, and
  * uv_spawn offers no way to call setns(2) between fork and exec. libuv still does all the waiting: the
  * stdout/stderr pipes are uv_pipe handles, the child's exit is a uv_poll on its pidfd (a uv_signal on
- * SIGCHLD where pidfd_open(2) is missing: kernels before 5.3, valgrind) and the timeout is a uv_timer, all
+ * SIGCHLD where clone3(2) is missing: kernels before 5.3, valgrind) and the timeout is a uv_timer, all
  * on a private loop that lives for one call. */
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/sched.h> /* struct clone_args: glibc 2.36 has no clone3() wrapper */
 #include <sched.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -178,18 +179,34 @@ static void on_sigchld(uv_signal_t *s, int signum)
         check_exit(s->data); /* any child's SIGCHLD: waitpid tells whether it was ours */
 }
 
-/* Start watching for the child's exit. */
-static int watch_exit(struct run *r, int *pidfd, vc_error_t *err)
+/* fork(2) that also hands back a pidfd for the child, taken in the same system call (clone3 with
+ * CLONE_PIDFD). A pidfd_open(2) after fork can come too late: with SIGCHLD ignored the kernel reaps a
+ * child that exits at once, and its pid may even be reused by then. *pidfd is -1 where clone3 is missing
+ * (kernels before 5.3, valgrind); the caller then watches SIGCHLD. The child only calls async-signal-safe
+ * functions before execve, so skipping glibc's fork handlers is harmless. */
+static pid_t fork_with_pidfd(int *pidfd)
+{
+        struct clone_args ca = {
+            .flags = CLONE_PIDFD,
+            .pidfd = (uint64_t)(uintptr_t)pidfd,
+            .exit_signal = SIGCHLD,
+        };
+        pid_t pid = (pid_t)syscall(SYS_clone3, &ca, sizeof ca);
+
+        if (pid >= 0 || errno != ENOSYS)
+                return pid;
+        *pidfd = -1;
+        return fork();
+}
+
+/* Start watching for the child's exit: on its pidfd when there is one, else on SIGCHLD. */
+static int watch_exit(struct run *r, int pidfd, vc_error_t *err)
 {
         int e;
 
-        /* glibc 2.36 has no pidfd_open() wrapper yet. */
-        *pidfd = (int)syscall(SYS_pidfd_open, r->pid, 0);
-        if (*pidfd < 0 && errno != ENOSYS)
-                return vc_error_set(err, errno, "pidfd_open");
-        if (*pidfd >= 0) {
+        if (pidfd >= 0) {
                 r->exit_poll.data = r;
-                e = uv_poll_init(&r->loop, &r->exit_poll, *pidfd);
+                e = uv_poll_init(&r->loop, &r->exit_poll, pidfd);
                 if (e < 0)
                         return vc_error_set(err, -e, "uv_poll_init");
                 r->exit_watch = (uv_handle_t *)&r->exit_poll;
@@ -387,8 +404,9 @@ static int run_one(const struct vc_hook *h, const struct vc_hook_opts *o, int ne
             .netns_fd = netns_fd,
             .cwd = o->cwd,
         };
-        r->pid = fork();
+        r->pid = fork_with_pidfd(&pidfd);
         if (r->pid < 0) {
+                pidfd = -1;
                 ret = vc_error_set(err, errno, "fork");
                 goto out;
         }
@@ -402,7 +420,7 @@ static int run_one(const struct vc_hook *h, const struct vc_hook_opts *o, int ne
         close_fd(&err_p[1]);
         close_fd(&rep_p[1]);
 
-        ret = watch_exit(r, &pidfd, err);
+        ret = watch_exit(r, pidfd, err);
         if (ret < 0)
                 goto out;
         e = uv_read_start((uv_stream_t *)&r->out.pipe, on_alloc, on_read);
