@@ -248,7 +248,16 @@ function M.leaks(d)
     local mp = line:match("^%S+ %S+ %S+ %S+ (%S+)")
     if mp and mp:sub(1, #d.dir + 1) == d.dir .. "/" then out[#out + 1] = "mount " .. mp end
   end
-  for _, n in ipairs(added(d.shim_socks, list("/run/containerd/s"))) do out[#out + 1] = "shim socket /run/containerd/s/" .. n end
+  -- /run/containerd/s is shared with any other containerd on the machine: a socket someone still listens
+  -- on belongs to a live shim (ours would have shown above as a process), so only a dead one is a leak.
+  local listening = {}
+  for line in io.lines("/proc/net/unix") do
+    local path = line:match("(/run/containerd/s/%S+)$")
+    if path then listening[path] = true end
+  end
+  for _, n in ipairs(added(d.shim_socks, list("/run/containerd/s"))) do
+    if not listening["/run/containerd/s/" .. n] then out[#out + 1] = "shim socket /run/containerd/s/" .. n end
+  end
   for _, n in ipairs(added(d.ptys, list("/tmp", "^pty%d+$"))) do out[#out + 1] = "console socket dir /tmp/" .. n end
   for _, n in ipairs(list(d.fifo)) do out[#out + 1] = "fifo dir " .. d.fifo .. "/" .. n end
   local p = io.popen("ls -A " .. run.q(d.dir .. "/state/io.containerd.runtime.v2.task/" .. M.NAMESPACE) .. " 2>/dev/null")
