@@ -109,6 +109,65 @@ do
   add_row("state", "ms", v)
 end
 
+io.stderr:write("bench: policy load + dispatch\n")
+do
+  -- What a command's Lua costs before and around the policy's own work, in this process with the
+  -- runtime's precompiled chunks (as kata-runtime loads them): load the runtime's modules, find and
+  -- load the policy, build the command's api and its least-privilege view, and call the command. The
+  -- empty policy defines no command (nothing to do: success), so its row is the cost of loading and
+  -- dispatching alone; the default's adds `state`'s own work (read the record, check the shim is alive,
+  -- print the OCI state).
+  local kata = RUNTIMES[1]
+  local id = new_id("pd")
+  create(kata, id)
+  local luac_dir = "build/share/kata-runtime/luac"
+  local policy_dir = TMP .. "/policies"
+  assert(vc.fs.mkdir_p(policy_dir, 493))
+  local f = assert(io.open(policy_dir .. "/empty.lua", "w"))
+  f:write("return {}\n")
+  f:close()
+  local function fresh_chunk(name)
+    local rel = name:gsub("%.", "/")
+    local bc, src = ("%s/%s.luac"):format(luac_dir, rel), ("lua/%s.lua"):format(rel)
+    local b, s = vc.fs.stat(bc), vc.fs.stat(src)
+    if name:sub(1, 5) ~= "kata." or not b or (s and s.mtime > b.mtime) then return "\n\tno fresh precompiled chunk" end
+    return assert(loadfile(bc, "b")), bc
+  end
+  table.insert(package.searchers, 2, fresh_chunk)
+  local devnull = assert(io.open("/dev/null", "w"))
+  local function dispatch(policy_name)
+    for k in pairs(package.loaded) do if k:sub(1, 5) == "kata." then package.loaded[k] = nil end end
+    local stdout = io.stdout
+    local t0 = now()
+    local policies, api_mod, runner = require("kata.policies"), require("kata.api"), require("kata.runner")
+    local config = assert(require("kata.config").load(nil, "lua"))
+    config.runtime.policy_dir = policy_dir
+    policies.luac_dir = luac_dir
+    local ctx = { command = "state", args = { id }, options = {}, global = { root = kata.root }, policy = policy_name }
+    local policy = assert(policies.load(policy_name, "lua", config))
+    local api = api_mod.new(ctx, config)
+    api.policy = policy
+    io.stdout = devnull
+    local res, err = runner.run(policy, "state", ctx, api_mod.protect(api, ctx))
+    io.stdout = stdout
+    local dt = now() - t0
+    assert(res, err)
+    return dt
+  end
+  local v = { empty = {}, default = {} }
+  for _ = 1, quick and 50 or 300 do
+    for _, name in ipairs({ "empty", "default" }) do table.insert(v[name], dispatch(name)) end
+  end
+  table.remove(package.searchers, 2)
+  for k in pairs(package.loaded) do if k:sub(1, 5) == "kata." then package.loaded[k] = nil end end
+  devnull:close()
+  destroy(kata, id)
+  add_row("policy load + dispatch, empty policy", "us", { ["kata-runtime"] = median(v.empty) },
+    "modules, configuration, policy, api and its view, the call: kata-runtime's Lua around any command")
+  add_row("policy load + dispatch + state, default", "us", { ["kata-runtime"] = median(v.default) },
+    "the same with the default policy's `state` (record, liveness, OCI state document)")
+end
+
 io.stderr:write("bench: start, kill+delete\n")
 do
   local start_s, kd_s = {}, {}

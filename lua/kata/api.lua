@@ -115,47 +115,68 @@ local function under(path, dirs)
   return false
 end
 
+--- A table that shows `t` without the keys in `hidden` and with `extra[k]` in place of `t[k]`: resolved on
+--- each access, so nothing of `t` is copied (or, for api, loaded) before a policy asks for it.
+local function filtered(t, hidden, extra)
+  return setmetatable({}, {
+    __index = function(_, k)
+      if hidden[k] then return nil end
+      local e = extra[k]
+      if e ~= nil then return e end
+      return t[k]
+    end,
+    __pairs = function()
+      local k
+      return function()
+        repeat
+          k = next(t, k)
+        until k == nil or not hidden[k]
+        if k == nil then return nil end
+        local e = extra[k]
+        if e ~= nil then return k, e end
+        return k, t[k]
+      end
+    end,
+  })
+end
+
 --- The api a policy gets: file writes confined to --root and the bundle, reads to those and --process,
 --- signals to the runtime's own processes (the shims and supervisors its states record), connections to
---- sockets under --root; VM launch, namespaces and hooks only through the mechanism.
+--- sockets under --root; VM launch, namespaces and hooks only through the mechanism. A proxy: each name is
+--- looked up in api when the policy uses it.
 ---@param api table
 ---@param ctx table the command line
 function M.policy_view(api, ctx)
-  local view = {}
-  for k, v in pairs(api) do if not HIDDEN[k] then view[k] = v end end
-  for ns, names in pairs(HIDDEN_IN) do
-    if api[ns] then
-      local t = {}
-      for k, v in pairs(api[ns]) do if not names[k] then t[k] = v end end
-      view[ns] = t
+  local bundle
+  local function dirs(...)
+    if bundle == nil then
+      bundle = ctx.options and ctx.options.bundle and api.fs.realpath(ctx.options.bundle) or false
     end
+    return { api.root, bundle or nil, ... }
   end
-  local bundle = ctx.options and ctx.options.bundle and api.fs.realpath(ctx.options.bundle) or nil
-  local write_dirs = { api.root, bundle }
-  local fs = {}
-  for k, v in pairs(api.fs) do fs[k] = v end
-  for _, name in ipairs(FS_WRITES) do
-    local f = api.fs[name]
-    if f then
-      fs[name] = function(path, ...)
-        local target = name == "bind" and select(1, ...) or path
-        if not under(target, write_dirs) then
-          return nil, ("'%s': a policy may write only under --root and the bundle"):format(tostring(target)), "EPERM"
+  local function confined_fs()
+    local fs = {}
+    for _, name in ipairs(FS_WRITES) do
+      local f = api.fs[name]
+      if f then
+        fs[name] = function(path, ...)
+          local target = name == "bind" and select(1, ...) or path
+          if not under(target, dirs()) then
+            return nil, ("'%s': a policy may write only under --root and the bundle"):format(tostring(target)), "EPERM"
+          end
+          return f(path, ...)
         end
-        return f(path, ...)
       end
     end
+    return filtered(api.fs, {}, fs)
   end
-  view.fs = fs
-  view.read_file = function(path)
-    if not under(path, { api.root, bundle, ctx.options and ctx.options.process }) then
+  local function read_file(path)
+    if not under(path, dirs(ctx.options and ctx.options.process)) then
       return nil, ("'%s': a policy may read only under --root and the bundle"):format(tostring(path)), "EPERM"
     end
     return api.read_file(path)
   end
-  local proc = {}
-  for k, v in pairs(view.proc or {}) do proc[k] = v end
-  proc.kill = function(pid, sig)
+  local function kill(pid, sig)
     for _, id in ipairs(api.state.list() or {}) do
       local st = api.state.load(id)
       local rt = st and st.runtime or {}
@@ -163,31 +184,65 @@ function M.policy_view(api, ctx)
     end
     return nil, ("pid %s: a policy may signal only the runtime's own processes"):format(tostring(pid)), "EPERM"
   end
-  view.proc = proc
-  local sandbox = {}
-  for k, v in pairs(view.sandbox or {}) do sandbox[k] = v end
-  sandbox.connect = function(socket, ...)
+  local function connect(socket, ...)
     if not under(socket, { api.root }) then
       return nil, ("'%s': a policy may connect only to sockets under --root"):format(tostring(socket)), "EPERM"
     end
     return api.sandbox.connect(socket, ...)
   end
-  view.sandbox = sandbox
-  return view
+  local EXTRA_IN = { proc = { kill = kill }, sandbox = { connect = connect } }
+  local NONE = {}
+  local made = {}
+  local build = {
+    fs = confined_fs,
+    read_file = function() return read_file end,
+  }
+  for ns, hidden in pairs(HIDDEN_IN) do
+    build[ns] = function() return filtered(api[ns], hidden, EXTRA_IN[ns] or NONE) end
+  end
+  local extra = setmetatable({}, {
+    __index = function(_, k)
+      local b = build[k]
+      if not b or api[k] == nil then return nil end
+      local v = made[k]
+      if v == nil then v = b(); made[k] = v end
+      return v
+    end,
+  })
+  return filtered(api, HIDDEN, extra)
 end
 
 --- A read-only view of api for operator policies: M.policy_view, with tables proxied so writes raise.
+--- Tables are wrapped when they are reached, not copied up front.
 function M.protect(api, ctx)
-  local loader = require("kata.loader")
-  local seen = {}
+  local seen = setmetatable({}, { __mode = "k" })
   local function wrap(t, name)
     if type(t) ~= "table" then return t end
-    if seen[t] then return seen[t] end
-    local inner = {}
-    for k, v in pairs(t) do
-      inner[k] = type(v) == "table" and wrap(v, name .. "." .. tostring(k)) or v
+    local p = seen[t]
+    if p then return p end
+    local function get(k)
+      local v = t[k]
+      if type(v) == "table" then return wrap(v, name .. "." .. tostring(k)) end
+      return v
     end
-    local p = loader.readonly(inner, name)
+    p = setmetatable({}, {
+      __index = function(_, k) return get(k) end,
+      __newindex = function(_, k)
+        error(("attempt to modify read-only table '%s' (key '%s')"):format(name, tostring(k)), 2)
+      end,
+      __len = function() return #t end,
+      __pairs = function()
+        local f, s, k = pairs(t)
+        return function()
+          local v
+          k, v = f(s, k)
+          if k == nil then return nil end
+          if type(v) == "table" then v = wrap(v, name .. "." .. tostring(k)) end
+          return k, v
+        end
+      end,
+      __metatable = false,
+    })
     seen[t] = p
     return p
   end

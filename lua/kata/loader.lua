@@ -1,9 +1,16 @@
 --- Loads policy scripts: text only (never bytecode), into a fresh environment built from an allowlist,
 --- with globals locked (reading or writing an undeclared global raises). A policy reaches the outside
 --- world only through the `api` argument its functions receive.
-local pattern = require("kata.pattern")
-
 local M = {}
+
+-- kata.pattern, loaded when policy code first matches a pattern (most commands never do)
+local pattern
+local function lua_pattern(f)
+  return function(...)
+    pattern = pattern or require("kata.pattern")
+    return pattern[f](...)
+  end
+end
 
 --- vc.limits when policies run under limits (M.set_limits: kata.main and kata.testing).
 M.limits = nil
@@ -31,22 +38,29 @@ local function readonly(t, name)
   })
 end
 
+-- The libraries a policy sees, read-only and so shared by every policy of the state: made once.
+local libs
+
 --- A fresh environment for one policy script.
 ---@return table
 function M.env()
+  if not libs then
+    libs = {}
+    for _, lib in ipairs(SAFE_LIBS) do
+      local copy = {}
+      for k, v in pairs(_G[lib]) do copy[k] = v end
+      if lib == "string" then
+        copy.dump = nil
+        for _, f in ipairs(PATTERN_FUNCS) do copy[f] = lua_pattern(f) end
+      end
+      if lib == "table" then copy.sort = bounded_sort end
+      libs[lib] = readonly(copy, lib)
+    end
+    libs.os = readonly({ time = os.time, clock = os.clock, date = os.date }, "os")
+  end
   local env = {}
   for _, k in ipairs(SAFE_GLOBALS) do env[k] = _G[k] end
-  for _, lib in ipairs(SAFE_LIBS) do
-    local copy = {}
-    for k, v in pairs(_G[lib]) do copy[k] = v end
-    if lib == "string" then
-      copy.dump = nil
-      for _, f in ipairs(PATTERN_FUNCS) do copy[f] = pattern[f] end
-    end
-    if lib == "table" then copy.sort = bounded_sort end
-    env[lib] = readonly(copy, lib)
-  end
-  env.os = readonly({ time = os.time, clock = os.clock, date = os.date }, "os")
+  for k, v in pairs(libs) do env[k] = v end
   env._G = env
   return setmetatable(env, {
     __index = function(_, k) error(("undeclared global '%s'"):format(tostring(k)), 2) end,
@@ -69,7 +83,7 @@ do
     local index = setmetatable({ __kata_dispatch = {} }, { __index = real })
     local state = index.__kata_dispatch
     for _, f in ipairs(PATTERN_FUNCS) do
-      local c, lua = real[f], pattern[f]
+      local c, lua = real[f], lua_pattern(f)
       index[f] = function(...)
         local l = state.limits
         if l and l.active() then return lua(...) end

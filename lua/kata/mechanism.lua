@@ -10,33 +10,52 @@
 ---   api.network    the sandbox's interfaces mirrored into the guest (kata.network)
 ---   api.undo       the command's undo list (kata.undo); the runner rolls it back when the command fails
 ---
---- These modules are the runtime's own code: precompiled, never budgeted.
+--- These modules are the runtime's own code: precompiled, never budgeted. A namespace is loaded and bound
+--- on its first use, so a command pays only for the modules it uses (`state` loads kata.container alone).
 local M = {}
 
 M.NAMESPACES = { "container", "share", "pod", "hooks", "agent", "network", "undo" }
 
----@param api table primitives: kata.api.new(...) or kata.testing's fakes
----@return table api the same table, with the mechanism namespaces added
-function M.attach(api)
-  local undo = require("kata.undo").new(api.log)
-  api.undo = undo
-  api.container = require("kata.container").bind(api, undo)
-  api.share = require("kata.share").bind(api, undo)
-  api.pod = require("kata.pod").bind(api, undo)
-  api.hooks = require("kata.hooks").bind(api, undo)
-  api.agent = require("kata.agent").bind(api, undo)
-  api.network = require("kata.network").bind(api, undo)
-  -- under limits (api.limits: vc.limits), every mechanism function runs as the runtime's own code: no
-  -- budget, and the memory reserve, whoever calls it
-  local limits = api.limits
+local MODULES = {
+  container = "kata.container", share = "kata.share", pod = "kata.pod", hooks = "kata.hooks",
+  agent = "kata.agent", network = "kata.network",
+}
+
+--- Bind namespace `ns` of api: load its module, bind it to api and the undo list and, under limits
+--- (api.limits: vc.limits), make every function run as the runtime's own code: no budget, and the memory
+--- reserve, whoever calls it.
+local function bind(api, ns)
+  local t
+  if ns == "undo" then
+    t = require("kata.undo").new(api.log)
+  else
+    t = require(MODULES[ns]).bind(api, api.undo)
+  end
+  local limits = rawget(api, "limits")
   if limits then
-    for _, ns in ipairs(M.NAMESPACES) do
-      for k, v in pairs(api[ns]) do
-        if type(v) == "function" then api[ns][k] = limits.trusted(v) end
-      end
+    for k, v in pairs(t) do
+      if type(v) == "function" then t[k] = limits.trusted(v) end
     end
   end
-  return api
+  rawset(api, ns, t)
+  return t
 end
+
+---@param api table primitives: kata.api.new(...) or kata.testing's fakes
+---@return table api the same table; the mechanism namespaces appear on first access
+function M.attach(api)
+  local mt = getmetatable(api) or {}
+  local parent = mt.__index
+  mt.__index = function(t, k)
+    if k == "undo" or MODULES[k] then return bind(t, k) end
+    if type(parent) == "function" then return parent(t, k) end
+    if type(parent) == "table" then return parent[k] end
+    return nil
+  end
+  return setmetatable(api, mt)
+end
+
+--- Whether `k` is a mechanism namespace (bound on first access).
+function M.is_namespace(k) return k == "undo" or MODULES[k] ~= nil end
 
 return M

@@ -93,8 +93,22 @@ static int find_lua_dirs(char *lua, char *luac, size_t len)
         return 0;
 }
 
+struct chunk_reader {
+        FILE *f;
+        char buf[8192];
+};
+
+static const char *read_chunk(lua_State *L, void *data, size_t *size)
+{
+        struct chunk_reader *r = data;
+        (void)L;
+        *size = fread(r->buf, 1, sizeof r->buf, r->f);
+        return *size > 0 ? r->buf : NULL;
+}
+
 /* package.searchers entry for the runtime's own modules (kata.*): the precompiled chunk when it is at
- * least as new as its source, so an edited source is never shadowed by a stale chunk. */
+ * least as new as its source, so an edited source is never shadowed by a stale chunk. The chunk file is
+ * opened once, in binary mode (luaL_loadfilex opens a binary chunk twice). */
 static int search_precompiled(lua_State *L)
 {
         const char *name = luaL_checkstring(L, 1);
@@ -113,14 +127,25 @@ static int search_precompiled(lua_State *L)
                         *p = '/';
         snprintf(src, sizeof src, "%s/%s.lua", lua_dir, rel);
         snprintf(bc, sizeof bc, "%s/%s.luac", luac_dir, rel);
-        if (stat(bc, &bs) < 0 || (stat(src, &ss) == 0 && (ss.st_mtim.tv_sec > bs.st_mtim.tv_sec ||
-                                                          (ss.st_mtim.tv_sec == bs.st_mtim.tv_sec &&
-                                                           ss.st_mtim.tv_nsec > bs.st_mtim.tv_nsec)))) {
-                lua_pushfstring(L, "\n\tno fresh precompiled '%s'", bc);
+        /* everything that may raise comes before the file is open */
+        struct chunk_reader *r = lua_newuserdatauv(L, sizeof *r, 0);
+        const char *chunkname = lua_pushfstring(L, "@%s", bc);
+        lua_pushfstring(L, "\n\tno fresh precompiled '%s'", bc);
+        _cleanup_fclose_ FILE *f = fopen(bc, "rbe");
+        if (f == NULL || fstat(fileno(f), &bs) < 0 ||
+            (stat(src, &ss) == 0 &&
+             (ss.st_mtim.tv_sec > bs.st_mtim.tv_sec ||
+              (ss.st_mtim.tv_sec == bs.st_mtim.tv_sec && ss.st_mtim.tv_nsec > bs.st_mtim.tv_nsec))))
                 return 1;
-        }
-        if (luaL_loadfilex(L, bc, "b") != LUA_OK) {
-                lua_pushfstring(L, "\n\tprecompiled '%s' unusable: %s", bc, lua_tostring(L, -1));
+        lua_pop(L, 1);
+        r->f = f;
+        int status = lua_load(L, read_chunk, r, chunkname, "b"); /* protected: reports, never raises */
+        if (status == LUA_OK && ferror(f))
+                status = LUA_ERRFILE;
+        (void)fclose(TAKE_PTR(f)); /* before anything that may raise */
+        if (status != LUA_OK) {
+                lua_pushfstring(L, "\n\tprecompiled '%s' unusable: %s", bc,
+                                status == LUA_ERRFILE ? "read error" : lua_tostring(L, -1));
                 return 1;
         }
         lua_pushstring(L, bc);
