@@ -59,6 +59,17 @@ describe("vc.sandbox.launch", function()
       assert.equals("EINVAL", code, k)
       assert.matches(type(full[k]) == "string" and (k .. " is not given") or "is not within", msg, 1, true)
     end
+    -- nor a plan of its own: the boot and shutdown plan is the mechanism's (kata.pod.standard_plan)
+    local cfg = vm.launch_config({ id = "d", dir = dir .. "/sb" })
+    cfg.plan = nil
+    local ok, msg, code = vc.sandbox.launch(cfg)
+    assert.is_nil(ok)
+    assert.equals("boot plan is not given (a list of agent calls)", msg)
+    assert.equals("EINVAL", code)
+    cfg.plan = { boot = require("kata.pod").standard_plan("d").boot }
+    ok, msg = vc.sandbox.launch(cfg)
+    assert.is_nil(ok)
+    assert.equals("shutdown timeout is not given", msg)
     assert.is_nil(io.open(dir .. "/sb"))
     vm.rmtree(dir)
   end)

@@ -19,6 +19,7 @@ describe("kata-supervisor boot failures #privileged", function()
       tmp .. "/initrd", 5
     vm.write_file(tmp .. "/kernel", "not a kernel")
     vm.write_file(tmp .. "/initrd", "not an initrd")
+    c.plan = require("kata.pod").standard_plan(c.id)
     for k, v in pairs(extra or {}) do c[k] = v end
     return c
   end
@@ -166,5 +167,30 @@ sleep 100;
     assert.is_nil(ok)
     assert.equals("sandbox 'f1': config: 'id' is missing", msg)
     assert.equals("EINVAL", code)
+  end)
+
+  it("has no VM defaults nor plan of its own: a missing value is refused in one line", function()
+    local full = { id = "f1", dir = tmp .. "/sb", qemu = "q", kernel = "k", initrd = "i", accel = "tcg",
+      share_dir = tmp .. "/sb/shared", virtiofsd = "v", vcpus = 1, memory_mib = 256, tcg_cache_mib = 16,
+      boot_timeout = 5, boot = { { call = "check" } }, shutdown = { timeout = 10, destroy_timeout = 5 } }
+    local why = { vcpus = "'vcpus' is missing", memory_mib = "'memory_mib' is missing",
+      tcg_cache_mib = "'tcg_cache_mib' is missing", boot_timeout = "'boot_timeout' is missing",
+      boot = "'boot' must be a non-empty array of agent calls",
+      shutdown = "'shutdown.timeout' must be 0..3600 seconds" }
+    for k, line in pairs(why) do
+      local c = {}
+      for fk, fv in pairs(full) do if fk ~= k then c[fk] = fv end end
+      vm.write_file(tmp .. "/sup.json", vc.json.encode(c))
+      local p = io.popen(vm.build_dir() .. "/kata-supervisor --config " .. tmp .. "/sup.json 2>&1; echo \"rc $?\"")
+      local out = p:read("a")
+      p:close()
+      assert.equals("kata-supervisor: config: " .. line .. "\nrc 2\n", out, k)
+    end
+    full.shutdown = { timeout = 10 }
+    vm.write_file(tmp .. "/sup.json", vc.json.encode(full))
+    local p = io.popen(vm.build_dir() .. "/kata-supervisor --config " .. tmp .. "/sup.json 2>&1")
+    assert.equals("kata-supervisor: config: 'shutdown.destroy_timeout' must be within 0..timeout seconds\n", p:read("a"))
+    p:close()
+    assert.is_nil(io.open(tmp .. "/sb"))
   end)
 end)

@@ -36,12 +36,11 @@ struct vc_sandbox_config {
         unsigned boot_timeout;  /* required: seconds until the agent must have answered, 1..3600 */
         /* The boot plan: a JSON array of the agent calls the supervisor makes once qemu runs, in order,
          * each {"call": method, "params"?: {...}}; the first is repeated until the agent answers it.
-         * Borrowed. NULL: VC_SANDBOX_BOOT_PLAN's calls (check, then create_sandbox with the share tag
-         * and the sandbox id for hostname). */
+         * Borrowed. Required: the runtime's standard plan is kata.pod's (lua/kata/pod.lua). */
         struct json_object *boot_plan;
         /* The shutdown plan: seconds the agent and qemu get together when the supervisor stops on its own
          * (SIGTERM; sup.shutdown names its own), and of those, how long destroy_sandbox may take before
-         * qemu is asked to quit. 0: 10 s, and half of it. */
+         * qemu is asked to quit. Required: 0 < destroy_timeout <= shutdown_timeout <= 3600. */
         double shutdown_timeout, destroy_timeout;
 };
 

@@ -13,7 +13,8 @@ local must = runner.must
 M.SHARE_TAG = "kataShared" -- the virtio-fs tag the guest mounts the share by
 
 --- The sandbox's boot and shutdown plan as data: what the supervisor asks the agent once it answers,
---- and how long shutdown may take. The `boot_plan` policy step starts from this.
+--- and how long shutdown may take. The runtime's only standard plan (libvc and the supervisor have none
+--- and refuse a launch without one); the `boot_plan` policy step starts from this.
 ---@param sid string
 function M.standard_plan(sid)
   return {
@@ -23,6 +24,7 @@ function M.standard_plan(sid)
     },
     shutdown = {
       timeout = 10, -- seconds the supervisor gives the agent and qemu before SIGKILL
+      destroy_timeout = 5, -- of those, seconds the agent's destroy_sandbox may take before qemu is asked to quit
       wait = 30, -- seconds the runtime waits for the supervisor to answer
       kill_after = 15, -- seconds the runtime waits for the supervisor to exit before SIGKILL
     },

@@ -107,13 +107,14 @@ end
 -- The kernel of a guest image directory as the runtime picks it (kata.config.guest_kernel).
 function M.guest_kernel(dir) return require("kata.config").guest_kernel(dir) end
 
--- A vc.sandbox.launch table: the configuration layer's VM defaults (the C side has none) with the guest
--- image of M.guest(), overridden by `over`.
+-- A vc.sandbox.launch table: the configuration layer's VM defaults and the mechanism's standard plan
+-- (the C side has neither) with the guest image of M.guest(), overridden by `over`.
 function M.launch_config(over)
   local cfg = require("kata.config").defaults()
   local t = require("kata.pod").vm(cfg)
   t.kernel, t.initrd = M.guest()
   for k, v in pairs(over or {}) do t[k] = v end
+  if t.plan == nil then t.plan = require("kata.pod").standard_plan(t.id or "sandbox") end
   return t
 end
 

@@ -177,19 +177,6 @@ json_object *vc_rpc_params_handle(uint32_t handle)
         return o;
 }
 
-json_object *vc_rpc_params_create_sandbox(const char *share_tag, const char *hostname)
-{
-        json_object *o = json_object_new_object();
-        if (o == NULL)
-                return NULL;
-        json_object_object_add(o, "share_tag", json_object_new_string(share_tag));
-        /* a sandbox id may be longer than a hostname (HOST_NAME_MAX): the guest gets its first 64 bytes */
-        if (hostname)
-                json_object_object_add(o, "hostname",
-                                       json_object_new_string_len(hostname, (int)strnlen(hostname, 64)));
-        return o;
-}
-
 json_object *vc_rpc_params_create_container(const char *id, const char *rootfs, json_object *spec,
                                             json_object *join)
 {

@@ -85,7 +85,6 @@ int vc_rpc_read_event(json_object *ev, const char **ret_name, json_object **ret_
 /* ---- typed parameters ---- */
 json_object *vc_rpc_params_id(const char *id);      /* {"id"}: start/pause/resume/stats/list/remove */
 json_object *vc_rpc_params_handle(uint32_t handle); /* {"handle"}: start_process, wait_process, sup.* */
-json_object *vc_rpc_params_create_sandbox(const char *share_tag, const char *hostname /* or NULL */);
 /* takes spec and join (NULL: none) */
 json_object *vc_rpc_params_create_container(const char *id, const char *rootfs, json_object *spec,
                                             json_object *join);

@@ -100,6 +100,20 @@ static int resolve(const struct vc_sandbox_config *cfg, struct resolved *r, vc_e
                                      : !cfg->kernel ? "kernel"
                                      : !cfg->initrd ? "initrd"
                                                     : "virtiofsd");
+        /* nor a plan: the runtime's standard one is kata.pod's */
+        if (cfg->boot_plan == NULL || !json_object_is_type(cfg->boot_plan, json_type_array) ||
+            json_object_array_length(cfg->boot_plan) == 0)
+                return vc_error_setx(err, EINVAL, "boot plan is not given (a list of agent calls)");
+        if (cfg->shutdown_timeout == 0 || cfg->destroy_timeout == 0)
+                return vc_error_setx(err, EINVAL, "%s timeout is not given",
+                                     cfg->shutdown_timeout == 0 ? "shutdown" : "destroy");
+        if (!(cfg->shutdown_timeout > 0 && cfg->shutdown_timeout <= 3600))
+                return vc_error_setx(err, EINVAL, "shutdown timeout %g s is not within 0..3600",
+                                     cfg->shutdown_timeout);
+        if (!(cfg->destroy_timeout > 0 && cfg->destroy_timeout <= cfg->shutdown_timeout))
+                return vc_error_setx(err, EINVAL,
+                                     "destroy timeout %g s is not within 0..%g (the shutdown timeout)",
+                                     cfg->destroy_timeout, cfg->shutdown_timeout);
         if (cfg->n_nics > VC_QEMU_MAX_NICS)
                 return vc_error_setx(err, EINVAL, "%zu nics, at most %d", cfg->n_nics, VC_QEMU_MAX_NICS);
         for (size_t i = 0; i < cfg->n_nics; i++)
@@ -152,20 +166,6 @@ static int resolve(const struct vc_sandbox_config *cfg, struct resolved *r, vc_e
         return 0;
 }
 
-/* Today's boot: check until the agent answers, then create_sandbox with the share and the hostname. */
-static json_object *standard_boot_plan(const char *id)
-{
-        json_object *plan = json_object_new_array(), *check = json_object_new_object(),
-                    *create = json_object_new_object();
-
-        json_object_object_add(check, "call", json_object_new_string(VC_AGENT_CHECK));
-        json_object_object_add(create, "call", json_object_new_string(VC_AGENT_CREATE_SANDBOX));
-        json_object_object_add(create, "params", vc_rpc_params_create_sandbox(VC_SHARE_TAG, id));
-        json_object_array_add(plan, check);
-        json_object_array_add(plan, create);
-        return plan;
-}
-
 int vc_sandbox_config_to_json(const struct vc_sandbox_config *c, json_object **ret, vc_error_t *err)
 {
         json_object *o = json_object_new_object();
@@ -204,15 +204,10 @@ int vc_sandbox_config_to_json(const struct vc_sandbox_config *c, json_object **r
         }
         if (c->hotplug_ports)
                 json_object_object_add(o, "hotplug_ports", json_object_new_int((int)c->hotplug_ports));
-        json_object_object_add(o, "boot",
-                               c->boot_plan ? json_object_get(c->boot_plan) : standard_boot_plan(c->id));
+        json_object_object_add(o, "boot", json_object_get(c->boot_plan));
         json_object *sd = json_object_new_object();
-        double t = c->shutdown_timeout > 0 ? c->shutdown_timeout : 10;
-        json_object_object_add(sd, "timeout", json_object_new_double(t));
-        json_object_object_add(sd, "destroy_timeout",
-                               json_object_new_double(c->destroy_timeout > 0 && c->destroy_timeout <= t
-                                                          ? c->destroy_timeout
-                                                          : t / 2));
+        json_object_object_add(sd, "timeout", json_object_new_double(c->shutdown_timeout));
+        json_object_object_add(sd, "destroy_timeout", json_object_new_double(c->destroy_timeout));
         json_object_object_add(o, "shutdown", sd);
         *ret = o;
         return 0;

@@ -98,8 +98,8 @@ static int lsandbox_launch(lua_State *L)
                 return luaL_error(L, "field 'nics' must be a table");
         }
         lua_pop(L, 1);
-        /* plan = {boot = {{call=, params=}, ...}, shutdown = {timeout=, destroy_timeout=}}: nil parts are
-         * libvc's standard plan */
+        /* plan = {boot = {{call=, params=}, ...}, shutdown = {timeout=, destroy_timeout=}}: required, libvc
+         * has no plan of its own (kata.pod's standard_plan is the runtime's) */
         lua_getfield(L, 1, "plan");
         if (!lua_isnil(L, -1)) {
                 luaL_argcheck(L, lua_istable(L, -1), 1, "field 'plan' must be a table");

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <limits.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -79,10 +80,17 @@ static int cfg_string(json_object *cfg, const char *key, int required, char **re
         return *ret ? 0 : -ENOMEM;
 }
 
+/* The VM's values come from the configuration layer (kata.config) through libvc: none has a default here. */
+#define CFG_REQUIRED UINT_MAX
+
 static int cfg_uint(json_object *cfg, const char *key, unsigned def, unsigned *ret)
 {
         json_object *v;
         if (!json_object_object_get_ex(cfg, key, &v)) {
+                if (def == CFG_REQUIRED) {
+                        CFG_FAIL("config: '%s' is missing", key);
+                        return -EINVAL;
+                }
                 *ret = def;
                 return 0;
         }
@@ -96,7 +104,7 @@ static int cfg_uint(json_object *cfg, const char *key, unsigned def, unsigned *r
 }
 
 /* "boot": [{"call": s, "params"?: {...}}, ...] (at least one) and "shutdown": {"timeout": s,
- * "destroy_timeout"?: s}. The launcher (libvc) always writes them; the supervisor has no plan of its own. */
+ * "destroy_timeout": s}. The launcher (libvc) always writes them; the supervisor has no plan of its own. */
 static int cfg_plans(struct sup *s, json_object *cfg)
 {
         json_object *boot, *sd, *v;
@@ -125,10 +133,9 @@ static int cfg_plans(struct sup *s, json_object *cfg)
                 CFG_FAIL("config: 'shutdown.timeout' must be 0..3600 seconds");
                 return -EINVAL;
         }
-        d = t / 2;
-        if (json_object_object_get_ex(sd, "destroy_timeout", &v) &&
-            (!(json_object_is_type(v, json_type_int) || json_object_is_type(v, json_type_double)) ||
-             (d = json_object_get_double(v)) <= 0 || d > t)) {
+        if (!json_object_object_get_ex(sd, "destroy_timeout", &v) ||
+            !(json_object_is_type(v, json_type_int) || json_object_is_type(v, json_type_double)) ||
+            (d = json_object_get_double(v)) <= 0 || d > t) {
                 CFG_FAIL("config: 'shutdown.destroy_timeout' must be within 0..timeout seconds");
                 return -EINVAL;
         }
@@ -156,10 +163,10 @@ static int load_config(struct sup *s, const char *path)
             (r = cfg_string(cfg, "share_dir", 1, &s->share_dir)) < 0 ||
             (r = cfg_string(cfg, "virtiofsd", 1, &s->virtiofsd)) < 0 ||
             (r = cfg_string(cfg, "netns", 0, &s->netns)) < 0 ||
-            (r = cfg_uint(cfg, "vcpus", 1, &s->vcpus)) < 0 ||
-            (r = cfg_uint(cfg, "memory_mib", 256, &s->memory_mib)) < 0 ||
-            (r = cfg_uint(cfg, "tcg_cache_mib", 16, &s->tcg_cache_mib)) < 0 ||
-            (r = cfg_uint(cfg, "boot_timeout", 30, &s->boot_timeout)) < 0 ||
+            (r = cfg_uint(cfg, "vcpus", CFG_REQUIRED, &s->vcpus)) < 0 ||
+            (r = cfg_uint(cfg, "memory_mib", CFG_REQUIRED, &s->memory_mib)) < 0 ||
+            (r = cfg_uint(cfg, "tcg_cache_mib", CFG_REQUIRED, &s->tcg_cache_mib)) < 0 ||
+            (r = cfg_uint(cfg, "boot_timeout", CFG_REQUIRED, &s->boot_timeout)) < 0 ||
             (r = cfg_uint(cfg, "hotplug_ports", 0, &s->hotplug_ports)) < 0 || (r = cfg_plans(s, cfg)) < 0)
                 goto out;
         if (json_object_object_get_ex(cfg, "nics", &v)) {
