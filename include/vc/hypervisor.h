@@ -29,8 +29,17 @@ struct vc_qemu_config {
         const struct vc_qemu_nic *nics; /* present at boot, as netdev net-<tap> + device nic-<tap> */
         size_t n_nics;                  /* at most VC_QEMU_MAX_NICS */
         unsigned hotplug_ports;         /* empty PCIe root ports vc-rp0.. for devices added later; <= 8 */
+        /* VM templates (docs/factory.md). A template and its clones share one device set, so the template
+         * shape is fixed: guest RAM in mem_file (memory-backend-file, share=on), no balloon (it would punch
+         * holes into the template's RAM from a clone), no file system and no NIC at boot, and root ports
+         * for what a clone hot-plugs after its restore: vc-fs (the shared file system) and vc-np0..
+         * (VC_TEMPLATE_NIC_PORTS, the NICs a sandbox boots with), besides vc-rp0.. (hotplug_ports). */
+        int template_shape;
+        const char *mem_file; /* template shape: the RAM file (absolute, no ',') */
+        int incoming;         /* template shape: -incoming defer (a clone, restored over QMP) */
 };
 #define VC_QEMU_MAX_NICS 16
+#define VC_TEMPLATE_NIC_PORTS 4
 
 /* NULL-safe checks of a tap name and a MAC as vc_qemu_build_argv() wants them: 0 or -EINVAL. */
 int vc_qemu_check_nic(const struct vc_qemu_nic *nic, vc_error_t *err);

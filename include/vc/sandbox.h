@@ -42,6 +42,14 @@ struct vc_sandbox_config {
          * (SIGTERM; sup.shutdown names its own), and of those, how long destroy_sandbox may take before
          * qemu is asked to quit. Required: 0 < destroy_timeout <= shutdown_timeout <= 3600. */
         double shutdown_timeout, destroy_timeout;
+        /* VM templates (docs/factory.md). template_save: boot the template shape with its RAM in
+         * template_memory (created), wait for the agent (the boot plan), save the device state to
+         * template_state, report ready and stop. Otherwise, with template_memory given: a clone, started
+         * from a private copy of that RAM file and the saved state, with the file system and the NICs
+         * hot-plugged after the restore. Both paths absolute, of [A-Za-z0-9/._-] only. */
+        const char *template_memory;
+        const char *template_state;
+        int template_save;
 };
 
 struct vc_sandbox_info {

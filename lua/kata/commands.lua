@@ -116,6 +116,54 @@ local function loaded_modules()
   return mods
 end
 
+--- One factory command at a time changes the templates: a lock in factory.dir (<dir>/.lock/factory).
+local function lock_factory(env, verb)
+  local dir = env.config.factory.dir
+  local ok, err = vc.fs.mkdir_p(dir, 448)
+  local lock
+  if ok then lock, err = vc.lock.acquire(dir, "factory", math.floor(env.config.runtime.lock_timeout * 1000)) end
+  if not lock then env.fail(("factory %s: %s"):format(verb, tostring(err))) end
+  return lock
+end
+
+--- `factory init|status|destroy`: the template VMs of kata.factory (docs/factory.md).
+function M.factory(env)
+  local factory, pod = require("kata.factory"), require("kata.pod")
+  local p = { fs = vc.fs, json = vc.json, digest = vc.id.digest, sandbox = vc.sandbox, proc = vc.proc }
+  local cfg, verb = env.config, env.ctx.args[1]
+  local vm = pod.vm(cfg, env.ctx.global.debug)
+  if verb == "init" then
+    local lock = lock_factory(env, "init")
+    local rec, how = factory.init(p, cfg, vm)
+    lock:release()
+    if not rec then env.fail("factory init: " .. tostring(how)) end
+    local loc = factory.locate(p, cfg, vm)
+    out(("template %s %s (%s, boot %d ms): %s\n"):format(loc.key, how == "ready" and "is ready" or "made",
+      rec.accel, rec.boot_ms or 0, loc.dir))
+    return 0
+  elseif verb == "status" then
+    local loc = factory.locate(p, cfg, vm)
+    local rec, why = factory.check(p, loc, vm)
+    local others = {}
+    for _, l in ipairs(factory.list(p, cfg)) do
+      if l.key ~= loc.key then others[#others + 1] = l.dir end
+    end
+    out(vc.json.encode({
+      enabled = cfg.factory.template, key = loc.key, dir = loc.dir, memory = loc.memory,
+      status = rec and "ready" or why, accel = rec and rec.accel or vc.json.null,
+      memory_mib = vm.memory_mib, vcpus = vm.vcpus, other_shapes = vc.json.array(others),
+    }, true) .. "\n")
+    return rec and 0 or 1
+  elseif verb == "destroy" then
+    local lock = lock_factory(env, "destroy")
+    local n = factory.destroy(p, cfg)
+    lock:release()
+    out(("removed %d template(s)\n"):format(n))
+    return 0
+  end
+  env.fail(("factory: unknown subcommand '%s' (init, status or destroy)"):format(tostring(verb)))
+end
+
 --- `policy check|show|trace`: see kata.policytool.
 function M.policy(env) return require("kata.policytool").run(env) end
 

@@ -49,6 +49,12 @@ function M.defaults(lua_dir)
       boot_timeout = 60,
       debug = false,
     },
+    factory = {
+      template = false, -- sandboxes start as clones of a template VM (docs/factory.md)
+      dir = "/run/kata-runtime/factory",
+      memory_dir = "/dev/shm",
+      hotplug_ports = 2,
+    },
     policy_settings = {},
     runtime = {
       policy = "default",
@@ -70,6 +76,7 @@ local schema = {
     virtiofsd = "string", vcpus = "integer", memory_mib = "integer", tcg_cache_mib = "integer", accel = "string",
     boot_timeout = "number", debug = "boolean",
   },
+  factory = { template = "boolean", dir = "string", memory_dir = "string", hotplug_ports = "integer" },
   runtime = {
     policy = "string", allowed_policies = "list", policy_dir = "string",
     allowed_annotations = "list", lock_timeout = "number", instruction_budget = "integer",
@@ -132,6 +139,16 @@ local function check(cfg, source)
   end
   if hv.memory_mib and (hv.memory_mib < 64 or hv.memory_mib > 65536) then
     return nil, ("%s: hypervisor.memory_mib: must be between 64 and 65536"):format(source)
+  end
+  local fa = cfg.factory or {}
+  for _, k in ipairs({ "dir", "memory_dir" }) do
+    local v = fa[k]
+    if v and (not v:match("^/[%w/._-]*$") or v:find("/%.%./") or v:find("/%.%.$")) then
+      return nil, ("%s: factory.%s: must be an absolute path of [A-Za-z0-9/._-], got '%s'"):format(source, k, v)
+    end
+  end
+  if fa.hotplug_ports and (fa.hotplug_ports < 0 or fa.hotplug_ports > 8) then
+    return nil, ("%s: factory.hotplug_ports: must be between 0 and 8"):format(source)
   end
   local rt = cfg.runtime or {}
   if rt.command_timeout and (rt.command_timeout < 0 or rt.command_timeout > 86400) then

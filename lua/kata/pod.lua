@@ -4,6 +4,7 @@
 --- The sandbox directory's layout stays in C (vc.sandbox); this module records in the state what it
 --- made, so teardown removes exactly that, and pushes the undo of each step on the command's undo list.
 local runner = require("kata.runner")
+local factory = require("kata.factory")
 
 local M = {}
 
@@ -111,6 +112,27 @@ function M.bind(api, undo)
     return join
   end
 
+  --- With the factory on and a valid template of the VM's shape: the VM as a clone of the template
+  --- (kata.factory). nil when there is none, or when the clone failed (then logged: the caller boots cold).
+  local function launch_clone(st, vm)
+    local clone, rec = factory.clone_of(api, api.config, vm)
+    if not clone then
+      if api.config.factory and api.config.factory.template then api.log.info("booting cold: %s", rec) end
+      return nil
+    end
+    local cvm = {}
+    for k, v in pairs(vm) do cvm[k] = v end
+    cvm.template, cvm.accel, cvm.hotplug_ports = clone, rec.accel, rec.hotplug_ports
+    api.log.info("launching sandbox VM as a clone of template '%s'", clone.state)
+    local info, err = api.sandbox.launch(cvm)
+    if not info then
+      api.log.warn("clone of template '%s' failed, booting cold: %s", clone.state, tostring(err))
+      return nil
+    end
+    st.runtime.clone = true
+    return info
+  end
+
   --- Launch the sandbox's supervisor with VM `vm` (from the vm_config step) and boot plan `plan`.
   --- Records the supervisor in the state and saves it; a rollback shuts the sandbox down.
   ---@return table|nil info { pid, socket, accel, boot_ms }
@@ -126,8 +148,11 @@ function M.bind(api, undo)
     local left = api.limits and api.limits.remaining()
     if left and vm.boot_timeout > left then vm.boot_timeout = math.max(1, math.floor(left)) end
     vm.plan = plan
-    api.log.info("launching sandbox VM (%d vCPU, %d MiB)", vm.vcpus, vm.memory_mib)
-    local info, err, code = api.sandbox.launch(vm)
+    local info, err, code = launch_clone(st, vm)
+    if not info then
+      api.log.info("launching sandbox VM (%d vCPU, %d MiB)", vm.vcpus, vm.memory_mib)
+      info, err, code = api.sandbox.launch(vm)
+    end
     if not info then return nil, err, code end
     rt.socket, rt.supervisor_pid = info.socket, info.pid
     rt.supervisor_start_time = api.proc.start_time(info.pid)

@@ -321,6 +321,10 @@ struct proc *param_handle(uint32_t id, json_object *params);
 /* update_interface: the NIC with params.mac gets params.name, mtu, addresses and routes, and comes up.
  * Answers {name, index}; ENODEV while no NIC has that address (a hot-plugged one still probing). */
 agent_method_fn net_m_update_interface;
+
+/* ---- after a restore from a template (restore.c) ---- */
+/* restore {sec, nsec, entropy}: the host's wall clock and randomness (docs/factory.md). */
+agent_method_fn m_restore;
 int net_loopback_up(void);
 /* Per-interface counters (loopback left out), keyed by name. */
 json_object *net_stats(void);

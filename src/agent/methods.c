@@ -87,6 +87,8 @@ static void m_check(uint32_t id, json_object *params)
         reply_ok(id, r);
 }
 
+#define SHARE_PROBE_MS 5000
+
 static void m_create_sandbox(uint32_t id, json_object *params)
 {
         json_object *host, *tag;
@@ -108,9 +110,16 @@ static void m_create_sandbox(uint32_t id, json_object *params)
                 reply_err(id, EEXIST, "sandbox already created");
                 return;
         }
-        if (mount(t, AGENT_SHARED_DIR, "virtiofs", MS_NOSUID | MS_NODEV, NULL) < 0) {
-                reply_err(id, errno, "mount virtio-fs '%s' on %s: %s", t, AGENT_SHARED_DIR, strerror(errno));
-                return;
+        /* A device hot-plugged into a clone (docs/factory.md) is still being probed for a moment: its tag
+         * is unknown (EINVAL) until then. */
+        uint64_t deadline = agent_now_ms() + SHARE_PROBE_MS;
+        while (mount(t, AGENT_SHARED_DIR, "virtiofs", MS_NOSUID | MS_NODEV, NULL) < 0) {
+                if (errno != EINVAL || agent_now_ms() >= deadline) {
+                        reply_err(id, errno, "mount virtio-fs '%s' on %s: %s", t, AGENT_SHARED_DIR,
+                                  strerror(errno));
+                        return;
+                }
+                usleep(5000);
         }
         if (host && sethostname(json_object_get_string(host), (size_t)json_object_get_string_len(host)) < 0)
                 agent_log("sethostname: %s", strerror(errno));
@@ -552,6 +561,7 @@ static const struct {
     {VC_AGENT_REMOVE_CONTAINER, m_remove_container},
     {VC_AGENT_DESTROY_SANDBOX, m_destroy_sandbox},
     {VC_AGENT_UPDATE_INTERFACE, net_m_update_interface},
+    {VC_AGENT_RESTORE, m_restore},
 };
 
 void methods_dispatch(uint32_t id, const uint8_t *payload, size_t len)

@@ -33,6 +33,7 @@
 #define VC_AGENT_REMOVE_CONTAINER "remove_container"
 #define VC_AGENT_DESTROY_SANDBOX "destroy_sandbox"
 #define VC_AGENT_UPDATE_INTERFACE "update_interface"
+#define VC_AGENT_RESTORE "restore"
 
 /* ---- the supervisor's own methods (on sup.sock) ---- */
 #define VC_SUP_PREFIX "sup."

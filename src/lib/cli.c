@@ -181,6 +181,8 @@ static const struct command commands[] = {
     {"env", "", 0, 0, no_opts, "print the effective configuration (JSON)"},
     {"policy", "check <file|name> | show <name> | trace <name> <command> [args...]", 2, -1, policy_opts,
      "check a policy, show where its steps come from, or trace a command against fakes"},
+    {"factory", "init | status | destroy", 1, 1, no_opts,
+     "make, show or remove the template VMs sandboxes are cloned from (factory.template)"},
     {"help", "[command]", 0, 1, no_opts, "show help"},
 };
 

@@ -116,6 +116,18 @@ int vc_qemu_build_argv(const struct vc_qemu_config *c, char ***ret_argv, vc_erro
         if (c->hotplug_ports > 8)
                 return vc_error_setx(err, EINVAL, "qemu config: hotplug ports %u is not within 0..8",
                                      c->hotplug_ports);
+        if (c->template_shape) {
+                if ((r = check_path("template memory file", c->mem_file, 1, err)) < 0)
+                        return r;
+                if (c->vfsd_socket || c->n_nics)
+                        return vc_error_setx(err, EINVAL,
+                                             "qemu config: a template-shaped VM boots without a file "
+                                             "system and NICs (they are hot-plugged)");
+        } else if (c->mem_file || c->incoming) {
+                return vc_error_setx(err, EINVAL,
+                                     "qemu config: a memory file and -incoming need the "
+                                     "template shape");
+        }
         kvm = strcmp(c->accel, "kvm") == 0;
 
         strv_add(&s, "%s", c->qemu);
@@ -136,9 +148,14 @@ int vc_qemu_build_argv(const struct vc_qemu_config *c, char ***ret_argv, vc_erro
         strv_add(&s, "%u", c->vcpus);
         strv_add(&s, "-m");
         strv_add(&s, "%uM", c->memory_mib);
-        /* vhost-user (virtiofsd) maps guest memory, so it has to be a shareable memfd. */
+        /* vhost-user (virtiofsd) maps guest memory, so it has to be a shareable memfd; a template's RAM
+         * is a file its clones start from (docs/factory.md). */
         strv_add(&s, "-object");
-        strv_add(&s, "memory-backend-memfd,id=mem,size=%uM,share=on", c->memory_mib);
+        if (c->template_shape)
+                strv_add(&s, "memory-backend-file,id=mem,size=%uM,mem-path=%s,share=on", c->memory_mib,
+                         c->mem_file);
+        else
+                strv_add(&s, "memory-backend-memfd,id=mem,size=%uM,share=on", c->memory_mib);
         strv_add(&s, "-numa");
         strv_add(&s, "node,memdev=mem");
         strv_add(&s, "-nodefaults");
@@ -167,8 +184,10 @@ int vc_qemu_build_argv(const struct vc_qemu_config *c, char ***ret_argv, vc_erro
         /* Free page reporting: the guest hands back memory it freed (the decompressed kernel image, boot-time
          * buffers), and qemu punches it out of the memfd, so an idle sandbox holds only what its guest uses.
          */
-        strv_add(&s, "-device");
-        strv_add(&s, "virtio-balloon-pci,id=balloon0,free-page-reporting=on");
+        if (!c->template_shape) {
+                strv_add(&s, "-device");
+                strv_add(&s, "virtio-balloon-pci,id=balloon0,free-page-reporting=on");
+        }
         strv_add(&s, "-device");
         strv_add(&s, "virtio-serial-pci,id=serial0");
         strv_add(&s, "-chardev");
@@ -198,6 +217,16 @@ int vc_qemu_build_argv(const struct vc_qemu_config *c, char ***ret_argv, vc_erro
         for (unsigned i = 0; i < c->hotplug_ports; i++) {
                 strv_add(&s, "-device");
                 strv_add(&s, "pcie-root-port,id=vc-rp%u,bus=pcie.0,chassis=%u", i, i + 1);
+        }
+        if (c->template_shape) {
+                strv_add(&s, "-device");
+                strv_add(&s, "pcie-root-port,id=vc-fs,bus=pcie.0,chassis=16");
+                for (unsigned i = 0; i < VC_TEMPLATE_NIC_PORTS; i++) {
+                        strv_add(&s, "-device");
+                        strv_add(&s, "pcie-root-port,id=vc-np%u,bus=pcie.0,chassis=%u", i, 17 + i);
+                }
+                if (c->incoming)
+                        strv_add(&s, "-incoming"), strv_add(&s, "defer");
         }
         if (s.oom) {
                 vc_strv_free(s.v);

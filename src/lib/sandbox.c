@@ -67,6 +67,46 @@ static void resolved_free(struct resolved *r)
         free(r->supervisor);
 }
 
+/* A template's files: QEMU reads the state through a shell (migrate exec:cat), so their names keep to
+ * characters no shell gives a meaning to. */
+static int template_path(const char *what, const char *p, vc_error_t *err)
+{
+        if (p == NULL || p[0] != '/' ||
+            strspn(p, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/._-") != strlen(p) ||
+            strstr(p, "/../"))
+                return vc_error_setx(err, EINVAL,
+                                     "template %s '%s' is not an absolute path of [A-Za-z0-9/._-]", what,
+                                     p ? p : "");
+        return 0;
+}
+
+static int check_template(const struct vc_sandbox_config *cfg, vc_error_t *err)
+{
+        int e;
+
+        if (cfg->template_memory == NULL && cfg->template_state == NULL) {
+                if (cfg->template_save)
+                        return vc_error_setx(err, EINVAL,
+                                             "template_save needs template_memory and template_state");
+                return 0;
+        }
+        if ((e = template_path("memory", cfg->template_memory, err)) < 0 ||
+            (e = template_path("state", cfg->template_state, err)) < 0)
+                return e;
+        if (cfg->template_save) {
+                if (cfg->n_nics)
+                        return vc_error_setx(err, EINVAL, "a template boots without NICs");
+                return 0;
+        }
+        if (cfg->n_nics > VC_TEMPLATE_NIC_PORTS)
+                return vc_error_setx(err, EINVAL, "%zu nics, a clone has ports for %d", cfg->n_nics,
+                                     VC_TEMPLATE_NIC_PORTS);
+        if ((e = readable_file("template memory", cfg->template_memory, err)) < 0 ||
+            (e = readable_file("template state", cfg->template_state, err)) < 0)
+                return e;
+        return 0;
+}
+
 static int resolve(const struct vc_sandbox_config *cfg, struct resolved *r, vc_error_t *err)
 {
         int e;
@@ -119,11 +159,13 @@ static int resolve(const struct vc_sandbox_config *cfg, struct resolved *r, vc_e
         for (size_t i = 0; i < cfg->n_nics; i++)
                 if ((e = vc_qemu_check_nic(&cfg->nics[i], err)) < 0)
                         return e;
-        if ((cfg->n_nics || cfg->hotplug_ports) && cfg->netns == NULL)
+        if ((cfg->n_nics || (cfg->hotplug_ports && !cfg->template_save)) && cfg->netns == NULL)
                 return vc_error_setx(err, EINVAL, "nics need the network namespace they are in (netns)");
         if (cfg->hotplug_ports > 8)
                 return vc_error_setx(err, EINVAL, "hotplug ports %u is not within 0..8", cfg->hotplug_ports);
 
+        if ((e = check_template(cfg, err)) < 0)
+                return e;
         if ((e = vc_find_program(cfg->qemu, &r->qemu, err)) < 0)
                 return vc_error_wrap(err, "qemu");
         r->kernel = realpath(cfg->kernel, NULL);
@@ -204,6 +246,13 @@ int vc_sandbox_config_to_json(const struct vc_sandbox_config *c, json_object **r
         }
         if (c->hotplug_ports)
                 json_object_object_add(o, "hotplug_ports", json_object_new_int((int)c->hotplug_ports));
+        if (c->template_memory) {
+                json_object *t = json_object_new_object();
+                json_object_object_add(o, "template", t);
+                json_object_object_add(t, "memory", json_object_new_string(c->template_memory));
+                json_object_object_add(t, "state", json_object_new_string(c->template_state));
+                json_object_object_add(t, "save", json_object_new_boolean(c->template_save));
+        }
         json_object_object_add(o, "boot", json_object_get(c->boot_plan));
         json_object *sd = json_object_new_object();
         json_object_object_add(sd, "timeout", json_object_new_double(c->shutdown_timeout));

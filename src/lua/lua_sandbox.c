@@ -80,6 +80,15 @@ static int lsandbox_launch(lua_State *L)
         cfg.debug = vc_l_optfield_boolean(L, 1, "debug", 0);
         cfg.boot_timeout = opt_uint(L, 1, "boot_timeout", 3600);
         cfg.hotplug_ports = opt_uint(L, 1, "hotplug_ports", 8);
+        /* template = {memory =, state =, save =}: a template to save, or the one a clone starts from */
+        if (lua_getfield(L, 1, "template") == LUA_TTABLE) {
+                cfg.template_memory = vc_l_optfield_string(L, lua_gettop(L), "memory", NULL);
+                cfg.template_state = vc_l_optfield_string(L, lua_gettop(L), "state", NULL);
+                cfg.template_save = vc_l_optfield_boolean(L, lua_gettop(L), "save", 0);
+        } else if (!lua_isnil(L, -1)) {
+                return luaL_error(L, "field 'template' must be a table");
+        }
+        lua_pop(L, 1);
         /* nics = { {tap =, mac =}, ... }: the strings stay referenced by the argument table */
         struct vc_qemu_nic nics[VC_QEMU_MAX_NICS];
         if (lua_getfield(L, 1, "nics") == LUA_TTABLE) {

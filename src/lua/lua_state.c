@@ -1,5 +1,6 @@
 /* vc.state (the state store), vc.lock (sandbox locks), vc.fs (atomic files, directories, mounts),
  * vc.proc (process identity). */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -205,6 +206,26 @@ static int lfs_rmdir(lua_State *L) /* vc.fs.rmdir(path) -> true | nil, msg, code
         return 1;
 }
 
+/* vc.fs.list(dir) -> { name, ... } (sorted, without . and ..) | nil, msg, code */
+static int lfs_list(lua_State *L)
+{
+        const char *path = luaL_checkstring(L, 1);
+        struct dirent **names = NULL;
+        int n = scandir(path, &names, NULL, alphasort);
+        if (n < 0)
+                return vc_l_pusherrno(L, -errno, path);
+        lua_createtable(L, n, 0);
+        for (int i = 0, k = 0; i < n; i++) {
+                if (strcmp(names[i]->d_name, ".") != 0 && strcmp(names[i]->d_name, "..") != 0) {
+                        lua_pushstring(L, names[i]->d_name);
+                        lua_rawseti(L, -2, ++k);
+                }
+                free(names[i]);
+        }
+        free(names);
+        return 1;
+}
+
 static int lfs_unlink(lua_State *L) /* vc.fs.unlink(path) -> true | nil, msg, code (a missing file is fine) */
 {
         const char *path = luaL_checkstring(L, 1);
@@ -325,6 +346,7 @@ static const luaL_Reg fs_funcs[] = {
     {"stat", lfs_stat},
     {"rmdir", lfs_rmdir},
     {"unlink", lfs_unlink},
+    {"list", lfs_list},
     {"bind", lfs_bind},
     {"umount", lfs_umount},
     {NULL, NULL},

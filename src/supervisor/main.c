@@ -50,6 +50,7 @@ static const struct sup_up up = {
 };
 
 #define CHECK_INTERVAL_MS 500
+#define CLONE_CHECK_INTERVAL_MS 20
 #define POLL_INTERVAL_MS 10
 
 /* --- configuration --- */
@@ -177,6 +178,13 @@ static int load_config(struct sup *s, const char *path)
                 }
                 s->nics = json_object_get(v);
         }
+        if (json_object_object_get_ex(cfg, "template", &v)) {
+                json_object *b;
+                if ((r = cfg_string(v, "memory", 1, &s->tmpl_memory)) < 0 ||
+                    (r = cfg_string(v, "state", 1, &s->tmpl_state)) < 0)
+                        goto out;
+                s->tmpl_save = json_object_object_get_ex(v, "save", &b) && json_object_get_boolean(b);
+        }
         s->debug = json_object_object_get_ex(cfg, "debug", &v) && json_object_get_boolean(v);
         if (asprintf(&s->sock_path, "%s/sup.sock", s->dir) < 0 ||
             asprintf(&s->qmp_path, "%s/qmp.sock", s->dir) < 0 ||
@@ -240,11 +248,37 @@ static int ready_write(struct sup *s, json_object *msg)
         return r;
 }
 
+/* A template was saved (or could not be): report it and stop; the template is its files, not a VM. */
+static void template_saved(struct sup *s, int r, const char *msg)
+{
+        if (r < 0) {
+                sup_boot_fail(s, -r, "%s", msg);
+                return;
+        }
+        json_object *m = json_object_new_object();
+        json_object_object_add(m, "ok", json_object_new_boolean(1));
+        json_object_object_add(m, "pid", json_object_new_int(getpid()));
+        json_object_object_add(m, "qemu_pid", json_object_new_int(s->qemu_child.pid));
+        json_object_object_add(m, "accel", json_object_new_string(s->accel));
+        json_object_object_add(m, "socket", json_object_new_string(s->sock_path));
+        json_object_object_add(m, "boot_ms", json_object_new_int((int)(vc_now_ms() - s->start_ms)));
+        vc_log(VC_LOG_INFO, 0, "template saved to '%s' in %llu ms", s->tmpl_state,
+               (unsigned long long)(vc_now_ms() - s->start_ms));
+        s->phase = PHASE_RUNNING;
+        ready_write(s, m);
+        sup_terminate(s, 0);
+}
+
 static void sup_boot_ready(struct sup *s)
 {
-        json_object *m = json_object_new_object();
+        json_object *m;
         unsigned boot_ms = (unsigned)(vc_now_ms() - s->start_ms);
 
+        if (s->tmpl_save) {
+                sup_template_save(s, template_saved);
+                return;
+        }
+        m = json_object_new_object();
         uv_timer_stop(&s->boot_timer);
         s->phase = PHASE_RUNNING;
         json_object_object_add(m, "ok", json_object_new_boolean(1));
@@ -534,6 +568,25 @@ static void on_qmp_event(vc_qmp_t *q, const char *event, json_object *data, void
         vc_log(VC_LOG_DEBUG, 0, "qmp event %s", event);
 }
 
+/* The boot plan's first call, repeated every interval_ms until the agent answers it. */
+static void probe_agent(struct sup *s, unsigned interval_ms)
+{
+        s->phase = PHASE_BOOT_AGENT;
+        sup_agent_send_check(s);
+        uv_timer_start(&s->check_timer, on_check_timer, interval_ms, interval_ms);
+}
+
+/* A clone runs from its template's state, its agent already up: probed often, it answers at once. */
+static void clone_restored(struct sup *s, int r, const char *msg)
+{
+        if (r < 0) {
+                sup_boot_fail(s, -r, "%s", msg);
+                return;
+        }
+        vc_log(VC_LOG_INFO, 0, "clone restored in %llu ms", (unsigned long long)(vc_now_ms() - s->start_ms));
+        probe_agent(s, CLONE_CHECK_INTERVAL_MS);
+}
+
 static void on_poll(uv_timer_t *t)
 {
         struct sup *s = t->data;
@@ -562,9 +615,12 @@ static void on_poll(uv_timer_t *t)
                         sup_boot_fail(s, -r, "connect to the agent socket: %s", strerror(-r));
                         return;
                 }
-                s->phase = PHASE_BOOT_AGENT;
-                sup_agent_send_check(s);
-                uv_timer_start(&s->check_timer, on_check_timer, CHECK_INTERVAL_MS, CHECK_INTERVAL_MS);
+                if (s->tmpl_memory && !s->tmpl_save) {
+                        s->phase = PHASE_BOOT_RESTORE;
+                        sup_clone_restore(s, clone_restored);
+                        return;
+                }
+                probe_agent(s, CHECK_INTERVAL_MS);
         }
 }
 
@@ -590,6 +646,26 @@ static void start_qemu(struct sup *s)
         vc_error_t err = NULL;
         int r;
 
+        if (s->tmpl_memory) {
+                /* the template's shape: the file system and the NICs come by hot-plug (template.c) */
+                char *msg = NULL;
+                qc.template_shape = 1;
+                qc.vfsd_socket = NULL;
+                if (s->tmpl_save) {
+                        qc.mem_file = s->tmpl_memory;
+                } else {
+                        r = sup_clone_memory(s, &msg);
+                        if (r < 0) {
+                                sup_boot_fail(s, -r, "%s", msg ? msg : strerror(-r));
+                                free(msg);
+                                return;
+                        }
+                        qc.mem_file = s->clone_mem_path;
+                        qc.incoming = 1;
+                }
+                goto build;
+        }
+
         /* borrowed from s->nics; a malformed entry is left empty and refused by vc_qemu_build_argv */
         qc.nics = nics;
         qc.n_nics = s->nics ? json_object_array_length(s->nics) : 0;
@@ -600,7 +676,7 @@ static void start_qemu(struct sup *s)
                 if (json_object_object_get_ex(n, "mac", &v) && json_object_is_type(v, json_type_string))
                         nics[i].mac = json_object_get_string(v);
         }
-
+build:
         if (vc_qemu_build_argv(&qc, &argv, &err) < 0) {
                 sup_boot_fail(s, err->code, "%s", err->msg);
                 vc_error_release(&err);
@@ -739,6 +815,7 @@ static void maybe_finish(struct sup *s)
             (s->vfsd_child.pid > 0 && !s->vfsd_child.reaped))
                 return;
         s->finished = 1;
+        sup_template_free(s);
         if (s->share_mounted && umount2(s->share_dir, MNT_DETACH) < 0)
                 vc_log(VC_LOG_WARNING, errno, "umount '%s', ignoring", s->share_dir);
         s->share_mounted = 0;
@@ -846,7 +923,7 @@ int main(int argc, char **argv)
             {"help", no_argument, NULL, 'h'},
             {NULL, 0, NULL, 0},
         };
-        struct sup sup = {.up = &up, .ready_fd = -1, .next_agent_id = 1};
+        struct sup sup = {.up = &up, .ready_fd = -1, .next_agent_id = 1, .clone_fd = -1};
         struct sup *s = &sup;
         const char *config = NULL;
         _cleanup_free_ char *log_path = NULL;
@@ -939,8 +1016,10 @@ int main(int argc, char **argv)
         (void)unlink(s->agent_path);
         (void)unlink(s->vfsd_path);
         uv_timer_start(&s->boot_timer, on_boot_timeout, (uint64_t)s->boot_timeout * 1000, 0);
-        r = share_mount(s);
-        if (r < 0) {
+        if (s->tmpl_save) {
+                /* a template has no file system: clones hot-plug their own */
+                start_qemu(s);
+        } else if ((r = share_mount(s)) < 0) {
                 sup_boot_fail(s, -r, "make '%s' a shared mount: %s", s->share_dir, strerror(-r));
         } else {
                 s->phase = PHASE_BOOT_VFSD;
@@ -952,6 +1031,7 @@ int main(int argc, char **argv)
         }
         uv_run(s->loop, UV_RUN_DEFAULT);
         sup_free_state(s);
+        sup_template_free(s);
         vc_frame_reader_free(&s->agent_rd);
         (void)uv_loop_close(s->loop);
         vc_log_close();

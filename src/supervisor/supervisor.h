@@ -19,6 +19,7 @@
 enum sup_phase {
         PHASE_BOOT_VFSD,    /* virtiofsd started, waiting for its socket */
         PHASE_BOOT_QEMU,    /* qemu started, waiting for its sockets */
+        PHASE_BOOT_RESTORE, /* a clone: restoring the template's state, hot-plugging its devices */
         PHASE_BOOT_AGENT,   /* sending the boot plan's first call until the agent answers */
         PHASE_BOOT_SANDBOX, /* the rest of the boot plan, one call after another */
         PHASE_RUNNING,
@@ -138,6 +139,14 @@ struct sup {
         unsigned destroy_timeout_ms;  /* of that, for the agent's destroy_sandbox before QMP quit */
         int quit_sent;
         int finished;
+
+        /* VM templates (template.c): the template's RAM file and saved state; tmpl_save: this VM becomes
+         * the template, else it is a clone of it, its RAM a private copy (clone_fd) */
+        char *tmpl_memory, *tmpl_state;
+        int tmpl_save;
+        int clone_fd;
+        char *clone_mem_path; /* /proc/<pid>/fd/<clone_fd>, what qemu opens */
+        struct sup_template_op *tmpl_op;
 };
 
 /* router.c */
@@ -153,6 +162,20 @@ void sup_reply_error(struct client *c, uint32_t id, int code, const char *fmt, .
     __attribute__((format(printf, 4, 5)));
 void sup_reply_result(struct client *c, uint32_t id, json_object *result);
 void sup_answer_shutdown(struct sup *s);
+
+/* template.c, called by main.c (the VM owner). Each operation runs a chain of QMP commands and calls
+ * done(s, 0, NULL) or done(s, -errno, "one-line reason") once, unless the supervisor exits first. */
+typedef void (*sup_template_done)(struct sup *s, int r, const char *msg);
+/* A clone's RAM: a private, unnamed copy of the template's file (s->clone_fd, s->clone_mem_path). */
+int sup_clone_memory(struct sup *s, char **ret_msg);
+/* The template is booted and its agent answered: stop it and save its device state to s->tmpl_state. */
+void sup_template_save(struct sup *s, sup_template_done done);
+/* A clone's qemu waits for its state: load it, resume, hot-plug the file system (vhost-user-fs on vc-fs)
+ * and the configured NICs (on vc-np<i>), and put the agent's restore call (clock, entropy) in the boot
+ * plan after its probe. */
+void sup_clone_restore(struct sup *s, sup_template_done done);
+/* Release what the operations hold (at exit). */
+void sup_template_free(struct sup *s);
 
 /* The calls go one way: main.c (the VM owner: qemu, virtiofsd, QMP, the boot and the shutdown) calls into
  * router.c (the agent channel and the clients of sup.sock); router.c reports up only through these

@@ -1,0 +1,159 @@
+--- Mechanism: VM templates (the factory, docs/factory.md). A template is a booted guest whose agent
+--- answered, saved as two files: its RAM (a file on a tmpfs) and its device state. A sandbox whose VM has the
+--- template's shape starts as a clone of it instead of booting.
+---
+--- One template per shape (the configured QEMU, kernel, initrd, kernel parameters, memory, vCPUs, TCG cache,
+--- accelerator, hot-plug ports), in <factory.dir>/<key>/ (template.json, state) with its RAM in
+--- <factory.memory_dir>/kata-template-<key>.mem. template.json records what each input file was (size,
+--- mtime, inode): a template whose inputs changed since is stale, never cloned, and rebuilt by `init`.
+---
+--- Functions take the primitives they use as `p` ({ fs, json, digest, sandbox, proc }):
+--- the runtime's `vc` for the factory command, a command's api for a launch.
+local M = {}
+
+-- Bumped when the template's device set (vc_qemu_build_argv's template shape) or files change.
+M.FORMAT = 1
+M.NIC_PORTS = 4 -- VC_TEMPLATE_NIC_PORTS: the NICs a clone can boot with
+
+--- The shape a VM must have to be cloned from a template, as a string (and the fields it is made of).
+---@param vm table vc.sandbox.launch's table (kata.pod.vm)
+---@param hotplug_ports integer
+local function shape_of(vm, hotplug_ports)
+  return table.concat({ "format=" .. M.FORMAT, "qemu=" .. vm.qemu, "kernel=" .. vm.kernel, "initrd=" .. vm.initrd,
+    "params=" .. (vm.kernel_params or ""), "memory=" .. vm.memory_mib, "vcpus=" .. vm.vcpus,
+    "tcg=" .. vm.tcg_cache_mib, "accel=" .. vm.accel, "ports=" .. hotplug_ports }, "\n")
+end
+
+--- What an input file is now: realpath, size, mtime, inode; nil, err when it is missing.
+local function identity(p, path)
+  local real, err = p.fs.realpath(path)
+  if not real then return nil, err end
+  local st, serr = p.fs.stat(real)
+  if not st then return nil, serr end
+  return { path = real, size = st.size, mtime = st.mtime, ino = st.ino }
+end
+
+--- The template a VM of this shape would use: { key, dir, file, state, memory, shape } (paths only).
+---@param cfg table the effective configuration
+---@param vm table kata.pod.vm(cfg) or a grown copy of it
+function M.locate(p, cfg, vm)
+  local f = cfg.factory
+  local shape = shape_of(vm, f.hotplug_ports)
+  local key = p.digest(shape)
+  local dir = f.dir .. "/" .. key
+  return { key = key, dir = dir, file = dir .. "/template.json", state = dir .. "/state", shape = shape,
+    memory = f.memory_dir .. "/kata-template-" .. key .. ".mem", hotplug_ports = f.hotplug_ports }
+end
+
+local function read_json(p, path)
+  local fh = io.open(path, "r")
+  if not fh then return nil end
+  local doc = p.json.decode(fh:read("a") or "")
+  fh:close()
+  return type(doc) == "table" and doc or nil
+end
+
+--- Whether the template at `loc` can be cloned: its record, else nil and why ("missing", "stale: ...").
+function M.check(p, loc, vm)
+  local rec = read_json(p, loc.file)
+  if not rec then return nil, "missing" end
+  if rec.shape ~= loc.shape then return nil, "stale: made for another shape" end
+  for _, what in ipairs({ "qemu", "kernel", "initrd" }) do
+    local now = identity(p, vm[what])
+    local was = rec.inputs and rec.inputs[what]
+    if not now or not was or now.path ~= was.path or now.size ~= was.size or now.mtime ~= was.mtime or now.ino ~= was.ino then
+      return nil, ("stale: %s '%s' changed since the template was made"):format(what, vm[what])
+    end
+  end
+  for _, f in ipairs({ loc.memory, loc.state }) do
+    if not p.fs.stat(f) then return nil, ("damaged: '%s' is missing"):format(f) end
+  end
+  return rec
+end
+
+--- Remove one template's files (never raises); returns the number of files removed.
+local function remove(p, loc)
+  local n = 0
+  for _, f in ipairs({ loc.file, loc.state, loc.memory }) do
+    if p.fs.stat(f) then p.fs.unlink(f); n = n + 1 end
+  end
+  if p.fs.stat(loc.dir .. "/vm") then p.sandbox.remove_dir(loc.dir .. "/vm") end
+  p.fs.rmdir(loc.dir)
+  return n
+end
+
+--- Every template directory under factory.dir, as locations (key, dir, file, state, memory).
+function M.list(p, cfg)
+  local out = {}
+  for _, key in ipairs(p.fs.list(cfg.factory.dir) or {}) do
+    if key:match("^%x+$") then
+      local dir = cfg.factory.dir .. "/" .. key
+      out[#out + 1] = { key = key, dir = dir, file = dir .. "/template.json", state = dir .. "/state",
+        memory = cfg.factory.memory_dir .. "/kata-template-" .. key .. ".mem" }
+    end
+  end
+  return out
+end
+
+--- Make the template for the configured VM (kata.pod.vm(cfg)): boot it, wait for its agent, save it.
+--- A ready one is kept; a stale or damaged one is replaced. Returns the record, or nil, err.
+function M.init(p, cfg, vm)
+  local loc = M.locate(p, cfg, vm)
+  local rec = M.check(p, loc, vm)
+  if rec then return rec, "ready" end
+  remove(p, loc)
+  local ok, err = p.fs.mkdir_p(loc.dir, 448)
+  if not ok then return nil, err end
+  local inputs = {}
+  for _, what in ipairs({ "qemu", "kernel", "initrd" }) do
+    local id, ierr = identity(p, vm[what])
+    if not id then remove(p, loc) return nil, ("%s: %s"):format(what, ierr) end
+    inputs[what] = id
+  end
+  local tvm = {}
+  for k, v in pairs(vm) do tvm[k] = v end
+  tvm.id, tvm.dir = "factory-" .. loc.key, loc.dir .. "/vm"
+  tvm.hotplug_ports = loc.hotplug_ports
+  tvm.template = { memory = loc.memory, state = loc.state, save = true }
+  -- the template only waits for its agent; it is stopped once saved (the shutdown plan is for a failure)
+  tvm.plan = { boot = { { call = "check" } }, shutdown = { timeout = 10, destroy_timeout = 5 } }
+  local info, lerr = p.sandbox.launch(tvm)
+  if not info then remove(p, loc) return nil, lerr end
+  -- the supervisor stops the template VM once it is saved: wait for that, then drop its directory
+  p.proc.wait_gone(info.pid, 0, 30)
+  p.sandbox.remove_dir(tvm.dir)
+  rec = { shape = loc.shape, inputs = inputs, accel = info.accel, boot_ms = info.boot_ms,
+    memory_mib = vm.memory_mib, vcpus = vm.vcpus, hotplug_ports = loc.hotplug_ports, memory = loc.memory,
+    state = loc.state, created = os.time() }
+  ok, err = p.fs.atomic_write(loc.file, p.json.encode(rec, true) .. "\n", 384)
+  if not ok then remove(p, loc) return nil, err end
+  return rec, "made"
+end
+
+--- Remove every template under factory.dir; returns how many.
+function M.destroy(p, cfg)
+  local n = 0
+  for _, loc in ipairs(M.list(p, cfg)) do
+    remove(p, loc)
+    n = n + 1
+  end
+  return n
+end
+
+--- The clone a sandbox VM can start as, when the factory is on and a valid template of its shape exists:
+--- the launch table's `template` field and what the clone must keep of the template (accel, ports).
+--- Returns nil and why otherwise (the VM boots cold).
+---@param vm table the VM the policy asked for (kata.pod.vm, maybe grown)
+function M.clone_of(p, cfg, vm)
+  if not (cfg.factory and cfg.factory.template) then return nil, "the factory is off" end
+  if #(vm.nics or {}) > M.NIC_PORTS then return nil, ("%d NICs, a clone has ports for %d"):format(#vm.nics, M.NIC_PORTS) end
+  if (vm.hotplug_ports or 0) > cfg.factory.hotplug_ports then
+    return nil, ("%d hot-plug ports asked for, templates have %d"):format(vm.hotplug_ports, cfg.factory.hotplug_ports)
+  end
+  local loc = M.locate(p, cfg, vm)
+  local rec, why = M.check(p, loc, vm)
+  if not rec then return nil, ("template %s: %s"):format(loc.key, why) end
+  return { memory = loc.memory, state = loc.state }, rec
+end
+
+return M
