@@ -4,11 +4,12 @@ local vc = require("vc")
 
 local TMP = assert(os.getenv("TMP"))
 local RUNROOT = assert(os.getenv("RUNROOT"))
-local quick, json_out = false, nil
+local quick, json_out, only = false, nil, nil
 do
   local i = 1
   while arg[i] do
     if arg[i] == "--quick" then quick = true
+    elseif arg[i] == "--only" then only = arg[i + 1]; i = i + 1
     elseif arg[i] == "--json" then json_out = arg[i + 1]; i = i + 1
     else io.stderr:write(("bench: unknown argument '%s'\n"):format(arg[i])); os.exit(1) end
     i = i + 1
@@ -92,6 +93,92 @@ local function destroy(r, id)
   sh(rt(r, "delete --force " .. id))
 end
 
+local function section(name) return only == nil or only == name end
+
+--- PSS in MiB of pids (smaps_rollup).
+local function pss(pids)
+  local total = 0
+  for _, pid in ipairs(pids) do
+    local f = io.open("/proc/" .. pid .. "/smaps_rollup")
+    if f then
+      for line in f:lines() do
+        local kb = line:match("^Pss:%s+(%d+) kB")
+        if kb then total = total + tonumber(kb) end
+      end
+      f:close()
+    end
+  end
+  return total / 1024
+end
+
+--- Host processes of a kata sandbox: everything whose command line names its directory, plus the shim.
+local function sandbox_pids(root, id)
+  local st = vc.state.load(root, id)
+  local pids = { st.runtime.shim_pid }
+  local p = io.popen("ls /proc")
+  for pid in p:lines() do
+    if pid:match("^%d+$") then
+      local f = io.open("/proc/" .. pid .. "/cmdline")
+      local cmd = f and f:read("a") or ""
+      if f then f:close() end
+      if cmd:find(st.runtime.sandbox_dir, 1, true) and tonumber(pid) ~= st.runtime.shim_pid then pids[#pids + 1] = tonumber(pid) end
+    end
+  end
+  p:close()
+  return pids
+end
+
+if section("factory") then
+  -- sandboxes cloned from a template (docs/factory.md): the same runtime with factory.template on
+  io.stderr:write("bench: template clones (virtio-fs)\n")
+  local cfg = TMP .. "/factory.lua"
+  local fk = { name = "kata-runtime", bin = RUNTIMES[1].bin, root = RUNROOT .. "/kata-factory-root" }
+  local f = assert(io.open(cfg, "w"))
+  f:write(("return { factory = { template = true, dir = %q } }\n"):format(RUNROOT .. "/factory"))
+  f:close()
+  fk.bin = fk.bin .. " --config " .. q(cfg)
+  local t0 = now()
+  assert(sh(rt(fk, "factory init")) == 0, "factory init failed")
+  local init_s = now() - t0
+  local ready, runs = {}, {}
+  local bt = bundle({ "true" })
+  for _ = 1, quick and 3 or 10 do
+    local id = new_id("clone")
+    create(fk, id)
+    local st = vc.state.load(fk.root, id)
+    assert(st.runtime.clone, "the sandbox was not cloned (see the factory's status)")
+    table.insert(ready, (st.runtime.boot_ms or 0) / 1000)
+    destroy(fk, id)
+    id = new_id("cr")
+    local dt, code = timed(rt(fk, ("run --bundle %s %s"):format(q(bt), id)))
+    assert(code == 0, "clone run failed")
+    table.insert(runs, dt)
+    sh(rt(fk, "delete --force " .. id))
+  end
+  table.sort(ready)
+  add_row("clone: agent ready (virtio-fs)", "ms", { ["kata-runtime"] = median(ready) },
+    ("min %.0f ms, max %.0f ms over %d clones; factory init (template boot + save) took %.1f s"):format(
+      ready[1] * 1000, ready[#ready] * 1000, #ready, init_s))
+  add_row("clone: run /bin/true (whole)", "ms", { ["kata-runtime"] = median(runs) })
+  local ids, cmds = {}, {}
+  for i = 1, 10 do ids[i] = new_id("cc"); cmds[i] = rt(fk, ("create --bundle %s %s"):format(q(bb), ids[i])) .. " &" end
+  t0 = now()
+  sh(table.concat(cmds, " ") .. " wait")
+  local conc = now() - t0
+  sh("sleep 10")
+  local total, n = 0, 0
+  for i = 1, 10 do
+    local st = vc.state.load(fk.root, ids[i])
+    if st and st.runtime.clone then total = total + pss(sandbox_pids(fk.root, ids[i])); n = n + 1 end
+  end
+  for i = 1, 10 do destroy(fk, ids[i]) end
+  add_row("clone: 10 concurrent creates", "s", { ["kata-runtime"] = conc })
+  add_row("clone: host PSS per pod, 10 idle pods", "MiB", { ["kata-runtime"] = n > 0 and total / n or nil },
+    ("total PSS of the %d cloned pods / %d (the template's RAM file itself is not mapped by any)"):format(n, n))
+  sh(rt(fk, "factory destroy"))
+end
+
+if section("main") then
 io.stderr:write("bench: state\n")
 do
   local ids, samples = {}, {}
@@ -226,39 +313,6 @@ do
   add_row("boot to agent ready", "ms", { ["kata-runtime"] = median(boots) },
     ("min %.0f ms, max %.0f ms over %d boots, accel %s; Kata 1.x reference: 0.8 s with KVM"):format(
       boots[1] * 1000, boots[#boots] * 1000, #boots, accel))
-end
-
---- PSS in MiB of pids (smaps_rollup).
-local function pss(pids)
-  local total = 0
-  for _, pid in ipairs(pids) do
-    local f = io.open("/proc/" .. pid .. "/smaps_rollup")
-    if f then
-      for line in f:lines() do
-        local kb = line:match("^Pss:%s+(%d+) kB")
-        if kb then total = total + tonumber(kb) end
-      end
-      f:close()
-    end
-  end
-  return total / 1024
-end
-
---- Host processes of a kata sandbox: everything whose command line names its directory, plus the shim.
-local function sandbox_pids(root, id)
-  local st = vc.state.load(root, id)
-  local pids = { st.runtime.shim_pid }
-  local p = io.popen("ls /proc")
-  for pid in p:lines() do
-    if pid:match("^%d+$") then
-      local f = io.open("/proc/" .. pid .. "/cmdline")
-      local cmd = f and f:read("a") or ""
-      if f then f:close() end
-      if cmd:find(st.runtime.sandbox_dir, 1, true) and tonumber(pid) ~= st.runtime.shim_pid then pids[#pids + 1] = tonumber(pid) end
-    end
-  end
-  p:close()
-  return pids
 end
 
 io.stderr:write("bench: memory of an idle pod, concurrent creates\n")
@@ -400,6 +454,8 @@ do
   add_row("round trip container -> peer (ICMP)", "us", lat,
     ("between the two namespaces directly: %s us"):format(direct_l and ("%.0f"):format(direct_l * 1e6) or "-"))
 end
+
+end -- section main
 
 -- the table
 local names = { "kata-runtime", "crun", "runc" }
