@@ -33,7 +33,7 @@ describe("factory #integration", function()
     initrd = tmp .. "/initrd.img"
     assert(os.execute(("cp %s %s"):format(run.q(run.build .. "/guest/initrd.img"), run.q(initrd))))
     cfg = tmp .. "/configuration.lua"
-    run.write(cfg, ([[return { factory = { template = true, dir = %q, memory_dir = %q },
+    run.write(cfg, ([[return { factory = { template = true, dir = %q, memory_dir = %q, shapes = { { memory_mib = 512, vcpus = 1 } } },
       hypervisor = { initrd = %q } }]]):format(fdir, MEMDIR, initrd))
     root = tmp .. "/root0"
     local s, out, err = rt("factory", "init")
@@ -72,7 +72,10 @@ describe("factory #integration", function()
     local st = vc.json.decode(out)
     assert.equal("ready", st.status)
     assert.is_true(st.enabled)
-    assert.equal(1, #shm_files())
+    assert.equal(2, #st.templates) -- the configured size and factory.shapes' 512 MiB
+    assert.equal(256, st.templates[1].memory_mib)
+    assert.equal(512, st.templates[2].memory_mib)
+    assert.equal(2, #shm_files())
     s, out = rt("factory", "init")
     assert.equal(0, s)
     assert.matches("is ready", out)
@@ -134,11 +137,24 @@ describe("factory #integration", function()
     assert.is_true(cloned())
   end)
 
+  it("clones a VM grown by its container's memory limit from the next larger size", function()
+    -- 256 MiB configured + a 100 MiB limit: the 512 MiB template holds it
+    local b = bundle("big", { "sh", "-c", "grep MemTotal /proc/meminfo" }, function(c)
+      c.linux.resources = c.linux.resources or {}
+      c.linux.resources.memory = { limit = 100 * 1024 * 1024 }
+    end)
+    local s, out, err = rt("run", "-b", b, "big1")
+    assert.equal(0, s, err)
+    assert.matches("as a clone of template '[^']+' %(512 MiB, 1 vCPU%)", run.read(root .. ".log"))
+    local kb = tonumber(out:match("MemTotal:%s+(%d+)"))
+    assert.is_true(kb > 400 * 1024, out)
+  end)
+
   it("boots cold when an input changed, and factory status calls the template stale", function()
     assert(os.execute(("touch -d 2001-01-01 %s"):format(run.q(initrd)))) -- the initrd changed
     local s, out = rt("factory", "status")
     assert.equal(1, s)
-    assert.matches("stale: initrd", vc.json.decode(out).status)
+    assert.matches("stale: initrd", vc.json.decode(out).templates[1].status)
     local b = bundle("cold", { "true" })
     s = rt("run", "-b", b, "cold1")
     assert.equal(0, s)

@@ -134,26 +134,31 @@ function M.factory(env)
   local vm = pod.vm(cfg, env.ctx.global.debug)
   if verb == "init" then
     local lock = lock_factory(env, "init")
-    local rec, how = factory.init(p, cfg, vm)
+    local made, err = factory.init(p, cfg, vm)
     lock:release()
-    if not rec then env.fail("factory init: " .. tostring(how)) end
-    local loc = factory.locate(p, cfg, vm)
-    out(("template %s %s (%s, boot %d ms): %s\n"):format(loc.key, how == "ready" and "is ready" or "made",
-      rec.accel, rec.boot_ms or 0, loc.dir))
+    if not made then env.fail("factory init: " .. tostring(err)) end
+    for _, t in ipairs(made) do
+      out(("template %s (%d MiB, %d vCPU) %s (%s, boot %d ms): %s\n"):format(t.loc.key, t.vm.memory_mib, t.vm.vcpus,
+        t.how == "ready" and "is ready" or "made", t.rec.accel, t.rec.boot_ms or 0, t.loc.dir))
+    end
     return 0
   elseif verb == "status" then
-    local loc = factory.locate(p, cfg, vm)
-    local rec, why = factory.check(p, loc, vm)
+    local templates, keys, all_ready = {}, {}, true
+    for _, v in ipairs(factory.sizes(cfg, vm)) do
+      local loc = factory.locate(p, cfg, v)
+      local rec, why = factory.check(p, loc, v)
+      all_ready = all_ready and rec ~= nil
+      keys[loc.key] = true
+      templates[#templates + 1] = { key = loc.key, dir = loc.dir, memory = loc.memory, memory_mib = v.memory_mib,
+        vcpus = v.vcpus, status = rec and "ready" or why, accel = rec and rec.accel or vc.json.null }
+    end
     local others = {}
     for _, l in ipairs(factory.list(p, cfg)) do
-      if l.key ~= loc.key then others[#others + 1] = l.dir end
+      if not keys[l.key] then others[#others + 1] = l.dir end
     end
-    out(vc.json.encode({
-      enabled = cfg.factory.template, key = loc.key, dir = loc.dir, memory = loc.memory,
-      status = rec and "ready" or why, accel = rec and rec.accel or vc.json.null,
-      memory_mib = vm.memory_mib, vcpus = vm.vcpus, other_shapes = vc.json.array(others),
-    }, true) .. "\n")
-    return rec and 0 or 1
+    out(vc.json.encode({ enabled = cfg.factory.template, status = all_ready and "ready" or "not ready",
+      templates = templates, other_shapes = vc.json.array(others) }, true) .. "\n")
+    return all_ready and 0 or 1
   elseif verb == "destroy" then
     local lock = lock_factory(env, "destroy")
     local n = factory.destroy(p, cfg)

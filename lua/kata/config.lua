@@ -54,6 +54,7 @@ function M.defaults(lua_dir)
       dir = "/run/kata-runtime/factory",
       memory_dir = "/dev/shm",
       hotplug_ports = 2,
+      shapes = {}, -- further sizes { memory_mib =, vcpus = } templates are made in
     },
     policy_settings = {},
     runtime = {
@@ -76,7 +77,7 @@ local schema = {
     virtiofsd = "string", vcpus = "integer", memory_mib = "integer", tcg_cache_mib = "integer", accel = "string",
     boot_timeout = "number", debug = "boolean",
   },
-  factory = { template = "boolean", dir = "string", memory_dir = "string", hotplug_ports = "integer" },
+  factory = { template = "boolean", dir = "string", memory_dir = "string", hotplug_ports = "integer", shapes = "shapes" },
   runtime = {
     policy = "string", allowed_policies = "list", policy_dir = "string",
     allowed_annotations = "list", lock_timeout = "number", instruction_budget = "integer",
@@ -115,6 +116,16 @@ local function check(cfg, source)
         return nil, ("%s: %s.%s: unknown setting"):format(source, section, tostring(k))
       end
       local got = typeof(v)
+      if want == "shapes" then
+        if got ~= "list" then return nil, ("%s: %s.%s: must be a list of { memory_mib =, vcpus = }"):format(source, section, k) end
+        for i, sh in ipairs(v) do
+          if type(sh) ~= "table" or math.type(sh.memory_mib) ~= "integer" or math.type(sh.vcpus) ~= "integer"
+            or sh.memory_mib < 64 or sh.memory_mib > 65536 or sh.vcpus < 1 or sh.vcpus > 64 then
+            return nil, ("%s: %s.%s[%d]: must be { memory_mib = 64..65536, vcpus = 1..64 }"):format(source, section, k, i)
+          end
+        end
+        goto next_setting
+      end
       local ok = got == want or (want == "number" and got == "integer")
       if ok and want == "list" then
         for i, item in ipairs(v) do
@@ -127,6 +138,7 @@ local function check(cfg, source)
         return nil, ("%s: %s.%s: must be %s, got %s"):format(source, section, k,
           want == "list" and "a list of strings" or ("a " .. want), got)
       end
+      ::next_setting::
     end
     ::next_section::
   end

@@ -95,9 +95,9 @@ function M.list(p, cfg)
   return out
 end
 
---- Make the template for the configured VM (kata.pod.vm(cfg)): boot it, wait for its agent, save it.
---- A ready one is kept; a stale or damaged one is replaced. Returns the record, or nil, err.
-function M.init(p, cfg, vm)
+--- Make the template of one shape: boot it, wait for its agent, save it. A ready one is kept; a stale or
+--- damaged one is replaced. Returns the record and "ready" | "made", or nil, err.
+local function init_one(p, cfg, vm)
   local loc = M.locate(p, cfg, vm)
   local rec = M.check(p, loc, vm)
   if rec then return rec, "ready" end
@@ -130,6 +130,40 @@ function M.init(p, cfg, vm)
   return rec, "made"
 end
 
+--- The sizes templates are made in: the configured VM's, then factory.shapes' ({ memory_mib, vcpus }),
+--- smallest first. Each is `vm` with that size.
+function M.sizes(cfg, vm)
+  local out, seen = {}, {}
+  local function add(mem, cpus)
+    local k = mem .. "/" .. cpus
+    if seen[k] then return end
+    seen[k] = true
+    local v = {}
+    for key, val in pairs(vm) do v[key] = val end
+    v.memory_mib, v.vcpus = mem, cpus
+    out[#out + 1] = v
+  end
+  add(vm.memory_mib, vm.vcpus)
+  for _, sh in ipairs(cfg.factory.shapes or {}) do add(sh.memory_mib, sh.vcpus) end
+  table.sort(out, function(a, b)
+    if a.memory_mib ~= b.memory_mib then return a.memory_mib < b.memory_mib end
+    return a.vcpus < b.vcpus
+  end)
+  return out
+end
+
+--- Make the template of every size (M.sizes) of the configured VM. Returns { { vm, loc, rec, how } }, or
+--- nil, err at the first that fails.
+function M.init(p, cfg, vm)
+  local out = {}
+  for _, v in ipairs(M.sizes(cfg, vm)) do
+    local rec, how = init_one(p, cfg, v)
+    if not rec then return nil, ("%d MiB, %d vCPU: %s"):format(v.memory_mib, v.vcpus, tostring(how)) end
+    out[#out + 1] = { vm = v, loc = M.locate(p, cfg, v), rec = rec, how = how }
+  end
+  return out
+end
+
 --- Remove every template under factory.dir; returns how many.
 function M.destroy(p, cfg)
   local n = 0
@@ -140,9 +174,11 @@ function M.destroy(p, cfg)
   return n
 end
 
---- The clone a sandbox VM can start as, when the factory is on and a valid template of its shape exists:
---- the launch table's `template` field and what the clone must keep of the template (accel, ports).
---- Returns nil and why otherwise (the VM boots cold).
+--- The clone a sandbox VM can start as, when the factory is on and a valid template exists for it: the
+--- smallest of the configured sizes (M.sizes) with at least the VM's memory and vCPUs, so that a VM grown by
+--- its container's limits still starts as a clone (of a larger guest). Returns the launch table's
+--- `template` field and the template's record (its accel, ports, memory_mib and vcpus the clone must keep),
+--- or nil and why (the VM boots cold).
 ---@param vm table the VM the policy asked for (kata.pod.vm, maybe grown)
 function M.clone_of(p, cfg, vm)
   if not (cfg.factory and cfg.factory.template) then return nil, "the factory is off" end
@@ -150,10 +186,26 @@ function M.clone_of(p, cfg, vm)
   if (vm.hotplug_ports or 0) > cfg.factory.hotplug_ports then
     return nil, ("%d hot-plug ports asked for, templates have %d"):format(vm.hotplug_ports, cfg.factory.hotplug_ports)
   end
-  local loc = M.locate(p, cfg, vm)
-  local rec, why = M.check(p, loc, vm)
-  if not rec then return nil, ("template %s: %s"):format(loc.key, why) end
-  return { memory = loc.memory, state = loc.state }, rec
+  local base = M.vm_of(cfg, vm)
+  local why = ("no template size holds %d MiB and %d vCPUs"):format(vm.memory_mib, vm.vcpus)
+  for _, v in ipairs(M.sizes(cfg, base)) do
+    if v.memory_mib >= vm.memory_mib and v.vcpus >= vm.vcpus then
+      local loc = M.locate(p, cfg, v)
+      local rec, bad = M.check(p, loc, v)
+      if rec then return { memory = loc.memory, state = loc.state }, rec end
+      why = ("template %s: %s"):format(loc.key, bad)
+    end
+  end
+  return nil, why
+end
+
+--- The configured size of a VM: `vm` with the configuration's memory and vCPUs (what the policy may have
+--- grown), the base M.sizes starts from.
+function M.vm_of(cfg, vm)
+  local v = {}
+  for k, val in pairs(vm) do v[k] = val end
+  v.memory_mib, v.vcpus = cfg.hypervisor.memory_mib, cfg.hypervisor.vcpus
+  return v
 end
 
 return M

@@ -123,7 +123,8 @@ function M.bind(api, undo)
     local cvm = {}
     for k, v in pairs(vm) do cvm[k] = v end
     cvm.template, cvm.accel, cvm.hotplug_ports = clone, rec.accel, rec.hotplug_ports
-    api.log.info("launching sandbox VM as a clone of template '%s'", clone.state)
+    cvm.memory_mib, cvm.vcpus = rec.memory_mib, rec.vcpus -- the template's size (at least the VM's)
+    api.log.info("launching sandbox VM as a clone of template '%s' (%d MiB, %d vCPU)", clone.state, rec.memory_mib, rec.vcpus)
     local info, err = api.sandbox.launch(cvm)
     if not info then
       api.log.warn("clone of template '%s' failed, booting cold: %s", clone.state, tostring(err))
