@@ -225,6 +225,11 @@ int vc_qemu_build_argv(const struct vc_qemu_config *c, char ***ret_argv, vc_erro
                         strv_add(&s, "-device");
                         strv_add(&s, "pcie-root-port,id=vc-np%u,bus=pcie.0,chassis=%u", i, 17 + i);
                 }
+                /* A clone gets a generation ID of its own (guid=auto is drawn when its qemu starts, and
+                 * written into the restored guest with an ACPI notification): a guest kernel with the vmgenid
+                 * driver reseeds its RNG on it, besides the agent's restore call. */
+                strv_add(&s, "-device");
+                strv_add(&s, "vmgenid,guid=auto");
                 if (c->incoming)
                         strv_add(&s, "-incoming"), strv_add(&s, "defer");
         }
