@@ -1,6 +1,6 @@
 /* libFuzzer: the host side of the agent protocol. A hostile guest's byte stream, cut into reads by the
- * first byte, goes through what the supervisor's agent channel does with it (router.c agent_read_cb and
- * its handlers): frames decoded, responses and events parsed and read with the rpc.h readers, exit and
+ * first byte, goes through what the supervisor's agent channel does with it (channel.c read_cb and
+ * router.c's handlers): frames decoded, responses and events parsed and read with the rpc.h readers, exit and
  * process events' handle, status and ids read. */
 #include <stdint.h>
 #include <string.h>

@@ -51,7 +51,7 @@ static void on_sup_write(uv_write_t *req, int status)
                 (void)raise(SIGSTOP);
         free(w);
         if (s->in.paused && s->sup_queued < SHIM_SUP_LOW)
-                shim_source_pause(&s->in, false);
+                s->up->sup_queue_full(s, false);
 }
 
 static int sup_send(struct shim *s, uint8_t type, uint8_t stream, uint32_t id, const void *payload,
@@ -112,7 +112,7 @@ void shim_send_data(struct shim *s, uint8_t stream, const void *data, size_t len
         if (r < 0)
                 vc_log(VC_LOG_WARNING, 0, "send stdin data: %s", strerror(-r));
         if (s->sup_queued > SHIM_SUP_HIGH)
-                shim_source_pause(&s->in, true);
+                s->up->sup_queue_full(s, true);
 }
 
 void shim_send_signal(struct shim *s, int signum)
@@ -155,10 +155,14 @@ static void sup_lost(struct shim *s, const char *why)
         }
         if (s->exiting)
                 return;
-        if (!s->attached)
-                shim_fail(s, EPIPE, "supervisor connection %s before attach", why);
+        if (!s->attached) {
+                char msg[128];
+                snprintf(msg, sizeof msg, "supervisor connection %s before attach", why);
+                s->up->fail(s, EPIPE, msg);
+                return;
+        }
         vc_log(VC_LOG_ERROR, 0, "supervisor connection %s, exiting with %d", why, SHIM_EXIT_FAILURE);
-        shim_begin_exit(s, SHIM_EXIT_FAILURE);
+        s->up->exit(s, SHIM_EXIT_FAILURE);
 }
 
 static void handle_response(struct shim *s, const struct vc_frame *f)
@@ -181,9 +185,13 @@ static void handle_response(struct shim *s, const struct vc_frame *f)
         }
 
         if (f->id == s->attach_id && !s->attached) {
-                if (code)
-                        shim_fail(s, errnum, "attach handle %u: %s: %s", s->handle, code, msg);
-                shim_attached(s);
+                if (code) {
+                        char line[512];
+                        snprintf(line, sizeof line, "attach handle %u: %s: %s", s->handle, code, msg);
+                        s->up->fail(s, errnum, line);
+                        return;
+                }
+                s->up->attached(s);
                 return;
         }
         unsigned slot = f->id % PENDING_MAX;
@@ -221,14 +229,16 @@ static void handle_event(struct shim *s, const struct vc_frame *f)
                         status = SHIM_EXIT_FAILURE;
                 }
                 vc_log(VC_LOG_INFO, 0, "process exited with status %d", (int)status);
-                shim_begin_exit(s, (int)status);
+                s->up->exit(s, (int)status);
         } else if (STREQ(name, VC_EVENT_VM_EXIT)) {
                 if (s->exiting)
                         return;
                 vc_log(VC_LOG_ERROR, 0, "sandbox VM exited, exiting with %d", SHIM_EXIT_FAILURE);
-                if (!s->attached)
-                        shim_fail(s, EPIPE, "sandbox VM exited before attach");
-                shim_begin_exit(s, SHIM_EXIT_FAILURE);
+                if (!s->attached) {
+                        s->up->fail(s, EPIPE, "sandbox VM exited before attach");
+                        return;
+                }
+                s->up->exit(s, SHIM_EXIT_FAILURE);
         } else {
                 vc_debug("event '%s' ignored", name);
         }
@@ -236,17 +246,9 @@ static void handle_event(struct shim *s, const struct vc_frame *f)
 
 static void handle_data(struct shim *s, const struct vc_frame *f)
 {
-        struct shim_sink *k;
-
         if (f->id != s->handle || f->stream == VC_STREAM_STDIN)
                 return;
-        k = f->stream == VC_STREAM_STDOUT ? &s->out : &s->err;
-        if (f->len == 0)
-                shim_sink_eof(k);
-        else
-                shim_sink_write(k, f->payload, f->len);
-        if (shim_out_queued(s) > SHIM_OUT_HIGH)
-                shim_sup_pause(s, true);
+        s->up->output(s, f->stream, f->payload, f->len);
 }
 
 static void on_sup_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b)

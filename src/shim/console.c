@@ -95,7 +95,7 @@ void shim_resize_check(struct shim *s)
         s->resize_pending = false;
         s->last_rows = rows;
         s->last_cols = cols;
-        shim_send_resize(s, rows, cols);
+        s->up->resize(s, rows, cols);
 }
 
 static void on_winsize_poll(uv_timer_t *t)

@@ -95,7 +95,7 @@ static void on_sink_write(uv_write_t *req, int status)
         }
         free(w);
         sink_maybe_close(k);
-        shim_output_progress(k->shim);
+        k->shim->up->output_progress(k->shim);
 }
 
 static void sink_file_kick(struct shim_sink *k);
@@ -136,7 +136,7 @@ static void after_file_write(uv_work_t *req, int status)
                 sink_dead(k, status < 0 ? -status : -k->work_result);
         sink_file_kick(k);
         sink_maybe_close(k);
-        shim_output_progress(k->shim);
+        k->shim->up->output_progress(k->shim);
 }
 
 static void sink_file_kick(struct shim_sink *k)
@@ -224,7 +224,7 @@ static void source_eof(struct shim_source *src, const char *why)
                 vc_log(VC_LOG_INFO, 0, "%s: %s, closing the process's stdin", src->name, why);
         else
                 vc_debug("%s: end of input", src->name);
-        shim_send_data(s, VC_STREAM_STDIN, NULL, 0);
+        s->up->input(s, NULL, 0);
         if (src->kind == SHIM_IO_STREAM) {
                 (void)uv_read_stop(src->stream);
                 if (!src->shared) {
@@ -251,7 +251,7 @@ static void on_source_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b)
         struct shim_source *src = st->data;
 
         if (n > 0) {
-                shim_send_data(src->shim, VC_STREAM_STDIN, b->base, (size_t)n);
+                src->shim->up->input(src->shim, b->base, (size_t)n);
                 return;
         }
         if (n == UV_EOF)
@@ -286,7 +286,7 @@ static void after_file_read(uv_work_t *req, int status)
         if (src->eof)
                 return;
         if (n > 0) {
-                shim_send_data(src->shim, VC_STREAM_STDIN, src->buf, (size_t)n);
+                src->shim->up->input(src->shim, src->buf, (size_t)n);
                 source_file_kick(src);
         } else if (n == 0) {
                 source_eof(src, NULL);

@@ -32,7 +32,7 @@ static void usage(FILE *f)
                    "                 [--log FILE] [--log-format text|json] [--debug]\n");
 }
 
-void shim_ready(struct shim *s, int code, const char *msg)
+static void shim_ready(struct shim *s, int code, const char *msg)
 {
         char *line = NULL;
         int n;
@@ -61,7 +61,9 @@ void shim_ready(struct shim *s, int code, const char *msg)
         s->ready_fd = -1;
 }
 
-_Noreturn void shim_fail(struct shim *s, int code, const char *fmt, ...)
+static _Noreturn void shim_fail(struct shim *s, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static _Noreturn void shim_fail(struct shim *s, int code, const char *fmt, ...)
 {
         char *msg = NULL;
         va_list ap;
@@ -91,7 +93,7 @@ static _Noreturn void finish(struct shim *s)
         exit(s->exit_status);
 }
 
-void shim_output_progress(struct shim *s)
+static void shim_output_progress(struct shim *s)
 {
         if (s->sup_paused && shim_out_queued(s) < SHIM_OUT_LOW)
                 shim_sup_pause(s, false);
@@ -117,7 +119,7 @@ static void on_flush_tick(uv_timer_t *t)
         }
 }
 
-void shim_begin_exit(struct shim *s, int status)
+static void shim_begin_exit(struct shim *s, int status)
 {
         if (s->exiting)
                 return;
@@ -131,7 +133,7 @@ void shim_begin_exit(struct shim *s, int status)
         shim_output_progress(s);
 }
 
-void shim_attached(struct shim *s)
+static void shim_attached(struct shim *s)
 {
         s->attached = true;
         uv_timer_stop(&s->attach_timer);
@@ -143,6 +145,45 @@ void shim_attached(struct shim *s)
                 shim_resize_check(s);
         }
 }
+
+static void up_fail(struct shim *s, int code, const char *msg)
+{
+        shim_fail(s, code, "%s", msg);
+}
+
+static void up_output(struct shim *s, uint8_t stream, const void *data, size_t len)
+{
+        struct shim_sink *k = stream == VC_STREAM_STDOUT ? &s->out : &s->err;
+
+        if (len == 0)
+                shim_sink_eof(k);
+        else
+                shim_sink_write(k, data, len);
+        if (shim_out_queued(s) > SHIM_OUT_HIGH)
+                shim_sup_pause(s, true);
+}
+
+static void up_sup_queue_full(struct shim *s, bool full)
+{
+        shim_source_pause(&s->in, full);
+}
+
+static void up_input(struct shim *s, const void *data, size_t len)
+{
+        shim_send_data(s, VC_STREAM_STDIN, data, len);
+}
+
+/* What conn.c, io.c and console.c report up (see struct shim_up). */
+static const struct shim_up up = {
+    .fail = up_fail,
+    .exit = shim_begin_exit,
+    .attached = shim_attached,
+    .output = up_output,
+    .sup_queue_full = up_sup_queue_full,
+    .input = up_input,
+    .output_progress = shim_output_progress,
+    .resize = shim_send_resize,
+};
 
 static void on_attach_timeout(uv_timer_t *t)
 {
@@ -344,6 +385,7 @@ int main(int argc, char **argv)
         sigset_t none;
         int r;
 
+        s->up = &up;
         s->ready_fd = -1;
         s->devnull = -1;
         s->console_fd = -1;

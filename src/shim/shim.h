@@ -23,6 +23,24 @@
 
 struct shim;
 
+/* The calls go one way, down: main.c calls conn.c (the supervisor connection), io.c (stdio) and
+ * console.c; those report up only through these callbacks, which main.c sets in s->up. None of them
+ * calls another or main.c (the test c.calls_shim checks it). */
+struct shim_up {
+        /* the shim cannot go on: report code and msg (to the ready fd when it is still open) and exit */
+        void (*fail)(struct shim *s, int code, const char *msg);
+        void (*exit)(struct shim *s, int status); /* the process is gone: flush output, exit with status */
+        void (*attached)(struct shim *s);         /* sup.attach answered */
+        /* conn.c: output of the process (stream 1 or 2); len 0 is that stream's end */
+        void (*output)(struct shim *s, uint8_t stream, const void *data, size_t len);
+        /* conn.c: the queue towards the supervisor passed SHIM_SUP_HIGH (true) or fell under SHIM_SUP_LOW */
+        void (*sup_queue_full)(struct shim *s, bool full);
+        /* io.c: bytes read from stdin; len 0 is its end */
+        void (*input)(struct shim *s, const void *data, size_t len);
+        void (*output_progress)(struct shim *s);                      /* io.c: output was written */
+        void (*resize)(struct shim *s, unsigned rows, unsigned cols); /* console.c: the terminal's size */
+};
+
 /* Where process output goes: a libuv stream (pipe, FIFO, unix socket, tty) or, for what epoll cannot
  * watch (regular files, /dev/null and other character devices), blocking writes on the thread pool. */
 enum shim_io_kind { SHIM_IO_NONE, SHIM_IO_STREAM, SHIM_IO_FILE };
@@ -67,6 +85,7 @@ struct shim_source {
 };
 
 struct shim {
+        const struct shim_up *up;
         uv_loop_t *loop;
         const char *container, *exec_id;
         uint32_t handle;
@@ -137,13 +156,5 @@ void shim_stdio_restore(struct shim *s);
 int shim_console_setup(struct shim *s);
 int shim_winsize(struct shim *s, unsigned short *rows, unsigned short *cols);
 void shim_resize_check(struct shim *s);
-
-/* main.c */
-void shim_ready(struct shim *s, int code, const char *msg);
-void shim_begin_exit(struct shim *s, int status);
-void shim_attached(struct shim *s);
-_Noreturn void shim_fail(struct shim *s, int code, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-void shim_output_progress(struct shim *s);
 
 #endif

@@ -785,9 +785,7 @@ static void on_final_timeout(uv_timer_t *t)
 {
         struct sup *s = t->data;
         /* clients that do not read their last frames are not waited for any longer */
-        for (struct client *c = s->clients; c; c = c->next)
-                if (!uv_is_closing((uv_handle_t *)&c->pipe))
-                        uv_close((uv_handle_t *)&c->pipe, NULL);
+        sup_abort_clients(s);
         if (!s->qemu_child.reaped || !s->vfsd_child.reaped) {
                 /* a child that ignores SIGKILL is in uninterruptible sleep: wait for it, then leave */
                 sup_kill_children(s, SIGKILL);
@@ -854,11 +852,7 @@ static void sup_terminate(struct sup *s, int exit_code)
         uv_timer_stop(&s->poll_timer);
         uv_timer_stop(&s->check_timer);
         sup_agent_closed(s, "the sandbox is stopping");
-        if (s->listener_open) {
-                close_if_open((uv_handle_t *)&s->listener);
-                s->listener_open = 0;
-                (void)unlink(s->sock_path);
-        }
+        sup_stop_listening(s);
         if (s->qemu_child.pid > 0 && !s->qemu_child.reaped)
                 (void)kill(s->qemu_child.pid, SIGKILL);
         if (s->vfsd_child.pid > 0 && !s->vfsd_child.reaped)
@@ -992,7 +986,7 @@ int main(int argc, char **argv)
         s->qemu_child.name = "qemu";
         s->vfsd_child.name = "virtiofsd";
         s->vm_state = "running";
-        vc_frame_reader_init(&s->agent_rd);
+        sup_router_init(s);
         uv_signal_init(s->loop, &s->sig_chld);
         uv_signal_init(s->loop, &s->sig_term);
         uv_signal_init(s->loop, &s->sig_int);
@@ -1032,7 +1026,6 @@ int main(int argc, char **argv)
         uv_run(s->loop, UV_RUN_DEFAULT);
         sup_free_state(s);
         sup_template_free(s);
-        vc_frame_reader_free(&s->agent_rd);
         (void)uv_loop_close(s->loop);
         vc_log_close();
         free_config(s);

@@ -32,104 +32,42 @@ static void boot_fail(struct sup *s, int code, const char *fmt, ...)
 
 /* --- writing frames --- */
 
-struct wreq {
-        uv_write_t req;
-        struct sup *s;
-        struct client *c; /* NULL for the agent channel */
-        uint8_t bytes[];
-};
-
 static void update_agent_reading(struct sup *s);
 static void resume_clients(struct sup *s);
 
-static void write_cb(uv_write_t *req, int status)
-{
-        struct wreq *w = (struct wreq *)req;
-        struct sup *s = w->s;
-        int to_agent = w->c == NULL;
-        free(w);
-        if (to_agent)
-                resume_clients(s);
-        else
-                update_agent_reading(s);
-}
-
-static int stream_write(struct sup *s, struct client *c, uv_stream_t *st, const uint8_t *bytes, size_t len)
-{
-        struct wreq *w = malloc(sizeof *w + len);
-        uv_buf_t buf;
-        int r;
-
-        if (w == NULL)
-                return -ENOMEM;
-        w->s = s;
-        w->c = c;
-        memcpy(w->bytes, bytes, len);
-        buf = uv_buf_init((char *)w->bytes, (unsigned)len);
-        r = uv_write(&w->req, st, &buf, 1, write_cb);
-        if (r < 0)
-                free(w);
-        return r;
-}
-
 static struct chunk *chunk_new(uint8_t type, uint8_t stream, uint32_t id, const void *payload, size_t len)
 {
-        struct chunk *k = malloc(sizeof *k + VC_FRAME_HEADER + len);
+        struct chunk *k = malloc(sizeof *k + len);
         if (k == NULL)
                 return NULL;
-        if (vc_frame_header_encode(k->bytes, type, stream, id, len) < 0) {
-                free(k);
-                return NULL;
-        }
         if (len)
-                memcpy(k->bytes + VC_FRAME_HEADER, payload, len);
-        k->len = VC_FRAME_HEADER + len;
+                memcpy(k->bytes, payload, len);
+        k->type = type;
+        k->stream = stream;
+        k->id = id;
+        k->len = len;
         k->next = NULL;
         return k;
 }
 
-static int client_send(struct client *c, uint8_t type, uint8_t stream, uint32_t id, const void *payload,
-                       size_t len)
-{
-        uint8_t hdr[VC_FRAME_HEADER];
-        int r;
-
-        if (c == NULL || c->closing)
-                return -EPIPE;
-        r = vc_frame_header_encode(hdr, type, stream, id, len);
-        if (r < 0)
-                return r;
-        struct wreq *w = malloc(sizeof *w + VC_FRAME_HEADER + len);
-        if (w == NULL)
-                return -ENOMEM;
-        w->s = c->s;
-        w->c = c;
-        memcpy(w->bytes, hdr, VC_FRAME_HEADER);
-        if (len)
-                memcpy(w->bytes + VC_FRAME_HEADER, payload, len);
-        uv_buf_t buf = uv_buf_init((char *)w->bytes, (unsigned)(VC_FRAME_HEADER + len));
-        r = uv_write(&w->req, (uv_stream_t *)&c->pipe, &buf, 1, write_cb);
-        if (r < 0)
-                free(w);
-        return r;
-}
-
-static void client_send_json(struct client *c, uint8_t type, uint32_t id, json_object *o)
+static void client_send_json(struct sup_client *c, uint8_t type, uint32_t id, json_object *o)
 {
         size_t len;
         const char *txt = o ? vc_rpc_text(o, &len) : NULL;
         if (txt)
-                (void)client_send(c, type, 0, id, txt, len);
+                (void)sup_client_send(c, type, 0, id, txt, len);
 }
 
-void sup_reply_result(struct client *c, uint32_t id, json_object *result)
+static void reply_result(struct sup_client *c, uint32_t id, json_object *result)
 {
         json_object *o = vc_rpc_result(result);
         client_send_json(c, VC_FRAME_RESPONSE, id, o);
         json_object_put(o);
 }
 
-void sup_reply_error(struct client *c, uint32_t id, int code, const char *fmt, ...)
+static void reply_error(struct sup_client *c, uint32_t id, int code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void reply_error(struct sup_client *c, uint32_t id, int code, const char *fmt, ...)
 {
         json_object *o;
         char *msg = NULL;
@@ -148,25 +86,9 @@ void sup_reply_error(struct client *c, uint32_t id, int code, const char *fmt, .
 static void send_event_all(struct sup *s, const char *name, json_object *params)
 {
         json_object *o = vc_rpc_event(name, params);
-        for (struct client *c = s->clients; c; c = c->next)
+        for (struct sup_client *c = s->clients.list; c; c = c->next)
                 client_send_json(c, VC_FRAME_EVENT, 0, o);
         json_object_put(o);
-}
-
-static int agent_send(struct sup *s, uint8_t type, uint8_t stream, uint32_t id, const void *payload,
-                      size_t len)
-{
-        struct chunk *k;
-        int r;
-
-        if (!s->agent_connected)
-                return -EPIPE;
-        k = chunk_new(type, stream, id, payload, len);
-        if (k == NULL)
-                return -ENOMEM;
-        r = stream_write(s, NULL, (uv_stream_t *)&s->agent, k->bytes, k->len);
-        free(k);
-        return r;
 }
 
 /* --- processes --- */
@@ -216,7 +138,7 @@ static void proc_deliver(struct sup *s, struct proc *p, uint8_t type, uint8_t st
 {
         uint32_t id = type == VC_FRAME_DATA ? p->handle : 0;
         if (p->attached && !p->attached->closing) {
-                (void)client_send(p->attached, type, stream, id, payload, len);
+                (void)sup_client_send(p->attached, type, stream, id, payload, len);
                 return;
         }
         struct chunk *k = chunk_new(type, stream, id, payload, len);
@@ -229,7 +151,7 @@ static void proc_deliver(struct sup *s, struct proc *p, uint8_t type, uint8_t st
         else
                 p->head = k;
         p->tail = k;
-        p->buffered += k->len;
+        p->buffered += VC_FRAME_HEADER + k->len;
 }
 
 /* event[event_len]: the exit event's frame payload, as the agent sent it or as made here */
@@ -242,7 +164,7 @@ static void proc_exited(struct sup *s, struct proc *p, int status, const void *e
                 json_object *r = json_object_new_object();
                 p->waiters = w->next;
                 json_object_object_add(r, "status", json_object_new_int(status));
-                sup_reply_result(w->c, w->id, r);
+                reply_result(w->c, w->id, r);
                 free(w);
         }
         proc_deliver(s, p, VC_FRAME_EVENT, 0, event, event_len);
@@ -261,7 +183,7 @@ static void procs_forget(struct sup *s, const char *cid)
                 if (p->id && strcmp(p->id, cid) == 0) {
                         *pp = p->next;
                         for (struct waiter *w = p->waiters; w; w = w->next)
-                                sup_reply_error(w->c, w->id, ESRCH, "container '%s' was removed", cid);
+                                reply_error(w->c, w->id, ESRCH, "container '%s' was removed", cid);
                         proc_free(p);
                 } else {
                         pp = &p->next;
@@ -272,54 +194,40 @@ static void procs_forget(struct sup *s, const char *cid)
 
 /* --- backpressure --- */
 
-static int client_queue_over(struct client *c, size_t limit)
+static struct sup *owner(struct sup_client *c)
 {
-        return !c->closing && uv_stream_get_write_queue_size((uv_stream_t *)&c->pipe) > limit;
+        return c->set->data;
 }
-
-static void agent_read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf);
-static void agent_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
 
 /* Pause the agent channel when a handle has more than SUP_BUFFER_LIMIT waiting (in its buffer or in its
  * client's write queue); resume once everything is under half of it, so that it does not flap per write. */
 static void update_agent_reading(struct sup *s)
 {
-        size_t limit = s->agent_paused ? SUP_BUFFER_LIMIT / 2 : SUP_BUFFER_LIMIT;
+        size_t limit = s->chan.paused ? SUP_BUFFER_LIMIT / 2 : SUP_BUFFER_LIMIT;
         int full = 0;
-        if (!s->agent_connected)
+        if (!s->chan.connected)
                 return;
         for (struct proc *p = s->procs; p && !full; p = p->next)
-                if (p->buffered > limit || (p->attached && client_queue_over(p->attached, limit)))
+                if (p->buffered > limit || (p->attached && sup_client_queued(p->attached) > limit))
                         full = 1;
-        if (full && !s->agent_paused) {
+        if (full && !s->chan.paused)
                 vc_log(VC_LOG_DEBUG, 0, "output buffers full, pausing the agent channel");
-                uv_read_stop((uv_stream_t *)&s->agent);
-                s->agent_paused = 1;
-        } else if (!full && s->agent_paused) {
+        else if (!full && s->chan.paused)
                 vc_log(VC_LOG_DEBUG, 0, "output buffers drained, resuming the agent channel");
-                s->agent_paused = 0;
-                uv_read_start((uv_stream_t *)&s->agent, agent_alloc_cb, agent_read_cb);
-        }
+        sup_chan_pause(&s->chan, full);
 }
-
-static void client_read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf);
-static void client_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
 
 static int agent_queue_full(struct sup *s)
 {
-        return s->agent_connected &&
-               uv_stream_get_write_queue_size((uv_stream_t *)&s->agent) > SUP_BUFFER_LIMIT;
+        return sup_chan_queued(&s->chan) > SUP_BUFFER_LIMIT;
 }
 
 static void resume_clients(struct sup *s)
 {
         if (agent_queue_full(s))
                 return;
-        for (struct client *c = s->clients; c; c = c->next)
-                if (c->read_paused && !c->closing) {
-                        c->read_paused = 0;
-                        uv_read_start((uv_stream_t *)&c->pipe, client_alloc_cb, client_read_cb);
-                }
+        for (struct sup_client *c = s->clients.list; c; c = c->next)
+                sup_client_pause(c, false);
 }
 
 /* --- pending agent requests --- */
@@ -343,7 +251,7 @@ static struct pending *pending_take(struct sup *s, uint32_t agent_id)
 /* Send payload[len] (a request's text) to the agent under an id of ours, remembering whom to answer (and,
  * for the boot plan, which step it is). */
 static int agent_send_step(struct sup *s, enum pending_kind kind, size_t step, const void *payload,
-                           size_t len, struct client *c, uint32_t client_id)
+                           size_t len, struct sup_client *c, uint32_t client_id)
 {
         struct pending *p = calloc(1, sizeof *p);
         int r;
@@ -357,7 +265,7 @@ static int agent_send_step(struct sup *s, enum pending_kind kind, size_t step, c
                 s->next_agent_id = 1;
         p->c = c;
         p->client_id = client_id;
-        r = agent_send(s, VC_FRAME_REQUEST, 0, p->agent_id, payload, len);
+        r = sup_chan_send(&s->chan, VC_FRAME_REQUEST, 0, p->agent_id, payload, len);
         if (r < 0) {
                 pending_free(p);
                 return r;
@@ -368,7 +276,7 @@ static int agent_send_step(struct sup *s, enum pending_kind kind, size_t step, c
 }
 
 static int agent_send_request(struct sup *s, enum pending_kind kind, const void *payload, size_t len,
-                              struct client *c, uint32_t client_id)
+                              struct sup_client *c, uint32_t client_id)
 {
         return agent_send_step(s, kind, 0, payload, len, c, client_id);
 }
@@ -442,7 +350,7 @@ static void agent_response(struct sup *s, struct vc_frame *f)
         if (p->kind == PEND_FORWARD) {
                 /* a client's: its answer goes back as it came, under the client's id */
                 if (p->c)
-                        (void)client_send(p->c, VC_FRAME_RESPONSE, 0, p->client_id, f->payload, f->len);
+                        (void)sup_client_send(p->c, VC_FRAME_RESPONSE, 0, p->client_id, f->payload, f->len);
                 pending_free(p);
                 return;
         }
@@ -537,8 +445,8 @@ static void agent_event(struct sup *s, struct vc_frame *f)
                 if (cid)
                         procs_forget(s, cid);
         } else {
-                for (struct client *c = s->clients; c; c = c->next)
-                        (void)client_send(c, VC_FRAME_EVENT, 0, 0, f->payload, f->len);
+                for (struct sup_client *c = s->clients.list; c; c = c->next)
+                        (void)sup_client_send(c, VC_FRAME_EVENT, 0, 0, f->payload, f->len);
         }
         json_object_put(ev);
 }
@@ -557,90 +465,80 @@ static void agent_data(struct sup *s, struct vc_frame *f)
                 vc_log(VC_LOG_DEBUG, 0, "output for unknown handle %u, dropped", f->id);
 }
 
-static void agent_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
-{
-        static char slab[65536];
-        buf->base = slab;
-        buf->len = sizeof slab;
-}
-
 static void fail_pending(struct sup *s, const char *why)
 {
         while (s->pending) {
                 struct pending *p = s->pending;
                 s->pending = p->next;
                 if (p->kind == PEND_FORWARD && p->c)
-                        sup_reply_error(p->c, p->client_id, EPIPE, "%s", why);
+                        reply_error(p->c, p->client_id, EPIPE, "%s", why);
                 else if (p->kind == PEND_DESTROY)
                         s->up->after_destroy(s, false);
                 pending_free(p);
         }
 }
 
-static void agent_closed_cb(uv_handle_t *h)
-{
-}
-
 /* The channel is gone (qemu exited, protocol error, or we are stopping). */
 void sup_agent_closed(struct sup *s, const char *why)
 {
-        if (s->agent_open && !uv_is_closing((uv_handle_t *)&s->agent))
-                uv_close((uv_handle_t *)&s->agent, agent_closed_cb);
-        s->agent_connected = 0;
+        sup_chan_close(&s->chan);
         fail_pending(s, why);
 }
 
-static void agent_read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
+static void chan_frame(struct sup_chan *ch, struct vc_frame *f)
 {
-        struct sup *s = st->data;
-        struct vc_frame f;
-        int r;
+        struct sup *s = ch->data;
 
-        if (nread < 0) {
-                vc_log(s->phase >= PHASE_STOPPING ? VC_LOG_INFO : VC_LOG_WARNING, 0,
-                       "agent channel closed: %s", uv_strerror((int)nread));
-                sup_agent_closed(s, "the agent channel closed");
-                return;
+        switch (f->type) {
+        case VC_FRAME_RESPONSE:
+                agent_response(s, f);
+                break;
+        case VC_FRAME_EVENT:
+                agent_event(s, f);
+                break;
+        case VC_FRAME_DATA:
+                agent_data(s, f);
+                break;
+        default:
+                vc_log(VC_LOG_WARNING, 0, "agent sent a frame of type %u, ignoring", f->type);
         }
-        if (vc_frame_reader_feed(&s->agent_rd, buf->base, (size_t)nread) < 0) {
-                vc_log(VC_LOG_ERROR, ENOMEM, "agent channel");
-                return;
-        }
-        while ((r = vc_frame_reader_next(&s->agent_rd, &f)) == 1) {
-                switch (f.type) {
-                case VC_FRAME_RESPONSE:
-                        agent_response(s, &f);
-                        break;
-                case VC_FRAME_EVENT:
-                        agent_event(s, &f);
-                        break;
-                case VC_FRAME_DATA:
-                        agent_data(s, &f);
-                        break;
-                default:
-                        vc_log(VC_LOG_WARNING, 0, "agent sent a frame of type %u, ignoring", f.type);
-                }
-                if (!s->agent_connected)
-                        return;
-        }
-        if (r < 0) {
-                /* the guest is untrusted: a broken stream cannot be resynchronised, so the VM is stopped */
-                vc_log(VC_LOG_ERROR, 0, "protocol error on the agent channel, stopping the VM");
-                if (s->phase < PHASE_RUNNING) {
-                        /* the reason the launcher reports, not the children's deaths it causes */
-                        boot_fail(s, EPROTO, "protocol error on the agent channel");
-                        return;
-                }
-                sup_agent_closed(s, "protocol error on the agent channel");
-                s->up->kill_children(s, SIGKILL);
-                return;
-        }
-        update_agent_reading(s);
 }
 
-static void agent_connect_cb(uv_connect_t *req, int status)
+static void chan_ended(struct sup_chan *ch, int status)
 {
-        struct sup *s = req->data;
+        struct sup *s = ch->data;
+
+        vc_log(s->phase >= PHASE_STOPPING ? VC_LOG_INFO : VC_LOG_WARNING, 0, "agent channel closed: %s",
+               uv_strerror(status));
+        sup_agent_closed(s, "the agent channel closed");
+}
+
+static void chan_protocol_error(struct sup_chan *ch)
+{
+        struct sup *s = ch->data;
+
+        /* the guest is untrusted: a broken stream cannot be resynchronised, so the VM is stopped */
+        vc_log(VC_LOG_ERROR, 0, "protocol error on the agent channel, stopping the VM");
+        if (s->phase < PHASE_RUNNING) {
+                /* the reason the launcher reports, not the children's deaths it causes */
+                boot_fail(s, EPROTO, "protocol error on the agent channel");
+                return;
+        }
+        sup_agent_closed(s, "protocol error on the agent channel");
+        s->up->kill_children(s, SIGKILL);
+}
+
+static void chan_progress(struct sup_chan *ch)
+{
+        struct sup *s = ch->data;
+
+        update_agent_reading(s);
+        resume_clients(s);
+}
+
+static void chan_connected(struct sup_chan *ch, int status)
+{
+        struct sup *s = ch->data;
         if (s->phase >= PHASE_EXITING)
                 return;
         if (status < 0) {
@@ -648,39 +546,17 @@ static void agent_connect_cb(uv_connect_t *req, int status)
                           uv_strerror(status));
                 return;
         }
-        s->agent_connected = 1;
-        uv_read_start((uv_stream_t *)&s->agent, agent_alloc_cb, agent_read_cb);
         sup_agent_send_check(s);
 }
 
 int sup_agent_connect(struct sup *s)
 {
-        int r = uv_pipe_init(s->loop, &s->agent, 0);
-        if (r < 0)
-                return r;
-        s->agent.data = s;
-        s->agent_open = 1;
-        s->agent_connect.data = s;
-        uv_pipe_connect(&s->agent_connect, &s->agent, s->agent_path, agent_connect_cb);
-        return 0;
+        return sup_chan_connect(&s->chan, s->loop, s->agent_path);
 }
 
 /* --- clients --- */
 
-static void client_closed_cb(uv_handle_t *h)
-{
-        struct client *c = h->data;
-        struct sup *s = c->s;
-        for (struct client **cc = &s->clients; *cc; cc = &(*cc)->next)
-                if (*cc == c) {
-                        *cc = c->next;
-                        break;
-                }
-        vc_frame_reader_free(&c->rd);
-        free(c);
-}
-
-static void drop_waiters(struct waiter **list, struct client *c)
+static void drop_waiters(struct waiter **list, struct sup_client *c)
 {
         for (struct waiter **ww = list; *ww;) {
                 if ((*ww)->c == c) {
@@ -693,12 +569,10 @@ static void drop_waiters(struct waiter **list, struct client *c)
         }
 }
 
-static void client_close(struct client *c)
+/* clients.c's closing callback: c goes away, nothing may point at it any more. */
+static void client_closing(struct sup_client *c)
 {
-        struct sup *s = c->s;
-        if (c->closing)
-                return;
-        c->closing = 1;
+        struct sup *s = owner(c);
         for (struct pending *p = s->pending; p; p = p->next)
                 if (p->c == c)
                         p->c = NULL;
@@ -708,7 +582,6 @@ static void client_close(struct client *c)
                 drop_waiters(&p->waiters, c);
         }
         drop_waiters(&s->shutdown_waiters, c);
-        uv_close((uv_handle_t *)&c->pipe, client_closed_cb);
         update_agent_reading(s);
 }
 
@@ -717,41 +590,32 @@ static int get_handle(json_object *params, uint32_t *ret)
         return vc_rpc_get_handle(params, ret) < 0 ? -EINVAL : 0;
 }
 
-static void sup_status(struct client *c, uint32_t id)
+static void sup_status(struct sup_client *c, uint32_t id)
 {
-        struct sup *s = c->s;
+        struct sup *s = owner(c);
         json_object *r = json_object_new_object();
         json_object_object_add(r, "qemu_pid", json_object_new_int(s->qemu_child.pid));
         json_object_object_add(r, "virtiofsd_pid", json_object_new_int(s->vfsd_child.pid));
         json_object_object_add(r, "vm",
                                json_object_new_string(s->qemu_child.reaped ? "stopped" : s->vm_state));
         json_object_object_add(r, "accel", json_object_new_string(s->accel));
-        sup_reply_result(c, id, r);
+        reply_result(c, id, r);
 }
 
 struct qmp_call {
         struct sup *s;
-        struct client *c; /* checked against the live list on completion */
+        struct sup_client *c; /* checked against the live list on completion */
         uint32_t id;
 };
-
-static int client_alive(struct sup *s, struct client *c)
-{
-        for (struct client *x = s->clients; x; x = x->next)
-                if (x == c && !x->closing)
-                        return 1;
-        return 0;
-}
 
 static void sup_qmp_cb(vc_qmp_t *q, int status, json_object *ret, const char *msg, void *data)
 {
         struct qmp_call *qc = data;
-        if (client_alive(qc->s, qc->c)) {
+        if (sup_client_alive(&qc->s->clients, qc->c)) {
                 if (status < 0)
-                        sup_reply_error(qc->c, qc->id, -status, "%s", msg ? msg : strerror(-status));
+                        reply_error(qc->c, qc->id, -status, "%s", msg ? msg : strerror(-status));
                 else
-                        sup_reply_result(qc->c, qc->id,
-                                         ret ? json_object_get(ret) : json_object_new_object());
+                        reply_result(qc->c, qc->id, ret ? json_object_get(ret) : json_object_new_object());
         }
         free(qc);
 }
@@ -799,35 +663,35 @@ static const char *qmp_refusal(const char *cmd, json_object *args)
         return "command not allowed";
 }
 
-static void sup_qmp(struct client *c, uint32_t id, json_object *params)
+static void sup_qmp(struct sup_client *c, uint32_t id, json_object *params)
 {
-        struct sup *s = c->s;
+        struct sup *s = owner(c);
         json_object *exec, *args = NULL;
         struct qmp_call *qc;
         int r;
 
         if (!params || !json_object_object_get_ex(params, "execute", &exec) ||
             !json_object_is_type(exec, json_type_string)) {
-                sup_reply_error(c, id, EINVAL, "sup.qmp: 'execute' must be a string");
+                reply_error(c, id, EINVAL, "sup.qmp: 'execute' must be a string");
                 return;
         }
         if (json_object_object_get_ex(params, "arguments", &args) &&
             !json_object_is_type(args, json_type_object)) {
-                sup_reply_error(c, id, EINVAL, "sup.qmp: 'arguments' must be an object");
+                reply_error(c, id, EINVAL, "sup.qmp: 'arguments' must be an object");
                 return;
         }
         const char *why = qmp_refusal(json_object_get_string(exec), args);
         if (why) {
-                sup_reply_error(c, id, EPERM, "sup.qmp: '%.64s': %s", json_object_get_string(exec), why);
+                reply_error(c, id, EPERM, "sup.qmp: '%.64s': %s", json_object_get_string(exec), why);
                 return;
         }
         if (!s->qmp || !vc_qmp_is_open(s->qmp)) {
-                sup_reply_error(c, id, EPIPE, "sup.qmp: the QMP monitor is not connected");
+                reply_error(c, id, EPIPE, "sup.qmp: the QMP monitor is not connected");
                 return;
         }
         qc = calloc(1, sizeof *qc);
         if (qc == NULL) {
-                sup_reply_error(c, id, ENOMEM, "sup.qmp");
+                reply_error(c, id, ENOMEM, "sup.qmp");
                 return;
         }
         qc->s = s;
@@ -837,67 +701,67 @@ static void sup_qmp(struct client *c, uint32_t id, json_object *params)
                                  10000, sup_qmp_cb, qc);
         if (r < 0) {
                 free(qc);
-                sup_reply_error(c, id, -r, "sup.qmp: %s", strerror(-r));
+                reply_error(c, id, -r, "sup.qmp: %s", strerror(-r));
         }
 }
 
-static void sup_attach(struct client *c, uint32_t id, json_object *params)
+static void sup_attach(struct sup_client *c, uint32_t id, json_object *params)
 {
-        struct sup *s = c->s;
+        struct sup *s = owner(c);
         uint32_t h;
         struct proc *p;
 
         if (get_handle(params, &h) < 0) {
-                sup_reply_error(c, id, EINVAL, "sup.attach: 'handle' must be a positive integer");
+                reply_error(c, id, EINVAL, "sup.attach: 'handle' must be a positive integer");
                 return;
         }
         p = proc_find(s, h);
         if (p == NULL) {
-                sup_reply_error(c, id, ENOENT, "sup.attach: no process with handle %u", h);
+                reply_error(c, id, ENOENT, "sup.attach: no process with handle %u", h);
                 return;
         }
         if (p->attached && p->attached != c) {
-                sup_reply_error(c, id, EBUSY, "sup.attach: handle %u is attached to another connection", h);
+                reply_error(c, id, EBUSY, "sup.attach: handle %u is attached to another connection", h);
                 return;
         }
         p->attached = c;
-        sup_reply_result(c, id, NULL);
+        reply_result(c, id, NULL);
         /* what was buffered goes first, in order */
         while (p->head) {
                 struct chunk *k = p->head;
                 p->head = k->next;
-                (void)stream_write(s, c, (uv_stream_t *)&c->pipe, k->bytes, k->len);
-                p->buffered -= k->len;
+                (void)sup_client_send(c, k->type, k->stream, k->id, k->bytes, k->len);
+                p->buffered -= VC_FRAME_HEADER + k->len;
                 free(k);
         }
         p->tail = NULL;
         update_agent_reading(s);
 }
 
-static void sup_wait(struct client *c, uint32_t id, json_object *params)
+static void sup_wait(struct sup_client *c, uint32_t id, json_object *params)
 {
-        struct sup *s = c->s;
+        struct sup *s = owner(c);
         uint32_t h;
         struct proc *p;
 
         if (get_handle(params, &h) < 0) {
-                sup_reply_error(c, id, EINVAL, "sup.wait: 'handle' must be a positive integer");
+                reply_error(c, id, EINVAL, "sup.wait: 'handle' must be a positive integer");
                 return;
         }
         p = proc_find(s, h);
         if (p == NULL) {
-                sup_reply_error(c, id, ENOENT, "sup.wait: no process with handle %u", h);
+                reply_error(c, id, ENOENT, "sup.wait: no process with handle %u", h);
                 return;
         }
         if (p->exited) {
                 json_object *r = json_object_new_object();
                 json_object_object_add(r, "status", json_object_new_int(p->status));
-                sup_reply_result(c, id, r);
+                reply_result(c, id, r);
                 return;
         }
         struct waiter *w = calloc(1, sizeof *w);
         if (w == NULL) {
-                sup_reply_error(c, id, ENOMEM, "sup.wait");
+                reply_error(c, id, ENOMEM, "sup.wait");
                 return;
         }
         w->c = c;
@@ -911,17 +775,17 @@ void sup_answer_shutdown(struct sup *s)
         while (s->shutdown_waiters) {
                 struct waiter *w = s->shutdown_waiters;
                 s->shutdown_waiters = w->next;
-                sup_reply_result(w->c, w->id, NULL);
+                reply_result(w->c, w->id, NULL);
                 free(w);
         }
 }
 
-void sup_begin_shutdown(struct sup *s, struct client *c, uint32_t id, unsigned timeout_ms)
+void sup_begin_shutdown(struct sup *s, struct sup_client *c, uint32_t id, unsigned timeout_ms)
 {
         if (c) {
                 struct waiter *w = calloc(1, sizeof *w);
                 if (w == NULL) {
-                        sup_reply_error(c, id, ENOMEM, "sup.shutdown");
+                        reply_error(c, id, ENOMEM, "sup.shutdown");
                         return;
                 }
                 w->c = c;
@@ -938,19 +802,19 @@ void sup_begin_shutdown(struct sup *s, struct client *c, uint32_t id, unsigned t
                 s->up->after_destroy(s, false);
 }
 
-static void client_request(struct client *c, struct vc_frame *f)
+static void client_request(struct sup_client *c, struct vc_frame *f)
 {
-        struct sup *s = c->s;
+        struct sup *s = owner(c);
         json_object *req = vc_rpc_parse(f->payload, f->len), *params = NULL;
         const char *method;
         char why[128];
 
         if (req == NULL || !json_object_is_type(req, json_type_object)) {
-                sup_reply_error(c, f->id, EINVAL, "request is not a JSON object");
+                reply_error(c, f->id, EINVAL, "request is not a JSON object");
                 goto out;
         }
         if (vc_rpc_read_request(req, &method, &params, why, sizeof why) < 0) {
-                sup_reply_error(c, f->id, EINVAL, "%s", why);
+                reply_error(c, f->id, EINVAL, "%s", why);
                 goto out;
         }
         if (STREQ(method, VC_SUP_STATUS)) {
@@ -968,105 +832,56 @@ static void client_request(struct client *c, struct vc_frame *f)
                         if (!(json_object_is_type(t, json_type_int) ||
                               json_object_is_type(t, json_type_double)) ||
                             json_object_get_double(t) < 0 || json_object_get_double(t) > 3600) {
-                                sup_reply_error(c, f->id, EINVAL,
-                                                "sup.shutdown: 'timeout' must be 0..3600 seconds");
+                                reply_error(c, f->id, EINVAL,
+                                            "sup.shutdown: 'timeout' must be 0..3600 seconds");
                                 goto out;
                         }
                         ms = (unsigned)(json_object_get_double(t) * 1000);
                 }
                 sup_begin_shutdown(s, c, f->id, ms);
         } else if (strncmp(method, VC_SUP_PREFIX, strlen(VC_SUP_PREFIX)) == 0) {
-                sup_reply_error(c, f->id, ENOSYS, "unknown supervisor method '%s'", method);
+                reply_error(c, f->id, ENOSYS, "unknown supervisor method '%s'", method);
         } else if (STREQ(method, VC_AGENT_CREATE_SANDBOX) || STREQ(method, VC_AGENT_DESTROY_SANDBOX)) {
-                sup_reply_error(c, f->id, EPERM, "'%s' is the supervisor's (use sup.shutdown)", method);
-        } else if (s->phase != PHASE_RUNNING || !s->agent_connected) {
-                sup_reply_error(c, f->id, ESHUTDOWN, "the sandbox is stopping");
+                reply_error(c, f->id, EPERM, "'%s' is the supervisor's (use sup.shutdown)", method);
+        } else if (s->phase != PHASE_RUNNING || !s->chan.connected) {
+                reply_error(c, f->id, ESHUTDOWN, "the sandbox is stopping");
         } else {
                 /* forwarded as it came: only the frame's id changes */
                 int r = agent_send_request(s, PEND_FORWARD, f->payload, f->len, c, f->id);
                 if (r < 0)
-                        sup_reply_error(c, f->id, -r, "forward '%s' to the agent: %s", method, strerror(-r));
+                        reply_error(c, f->id, -r, "forward '%s' to the agent: %s", method, strerror(-r));
         }
 out:
         json_object_put(req);
 }
 
-static void client_data(struct client *c, struct vc_frame *f)
+static void client_data(struct sup_client *c, struct vc_frame *f)
 {
-        struct sup *s = c->s;
+        struct sup *s = owner(c);
         struct proc *p = proc_find(s, f->id);
         if (f->stream != VC_STREAM_STDIN || p == NULL || p->attached != c) {
                 vc_log(VC_LOG_DEBUG, 0, "client data for handle %u it is not attached to, dropped", f->id);
                 return;
         }
-        if (agent_send(s, VC_FRAME_DATA, VC_STREAM_STDIN, f->id, f->payload, f->len) < 0)
+        if (sup_chan_send(&s->chan, VC_FRAME_DATA, VC_STREAM_STDIN, f->id, f->payload, f->len) < 0)
                 return;
-        if (agent_queue_full(s) && !c->read_paused) {
-                uv_read_stop((uv_stream_t *)&c->pipe);
-                c->read_paused = 1;
-        }
+        if (agent_queue_full(s))
+                sup_client_pause(c, true);
 }
 
-static void client_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+static void client_frame(struct sup_client *c, struct vc_frame *f)
 {
-        static char slab[65536];
-        buf->base = slab;
-        buf->len = sizeof slab;
+        if (f->type == VC_FRAME_REQUEST)
+                client_request(c, f);
+        else if (f->type == VC_FRAME_DATA)
+                client_data(c, f);
+        else
+                vc_log(VC_LOG_DEBUG, 0, "client %s sent a frame of type %u, ignoring", c->name, f->type);
 }
 
-static void client_read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
+static void client_progress(struct sup_client *c)
 {
-        struct client *c = st->data;
-        struct vc_frame f;
-        int r;
-
-        if (nread < 0) {
-                client_close(c);
-                return;
-        }
-        if (vc_frame_reader_feed(&c->rd, buf->base, (size_t)nread) < 0) {
-                client_close(c);
-                return;
-        }
-        while (!c->closing && (r = vc_frame_reader_next(&c->rd, &f)) == 1) {
-                if (f.type == VC_FRAME_REQUEST)
-                        client_request(c, &f);
-                else if (f.type == VC_FRAME_DATA)
-                        client_data(c, &f);
-                else
-                        vc_log(VC_LOG_DEBUG, 0, "client sent a frame of type %u, ignoring", f.type);
-        }
-        if (!c->closing && r < 0) {
-                vc_log(VC_LOG_WARNING, 0, "protocol error from a client, dropping it");
-                client_close(c);
-        }
-}
-
-static void on_connection(uv_stream_t *server, int status)
-{
-        struct sup *s = server->data;
-        struct client *c;
-
-        if (status < 0)
-                return;
-        c = calloc(1, sizeof *c);
-        if (c == NULL)
-                return;
-        c->s = s;
-        vc_frame_reader_init(&c->rd);
-        uv_pipe_init(s->loop, &c->pipe, 0);
-        c->pipe.data = c;
-        if (uv_accept(server, (uv_stream_t *)&c->pipe) < 0) {
-                uv_close((uv_handle_t *)&c->pipe, client_closed_cb); /* not listed yet: just freed */
-                return;
-        }
-        c->next = s->clients;
-        s->clients = c;
-        if (s->phase >= PHASE_EXITING) {
-                client_close(c);
-                return;
-        }
-        uv_read_start((uv_stream_t *)&c->pipe, client_alloc_cb, client_read_cb);
+        update_agent_reading(owner(c));
 }
 
 int sup_listen(struct sup *s)
@@ -1077,24 +892,17 @@ int sup_listen(struct sup *s)
                 boot_fail(s, ENAMETOOLONG, "socket path '%s' is too long", s->sock_path);
                 return -ENAMETOOLONG;
         }
-        (void)unlink(s->sock_path);
-        r = uv_pipe_init(s->loop, &s->listener, 0);
-        if (r == 0) {
-                s->listener.data = s;
-                s->listener_open = 1;
-                /* 0600 from the moment it exists: a chmod after the bind would leave a window */
-                mode_t old = umask(0177);
-                r = uv_pipe_bind(&s->listener, s->sock_path);
-                umask(old);
-        }
-        if (r == 0) {
-                r = uv_listen((uv_stream_t *)&s->listener, 64, on_connection);
-        }
+        r = sup_clients_listen(&s->clients, s->sock_path);
         if (r < 0) {
                 boot_fail(s, -r, "listen on '%s': %s", s->sock_path, uv_strerror(r));
                 return r;
         }
         return 0;
+}
+
+void sup_stop_listening(struct sup *s)
+{
+        sup_clients_stop_listening(&s->clients, s->sock_path);
 }
 
 /* qemu died on its own: answer everything, tell every client, and exit. */
@@ -1114,31 +922,36 @@ void sup_vm_died(struct sup *s)
         s->up->terminate(s, 2);
 }
 
-static void client_shutdown_cb(uv_shutdown_t *req, int status)
-{
-        struct client *c = req->data;
-        free(req);
-        if (!uv_is_closing((uv_handle_t *)&c->pipe))
-                uv_close((uv_handle_t *)&c->pipe, client_closed_cb);
-}
-
 /* Flush what was written to every client, then close them. */
 void sup_flush_clients(struct sup *s)
 {
-        for (struct client *c = s->clients; c; c = c->next) {
-                if (c->closing)
-                        continue;
-                c->closing = 1;
-                uv_read_stop((uv_stream_t *)&c->pipe);
-                uv_shutdown_t *req = malloc(sizeof *req);
-                if (req) {
-                        req->data = c;
-                        if (uv_shutdown(req, (uv_stream_t *)&c->pipe, client_shutdown_cb) == 0)
-                                continue;
-                        free(req);
-                }
-                uv_close((uv_handle_t *)&c->pipe, client_closed_cb);
-        }
+        sup_clients_flush(&s->clients);
+}
+
+/* Clients that do not read their last frames are not waited for any longer. */
+void sup_abort_clients(struct sup *s)
+{
+        sup_clients_abort(&s->clients);
+}
+
+static const struct sup_chan_ops chan_ops = {
+    .connected = chan_connected,
+    .frame = chan_frame,
+    .ended = chan_ended,
+    .protocol_error = chan_protocol_error,
+    .progress = chan_progress,
+};
+
+static const struct sup_clients_ops clients_ops = {
+    .frame = client_frame,
+    .closing = client_closing,
+    .progress = client_progress,
+};
+
+void sup_router_init(struct sup *s)
+{
+        sup_chan_init(&s->chan, &chan_ops, s);
+        sup_clients_init(&s->clients, s->loop, &clients_ops, s);
 }
 
 void sup_free_state(struct sup *s)
@@ -1158,4 +971,5 @@ void sup_free_state(struct sup *s)
                 s->shutdown_waiters = w->next;
                 free(w);
         }
+        sup_chan_free(&s->chan);
 }

@@ -9,6 +9,8 @@
 #include <uv.h>
 #include <json-c/json.h>
 
+#include "channel.h"
+#include "clients.h"
 #include "frame.h"
 #include "vc/qmp.h"
 
@@ -27,20 +29,21 @@ enum sup_phase {
         PHASE_EXITING,  /* children being killed and reaped, clients flushed */
 };
 
-struct client;
 struct sup_up;
 
-/* A queued frame, encoded (header + payload). */
+/* A frame kept for a process until a client attaches. */
 struct chunk {
         struct chunk *next;
-        size_t len;
+        uint8_t type, stream;
+        uint32_t id;
+        size_t len; /* of the payload */
         uint8_t bytes[];
 };
 
 /* A request waiting for something: sup.wait on a process, or sup.shutdown. */
 struct waiter {
         struct waiter *next;
-        struct client *c;
+        struct sup_client *c;
         uint32_t id;
 };
 
@@ -51,7 +54,7 @@ struct proc {
         char *exec_id;
         int exited;
         int status;
-        struct client *attached;
+        struct sup_client *attached;
         struct chunk *head, *tail; /* output (and the exit event) nobody has attached for yet */
         size_t buffered;
         struct waiter *waiters;
@@ -64,18 +67,9 @@ struct pending {
         struct pending *next;
         enum pending_kind kind;
         uint32_t agent_id;
-        struct client *c; /* NULL once the client went away */
+        struct sup_client *c; /* NULL once the client went away */
         uint32_t client_id;
         size_t step; /* PEND_BOOT: which call of the boot plan */
-};
-
-struct client {
-        struct client *next;
-        struct sup *s;
-        uv_pipe_t pipe;
-        struct vc_frame_reader rd;
-        int closing;
-        int read_paused;
 };
 
 struct child {
@@ -113,20 +107,11 @@ struct sup {
         vc_qmp_t *qmp;
         const char *vm_state; /* "running" / "stopped" from QMP events */
 
-        /* agent channel */
-        uv_pipe_t agent;
-        uv_connect_t agent_connect;
-        int agent_open;      /* handle initialised */
-        int agent_connected; /* usable */
-        int agent_paused;    /* not reading: backpressure */
-        struct vc_frame_reader agent_rd;
+        /* the agent channel (channel.c) and the clients of sup.sock (clients.c), both driven by router.c */
+        struct sup_chan chan;
         uint32_t next_agent_id;
         struct pending *pending;
-
-        /* clients */
-        uv_pipe_t listener;
-        int listener_open;
-        struct client *clients;
+        struct sup_clients clients;
         struct proc *procs;
         struct waiter *shutdown_waiters;
         unsigned stop_timeout_ms;
@@ -149,18 +134,19 @@ struct sup {
         struct sup_template_op *tmpl_op;
 };
 
-/* router.c */
+/* router.c: what the clients ask and what the agent says, over the channel (channel.c) and the clients'
+ * connections (clients.c), which report to it only through the callbacks it registers. */
+void sup_router_init(struct sup *s);
 int sup_agent_connect(struct sup *s);
 void sup_agent_send_check(struct sup *s);
 int sup_listen(struct sup *s);
+void sup_stop_listening(struct sup *s);
 void sup_agent_closed(struct sup *s, const char *why);
 void sup_vm_died(struct sup *s);
-void sup_begin_shutdown(struct sup *s, struct client *c, uint32_t id, unsigned timeout_ms);
+void sup_begin_shutdown(struct sup *s, struct sup_client *c, uint32_t id, unsigned timeout_ms);
 void sup_flush_clients(struct sup *s);
+void sup_abort_clients(struct sup *s);
 void sup_free_state(struct sup *s);
-void sup_reply_error(struct client *c, uint32_t id, int code, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-void sup_reply_result(struct client *c, uint32_t id, json_object *result);
 void sup_answer_shutdown(struct sup *s);
 
 /* template.c, called by main.c (the VM owner). Each operation runs a chain of QMP commands and calls
@@ -177,9 +163,11 @@ void sup_clone_restore(struct sup *s, sup_template_done done);
 /* Release what the operations hold (at exit). */
 void sup_template_free(struct sup *s);
 
-/* The calls go one way: main.c (the VM owner: qemu, virtiofsd, QMP, the boot and the shutdown) calls into
- * router.c (the agent channel and the clients of sup.sock); router.c reports up only through these
- * callbacks, which main.c sets in s->up. No function of main.c is called from router.c. */
+/* The calls go one way, down: main.c (the VM owner: qemu, virtiofsd, QMP, the boot and the shutdown) calls
+ * router.c, which calls channel.c (the agent channel) and clients.c (the connections of sup.sock). Each
+ * reports up only through callbacks its owner registers: channel.c and clients.c through their ops,
+ * router.c through these, which main.c sets in s->up. The test c.calls_supervisor checks that no file
+ * calls a file above it. */
 struct sup_up {
         void (*boot_ready)(struct sup *s);                           /* the boot plan is done */
         void (*boot_fail)(struct sup *s, int code, const char *msg); /* the boot cannot go on */
