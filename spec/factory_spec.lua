@@ -150,6 +150,25 @@ describe("factory #integration", function()
     assert.is_true(kb > 400 * 1024, out)
   end)
 
+  it("runs a container in a copy-on-write clone over 9p, or boots cold saying the guest has no 9p", function()
+    local cfg9 = tmp .. "/configuration-9p.lua"
+    run.write(cfg9, ([[return { factory = { template = true, dir = %q, memory_dir = %q, share_fs = "9p" },
+      hypervisor = { initrd = %q } }]]):format(fdir, MEMDIR, initrd))
+    local s, out, err = world.rt(root, { "--config", cfg9, "factory", "init" })
+    assert.equal(0, s, err)
+    assert.matches("made", out)
+    local b = bundle("ninep", { "sh", "-c", "echo over-9p > /out" })
+    s, _, err = world.rt(root, { "--config", cfg9, "run", "-b", b, "n9" })
+    assert.equal(0, s, err)
+    assert.equal("over-9p\n", run.read(b .. "/rootfs/out"))
+    local log = run.read(root .. ".log")
+    if not log:find("booting cold", 1, true) then
+      assert.is_true(cloned())
+    else
+      assert.matches("mount 9p 'kataShared' on [^:]+: No such device", log)
+    end
+  end)
+
   it("boots cold when an input changed, and factory status calls the template stale", function()
     assert(os.execute(("touch -d 2001-01-01 %s"):format(run.q(initrd)))) -- the initrd changed
     local s, out = rt("factory", "status")

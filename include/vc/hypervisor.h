@@ -37,6 +37,10 @@ struct vc_qemu_config {
         int template_shape;
         const char *mem_file; /* template shape: the RAM file (absolute, no ',') */
         int incoming;         /* template shape: -incoming defer (a clone, restored over QMP) */
+        /* template shape: the share is served by QEMU over virtio-9p from this directory (absolute, no ','),
+         * a device of the template itself, and the RAM is mapped copy-on-write (share=off) from mem_file */
+        const char *share_9p;
+        int mem_private;
 };
 #define VC_QEMU_MAX_NICS 16
 #define VC_TEMPLATE_NIC_PORTS 4

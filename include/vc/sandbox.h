@@ -50,6 +50,9 @@ struct vc_sandbox_config {
         const char *template_memory;
         const char *template_state;
         int template_save;
+        /* the template's file system: 0 virtio-fs (hot-plugged into a clone whose RAM is a private copy),
+         * 1 virtio-9p (a device of the template; a clone maps the template's RAM copy-on-write) */
+        int template_9p;
 };
 
 struct vc_sandbox_info {

@@ -55,6 +55,7 @@ function M.defaults(lua_dir)
       memory_dir = "/dev/shm",
       hotplug_ports = 2,
       shapes = {}, -- further sizes { memory_mib =, vcpus = } templates are made in
+      share_fs = "virtio-fs", -- a clone's shared file system: "virtio-fs" (hot-plugged, private RAM) or "9p"
     },
     policy_settings = {},
     runtime = {
@@ -77,7 +78,8 @@ local schema = {
     virtiofsd = "string", vcpus = "integer", memory_mib = "integer", tcg_cache_mib = "integer", accel = "string",
     boot_timeout = "number", debug = "boolean",
   },
-  factory = { template = "boolean", dir = "string", memory_dir = "string", hotplug_ports = "integer", shapes = "shapes" },
+  factory = { template = "boolean", dir = "string", memory_dir = "string", hotplug_ports = "integer", shapes = "shapes",
+    share_fs = "string" },
   runtime = {
     policy = "string", allowed_policies = "list", policy_dir = "string",
     allowed_annotations = "list", lock_timeout = "number", instruction_budget = "integer",
@@ -158,6 +160,9 @@ local function check(cfg, source)
     if v and (not v:match("^/[%w/._-]*$") or v:find("/%.%./") or v:find("/%.%.$")) then
       return nil, ("%s: factory.%s: must be an absolute path of [A-Za-z0-9/._-], got '%s'"):format(source, k, v)
     end
+  end
+  if fa.share_fs and fa.share_fs ~= "virtio-fs" and fa.share_fs ~= "9p" then
+    return nil, ("%s: factory.share_fs: must be virtio-fs or 9p, got '%s'"):format(source, fa.share_fs)
   end
   if fa.hotplug_ports and (fa.hotplug_ports < 0 or fa.hotplug_ports > 8) then
     return nil, ("%s: factory.hotplug_ports: must be between 0 and 8"):format(source)

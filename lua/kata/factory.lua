@@ -21,7 +21,8 @@ M.NIC_PORTS = 4 -- VC_TEMPLATE_NIC_PORTS: the NICs a clone can boot with
 local function shape_of(vm, hotplug_ports)
   return table.concat({ "format=" .. M.FORMAT, "qemu=" .. vm.qemu, "kernel=" .. vm.kernel, "initrd=" .. vm.initrd,
     "params=" .. (vm.kernel_params or ""), "memory=" .. vm.memory_mib, "vcpus=" .. vm.vcpus,
-    "tcg=" .. vm.tcg_cache_mib, "accel=" .. vm.accel, "ports=" .. hotplug_ports }, "\n")
+    "tcg=" .. vm.tcg_cache_mib, "accel=" .. vm.accel, "ports=" .. hotplug_ports,
+    "fs=" .. (vm.share_fs or "virtio-fs") }, "\n")
 end
 
 --- What an input file is now: realpath, size, mtime, inode; nil, err when it is missing.
@@ -114,7 +115,7 @@ local function init_one(p, cfg, vm)
   for k, v in pairs(vm) do tvm[k] = v end
   tvm.id, tvm.dir = "factory-" .. loc.key, loc.dir .. "/vm"
   tvm.hotplug_ports = loc.hotplug_ports
-  tvm.template = { memory = loc.memory, state = loc.state, save = true }
+  tvm.template = { memory = loc.memory, state = loc.state, save = true, fs = vm.share_fs }
   -- the template only waits for its agent; it is stopped once saved (the shutdown plan is for a failure)
   tvm.plan = { boot = { { call = "check" } }, shutdown = { timeout = 10, destroy_timeout = 5 } }
   local info, lerr = p.sandbox.launch(tvm)
@@ -192,7 +193,7 @@ function M.clone_of(p, cfg, vm)
     if v.memory_mib >= vm.memory_mib and v.vcpus >= vm.vcpus then
       local loc = M.locate(p, cfg, v)
       local rec, bad = M.check(p, loc, v)
-      if rec then return { memory = loc.memory, state = loc.state }, rec end
+      if rec then return { memory = loc.memory, state = loc.state, fs = v.share_fs }, rec end
       why = ("template %s: %s"):format(loc.key, bad)
     end
   end

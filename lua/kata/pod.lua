@@ -43,6 +43,8 @@ function M.vm(cfg, debug)
     qemu = hv.path, kernel = hv.kernel, initrd = hv.initrd, kernel_params = hv.kernel_params,
     virtiofsd = hv.virtiofsd, vcpus = hv.vcpus, memory_mib = hv.memory_mib, accel = hv.accel,
     tcg_cache_mib = hv.tcg_cache_mib, boot_timeout = math.ceil(hv.boot_timeout), debug = hv.debug or debug or false,
+    -- a clone's shared file system (docs/factory.md); the vm_config step may pick another per pod
+    share_fs = cfg.factory and cfg.factory.share_fs or "virtio-fs",
   }
 end
 
@@ -124,6 +126,19 @@ function M.bind(api, undo)
     for k, v in pairs(vm) do cvm[k] = v end
     cvm.template, cvm.accel, cvm.hotplug_ports = clone, rec.accel, rec.hotplug_ports
     cvm.memory_mib, cvm.vcpus = rec.memory_mib, rec.vcpus -- the template's size (at least the VM's)
+    if clone.fs == "9p" and vm.plan then
+      -- the share is the template's 9p device: create_sandbox mounts it as such
+      cvm.plan = { shutdown = vm.plan.shutdown, boot = {} }
+      for i, step in ipairs(vm.plan.boot) do
+        local c = { call = step.call, params = step.params }
+        if step.call == "create_sandbox" then
+          c.params = {}
+          for k, v in pairs(step.params or {}) do c.params[k] = v end
+          c.params.share_fs = "9p"
+        end
+        cvm.plan.boot[i] = c
+      end
+    end
     api.log.info("launching sandbox VM as a clone of template '%s' (%d MiB, %d vCPU)", clone.state, rec.memory_mib, rec.vcpus)
     local info, err = api.sandbox.launch(cvm)
     if not info then

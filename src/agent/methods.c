@@ -88,15 +88,20 @@ static void m_check(uint32_t id, json_object *params)
 }
 
 #define SHARE_PROBE_MS 5000
-
 static void m_create_sandbox(uint32_t id, json_object *params)
 {
-        json_object *host, *tag;
+        json_object *host, *tag, *fs;
         const char *t;
 
         if (!param_get(id, params, "hostname", json_type_string, false, &host) ||
-            !param_get(id, params, "share_tag", json_type_string, true, &tag))
+            !param_get(id, params, "share_tag", json_type_string, true, &tag) ||
+            !param_get(id, params, "share_fs", json_type_string, false, &fs))
                 return;
+        if (fs && strcmp(json_object_get_string(fs), "9p") != 0 &&
+            strcmp(json_object_get_string(fs), "virtio-fs") != 0) {
+                reply_err(id, EINVAL, "invalid share_fs");
+                return;
+        }
         t = json_object_get_string(tag);
         if (!agent_id_valid(t) || strlen(t) > 36) {
                 reply_err(id, EINVAL, "invalid share_tag");
@@ -113,13 +118,22 @@ static void m_create_sandbox(uint32_t id, json_object *params)
         /* A device hot-plugged into a clone (docs/factory.md) is still being probed for a moment: its tag
          * is unknown (EINVAL) until then. */
         uint64_t deadline = agent_now_ms() + SHARE_PROBE_MS;
-        while (mount(t, AGENT_SHARED_DIR, "virtiofs", MS_NOSUID | MS_NODEV, NULL) < 0) {
-                if (errno != EINVAL || agent_now_ms() >= deadline) {
-                        reply_err(id, errno, "mount virtio-fs '%s' on %s: %s", t, AGENT_SHARED_DIR,
-                                  strerror(errno));
+        if (fs && strcmp(json_object_get_string(fs), "9p") == 0) {
+                /* a template's copy-on-write clone: QEMU serves the share (docs/factory.md) */
+                if (mount(t, AGENT_SHARED_DIR, "9p", MS_NOSUID | MS_NODEV,
+                          "trans=virtio,version=9p2000.L,msize=262144,cache=mmap") < 0) {
+                        reply_err(id, errno, "mount 9p '%s' on %s: %s", t, AGENT_SHARED_DIR, strerror(errno));
                         return;
                 }
-                usleep(5000);
+        } else {
+                while (mount(t, AGENT_SHARED_DIR, "virtiofs", MS_NOSUID | MS_NODEV, NULL) < 0) {
+                        if (errno != EINVAL || agent_now_ms() >= deadline) {
+                                reply_err(id, errno, "mount virtio-fs '%s' on %s: %s", t, AGENT_SHARED_DIR,
+                                          strerror(errno));
+                                return;
+                        }
+                        usleep(5000);
+                }
         }
         if (host && sethostname(json_object_get_string(host), (size_t)json_object_get_string_len(host)) < 0)
                 agent_log("sethostname: %s", strerror(errno));

@@ -119,11 +119,13 @@ int vc_qemu_build_argv(const struct vc_qemu_config *c, char ***ret_argv, vc_erro
         if (c->template_shape) {
                 if ((r = check_path("template memory file", c->mem_file, 1, err)) < 0)
                         return r;
+                if (c->share_9p && (r = check_path("9p share", c->share_9p, 1, err)) < 0)
+                        return r;
                 if (c->vfsd_socket || c->n_nics)
                         return vc_error_setx(err, EINVAL,
                                              "qemu config: a template-shaped VM boots without a file "
                                              "system and NICs (they are hot-plugged)");
-        } else if (c->mem_file || c->incoming) {
+        } else if (c->mem_file || c->incoming || c->share_9p || c->mem_private) {
                 return vc_error_setx(err, EINVAL,
                                      "qemu config: a memory file and -incoming need the "
                                      "template shape");
@@ -152,8 +154,8 @@ int vc_qemu_build_argv(const struct vc_qemu_config *c, char ***ret_argv, vc_erro
          * is a file its clones start from (docs/factory.md). */
         strv_add(&s, "-object");
         if (c->template_shape)
-                strv_add(&s, "memory-backend-file,id=mem,size=%uM,mem-path=%s,share=on", c->memory_mib,
-                         c->mem_file);
+                strv_add(&s, "memory-backend-file,id=mem,size=%uM,mem-path=%s,share=%s", c->memory_mib,
+                         c->mem_file, c->mem_private ? "off" : "on");
         else
                 strv_add(&s, "memory-backend-memfd,id=mem,size=%uM,share=on", c->memory_mib);
         strv_add(&s, "-numa");
@@ -224,6 +226,15 @@ int vc_qemu_build_argv(const struct vc_qemu_config *c, char ***ret_argv, vc_erro
                 for (unsigned i = 0; i < VC_TEMPLATE_NIC_PORTS; i++) {
                         strv_add(&s, "-device");
                         strv_add(&s, "pcie-root-port,id=vc-np%u,bus=pcie.0,chassis=%u", i, 17 + i);
+                }
+                /* 9p is QEMU's own server, so it needs no process that maps guest RAM: a clone's RAM can
+                 * be the template's file, copy-on-write. The guest mounts it only in a clone (mounted, it
+                 * would block the template's migration). */
+                if (c->share_9p) {
+                        strv_add(&s, "-fsdev");
+                        strv_add(&s, "local,id=fs9p,path=%s,security_model=none", c->share_9p);
+                        strv_add(&s, "-device");
+                        strv_add(&s, "virtio-9p-pci,fsdev=fs9p,mount_tag=" VC_SHARE_TAG);
                 }
                 /* A clone gets a generation ID of its own (guid=auto is drawn when its qemu starts, and
                  * written into the restored guest with an ACPI notification): a guest kernel with the vmgenid

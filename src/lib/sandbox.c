@@ -252,6 +252,7 @@ int vc_sandbox_config_to_json(const struct vc_sandbox_config *c, json_object **r
                 json_object_object_add(t, "memory", json_object_new_string(c->template_memory));
                 json_object_object_add(t, "state", json_object_new_string(c->template_state));
                 json_object_object_add(t, "save", json_object_new_boolean(c->template_save));
+                json_object_object_add(t, "fs", json_object_new_string(c->template_9p ? "9p" : "virtio-fs"));
         }
         json_object_object_add(o, "boot", json_object_get(c->boot_plan));
         json_object *sd = json_object_new_object();

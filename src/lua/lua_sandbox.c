@@ -85,6 +85,10 @@ static int lsandbox_launch(lua_State *L)
                 cfg.template_memory = vc_l_optfield_string(L, lua_gettop(L), "memory", NULL);
                 cfg.template_state = vc_l_optfield_string(L, lua_gettop(L), "state", NULL);
                 cfg.template_save = vc_l_optfield_boolean(L, lua_gettop(L), "save", 0);
+                const char *fs = vc_l_optfield_string(L, lua_gettop(L), "fs", "virtio-fs");
+                if (strcmp(fs, "9p") != 0 && strcmp(fs, "virtio-fs") != 0)
+                        return luaL_error(L, "field 'template.fs' must be virtio-fs or 9p, got '%s'", fs);
+                cfg.template_9p = strcmp(fs, "9p") == 0;
         } else if (!lua_isnil(L, -1)) {
                 return luaL_error(L, "field 'template' must be a table");
         }

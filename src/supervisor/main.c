@@ -184,6 +184,9 @@ static int load_config(struct sup *s, const char *path)
                     (r = cfg_string(v, "state", 1, &s->tmpl_state)) < 0)
                         goto out;
                 s->tmpl_save = json_object_object_get_ex(v, "save", &b) && json_object_get_boolean(b);
+                s->tmpl_9p = json_object_object_get_ex(v, "fs", &b) &&
+                             json_object_is_type(b, json_type_string) &&
+                             strcmp(json_object_get_string(b), "9p") == 0;
         }
         s->debug = json_object_object_get_ex(cfg, "debug", &v) && json_object_get_boolean(v);
         if (asprintf(&s->sock_path, "%s/sup.sock", s->dir) < 0 ||
@@ -651,8 +654,14 @@ static void start_qemu(struct sup *s)
                 char *msg = NULL;
                 qc.template_shape = 1;
                 qc.vfsd_socket = NULL;
+                qc.share_9p = s->tmpl_9p ? s->share_dir : NULL;
                 if (s->tmpl_save) {
                         qc.mem_file = s->tmpl_memory;
+                } else if (s->tmpl_9p) {
+                        /* copy-on-write: the template's pages stay shared until the clone writes them */
+                        qc.mem_file = s->tmpl_memory;
+                        qc.mem_private = 1;
+                        qc.incoming = 1;
                 } else {
                         r = sup_clone_memory(s, &msg);
                         if (r < 0) {
@@ -1010,8 +1019,13 @@ int main(int argc, char **argv)
         (void)unlink(s->agent_path);
         (void)unlink(s->vfsd_path);
         uv_timer_start(&s->boot_timer, on_boot_timeout, (uint64_t)s->boot_timeout * 1000, 0);
-        if (s->tmpl_save) {
-                /* a template has no file system: clones hot-plug their own */
+        if (s->tmpl_save || (s->tmpl_memory && s->tmpl_9p)) {
+                /* a template has no file system of its own (clones hot-plug theirs, or mount the 9p device
+                 * qemu serves): no virtiofsd */
+                if (s->tmpl_9p && !s->tmpl_save && (r = share_mount(s)) < 0) {
+                        sup_boot_fail(s, -r, "make '%s' a shared mount: %s", s->share_dir, strerror(-r));
+                        goto run;
+                }
                 start_qemu(s);
         } else if ((r = share_mount(s)) < 0) {
                 sup_boot_fail(s, -r, "make '%s' a shared mount: %s", s->share_dir, strerror(-r));
@@ -1023,6 +1037,7 @@ int main(int argc, char **argv)
                 else
                         uv_timer_start(&s->poll_timer, on_poll, POLL_INTERVAL_MS, POLL_INTERVAL_MS);
         }
+run:
         uv_run(s->loop, UV_RUN_DEFAULT);
         sup_free_state(s);
         sup_template_free(s);

@@ -129,6 +129,7 @@ struct sup {
          * the template, else it is a clone of it, its RAM a private copy (clone_fd) */
         char *tmpl_memory, *tmpl_state;
         int tmpl_save;
+        int tmpl_9p; /* the share is virtio-9p, served by qemu: no virtiofsd, no RAM copy */
         int clone_fd;
         char *clone_mem_path; /* /proc/<pid>/fd/<clone_fd>, what qemu opens */
         struct sup_template_op *tmpl_op;

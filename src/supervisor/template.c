@@ -276,6 +276,11 @@ static void restore_next(struct sup_template_op *op)
                 r = op_qmp(op, "cont", NULL);
                 break;
         case 4:
+                if (s->tmpl_9p) { /* the 9p device came with the template */
+                        op->step = 6;
+                        restore_next(op);
+                        return;
+                }
                 r = op_qmp(op, "chardev-add", vfsd_chardev(s));
                 break;
         case 5:
