@@ -39,6 +39,8 @@ function M.bind(api, undo)
 
   --- Wait up to `timeout` seconds for the container's init to exit. Returns its exit status or nil.
   function A.wait(sb, st, timeout)
+    -- a create cut short before the guest made the container: no process to wait for
+    if type(st.runtime.handle) ~= "number" then return nil, "the container has no process in the guest", "ENOENT" end
     return (sb:wait(st.runtime.handle, timeout))
   end
 

@@ -92,6 +92,15 @@ function M.new(ctx, config)
     return s
   end
 
+  -- the test suite's fault injection (kata.fault): counts this command's steps and acts at one
+  local fault = os.getenv(require("kata.fault").VARIABLE)
+  if fault and fault ~= "" then
+    local f = require("kata.fault")
+    local spec, err = f.parse(fault)
+    if not spec then error({ msg = err }, 0) end
+    if spec.command == ctx.command then f.arm(api, spec, ctx.global.debug) end
+  end
+
   return require("kata.mechanism").attach(api)
 end
 

@@ -156,6 +156,17 @@ function M.bind(api, undo)
     if not ok and code ~= "ENOENT" then fail("remove state: " .. tostring(err)) end
   end
 
+  --- delete --force of an id with no record: a create or delete cut short between taking the sandbox lock
+  --- and saving the record (or between removing it and releasing the lock) left the lock file, which goes
+  --- now -- unless another command holds it (that command owns the id) or a sandbox of this id still has
+  --- containers or a directory. Never raises.
+  function C.forget(id)
+    if api.fs.stat(api.paths.sandbox(id)) or C.pod_members(id, id) > 0 then return end
+    local l = api.lock(id, 0)
+    if not l then return end
+    l:release(api.state.load(id) == nil)
+  end
+
   --- Every readable record under --root.
   function C.all()
     local out = {}

@@ -46,11 +46,14 @@ function M.bundle(dir, args, edit)
 end
 
 --- Run kata-runtime with stdio to files (a shim inherits them, so never to a pipe we wait on).
---- Returns status, stdout, stderr.
+--- opts: stdin, stdout (files), cwd, env (a table added to the environment). Returns status, stdout, stderr.
 function M.rt(root, args, opts)
   opts = opts or {}
   local out, err = os.tmpname(), os.tmpname()
-  local parts = { run.q(run.runtime), "--root", run.q(root), "--log", run.q(root .. ".log"), "--log-format", "json" }
+  local parts = {}
+  for k, v in pairs(opts.env or {}) do parts[#parts + 1] = k .. "=" .. run.q(v) end
+  parts[#parts + 1] = run.q(run.runtime)
+  for _, a in ipairs({ "--root", run.q(root), "--log", run.q(root .. ".log"), "--log-format", "json" }) do parts[#parts + 1] = a end
   for _, a in ipairs(args) do parts[#parts + 1] = run.q(a) end
   local cmd = table.concat(parts, " ") .. " <" .. (opts.stdin or "/dev/null") .. " >" .. (opts.stdout or out) .. " 2>" .. err
   if opts.cwd then cmd = "cd " .. run.q(opts.cwd) .. " && " .. cmd end

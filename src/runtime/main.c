@@ -38,7 +38,12 @@ static void interrupt_hook(lua_State *L, lua_Debug *ar)
 {
         (void)ar;
         lua_sethook(L, NULL, 0, 0);
-        luaL_error(L, "interrupted by %s", interrupted == SIGINT ? "SIGINT" : "SIGTERM");
+        /* an error table: a message for the user, not a script error with a position and a traceback */
+        lua_createtable(L, 0, 1);
+        lua_pushfstring(L, "interrupted by %s: what the command made is undone",
+                        interrupted == SIGINT ? "SIGINT" : "SIGTERM");
+        lua_setfield(L, -2, "msg");
+        lua_error(L);
 }
 
 static void on_interrupt(int sig)

@@ -273,7 +273,10 @@ function P.delete(ctx, api)
     return true
   end
   if not st then
-    if code == "ENOENT" and ctx.options.force then return true end
+    if code == "ENOENT" and ctx.options.force then
+      api.container.forget(id) -- what a command cut short may have left: the lock file
+      return true
+    end
     fail(code == "ENOENT" and "container does not exist" or err)
   end
   local rt = st.runtime
