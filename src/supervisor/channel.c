@@ -4,13 +4,8 @@
 #include <string.h>
 
 #include "channel.h"
+#include "framing.h"
 #include "vc/log.h"
-
-struct chan_write {
-        uv_write_t req;
-        struct sup_chan *ch;
-        uint8_t bytes[];
-};
 
 void sup_chan_init(struct sup_chan *ch, const struct sup_chan_ops *ops, void *data)
 {
@@ -38,8 +33,8 @@ void sup_chan_close(struct sup_chan *ch)
 
 static void write_cb(uv_write_t *req, int status)
 {
-        struct chan_write *w = (struct chan_write *)req;
-        struct sup_chan *ch = w->ch;
+        struct sup_frame_write *w = (struct sup_frame_write *)req;
+        struct sup_chan *ch = w->owner;
 
         free(w);
         if (status != UV_ECANCELED && ch->connected)
@@ -49,28 +44,9 @@ static void write_cb(uv_write_t *req, int status)
 int sup_chan_send(struct sup_chan *ch, uint8_t type, uint8_t stream, uint32_t id, const void *payload,
                   size_t len)
 {
-        struct chan_write *w;
-        uv_buf_t buf;
-        int r;
-
         if (!ch->connected)
                 return -EPIPE;
-        w = malloc(sizeof *w + VC_FRAME_HEADER + len);
-        if (w == NULL)
-                return -ENOMEM;
-        r = vc_frame_header_encode(w->bytes, type, stream, id, len);
-        if (r < 0) {
-                free(w);
-                return r;
-        }
-        if (len)
-                memcpy(w->bytes + VC_FRAME_HEADER, payload, len);
-        w->ch = ch;
-        buf = uv_buf_init((char *)w->bytes, (unsigned)(VC_FRAME_HEADER + len));
-        r = uv_write(&w->req, (uv_stream_t *)&ch->pipe, &buf, 1, write_cb);
-        if (r < 0)
-                free(w);
-        return r;
+        return sup_frame_write((uv_stream_t *)&ch->pipe, type, stream, id, payload, len, ch, write_cb);
 }
 
 size_t sup_chan_queued(const struct sup_chan *ch)
@@ -78,17 +54,17 @@ size_t sup_chan_queued(const struct sup_chan *ch)
         return ch->connected ? uv_stream_get_write_queue_size((const uv_stream_t *)&ch->pipe) : 0;
 }
 
-static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+static bool deliver(void *ctx, struct vc_frame *f)
 {
-        static char slab[65536];
-        buf->base = slab;
-        buf->len = sizeof slab;
+        struct sup_chan *ch = ctx;
+
+        ch->ops->frame(ch, f);
+        return ch->connected;
 }
 
 static void read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 {
         struct sup_chan *ch = st->data;
-        struct vc_frame f;
         int r;
 
         if (nread == 0)
@@ -98,21 +74,16 @@ static void read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
                 ch->ops->ended(ch, (int)nread);
                 return;
         }
-        if (vc_frame_reader_feed(&ch->rd, buf->base, (size_t)nread) < 0) {
+        r = sup_frame_feed(&ch->rd, buf->base, (size_t)nread, deliver, ch);
+        if (r == -ENOMEM) {
                 vc_log(VC_LOG_ERROR, ENOMEM, "agent channel");
-                return;
-        }
-        while ((r = vc_frame_reader_next(&ch->rd, &f)) == 1) {
-                ch->ops->frame(ch, &f);
-                if (!ch->connected)
-                        return;
-        }
-        if (r < 0) {
+        } else if (r < 0) {
                 sup_chan_close(ch);
                 ch->ops->protocol_error(ch);
                 return;
         }
-        ch->ops->progress(ch);
+        if (ch->connected)
+                ch->ops->progress(ch);
 }
 
 void sup_chan_pause(struct sup_chan *ch, bool pause)
@@ -123,7 +94,7 @@ void sup_chan_pause(struct sup_chan *ch, bool pause)
         if (pause)
                 uv_read_stop((uv_stream_t *)&ch->pipe);
         else
-                uv_read_start((uv_stream_t *)&ch->pipe, alloc_cb, read_cb);
+                uv_read_start((uv_stream_t *)&ch->pipe, sup_frame_alloc, read_cb);
 }
 
 static void connect_cb(uv_connect_t *req, int status)
@@ -133,7 +104,7 @@ static void connect_cb(uv_connect_t *req, int status)
         if (status == 0 && !uv_is_closing((uv_handle_t *)&ch->pipe)) {
                 ch->connected = true;
                 ch->paused = false;
-                uv_read_start((uv_stream_t *)&ch->pipe, alloc_cb, read_cb);
+                uv_read_start((uv_stream_t *)&ch->pipe, sup_frame_alloc, read_cb);
         } else if (status == 0) {
                 status = UV_ECANCELED;
         }

@@ -9,14 +9,10 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "base.h"
 #include "clients.h"
+#include "framing.h"
 #include "vc/log.h"
-
-struct client_write {
-        uv_write_t req;
-        struct sup_client *c;
-        uint8_t bytes[];
-};
 
 void sup_clients_init(struct sup_clients *set, uv_loop_t *loop, const struct sup_clients_ops *ops, void *data)
 {
@@ -66,9 +62,11 @@ struct sup_client *sup_client_alive(struct sup_clients *set, const struct sup_cl
 
 static void write_cb(uv_write_t *req, int status)
 {
-        struct client_write *w = (struct client_write *)req;
-        struct sup_client *c = w->c;
+        struct sup_frame_write *w = (struct sup_frame_write *)req;
+        struct sup_client *c = w->owner;
 
+        if (status == 0)
+                c->written += w->len;
         free(w);
         if (status == 0 && !c->closing)
                 c->set->ops->progress(c);
@@ -77,28 +75,15 @@ static void write_cb(uv_write_t *req, int status)
 int sup_client_send(struct sup_client *c, uint8_t type, uint8_t stream, uint32_t id, const void *payload,
                     size_t len)
 {
-        struct client_write *w;
-        uv_buf_t buf;
-        int r;
-
         if (c == NULL || c->closing)
                 return -EPIPE;
-        w = malloc(sizeof *w + VC_FRAME_HEADER + len);
-        if (w == NULL)
-                return -ENOMEM;
-        r = vc_frame_header_encode(w->bytes, type, stream, id, len);
-        if (r < 0) {
-                free(w);
-                return r;
+        if (sup_client_queued(c) + VC_FRAME_HEADER + len > SUP_CLIENT_QUEUE_MAX) {
+                vc_log(VC_LOG_WARNING, 0, "client %s does not read: %zu bytes queued to it, disconnecting",
+                       c->name, sup_client_queued(c));
+                sup_client_close(c);
+                return -ENOBUFS;
         }
-        if (len)
-                memcpy(w->bytes + VC_FRAME_HEADER, payload, len);
-        w->c = c;
-        buf = uv_buf_init((char *)w->bytes, (unsigned)(VC_FRAME_HEADER + len));
-        r = uv_write(&w->req, (uv_stream_t *)&c->pipe, &buf, 1, write_cb);
-        if (r < 0)
-                free(w);
-        return r;
+        return sup_frame_write((uv_stream_t *)&c->pipe, type, stream, id, payload, len, c, write_cb);
 }
 
 size_t sup_client_queued(const struct sup_client *c)
@@ -106,29 +91,29 @@ size_t sup_client_queued(const struct sup_client *c)
         return c->closing ? 0 : uv_stream_get_write_queue_size((const uv_stream_t *)&c->pipe);
 }
 
-static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+static bool deliver(void *ctx, struct vc_frame *f)
 {
-        static char slab[65536];
-        buf->base = slab;
-        buf->len = sizeof slab;
+        struct sup_client *c = ctx;
+
+        c->set->ops->frame(c, f);
+        return !c->closing;
 }
 
 static void read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 {
         struct sup_client *c = st->data;
-        struct vc_frame f;
         int r;
 
         if (nread == 0)
                 return;
-        if (nread < 0 || vc_frame_reader_feed(&c->rd, buf->base, (size_t)nread) < 0) {
+        if (nread < 0) {
                 sup_client_close(c);
                 return;
         }
-        while (!c->closing && (r = vc_frame_reader_next(&c->rd, &f)) == 1)
-                c->set->ops->frame(c, &f);
-        if (!c->closing && r < 0) {
-                vc_log(VC_LOG_WARNING, 0, "protocol error from client %s, dropping it", c->name);
+        r = sup_frame_feed(&c->rd, buf->base, (size_t)nread, deliver, c);
+        if (r < 0 && !c->closing) {
+                if (r == -EPROTO)
+                        vc_log(VC_LOG_WARNING, 0, "protocol error from client %s, dropping it", c->name);
                 sup_client_close(c);
         }
 }
@@ -141,7 +126,7 @@ void sup_client_pause(struct sup_client *c, bool pause)
         if (pause)
                 uv_read_stop((uv_stream_t *)&c->pipe);
         else
-                uv_read_start((uv_stream_t *)&c->pipe, alloc_cb, read_cb);
+                uv_read_start((uv_stream_t *)&c->pipe, sup_frame_alloc, read_cb);
 }
 
 /* "pid N (comm)" of the peer, for the log lines that name a client. */
@@ -190,7 +175,33 @@ static void on_connection(uv_stream_t *server, int status)
                 return;
         }
         peer_name(c);
-        uv_read_start((uv_stream_t *)&c->pipe, alloc_cb, read_cb);
+        uv_read_start((uv_stream_t *)&c->pipe, sup_frame_alloc, read_cb);
+}
+
+/* Every SUP_CLIENT_WATCH_MS: a client behind that took nothing of its queue for SUP_CLIENT_STALL_MS is
+ * disconnected. */
+static void on_watch(uv_timer_t *t)
+{
+        struct sup_clients *set = t->data;
+        uint64_t now = vc_now_ms();
+
+        for (struct sup_client *c = set->list; c; c = c->next) {
+                if (c->closing)
+                        continue;
+                if (sup_client_queued(c) <= SUP_CLIENT_HIGH) {
+                        c->behind_ms = 0;
+                } else if (c->behind_ms == 0 || c->written != c->stall_mark) {
+                        c->behind_ms = now;
+                        c->stall_mark = c->written;
+                } else if (now - c->behind_ms >= SUP_CLIENT_STALL_MS) {
+                        vc_log(VC_LOG_WARNING, 0,
+                               "client %s does not read: %zu bytes queued to it, none taken in %llu s, "
+                               "disconnecting",
+                               c->name, sup_client_queued(c),
+                               (unsigned long long)(now - c->behind_ms) / 1000);
+                        sup_client_close(c);
+                }
+        }
 }
 
 int sup_clients_listen(struct sup_clients *set, const char *path)
@@ -210,11 +221,21 @@ int sup_clients_listen(struct sup_clients *set, const char *path)
         umask(old);
         if (r == 0)
                 r = uv_listen((uv_stream_t *)&set->listener, 64, on_connection);
+        if (r == 0 && uv_timer_init(set->loop, &set->watch) == 0) {
+                set->watch.data = set;
+                set->watching = true;
+                uv_timer_start(&set->watch, on_watch, SUP_CLIENT_WATCH_MS, SUP_CLIENT_WATCH_MS);
+                uv_unref((uv_handle_t *)&set->watch);
+        }
         return r;
 }
 
 void sup_clients_stop_listening(struct sup_clients *set, const char *path)
 {
+        if (set->watching) {
+                uv_close((uv_handle_t *)&set->watch, NULL);
+                set->watching = false;
+        }
         if (!set->listening)
                 return;
         if (!uv_is_closing((uv_handle_t *)&set->listener))

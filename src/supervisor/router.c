@@ -91,6 +91,24 @@ static void send_event_all(struct sup *s, const char *name, json_object *params)
         json_object_put(o);
 }
 
+/* Count what the guest sent that was dropped; log it at most once per SUP_DROP_LOG_MS (a flood of
+ * drops must not become a flood of log lines). */
+static void note_dropped(struct sup *s, uint64_t events, uint64_t bytes)
+{
+        uint64_t now = vc_now_ms();
+
+        s->dropped_events += events;
+        s->dropped_bytes += bytes;
+        if (s->drop_logged_ms && now - s->drop_logged_ms < SUP_DROP_LOG_MS)
+                return;
+        vc_log(VC_LOG_WARNING, 0,
+               "dropped from the guest: %llu events over %u bytes, %llu bytes of output for handles whose "
+               "client went away",
+               (unsigned long long)s->dropped_events, SUP_EVENT_MAX, (unsigned long long)s->dropped_bytes);
+        s->drop_logged_ms = now;
+        s->dropped_events = s->dropped_bytes = 0;
+}
+
 /* --- processes --- */
 
 static struct proc *proc_find(struct sup *s, uint32_t handle)
@@ -139,6 +157,11 @@ static void proc_deliver(struct sup *s, struct proc *p, uint8_t type, uint8_t st
         uint32_t id = type == VC_FRAME_DATA ? p->handle : 0;
         if (p->attached && !p->attached->closing) {
                 (void)sup_client_send(p->attached, type, stream, id, payload, len);
+                return;
+        }
+        if (p->orphaned && type == VC_FRAME_DATA) {
+                /* nobody will read it, and holding it would stop the channel every container shares */
+                note_dropped(s, 0, len);
                 return;
         }
         struct chunk *k = chunk_new(type, stream, id, payload, len);
@@ -199,21 +222,32 @@ static struct sup *owner(struct sup_client *c)
         return c->set->data;
 }
 
-/* Pause the agent channel when a handle has more than SUP_BUFFER_LIMIT waiting (in its buffer or in its
- * client's write queue); resume once everything is under half of it, so that it does not flap per write. */
+/* Stop reading the agent channel when what it fed is over a bound -- a handle's buffer over
+ * SUP_BUFFER_LIMIT, a client's queue over SUP_CLIENT_HIGH, all of it over SUP_QUEUED_HIGH -- and read it
+ * again once each is under half its bound (a low-water mark, so that it does not flap per write). The
+ * guest's writes then wait in the port and its processes block: a flooding guest is slowed, not
+ * buffered. A client that stays behind is disconnected by clients.c (SUP_CLIENT_STALL_MS). */
 static void update_agent_reading(struct sup *s)
 {
-        size_t limit = s->chan.paused ? SUP_BUFFER_LIMIT / 2 : SUP_BUFFER_LIMIT;
-        int full = 0;
+        unsigned shift = s->chan.paused ? 1 : 0;
+        size_t total = 0;
+        bool full = false;
+
         if (!s->chan.connected)
                 return;
-        for (struct proc *p = s->procs; p && !full; p = p->next)
-                if (p->buffered > limit || (p->attached && sup_client_queued(p->attached) > limit))
-                        full = 1;
+        for (struct proc *p = s->procs; p && !full; p = p->next) {
+                full = p->buffered > SUP_BUFFER_LIMIT >> shift;
+                total += p->buffered;
+        }
+        for (struct sup_client *c = s->clients.list; c && !full; c = c->next) {
+                full = sup_client_queued(c) > SUP_CLIENT_HIGH >> shift;
+                total += sup_client_queued(c);
+        }
+        full = full || total > SUP_QUEUED_HIGH >> shift;
         if (full && !s->chan.paused)
-                vc_log(VC_LOG_DEBUG, 0, "output buffers full, pausing the agent channel");
+                vc_log(VC_LOG_DEBUG, 0, "output queues full, pausing the agent channel");
         else if (!full && s->chan.paused)
-                vc_log(VC_LOG_DEBUG, 0, "output buffers drained, resuming the agent channel");
+                vc_log(VC_LOG_DEBUG, 0, "output queues drained, resuming the agent channel");
         sup_chan_pause(&s->chan, full);
 }
 
@@ -421,8 +455,14 @@ static void agent_process_event(struct sup *s, json_object *params)
 
 static void agent_event(struct sup *s, struct vc_frame *f)
 {
-        json_object *ev = vc_rpc_parse(f->payload, f->len), *params = NULL;
+        json_object *ev, *params = NULL;
         const char *name;
+
+        if (f->len > SUP_EVENT_MAX) {
+                note_dropped(s, 1, 0);
+                return;
+        }
+        ev = vc_rpc_parse(f->payload, f->len);
 
         if (ev == NULL || vc_rpc_read_event(ev, &name, &params) < 0) {
                 vc_log(VC_LOG_WARNING, 0, "agent sent an invalid event, ignoring");
@@ -577,8 +617,10 @@ static void client_closing(struct sup_client *c)
                 if (p->c == c)
                         p->c = NULL;
         for (struct proc *p = s->procs; p; p = p->next) {
-                if (p->attached == c)
+                if (p->attached == c) {
                         p->attached = NULL;
+                        p->orphaned = 1;
+                }
                 drop_waiters(&p->waiters, c);
         }
         drop_waiters(&s->shutdown_waiters, c);

@@ -14,9 +14,22 @@
 #include "frame.h"
 #include "vc/qmp.h"
 
-/* Output kept per process handle while nobody reads it; past this the agent channel is not read until
- * the buffer drains (backpressure rather than loss). */
+/* The bounds on what the guest can make the supervisor hold (the guest is untrusted; see clients.h for
+ * the per-client ones). */
+
+/* Output kept per process handle before a client attaches; past this the agent channel is not read until
+ * the buffer drains (backpressure rather than loss). 4 MiB: as much as a client may have queued. */
 #define SUP_BUFFER_LIMIT (4u * 1024 * 1024)
+/* All of it together -- every handle's buffer and every client's queue: past this the agent channel is
+ * not read either, so that many handles or clients each under their own bound cannot add up. The
+ * channel is read again when the total and each part are under half their bound. */
+#define SUP_QUEUED_HIGH (16u * 1024 * 1024)
+/* The largest event from the guest the supervisor passes on (events are JSON: an exit is ~100 bytes); a
+ * bigger one is dropped with a log line, the channel stays up. Frames themselves are bounded by
+ * VC_FRAME_MAX, past which the stream is broken and the VM is stopped. */
+#define SUP_EVENT_MAX (64u * 1024)
+/* At most one log line per this long about dropped events or output, with the count. */
+#define SUP_DROP_LOG_MS 5000u
 
 enum sup_phase {
         PHASE_BOOT_VFSD,    /* virtiofsd started, waiting for its socket */
@@ -55,6 +68,7 @@ struct proc {
         int exited;
         int status;
         struct sup_client *attached;
+        int orphaned;              /* its attached client went away: later output is dropped, not buffered */
         struct chunk *head, *tail; /* output (and the exit event) nobody has attached for yet */
         size_t buffered;
         struct waiter *waiters;
@@ -111,6 +125,8 @@ struct sup {
         struct sup_chan chan;
         uint32_t next_agent_id;
         struct pending *pending;
+        uint64_t dropped_events, dropped_bytes; /* since the last log line about them */
+        uint64_t drop_logged_ms;
         struct sup_clients clients;
         struct proc *procs;
         struct waiter *shutdown_waiters;
