@@ -229,6 +229,20 @@ describe("the guest applies the process's security settings #integration", funct
       "process.apparmorProfile: 'docker-default' cannot be enforced in the guest" },
     { "an SELinux label", function(c) c.linux.mountLabel = "system_u:object_r:container_file_t:s0" end,
       "linux.mountLabel: 'system_u:object_r:container_file_t:s0' cannot be enforced in the guest" },
+    -- over the guest agent's bounds (issue 11)
+    { "a 100 KB argument", function(c) c.process.args[2] = ("x"):rep(100000) end,
+      "process.args[1]: 100000 bytes, more than the guest takes (65536)" },
+    { "an unknown rlimit", function(c) c.process.rlimits = { { type = "RLIMIT_NOFILE", hard = 8, soft = 8 }, { type = "RLIMIT_BOGUS", hard = 1, soft = 1 } } end,
+      "process.rlimits[1].type: unknown rlimit 'RLIMIT_BOGUS'" },
+    { "a uid out of the guest's range", function(c) c.process.user.uid = 4294967295 end,
+      "process.user.uid: 4294967295 is not within 0..4294967294" },
+    { "more additional groups than the guest takes", function(c)
+        c.process.user.additionalGids = {}
+        for i = 1, 300 do c.process.user.additionalGids[i] = i end
+      end, "process.user.additionalGids: 300 entries, more than the guest takes (256)" },
+    { "a bind mount whose source is missing", function(c)
+        table.insert(c.mounts, { destination = "/data", type = "bind", source = "/nonexistent/kata-src", options = { "rbind" } })
+      end, ("mounts[%d]: source '/nonexistent/kata-src' does not exist"):format(#vc.oci.default_spec().mounts) },
   }
   for _, r in ipairs(refusals) do
     it("refuses " .. r[1] .. " before a VM boots, naming the field", function()
@@ -236,8 +250,22 @@ describe("the guest applies the process's security settings #integration", funct
       local s, _, e = kata(b)
       assert.equal(1, s)
       assert.equal("config.json: " .. r[3] .. "\n", e)
+      -- nothing was launched, nor a sandbox directory made
+      assert.not_matches("launching sandbox VM", run.read(root .. ".log") or "")
+      assert.is_nil(vc.fs.stat(root .. "/.sandbox/" .. vc.id.digest("k" .. n)))
     end)
   end
+
+  it("refuses a 10 MB argument before a VM boots: config.json is over the size create reads", function()
+    local b = bundle({ "true" })
+    local config = vc.json.decode(run.read(b .. "/config.json"))
+    config.process.args[2] = ("x"):rep(10 * 1024 * 1024)
+    run.write(b .. "/config.json", vc.json.encode(config))
+    local s, _, e = kata(b)
+    assert.equal(1, s)
+    assert.equal("config.json: larger than 4194304 bytes\n", e)
+    assert.not_matches("launching sandbox VM", run.read(root .. ".log") or "")
+  end)
 
   it("makes linux.devices with their modes and owners, and enforces the device cgroup rules, as runc", function()
     local b = bundle({ "sh", "-c", "stat -c '%F %t:%T %a %u:%g' /dev/test1 /dev/fifo1; echo x > /dev/test1 && echo write-ok; " ..

@@ -42,9 +42,14 @@ int vc_oci_container_type(json_object *annotations, enum vc_container_type *ret_
 /* Refuse what the guest cannot honour, before a VM boots (src/lib/oci_guest.c): user and time namespaces,
  * namespace paths other than the network namespace and, for a pod container (pod_member), the pod's
  * uts/ipc/pid (a path's type is checked on the nsfs itself), sysctls of no namespace the container owns,
- * seccomp names the guest does not know, and fields the guest agent does not apply. -EINVAL naming the
- * field. */
+ * seccomp names the guest does not know, fields the guest agent does not apply, more mounts than it takes,
+ * a spec larger than one request carries, and the process as vc_oci_check_guest_process checks it.
+ * -EINVAL naming the field. */
 int vc_oci_check_guest(json_object *config, bool pod_member, const char *what, vc_error_t *err);
+/* The part of vc_oci_check_guest for one process (config.process, or an exec'd process): argument and
+ * environment counts and sizes, user and group ids, rlimit names, within what the guest agent takes.
+ * -EINVAL naming the field ("<what>: process.args[0]: ..."). */
+int vc_oci_check_guest_process(json_object *process, const char *what, vc_error_t *err);
 
 /* A default config.json for `spec`, like runc spec: sh in a busybox-style rootfs. */
 json_object *vc_oci_default_spec(void);

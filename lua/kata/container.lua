@@ -388,6 +388,7 @@ function M.bind(api, undo)
       p.user.additionalGids = {}
       for _, g in ipairs(o.additional_gids) do p.user.additionalGids[#p.user.additionalGids + 1] = math.tointeger(tonumber(g)) end
     end
+    must(nil, api.oci.validate_process(p, "exec")) -- what the guest would refuse, refused here
     return p
   end
 

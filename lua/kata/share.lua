@@ -31,10 +31,10 @@ function M.bind(api, undo)
   function S.check(config)
     for i, m in ipairs(config.mounts or {}) do
       if (m.type == "bind" or has_option(m, "bind", "rbind")) and type(m.source) == "string" and m.source:sub(1, 1) == "/" then
-        if not api.fs.stat(m.source) then fail(("mounts[%d]: source '%s' does not exist"):format(i - 1, m.source)) end
+        if not api.fs.stat(m.source) then fail(("config.json: mounts[%d]: source '%s' does not exist"):format(i - 1, m.source)) end
         local real = api.fs.realpath(m.source) or m.source
         if api.root and beneath(real, api.root) then
-          fail(("mounts[%d]: source '%s' is inside the runtime's root"):format(i - 1, m.source))
+          fail(("config.json: mounts[%d]: source '%s' is inside the runtime's root"):format(i - 1, m.source))
         end
       end
     end

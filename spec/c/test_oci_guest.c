@@ -1,5 +1,7 @@
 /* vc_oci_check_guest: what the guest cannot honour is refused on the host, with the field named. */
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "testlib.h"
@@ -118,10 +120,123 @@ static int test_sysctl_and_seccomp_names(void)
         return 0;
 }
 
+/* The error of checking `config` (owned by the call); "" when accepted. */
+static const char *check_doc(json_object *config)
+{
+        static char msg[512];
+        vc_error_t err = NULL;
+
+        msg[0] = '\0';
+        if (vc_oci_check_guest(config, false, "config.json", &err) < 0)
+                snprintf(msg, sizeof msg, "%s", err->msg);
+        vc_error_release(&err);
+        json_object_put(config);
+        return msg;
+}
+
+/* {"process": {"args": ["sh", <arg of n bytes>]}} */
+static json_object *with_arg_of(size_t n)
+{
+        json_object *config = json_object_new_object(), *process = json_object_new_object(),
+                    *args = json_object_new_array();
+        char *big = malloc(n + 1);
+
+        memset(big, 'x', n);
+        big[n] = '\0';
+        json_object_array_add(args, json_object_new_string("sh"));
+        json_object_array_add(args, json_object_new_string_len(big, (int)n));
+        free(big);
+        json_object_object_add(process, "args", args);
+        json_object_object_add(config, "process", process);
+        return config;
+}
+
+static int test_sizes(void)
+{
+        json_object *config, *env;
+
+        /* a 10 MB argument (a config.json can be 4 MiB: a 1 MiB one) is refused before a VM boots */
+        CHECK_STREQ(check_doc(with_arg_of(65536)), "");
+        CHECK_STREQ(check_doc(with_arg_of(65537)),
+                    "config.json: process.args[1]: 65537 bytes, more than the guest takes (65536)");
+        /* a spec over one request's size, even of small arguments */
+        config = with_arg_of(10);
+        env = json_object_new_array();
+        for (int i = 0; i < 4096; i++)
+                json_object_array_add(
+                    env,
+                    json_object_new_string(
+                        "K="
+                        "vvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvv"
+                        "vvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvv"
+                        "vvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvv"));
+        json_object_object_add(json_object_object_get(config, "process"), "env", env);
+        CHECK(strstr(check_doc(config), "without its hooks, more than one request to the guest carries") !=
+              NULL);
+        /* entry counts */
+        config = with_arg_of(1);
+        env = json_object_new_array();
+        for (int i = 0; i < 4097; i++)
+                json_object_array_add(env, json_object_new_string("A=1"));
+        json_object_object_add(json_object_object_get(config, "process"), "env", env);
+        CHECK_STREQ(check_doc(config),
+                    "config.json: process.env: 4097 entries, more than the guest takes (4096)");
+        CHECK_STREQ(check("\"process\":{\"args\":[\"sh\"],\"env\":[\"A=\\u0000b\"]}", false),
+                    "config.json: process.env[0]: contains a NUL byte");
+        return 0;
+}
+
+static int test_user_and_rlimits(void)
+{
+        CHECK_STREQ(check("\"process\":{\"args\":[\"sh\"],\"user\":{\"uid\":4294967294,\"gid\":0,"
+                          "\"additionalGids\":[1,2]},\"rlimits\":[{\"type\":\"RLIMIT_NOFILE\",\"hard\":1,"
+                          "\"soft\":1}]}",
+                          false),
+                    "");
+        CHECK_STREQ(check("\"process\":{\"args\":[\"sh\"],\"user\":{\"uid\":4294967295,\"gid\":0}}", false),
+                    "config.json: process.user.uid: 4294967295 is not within 0..4294967294");
+        CHECK_STREQ(check("\"process\":{\"args\":[\"sh\"],\"user\":{\"uid\":0,\"gid\":5000000000}}", false),
+                    "config.json: process.user.gid: 5000000000 is not within 0..4294967294");
+        CHECK_STREQ(
+            check("\"process\":{\"args\":[\"sh\"],\"user\":{\"uid\":0,\"gid\":0,\"additionalGids\":[1,"
+                  "99999999999]}}",
+                  false),
+            "config.json: process.user.additionalGids[1]: 99999999999 is not within 0..4294967294");
+        CHECK_STREQ(
+            check("\"process\":{\"args\":[\"sh\"],\"rlimits\":[{\"type\":\"RLIMIT_NOFILE\",\"hard\":1,"
+                  "\"soft\":1},{\"type\":\"RLIMIT_BOGUS\",\"hard\":1,\"soft\":1}]}",
+                  false),
+            "config.json: process.rlimits[1].type: unknown rlimit 'RLIMIT_BOGUS'");
+        {
+                json_object *config = json_object_new_object(), *user = json_object_new_object(),
+                            *gids = json_object_new_array(), *process = json_object_new_object();
+                for (int i = 0; i < 257; i++)
+                        json_object_array_add(gids, json_object_new_int(i));
+                json_object_object_add(user, "additionalGids", gids);
+                json_object_object_add(process, "user", user);
+                json_object_object_add(config, "process", process);
+                CHECK_STREQ(check_doc(config), "config.json: process.user.additionalGids: 257 entries, more "
+                                               "than the guest takes (256)");
+        }
+        /* an exec'd process gets the same checks */
+        {
+                vc_error_t err = NULL;
+                json_object *p = json_tokener_parse("{\"args\":[\"sh\"],\"rlimits\":[{\"type\":\"RLIMIT_X\","
+                                                    "\"hard\":1,\"soft\":1}]}");
+                CHECK(vc_oci_check_guest_process(p, "exec", &err) == -EINVAL);
+                CHECK_STREQ(err->msg, "exec: process.rlimits[0].type: unknown rlimit 'RLIMIT_X'");
+                vc_error_release(&err);
+                json_object_put(p);
+        }
+        return 0;
+}
+
 int main(void)
 {
         RUN_TEST(test_namespace_paths);
         RUN_TEST(test_unsupported_fields);
         RUN_TEST(test_sysctl_and_seccomp_names);
+        RUN_TEST(test_sizes);
+        RUN_TEST(test_user_and_rlimits);
         return TAP_DONE();
 }

@@ -15,6 +15,7 @@
 #include "base.h"
 #include "buf.h"
 #include "frame.h"
+#include "oci_rules.h"
 #include "rpc.h"
 
 #define AGENT_VERSION "0.1.0"
@@ -25,11 +26,11 @@
 
 /* Bounds on what the host may ask for. */
 #define AGENT_ID_MAX 1024
-#define AGENT_MAX_ARGS 4096
-#define AGENT_MAX_ENV 4096
-#define AGENT_MAX_MOUNTS 256
-#define AGENT_MAX_GROUPS 256
-#define AGENT_MAX_STR 65536
+#define AGENT_MAX_ARGS VC_PROCESS_MAX_ARGS /* oci_rules.h: the runtime checks these too */
+#define AGENT_MAX_ENV VC_PROCESS_MAX_ENV
+#define AGENT_MAX_MOUNTS VC_SPEC_MAX_MOUNTS
+#define AGENT_MAX_GROUPS VC_PROCESS_MAX_GROUPS
+#define AGENT_MAX_STR VC_PROCESS_MAX_STR
 /* A process whose data frames waiting for the port exceed this is not read any more until they drain. */
 #define AGENT_OUT_CAP (1024u * 1024u)
 /* A process whose stdin backlog exceeds this stops the agent reading the port until it drains, for at

@@ -140,28 +140,6 @@ static int strv_from_array(json_object *a, size_t maxn, size_t maxlen, bool need
         return 0;
 }
 
-static const struct {
-        const char *name;
-        int resource;
-} rlimit_names[] = {
-    {"RLIMIT_AS", RLIMIT_AS},
-    {"RLIMIT_CORE", RLIMIT_CORE},
-    {"RLIMIT_CPU", RLIMIT_CPU},
-    {"RLIMIT_DATA", RLIMIT_DATA},
-    {"RLIMIT_FSIZE", RLIMIT_FSIZE},
-    {"RLIMIT_LOCKS", RLIMIT_LOCKS},
-    {"RLIMIT_MEMLOCK", RLIMIT_MEMLOCK},
-    {"RLIMIT_MSGQUEUE", RLIMIT_MSGQUEUE},
-    {"RLIMIT_NICE", RLIMIT_NICE},
-    {"RLIMIT_NOFILE", RLIMIT_NOFILE},
-    {"RLIMIT_NPROC", RLIMIT_NPROC},
-    {"RLIMIT_RSS", RLIMIT_RSS},
-    {"RLIMIT_RTPRIO", RLIMIT_RTPRIO},
-    {"RLIMIT_RTTIME", RLIMIT_RTTIME},
-    {"RLIMIT_SIGPENDING", RLIMIT_SIGPENDING},
-    {"RLIMIT_STACK", RLIMIT_STACK},
-};
-
 static int parse_rlimits(struct spawn *s, json_object *a, char *err, size_t errlen)
 {
         size_t n = json_object_array_length(a);
@@ -170,7 +148,6 @@ static int parse_rlimits(struct spawn *s, json_object *a, char *err, size_t errl
                 return spec_fail(err, errlen, "process.rlimits: too many entries");
         for (size_t i = 0; i < n; i++) {
                 json_object *e = json_object_array_get_idx(a, i), *t, *hard, *soft;
-                size_t k;
                 int rc;
                 if (!json_object_is_type(e, json_type_object))
                         return spec_fail(err, errlen, "process.rlimits[%zu]: expected object", i);
@@ -180,16 +157,15 @@ static int parse_rlimits(struct spawn *s, json_object *a, char *err, size_t errl
                         return rc;
                 if (!t || !hard || !soft)
                         return spec_fail(err, errlen, "process.rlimits[%zu]: needs type, hard and soft", i);
-                for (k = 0; k < sizeof rlimit_names / sizeof rlimit_names[0]; k++)
-                        if (strcmp(rlimit_names[k].name, json_object_get_string(t)) == 0)
-                                break;
-                if (k == sizeof rlimit_names / sizeof rlimit_names[0])
+                const char *name;
+                int resource = vc_rlimit_lookup(json_object_get_string(t), &name);
+                if (resource < 0)
                         return spec_fail(err, errlen, "process.rlimits[%zu]: unknown type '%.64s'", i,
                                          json_object_get_string(t));
                 /* json-c clamps to int64; a uint64 like 18446744073709551615 means unlimited */
                 uint64_t h = json_object_get_uint64(hard), so = json_object_get_uint64(soft);
-                s->rlimits[s->nrlimits].resource = rlimit_names[k].resource;
-                s->rlimits[s->nrlimits].name = rlimit_names[k].name;
+                s->rlimits[s->nrlimits].resource = resource;
+                s->rlimits[s->nrlimits].name = name;
                 s->rlimits[s->nrlimits].lim.rlim_max = h >= (uint64_t)INT64_MAX ? RLIM_INFINITY : h;
                 s->rlimits[s->nrlimits].lim.rlim_cur = so >= (uint64_t)INT64_MAX ? RLIM_INFINITY : so;
                 s->nrlimits++;

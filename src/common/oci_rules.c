@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 
 static bool ipc_key(const char *k)
 {
@@ -60,4 +61,37 @@ int vc_sysctl_check(const char *key, bool ns_ipc, bool ns_uts, bool ns_net, char
                 snprintf(err, errlen, "linux.sysctl: '%s' is not in a namespace of the container's own", key);
         }
         return -EINVAL;
+}
+
+static const struct {
+        const char *name;
+        int resource;
+} rlimit_names[] = {
+    {"RLIMIT_AS", RLIMIT_AS},
+    {"RLIMIT_CORE", RLIMIT_CORE},
+    {"RLIMIT_CPU", RLIMIT_CPU},
+    {"RLIMIT_DATA", RLIMIT_DATA},
+    {"RLIMIT_FSIZE", RLIMIT_FSIZE},
+    {"RLIMIT_LOCKS", RLIMIT_LOCKS},
+    {"RLIMIT_MEMLOCK", RLIMIT_MEMLOCK},
+    {"RLIMIT_MSGQUEUE", RLIMIT_MSGQUEUE},
+    {"RLIMIT_NICE", RLIMIT_NICE},
+    {"RLIMIT_NOFILE", RLIMIT_NOFILE},
+    {"RLIMIT_NPROC", RLIMIT_NPROC},
+    {"RLIMIT_RSS", RLIMIT_RSS},
+    {"RLIMIT_RTPRIO", RLIMIT_RTPRIO},
+    {"RLIMIT_RTTIME", RLIMIT_RTTIME},
+    {"RLIMIT_SIGPENDING", RLIMIT_SIGPENDING},
+    {"RLIMIT_STACK", RLIMIT_STACK},
+};
+
+int vc_rlimit_lookup(const char *name, const char **ret_name)
+{
+        for (size_t k = 0; k < sizeof rlimit_names / sizeof rlimit_names[0]; k++)
+                if (strcmp(rlimit_names[k].name, name) == 0) {
+                        if (ret_name)
+                                *ret_name = rlimit_names[k].name;
+                        return rlimit_names[k].resource;
+                }
+        return -1;
 }

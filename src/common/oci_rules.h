@@ -12,4 +12,16 @@
  * field's; anything else is not namespaced. 0, or -EINVAL with the reason ("linux.sysctl: ...") in err. */
 int vc_sysctl_check(const char *key, bool ns_ipc, bool ns_uts, bool ns_net, char *err, size_t errlen);
 
+/* What one process (config.process, an exec'd process) may carry to the guest: the agent refuses more,
+ * and the runtime refuses it on the host before a VM boots. */
+#define VC_PROCESS_MAX_ARGS 4096  /* process.args entries */
+#define VC_PROCESS_MAX_ENV 4096   /* process.env entries */
+#define VC_PROCESS_MAX_STR 65536  /* bytes of one argument or environment entry */
+#define VC_PROCESS_MAX_GROUPS 256 /* process.user.additionalGids entries */
+#define VC_SPEC_MAX_MOUNTS 256    /* mounts entries */
+
+/* The resource an rlimit type names ("RLIMIT_NOFILE" -> RLIMIT_NOFILE), or -1 for a name the guest does
+ * not know; *ret_name (may be NULL) gets the static spelling. */
+int vc_rlimit_lookup(const char *name, const char **ret_name);
+
 #endif

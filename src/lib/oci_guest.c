@@ -1,15 +1,20 @@
 /* What of a config.json the guest cannot honour, refused on the host before a VM boots: namespaces the
  * container would have to share with the host (only the pod's own and the network namespace cross into
- * the VM), user namespaces, and fields the guest agent does not apply. Each error names the field. */
+ * the VM), user namespaces, fields the guest agent does not apply, and what is over the agent's bounds
+ * (sizes, counts, id ranges, rlimit names: oci_rules.h holds them for both). Each error names the field. */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <stdint.h>
 #include <linux/nsfs.h>
 #include <sched.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
+#include "frame.h"
 #include "oci_rules.h"
 #include "seccomp_names.h"
 #include "util.h"
@@ -237,13 +242,141 @@ static int check_seccomp(json_object *linux_, const char *what, vc_error_t *err)
         return 0;
 }
 
+/* process[key], an array of strings, within the agent's bounds: at most maxn entries, each at most
+ * VC_PROCESS_MAX_STR bytes with no NUL byte inside. */
+static int check_strings(json_object *process, const char *key, size_t maxn, const char *what,
+                         vc_error_t *err)
+{
+        json_object *a;
+        size_t n;
+
+        if (!json_object_object_get_ex(process, key, &a) || !json_object_is_type(a, json_type_array))
+                return 0;
+        if ((n = json_object_array_length(a)) > maxn)
+                return vc_error_setx(err, EINVAL,
+                                     "%s: process.%s: %zu entries, more than the guest takes (%zu)", what,
+                                     key, n, maxn);
+        for (size_t i = 0; i < n; i++) {
+                json_object *e = json_object_array_get_idx(a, i);
+                size_t len;
+                if (!json_object_is_type(e, json_type_string))
+                        continue; /* vc_oci_validate's to refuse */
+                len = (size_t)json_object_get_string_len(e);
+                if (len > VC_PROCESS_MAX_STR)
+                        return vc_error_setx(err, EINVAL,
+                                             "%s: process.%s[%zu]: %zu bytes, more than the guest takes (%d)",
+                                             what, key, i, len, VC_PROCESS_MAX_STR);
+                if (strlen(json_object_get_string(e)) != len)
+                        return vc_error_setx(err, EINVAL, "%s: process.%s[%zu]: contains a NUL byte", what,
+                                             key, i);
+        }
+        return 0;
+}
+
+/* An id of the guest's: 0..UINT32_MAX-1 ((uid_t)-1 means "no change" to setresuid). */
+static bool id_in_range(json_object *v)
+{
+        int64_t n = json_object_get_int64(v);
+        return json_object_is_type(v, json_type_int) && n >= 0 && n <= (int64_t)UINT32_MAX - 1;
+}
+
+static int check_user(json_object *process, const char *what, vc_error_t *err)
+{
+        static const char *const ids[] = {"uid", "gid"};
+        json_object *user, *v;
+        size_t n;
+
+        if (!json_object_object_get_ex(process, "user", &user) ||
+            !json_object_is_type(user, json_type_object))
+                return 0;
+        for (size_t i = 0; i < ELEMENTSOF(ids); i++)
+                if (json_object_object_get_ex(user, ids[i], &v) && !id_in_range(v))
+                        return vc_error_setx(err, EINVAL, "%s: process.user.%s: %.32s is not within 0..%u",
+                                             what, ids[i], json_object_to_json_string(v), UINT32_MAX - 1);
+        if (!json_object_object_get_ex(user, "additionalGids", &v) ||
+            !json_object_is_type(v, json_type_array))
+                return 0;
+        if ((n = json_object_array_length(v)) > VC_PROCESS_MAX_GROUPS)
+                return vc_error_setx(
+                    err, EINVAL,
+                    "%s: process.user.additionalGids: %zu entries, more than the guest takes (%d)", what, n,
+                    VC_PROCESS_MAX_GROUPS);
+        for (size_t i = 0; i < n; i++)
+                if (!id_in_range(json_object_array_get_idx(v, i)))
+                        return vc_error_setx(
+                            err, EINVAL, "%s: process.user.additionalGids[%zu]: %.32s is not within 0..%u",
+                            what, i, json_object_to_json_string(json_object_array_get_idx(v, i)),
+                            UINT32_MAX - 1);
+        return 0;
+}
+
+static int check_rlimits(json_object *process, const char *what, vc_error_t *err)
+{
+        json_object *a, *t;
+        size_t n;
+
+        if (!json_object_object_get_ex(process, "rlimits", &a) || !json_object_is_type(a, json_type_array))
+                return 0;
+        if ((n = json_object_array_length(a)) > RLIM_NLIMITS)
+                return vc_error_setx(err, EINVAL,
+                                     "%s: process.rlimits: %zu entries, more than the guest takes (%d)", what,
+                                     n, RLIM_NLIMITS);
+        for (size_t i = 0; i < n; i++)
+                if (json_object_object_get_ex(json_object_array_get_idx(a, i), "type", &t) &&
+                    json_object_is_type(t, json_type_string) &&
+                    vc_rlimit_lookup(json_object_get_string(t), NULL) < 0)
+                        return vc_error_setx(err, EINVAL,
+                                             "%s: process.rlimits[%zu].type: unknown rlimit '%.64s'", what, i,
+                                             json_object_get_string(t));
+        return 0;
+}
+
+int vc_oci_check_guest_process(json_object *process, const char *what, vc_error_t *err)
+{
+        json_object *cwd;
+        int r;
+
+        if (process == NULL || !json_object_is_type(process, json_type_object))
+                return 0;
+        if ((r = check_strings(process, "args", VC_PROCESS_MAX_ARGS, what, err)) < 0 ||
+            (r = check_strings(process, "env", VC_PROCESS_MAX_ENV, what, err)) < 0 ||
+            (r = check_user(process, what, err)) < 0 || (r = check_rlimits(process, what, err)) < 0)
+                return r;
+        if (json_object_object_get_ex(process, "cwd", &cwd) && json_object_is_type(cwd, json_type_string) &&
+            json_object_get_string_len(cwd) >= PATH_MAX)
+                return vc_error_setx(err, EINVAL, "%s: process.cwd: longer than a path may be (%d bytes)",
+                                     what, PATH_MAX - 1);
+        return 0;
+}
+
+/* The request that creates the container carries the whole spec (hooks aside, which run on the host) in
+ * one frame: a spec larger than a frame can hold would only fail once the VM has booted. The margin is
+ * for the request's other members and the rewritten mount sources. */
+#define SPEC_FRAME_MARGIN (64u * 1024u)
+
+static int check_size(json_object *config, const char *what, vc_error_t *err)
+{
+        json_object *hooks;
+        size_t len = 0, hooks_len = 0;
+
+        (void)json_object_to_json_string_length(config, JSON_C_TO_STRING_PLAIN, &len);
+        if (json_object_object_get_ex(config, "hooks", &hooks))
+                (void)json_object_to_json_string_length(hooks, JSON_C_TO_STRING_PLAIN, &hooks_len);
+        if (len - hooks_len > VC_FRAME_MAX - SPEC_FRAME_MARGIN)
+                return vc_error_setx(err, EINVAL,
+                                     "%s: %zu bytes without its hooks, more than one request to the guest "
+                                     "carries (%u)",
+                                     what, len - hooks_len, VC_FRAME_MAX - SPEC_FRAME_MARGIN);
+        return 0;
+}
+
 int vc_oci_check_guest(json_object *config, bool pod_member, const char *what, vc_error_t *err)
 {
         /* fields the guest agent does not apply */
         static const char *const linux_unsupported[] = {"uidMappings", "gidMappings", "intelRdt",
                                                         "personality", "timeOffsets", "memoryPolicy"};
         static const char *const process_unsupported[] = {"scheduler", "ioPriority", "execCPUAffinity"};
-        json_object *linux_, *process;
+        json_object *linux_, *process, *mounts;
         int r;
 
         if (json_object_object_get_ex(config, "linux", &linux_) &&
@@ -256,6 +389,16 @@ int vc_oci_check_guest(json_object *config, bool pod_member, const char *what, v
                                 return vc_error_setx(err, EINVAL, "%s: linux.%s: not supported in the guest",
                                                      what, linux_unsupported[i]);
         }
+        if (json_object_object_get_ex(config, "mounts", &mounts) &&
+            json_object_is_type(mounts, json_type_array) &&
+            json_object_array_length(mounts) > VC_SPEC_MAX_MOUNTS)
+                return vc_error_setx(err, EINVAL, "%s: mounts: %zu entries, more than the guest takes (%d)",
+                                     what, json_object_array_length(mounts), VC_SPEC_MAX_MOUNTS);
+        if ((r = check_size(config, what, err)) < 0)
+                return r;
+        if (json_object_object_get_ex(config, "process", &process) &&
+            (r = vc_oci_check_guest_process(process, what, err)) < 0)
+                return r;
         if (json_object_object_get_ex(config, "process", &process) &&
             json_object_is_type(process, json_type_object))
                 for (size_t i = 0; i < ELEMENTSOF(process_unsupported); i++)

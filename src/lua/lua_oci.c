@@ -64,7 +64,8 @@ static int loci_check_guest(lua_State *L)
         return 1;
 }
 
-/* vc.oci.validate_process(process [, what]) -> true | nil, msg, "EINVAL" */
+/* vc.oci.validate_process(process [, what]) -> true | nil, msg, "EINVAL": an exec'd process, valid and
+ * within what the guest takes */
 static int loci_validate_process(lua_State *L)
 {
         luaL_checktype(L, 1, LUA_TTABLE);
@@ -72,6 +73,8 @@ static int loci_validate_process(lua_State *L)
         vc_error_t err = NULL;
         json_object *o = checkjson(L, 1);
         int r = vc_oci_validate_process(o, what, &err);
+        if (r >= 0)
+                r = vc_oci_check_guest_process(o, what, &err);
         json_object_put(o);
         if (r < 0)
                 return vc_l_pusherror(L, &err);
