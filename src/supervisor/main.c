@@ -51,6 +51,7 @@ static const struct sup_up up = {
 
 #define CHECK_INTERVAL_MS 500
 #define CLONE_CHECK_INTERVAL_MS 20
+#define CLONE_FIRST_AGENT_ID 0x40000000u
 #define POLL_INTERVAL_MS 10
 
 /* --- configuration --- */
@@ -184,6 +185,11 @@ static int load_config(struct sup *s, const char *path)
                     (r = cfg_string(v, "state", 1, &s->tmpl_state)) < 0)
                         goto out;
                 s->tmpl_save = json_object_object_get_ex(v, "save", &b) && json_object_get_boolean(b);
+                /* A clone's agent may still answer what the template's supervisor asked just before the
+                 * save (probes in flight): its ids are small, so a clone numbers its requests far from
+                 * them, and such answers are dropped as unknown instead of taken for its own. */
+                if (!s->tmpl_save)
+                        s->next_agent_id = CLONE_FIRST_AGENT_ID;
                 s->tmpl_9p = json_object_object_get_ex(v, "fs", &b) &&
                              json_object_is_type(b, json_type_string) &&
                              strcmp(json_object_get_string(b), "9p") == 0;
