@@ -6,7 +6,6 @@
 -- at every step of start and delete too (the suite walks the parts' kills at a chosen set of steps); KATA_FAULT_PARALLEL sets how many cases run at once (default 3), and
 -- KATA_FAULT_ONLY (a Lua pattern) picks the cases whose name ("create:9:kill", "create:12:qemu killed") matches.
 local vc = require("vc")
-local vctest = require("vctest") -- test-only primitives (not installed)
 local run = require("spec.helpers.run")
 local world = require("spec.helpers.world")
 local pool = require("spec.helpers.pool")
@@ -20,33 +19,16 @@ local ONLY = os.getenv("KATA_FAULT_ONLY") -- a Lua pattern: only the cases whose
 local PARTS = { supervisor = "kata-supervisor", qemu = "qemu-system", virtiofsd = "virtiofsd", shim = "kata-shim" }
 
 describe("fault injection #integration", function()
-  local tmp, bundle, roots = nil, nil, 0
+  local ws = pool.workspace("kata-fault")
+  local bundle
+  local new_root = ws.new_root
 
-  setup(function()
-    if not ok_env then return end
-    assert(vctest.proc.set_subreaper())
-    tmp = run.tmpdir("kata-fault")
-  end)
-  teardown(function()
-    if not ok_env then return end
-    -- whatever a failed case left
-    for i = 1, roots do
-      local root = ("%s/root%d"):format(tmp, i)
-      for _, id in ipairs(vc.state.list(root) or {}) do world.rt(root, { "delete", "--force", id }) end
-    end
-    vctest.proc.set_subreaper(false)
-    if tmp then run.rmrf(tmp) end
-    if world.ROOTFS_TEMPLATE then run.rmrf(world.ROOTFS_TEMPLATE) end
-  end)
+  setup(function() if ok_env then ws.setup() end end)
+  teardown(function() if ok_env then ws.teardown() end end)
 
   if not ok_env then
     pending("integration specs skipped: " .. why)
     return
-  end
-
-  local function new_root()
-    roots = roots + 1
-    return ("%s/root%d"):format(tmp, roots)
   end
 
   -- The steps a command took, from its --debug log: { "lock", "state.save", ... }.
@@ -147,7 +129,7 @@ describe("fault injection #integration", function()
   end
 
   it("cleans up after every step of create, start and delete, and the id works again", function()
-    bundle = world.bundle(tmp .. "/bundle", { "sleep", "1000" })
+    bundle = world.bundle(ws.tmp .. "/bundle", { "sleep", "1000" })
     -- the steps, from one traced lifecycle: a fault at a step past the last never fires
     local root = new_root()
     local never = { create = "create:100000:kill", start = "start:100000:kill", delete = "delete:100000:kill" }

@@ -1,5 +1,6 @@
 -- Nothing lost, nothing leaked (issue 11): delete --force of whatever is under --root, a create killed or
--- interrupted while its VM boots, and create racing delete on one id. Every case ends with the leak check.
+-- interrupted while its VM boots (spec/fault_spec.lua walks every step; spec/race_spec.lua races commands
+-- on one id). Every case ends with the leak check.
 local vc = require("vc")
 local vctest = require("vctest") -- test-only primitives (not installed)
 local run = require("spec.helpers.run")
@@ -125,37 +126,4 @@ describe("robustness #integration", function()
       assert.same({}, world.leaks(root))
     end)
   end
-
-  it("create racing delete --force of the same id ends as one of the serial orders", function()
-    local b = bundle("b", { "sleep", "100" })
-    local outcomes = {}
-    for round = 1, 4 do
-      local pid, status = create_bg(b, "c1")
-      -- three deletes started around the create, as a kubelet retrying does
-      for _ = 1, 3 do
-        os.execute(("%s --root %s delete --force c1 >/dev/null 2>&1 &"):format(run.q(run.runtime), run.q(root)))
-      end
-      assert.truthy(world.wait_for(status, 180), "create did not end")
-      -- let the deletes finish: they hold the lock in turn
-      assert.truthy(world.wait_for(function()
-        for _, p in ipairs(world.processes(root)) do if p:match(" delete ") then return false end end
-        return true
-      end, 180))
-      local st = world.state(root, "c1")
-      if st then
-        -- create ran last: it returned 0 and its container is whole
-        assert.equal(0, status())
-        assert.equal("created", st.status)
-        assert.is_true(vc.proc.alive(st.pid))
-        outcomes[#outcomes + 1] = "created"
-        assert.equal(0, (rt("delete", "--force", "c1")))
-      else
-        -- a delete ran last: nothing of the create is left
-        outcomes[#outcomes + 1] = "deleted"
-      end
-      assert.same({}, world.leaks(root), "round " .. round)
-      assert(pid)
-    end
-    print("  create vs delete --force: " .. table.concat(outcomes, ", "))
-  end)
 end)

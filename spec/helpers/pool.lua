@@ -93,6 +93,33 @@ function M.run(cases, parallel)
   return failures, vc.clock.monotonic() - t0
 end
 
+--- The workspace of a spec file whose cases each take a --root of their own: ws.setup() and ws.teardown()
+--- (for busted's setup and teardown: a subreaper for the runtime's orphans, a temporary directory, and at
+--- the end delete --force of whatever a failed case left in any root), ws.new_root(), ws.tmp.
+function M.workspace(prefix)
+  local vctest = require("vctest")
+  local world = require("spec.helpers.world")
+  local ws = { roots = 0 }
+  function ws.setup()
+    assert(vctest.proc.set_subreaper())
+    ws.tmp = run.tmpdir(prefix)
+  end
+  function ws.teardown()
+    for i = 1, ws.roots do
+      local root = ("%s/root%d"):format(ws.tmp, i)
+      for _, id in ipairs(vc.state.list(root) or {}) do world.rt(root, { "delete", "--force", id }) end
+    end
+    vctest.proc.set_subreaper(false)
+    if ws.tmp then run.rmrf(ws.tmp) end
+    if world.ROOTFS_TEMPLATE then run.rmrf(world.ROOTFS_TEMPLATE) end
+  end
+  function ws.new_root()
+    ws.roots = ws.roots + 1
+    return ("%s/root%d"):format(ws.tmp, ws.roots)
+  end
+  return ws
+end
+
 --- Run `cases` ({ name =, fn = function(root) }) in `parallel` lanes, each lane taking the next case in turn
 --- with a --root of its own from new_root(): every case starts on a clean root and must leave it clean, so
 --- the cases of a lane follow each other on one root. A failed case moves its lane to a fresh root. Each
