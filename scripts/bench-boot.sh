@@ -5,14 +5,16 @@
 #
 #   scripts/bench-boot.sh [N]
 #
-# Environment: BUILD_DIR (default ./build), VC_GUEST_DIR (default $BUILD_DIR/guest), ACCEL (auto|kvm|tcg,
-# default auto), MEMORY_MIB (default 256), VCPUS (default 1), KERNEL (default $VC_GUEST_DIR/vmlinux), KERNEL_PARAMS (appended). Needs root (the share dir becomes a mount).
+# Environment: BUILD_DIR (default ./build), GUEST_KERNEL (kata|debian, default kata), VC_GUEST_DIR (the image
+# directory, default $BUILD_DIR/guest/$GUEST_KERNEL), ACCEL (auto|kvm|tcg, default auto), MEMORY_MIB (default
+# 256), VCPUS (default 1), KERNEL (default $VC_GUEST_DIR/vmlinux), KERNEL_PARAMS (appended). Needs root (the
+# share dir becomes a mount).
 set -euo pipefail
 
 N=${1:-10}
 [[ $N =~ ^[1-9][0-9]*$ ]] || { echo "bench-boot: N must be a positive integer, got '$N'" >&2; exit 1; }
 BUILD_DIR=$(cd "${BUILD_DIR:-./build}" 2>/dev/null && pwd) || { echo "bench-boot: no build dir" >&2; exit 1; }
-GUEST=${VC_GUEST_DIR:-$BUILD_DIR/guest}
+GUEST=${VC_GUEST_DIR:-$BUILD_DIR/guest/${GUEST_KERNEL:-kata}}
 for f in "$BUILD_DIR/vc.so" "$BUILD_DIR/kata-supervisor" "$GUEST/vmlinux" "$GUEST/initrd.img"; do
 	[[ -e $f ]] || { echo "bench-boot: '$f' is missing (build, then scripts/build-guest.sh)" >&2; exit 1; }
 done

@@ -11,6 +11,8 @@ PKGS=(
 	lua-busted lua-filesystem
 	# the VM: hypervisor, virtio-fs daemon, guest image tools
 	qemu-system-x86 qemu-system-common busybox-static cpio kmod binutils lz4 zstd xz-utils
+	# the project's guest kernel (scripts/build-kernel.sh): Debian's kernel source and what building it needs
+	linux-source-6.1 bc bison flex libelf-dev libssl-dev
 	# host tools the tests and benchmarks use
 	iproute2 util-linux procps strace crun runc clang-format
 	# the fuzzers (scripts/fuzz.sh): clang with libFuzzer and the sanitizer runtimes

@@ -1,4 +1,4 @@
--- kata-agent in a real guest: boots one QEMU VM (TCG) with build/guest/{vmlinux,initrd.img}, shares a
+-- kata-agent in a real guest: boots one QEMU VM (TCG) with the default guest image, shares a
 -- busybox rootfs through virtiofsd, and drives the agent through build/kata-agentctl.
 -- Builds nothing: run `cmake -S . -B build && make -C build -j2 && scripts/build-guest.sh build` first.
 local json = require("dkjson")
@@ -7,7 +7,7 @@ local wait_for = require("spec.helpers.run").wait_for
 
 local BUILD = os.getenv("VC_BUILD_DIR") or "./build"
 local CTL = BUILD .. "/kata-agentctl"
-local KERNEL, INITRD = vm.guest_kernel(BUILD .. "/guest"), BUILD .. "/guest/initrd.img"
+local KERNEL, INITRD = require("kata.config").guest_image()
 local VIRTIOFSD = "/usr/lib/qemu/virtiofsd"
 
 local function exists(p)

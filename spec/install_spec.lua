@@ -50,11 +50,12 @@ describe("an installed kata-runtime #install", function()
     for _, f in ipairs({ "bin/kata-runtime", "libexec/kata-runtime/kata-supervisor", "libexec/kata-runtime/kata-shim",
       "libexec/kata-runtime/kata-agentctl", "libexec/kata-runtime/kata-recvtty",
       "share/kata-runtime/lua/kata/main.lua", "share/kata-runtime/luac/kata/main.luac",
-      "share/kata-runtime/guest/initrd.img" }) do
+      "share/kata-runtime/guest/kata/vmlinux", "share/kata-runtime/guest/kata/initrd.img",
+      "share/kata-runtime/guest/debian/initrd.img" }) do
       assert.is_not_nil(vc.fs.stat(prefix .. "/" .. f), f)
     end
-    assert.is_true(vc.fs.stat(prefix .. "/share/kata-runtime/guest/vmlinux") ~= nil
-      or vc.fs.stat(prefix .. "/share/kata-runtime/guest/vmlinuz") ~= nil)
+    assert.is_true(vc.fs.stat(prefix .. "/share/kata-runtime/guest/debian/vmlinux") ~= nil
+      or vc.fs.stat(prefix .. "/share/kata-runtime/guest/debian/vmlinuz") ~= nil)
   end)
 
   it("has no build path compiled into an installed program", function()

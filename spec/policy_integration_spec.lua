@@ -154,7 +154,7 @@ describe("policies #integration", function()
   end)
 
   it("boot-retry boots again with the configured kernel, and fails with both errors leaving nothing", function()
-    local kernel = require("spec.helpers.vm").guest_kernel(run.build .. "/guest")
+    local kernel = require("kata.config").guest_image()
     local rt = configure(("return { hypervisor = { kernel = %q }, runtime = { policy = 'boot-retry' }, "
       .. "policy_settings = { ['boot-retry'] = { kernel = %q } } }"):format(tmp .. "/no-such-kernel", kernel))
     local b = bundle("retry", { "true" })

@@ -100,6 +100,35 @@ describe("kata-runtime", function()
       assert.equal(dir .. "/conf.lua", doc.runtime.config_file)
     end)
 
+    it("picks the guest image by kernel name, its initramfs with it, and a named file wins", function()
+      local status, out = run.runtime_cmd({ "env" })
+      assert.equal(0, status)
+      local hv = assert(vc.json.decode(out)).configuration.hypervisor
+      local default = hv.guest_kernel
+      assert.matches("/guest/" .. default .. "/vmlinu[xz]$", hv.kernel)
+      assert.matches("/guest/" .. default .. "/initrd.img$", hv.initrd)
+      for _, k in ipairs({ "kata", "debian" }) do
+        run.write(dir .. "/conf.lua", ("return { hypervisor = { guest_kernel = %q } }"):format(k))
+        status, out = run.runtime_cmd({ "--config", dir .. "/conf.lua", "env" })
+        assert.equal(0, status)
+        hv = assert(vc.json.decode(out)).configuration.hypervisor
+        assert.equal(k, hv.guest_kernel)
+        assert.matches("/guest/" .. k .. "/vmlinu[xz]$", hv.kernel)
+        assert.matches("/guest/" .. k .. "/initrd.img$", hv.initrd)
+      end
+      run.write(dir .. "/conf.lua", "return { hypervisor = { guest_kernel = 'debian', kernel = '/k/vmlinux' } }")
+      status, out = run.runtime_cmd({ "--config", dir .. "/conf.lua", "env" })
+      hv = assert(vc.json.decode(out)).configuration.hypervisor
+      assert.equal("/k/vmlinux", hv.kernel)
+      assert.matches("/guest/debian/initrd.img$", hv.initrd)
+      run.write(dir .. "/conf.lua", "return { hypervisor = { guest_kernel = 'linux' } }")
+      local err
+      status, _, err = run.runtime_cmd({ "--config", dir .. "/conf.lua", "env" })
+      assert.equal(1, status)
+      assert.equal(("configuration: %s/conf.lua: hypervisor.guest_kernel: must be kata or debian, got 'linux'\n"):format(dir),
+        err)
+    end)
+
     it("names a wrong setting in one line", function()
       run.write(dir .. "/conf.lua", "return { hypervisor = { vcpu = 2 } }")
       local status, _, err = run.runtime_cmd({ "--config", dir .. "/conf.lua", "env" })

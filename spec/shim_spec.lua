@@ -172,7 +172,7 @@ describe("kata-shim with a real guest #integration", function()
 
   setup(function()
     local build = run.build
-    assert(io.open(build .. "/guest/vmlinuz"), "no guest image: run scripts/build-guest.sh " .. build)
+    assert(io.open((require("kata.config").guest_image())), "no guest image: run scripts/build-guest.sh " .. build)
     tmp = run.tmpdir("shim-it")
     share = tmp .. "/sb/shared"
     local msg

@@ -12,34 +12,51 @@ local function exists(path)
   return vc.fs.stat(path) ~= nil
 end
 
---- Where the guest image and helper programs live: beside an installed binary, else the build tree.
+--- Where the guest images live (guest/<kernel>/): beside an installed binary, else the build tree.
 ---@param lua_dir string the runtime's Lua directory
 local function share_dir(lua_dir)
   local installed = lua_dir:match("^(.*)/lua$")
-  if installed and exists(installed .. "/guest/initrd.img") then
+  if installed and (exists(installed .. "/guest/kata/initrd.img") or exists(installed .. "/guest/debian/initrd.img")) then
     return installed .. "/guest"
   end
   return vc.build.guest_dir
 end
 
+--- The guest kernels scripts/build-guest.sh builds, each an image directory guest/<name>/ holding its kernel
+--- and the initramfs made for it: the project's own (guest/kernel/*.conf, every driver built in) and
+--- Debian's cloud kernel (virtio drivers as modules the agent loads).
+M.guest_kernels = { kata = true, debian = true }
+M.default_guest_kernel = "debian"
+
 --- The guest kernel of a guest image directory -- the one place it is chosen: the ELF vmlinux (booted at
 --- its PVH entry point) when the guest build could make it, else the bzImage.
----@param guest string
+---@param image string an image directory, guest/<name>
 ---@return string
-function M.guest_kernel(guest)
-  if exists(guest .. "/vmlinux") then return guest .. "/vmlinux" end
-  return guest .. "/vmlinuz"
+function M.guest_kernel(image)
+  if exists(image .. "/vmlinux") then return image .. "/vmlinux" end
+  return image .. "/vmlinuz"
+end
+
+--- The kernel and initramfs of the image `name` (hypervisor.guest_kernel).
+---@param name string|nil default: M.default_guest_kernel
+---@param lua_dir string|nil
+---@return string kernel
+---@return string initrd
+function M.guest_image(name, lua_dir)
+  local image = share_dir(lua_dir or vc.build.lua_dir) .. "/" .. (name or M.default_guest_kernel)
+  return M.guest_kernel(image), image .. "/initrd.img"
 end
 
 ---@param lua_dir string|nil
 ---@return table
 function M.defaults(lua_dir)
-  local guest = share_dir(lua_dir or vc.build.lua_dir)
+  local kernel, initrd = M.guest_image(M.default_guest_kernel, lua_dir)
   return {
     hypervisor = {
       path = "/usr/bin/qemu-system-x86_64",
-      kernel = M.guest_kernel(guest),
-      initrd = guest .. "/initrd.img",
+      guest_kernel = M.default_guest_kernel,
+      kernel = kernel,
+      initrd = initrd,
       kernel_params = "",
       virtiofsd = "/usr/lib/qemu/virtiofsd",
       vcpus = 1,
@@ -74,7 +91,7 @@ end
 -- The expected type of every known setting; unknown keys are an error (a typo should not pass silently).
 local schema = {
   hypervisor = {
-    path = "string", kernel = "string", initrd = "string", kernel_params = "string",
+    path = "string", guest_kernel = "string", kernel = "string", initrd = "string", kernel_params = "string",
     virtiofsd = "string", vcpus = "integer", memory_mib = "integer", tcg_cache_mib = "integer", accel = "string",
     boot_timeout = "number", debug = "boolean",
   },
@@ -145,6 +162,9 @@ local function check(cfg, source)
     ::next_section::
   end
   local hv = cfg.hypervisor or {}
+  if hv.guest_kernel and not M.guest_kernels[hv.guest_kernel] then
+    return nil, ("%s: hypervisor.guest_kernel: must be kata or debian, got '%s'"):format(source, hv.guest_kernel)
+  end
   if hv.accel and hv.accel ~= "auto" and hv.accel ~= "kvm" and hv.accel ~= "tcg" then
     return nil, ("%s: hypervisor.accel: must be auto, kvm or tcg, got '%s'"):format(source, hv.accel)
   end
@@ -225,6 +245,12 @@ function M.load(explicit, lua_dir)
   if not path then return cfg, nil end
   local file, err = M.read(path)
   if not file then return nil, err end
+  -- a kernel picked by name brings its own initramfs; a kernel or initrd named by path still wins
+  local hv = file.hypervisor or {}
+  if hv.guest_kernel then
+    local kernel, initrd = M.guest_image(hv.guest_kernel, lua_dir)
+    cfg.hypervisor.kernel, cfg.hypervisor.initrd = kernel, initrd
+  end
   return merge(cfg, file), path
 end
 

@@ -118,10 +118,16 @@ function M.launch_config(over)
   return t
 end
 
--- The guest image: $VC_GUEST_DIR or <build>/guest, made by scripts/build-guest.sh.
+-- The guest image: $VC_GUEST_DIR (an image directory, <build>/guest/<kernel>) or the configuration's
+-- default one, made by scripts/build-guest.sh.
 function M.guest()
-  local d = os.getenv("VC_GUEST_DIR") or (M.build_dir() .. "/guest")
-  local k, i = M.guest_kernel(d), d .. "/initrd.img"
+  local d = os.getenv("VC_GUEST_DIR")
+  local k, i
+  if d then
+    k, i = M.guest_kernel(d), d .. "/initrd.img"
+  else
+    k, i = require("kata.config").guest_image()
+  end
   for _, f in ipairs({ k, i }) do
     local h = io.open(f)
     assert(h, f .. " is missing: run scripts/build-guest.sh " .. M.build_dir())

@@ -14,8 +14,9 @@ function M.available()
   local uid = p:read("l")
   p:close()
   if uid ~= "0" then return false, "needs root" end
-  for _, f in ipairs({ "/guest/vmlinuz", "/guest/initrd.img", "/kata-supervisor", "/kata-shim" }) do
-    if not vc.fs.stat(run.build .. f) then return false, "missing " .. run.build .. f .. " (run scripts/build-guest.sh build)" end
+  local kernel, initrd = require("kata.config").guest_image()
+  for _, f in ipairs({ kernel, initrd, run.build .. "/kata-supervisor", run.build .. "/kata-shim" }) do
+    if not vc.fs.stat(f) then return false, "missing " .. f .. " (run scripts/build-guest.sh build)" end
   end
   return true
 end
