@@ -84,6 +84,9 @@ static int test_argv_tcg(void)
         const char *append = argv_value(argv, "-append");
         CHECK(append && strstr(append, "console=ttyS0") && strstr(append, " quiet") &&
               strstr(append, "panic=1"));
+        /* the boot work a VM skips: a calibrated TSC, no PS/2 probing, no scan for peer root buses */
+        CHECK(strstr(append, "tsc=reliable ") && strstr(append, "i8042.noaux=1") &&
+              strstr(append, "pci=lastbus=0"));
         CHECK(strcmp(append + strlen(append) - strlen(" agent.debug=1"), " agent.debug=1") == 0);
         CHECK(argv_has(argv, "-chardev", "socket,id=qmp,path=/run/vc/sb1/qmp.sock,server=on,wait=off"));
         CHECK(argv_has(argv, "-chardev", "socket,id=agent,path=/run/vc/sb1/agent.sock,server=on,wait=off"));

@@ -84,6 +84,15 @@ int vc_qemu_check_nic(const struct vc_qemu_nic *nic, vc_error_t *err)
         return 0;
 }
 
+/* Work a VM's kernel need not do at boot, as Kata's guests skip it: trust the TSC the hypervisor gives
+ * (no calibration against the PIT, no check of the timer interrupt), no grace-period waits for RCU, no
+ * probing for a PS/2 keyboard and mouse that are not there, no rewriting of SMP alternatives, no self-test
+ * of the crypto algorithms, and no scan of 255 more PCI buses for root bridges (devices behind bridges
+ * and root ports are still found). */
+#define BOOT_PARAMS                                                                                          \
+        "tsc=reliable no_timer_check rcupdate.rcu_expedited=1 i8042.direct=1 i8042.dumbkbd=1 i8042.nopnp=1 " \
+        "i8042.noaux=1 noreplace-smp cryptomgr.notests pci=lastbus=0"
+
 int vc_qemu_build_argv(const struct vc_qemu_config *c, char ***ret_argv, vc_error_t *err)
 {
         struct strv s = {0};
@@ -172,7 +181,8 @@ int vc_qemu_build_argv(const struct vc_qemu_config *c, char ***ret_argv, vc_erro
         /* panic=1 with -no-reboot: a guest panic ends qemu, which the supervisor notices. Free page
          * reporting in 128 KiB blocks rather than the kernel's 2 MiB gives the host back about a quarter
          * of an idle guest's memory (what boot touched and freed); kernel_params come last and win. */
-        strv_add(&s, "console=ttyS0 panic=1 reboot=k page_reporting.page_reporting_order=5%s%s%s",
+        strv_add(&s,
+                 "console=ttyS0 panic=1 reboot=k page_reporting.page_reporting_order=5 " BOOT_PARAMS "%s%s%s",
                  c->debug ? "" : " quiet", c->kernel_params && c->kernel_params[0] ? " " : "",
                  c->kernel_params ? c->kernel_params : "");
         strv_add(&s, "-chardev");
