@@ -61,6 +61,17 @@ local function rt(r, args, redirect)
     redirect or ">/dev/null 2>&1 </dev/null")
 end
 
+-- kata-runtime with each guest kernel (hypervisor.guest_kernel), for the rows that compare them
+local KERNELS = {}
+for _, k in ipairs({ { "debian", "Debian's cloud kernel" }, { "kata", "the project's kernel" } }) do
+  local config = ("%s/config-%s.lua"):format(TMP, k[1])
+  local f = assert(io.open(config, "w"))
+  f:write(("return { hypervisor = { guest_kernel = %q } }\n"):format(k[1]))
+  f:close()
+  KERNELS[#KERNELS + 1] = { name = "kata-runtime", kernel = k[1], what = k[2], bin = RUNTIMES[1].bin,
+    root = RUNROOT .. "/kata-root", config = config }
+end
+
 local function timed(cmd)
   local t0 = now()
   local code = sh(cmd)
@@ -68,14 +79,18 @@ local function timed(cmd)
 end
 
 local results = { machine = {}, rows = {} }
+-- Times are measured in seconds; a row holds its values in the unit it names (ms, us: converted here).
+local SCALE = { ms = 1e3, us = 1e6 }
 local function add_row(name, unit, values, note)
-  results.rows[#results.rows + 1] = { name = name, unit = unit, values = values, note = note }
+  local scaled = {}
+  for k, v in pairs(values) do scaled[k] = v * (SCALE[unit] or 1) end
+  results.rows[#results.rows + 1] = { name = name, unit = unit, values = scaled, note = note }
 end
 
 local function fmt_val(v, unit)
   if v == nil then return "-" end
-  if unit == "ms" then return ("%.1f"):format(v * 1000) end
-  if unit == "us" then return ("%.0f"):format(v * 1e6) end
+  if unit == "ms" then return ("%.1f"):format(v) end
+  if unit == "us" then return ("%.0f"):format(v) end
   if unit == "MiB" or unit == "MiB/s" then return ("%.1f"):format(v) end
   if unit == "s" then return ("%.2f"):format(v) end
   return tostring(v)
@@ -327,64 +342,132 @@ do
   add_row("run /bin/true (whole)", "ms", v)
 end
 
-io.stderr:write("bench: boot to agent ready\n")
+io.stderr:write("bench: boot to agent ready, each guest kernel, and the floor\n")
+local accel = "?"
 do
-  local boots, accel = {}, "?"
-  local kata = RUNTIMES[1]
+  -- boots of the two kernels interleaved, so the machine's load hits both alike
+  local boots = {}
+  for _, k in ipairs(KERNELS) do boots[k.kernel] = {} end
   for _ = 1, quick and 3 or 10 do
-    local id = new_id("boot")
-    create(kata, id)
-    local st = vc.state.load(kata.root, id)
-    table.insert(boots, (st.runtime.boot_ms or 0) / 1000)
-    accel = st.runtime.accel or accel
-    destroy(kata, id)
+    for _, k in ipairs(KERNELS) do
+      local id = new_id("boot")
+      create(k, id)
+      local st = vc.state.load(k.root, id)
+      table.insert(boots[k.kernel], (st.runtime.boot_ms or 0) / 1000)
+      accel = st.runtime.accel or accel
+      destroy(k, id)
+    end
   end
-  table.sort(boots)
-  add_row("boot to agent ready", "ms", { ["kata-runtime"] = median(boots) },
-    ("min %.0f ms, max %.0f ms over %d boots, accel %s; Kata 1.x reference: 0.8 s with KVM"):format(
-      boots[1] * 1000, boots[#boots] * 1000, #boots, accel))
+  for _, k in ipairs(KERNELS) do
+    local b = boots[k.kernel]
+    table.sort(b)
+    add_row(("boot to agent ready, %s kernel"):format(k.kernel), "ms", { ["kata-runtime"] = median(b) },
+      ("%s; min %.0f ms, max %.0f ms over %d boots, accel %s; Kata 1.x reference: 0.8 s with KVM"):format(
+        k.what, b[1] * 1000, b[#b] * 1000, #b, accel))
+  end
 end
 
-io.stderr:write("bench: memory of an idle pod, concurrent creates\n")
 do
-  local kata = RUNTIMES[1]
-  local id = new_id("idle")
-  create(kata, id)
-  assert(sh(rt(kata, "start " .. id)) == 0)
-  sh("sleep 10") -- idle: boot-time memory the guest freed is handed back by free page reporting meanwhile
-  local mem = pss(sandbox_pids(kata.root, id))
-  destroy(kata, id)
+  -- The floor: QEMU with the runtime's machine and kernel command line booting each kernel into an init that
+  -- only powers off (busybox), timed from exec to QEMU's exit. No supervisor, virtiofsd, agent or devices.
+  local stage = TMP .. "/floor"
+  assert(vc.fs.mkdir_p(stage .. "/bin"))
+  assert(sh(("cp /bin/busybox %s/bin/busybox && printf '#!/bin/busybox sh\\n/bin/busybox poweroff -f\\n' >%s/init"
+    .. " && chmod 0755 %s/init && (cd %s && find . | cpio -o -H newc --quiet | gzip -1 >%s/floor.img)"):format(
+      q(stage), q(stage), q(stage), q(stage), q(TMP))) == 0, "floor initramfs")
+  local cfg = require("kata.config")
+  local floor = {}
+  for _, k in ipairs(KERNELS) do floor[k.kernel] = {} end
+  for _ = 1, quick and 3 or 10 do
+    for _, k in ipairs(KERNELS) do
+      local kernel = cfg.guest_image(k.kernel)
+      local cmd = ("qemu-system-x86_64 -machine q35 -accel %s -cpu %s -smp 1 -m 256M -nodefaults -no-user-config"
+        .. " -nographic -no-reboot -serial none -kernel %s -initrd %s -append %s >/dev/null 2>&1 </dev/null"):format(
+        accel == "kvm" and "kvm" or "tcg,tb-size=16", accel == "kvm" and "host" or "max", q(kernel),
+        q(TMP .. "/floor.img"),
+        q("console=ttyS0 panic=1 reboot=k quiet tsc=reliable no_timer_check rcupdate.rcu_expedited=1 i8042.direct=1 "
+          .. "i8042.dumbkbd=1 i8042.nopnp=1 i8042.noaux=1 noreplace-smp cryptomgr.notests pci=lastbus=0"))
+      local dt, code = timed(cmd)
+      assert(code == 0, "floor boot failed: " .. cmd)
+      table.insert(floor[k.kernel], dt)
+    end
+  end
+  for _, k in ipairs(KERNELS) do
+    add_row(("floor: qemu boots %s kernel to a trivial init"):format(k.kernel), "ms",
+      { ["kata-runtime"] = median(floor[k.kernel]) }, "exec of qemu to its exit; the init powers off at once")
+  end
+end
+
+--- The guest's own view: memory in use (MemTotal - MemAvailable) in MiB, read in a running container.
+local function guest_used(r, id)
+  local p = io.popen(rt(r, "exec " .. id .. " cat /proc/meminfo", "2>/dev/null </dev/null"))
+  local text = p:read("a")
+  p:close()
+  local total, avail = text:match("MemTotal:%s+(%d+)"), text:match("MemAvailable:%s+(%d+)")
+  return total and avail and (tonumber(total) - tonumber(avail)) / 1024 or nil
+end
+
+io.stderr:write("bench: memory of an idle pod with each kernel, concurrent creates\n")
+do
+  for _, k in ipairs(KERNELS) do
+    local id = new_id("idle")
+    create(k, id)
+    assert(sh(rt(k, "start " .. id)) == 0)
+    sh("sleep 10") -- idle: boot-time memory the guest freed is handed back by free page reporting meanwhile
+    local mem = pss(sandbox_pids(k.root, id))
+    local used = guest_used(k, id)
+    destroy(k, id)
+    add_row(("host PSS, one idle pod, %s kernel"):format(k.kernel), "MiB", { ["kata-runtime"] = mem },
+      "qemu + virtiofsd + supervisor + shim, 256 MiB guest")
+    if used then
+      add_row(("guest memory in use, idle pod, %s kernel"):format(k.kernel), "MiB", { ["kata-runtime"] = used },
+        "MemTotal - MemAvailable in the guest")
+    end
+  end
   local avail = 0
   for line in io.lines("/proc/meminfo") do
     local kb = line:match("^MemAvailable:%s+(%d+)")
     if kb then avail = tonumber(kb) / 1024 end
   end
-  add_row("host PSS, one idle pod", "MiB", { ["kata-runtime"] = mem },
-    "qemu + virtiofsd + supervisor + shim, 256 MiB guest")
 
   -- 10 concurrent creates; then the same 10 idle pods share qemu's text and libraries, as pods on a
-  -- node do, and PSS apportions those pages among them
-  local v, per_pod = {}, nil
-  for _, r in ipairs(RUNTIMES) do
+  -- node do, and PSS apportions those pages among them. kata-runtime once with each kernel (--quick: the
+  -- default kernel only); the creates row has the default kernel's time.
+  local v, per_pod, note = {}, {}, {}
+  local default = require("kata.config").default_guest_kernel
+  local rounds = {}
+  for _, k in ipairs(KERNELS) do
+    if not quick or k.kernel == default then rounds[#rounds + 1] = k end
+  end
+  rounds[#rounds + 1], rounds[#rounds + 2] = RUNTIMES[2], RUNTIMES[3]
+  for _, r in ipairs(rounds) do
     local ids = {}
     local cmds = {}
     for i = 1, 10 do ids[i] = new_id("cc"); cmds[i] = rt(r, ("create --bundle %s %s"):format(q(bb), ids[i])) .. " &" end
     local t0 = now()
     sh(table.concat(cmds, " ") .. " wait")
-    v[r.name] = now() - t0
-    if r == kata then
+    local dt = now() - t0
+    if r.kernel then
       sh("sleep 10")
       local total = 0
-      for i = 1, 10 do total = total + pss(sandbox_pids(kata.root, ids[i])) end
-      per_pod = total / 10
+      for i = 1, 10 do total = total + pss(sandbox_pids(r.root, ids[i])) end
+      per_pod[r.kernel] = total / 10
+      note[#note + 1] = ("%s kernel %.1f s"):format(r.kernel, dt)
+      if r.kernel == default then v[r.name] = dt end
+    else
+      v[r.name] = dt
     end
     for i = 1, 10 do destroy(r, ids[i]) end
   end
-  add_row("host PSS per pod, 10 idle pods", "MiB", { ["kata-runtime"] = per_pod },
-    "total PSS of the 10 pods created below / 10")
-  add_row("idle pods that fit (estimate)", "count", { ["kata-runtime"] = math.floor(avail / per_pod) },
-    ("MemAvailable %.0f MiB / PSS per pod of 10; estimate, not booted"):format(avail))
-  add_row("10 concurrent creates", "s", v)
+  for _, k in ipairs(KERNELS) do
+    if per_pod[k.kernel] then
+      add_row(("host PSS per pod, 10 idle pods, %s kernel"):format(k.kernel), "MiB",
+        { ["kata-runtime"] = per_pod[k.kernel] }, "total PSS of 10 pods created at once / 10")
+    end
+  end
+  add_row("idle pods that fit (estimate)", "count", { ["kata-runtime"] = math.floor(avail / per_pod[default]) },
+    ("MemAvailable %.0f MiB / PSS per pod of 10, %s kernel; estimate, not booted"):format(avail, default))
+  add_row("10 concurrent creates", "s", v, table.concat(note, ", "))
 end
 
 io.stderr:write("bench: stdout throughput\n")
