@@ -31,7 +31,7 @@ describe("factory #integration", function()
     fdir = tmp .. "/factory"
     -- a copy of the initrd, so that a case can change an input of the template
     initrd = tmp .. "/initrd.img"
-    assert(os.execute(("cp %s %s"):format(run.q(run.build .. "/guest/initrd.img"), run.q(initrd))))
+    assert(os.execute(("cp %s %s"):format(run.q(select(2, require("kata.config").guest_image())), run.q(initrd))))
     cfg = tmp .. "/configuration.lua"
     run.write(cfg, ([[return { factory = { template = true, dir = %q, memory_dir = %q, shapes = { { memory_mib = 512, vcpus = 1 } } },
       hypervisor = { initrd = %q } }]]):format(fdir, MEMDIR, initrd))
