@@ -161,7 +161,7 @@ describe("network step", function()
     local st = { id = "c1", status = "creating", runtime = { network = { model = "tcfilter", hotplug_ports = 1, mirrors = { { link = "eth0",
       tap = "vctap3", mac = "02:00:00:00:00:01", mtu = 1500, addresses = {}, routes = {}, plugged = 0 } } } } }
     local tries = 0
-    local sb = { call = function(self, method)
+    local sb = { update_interface = function(self, iface)
       tries = tries + 1
       if tries < 3 then return nil, "update_interface: no interface with address 02:00:00:00:00:01", "ENODEV" end
       return { name = "eth0", index = 2 }

@@ -49,11 +49,19 @@ int vc_agent_stats_container(vc_sandbox_client_t *c, const char *id, struct json
 int vc_agent_update_container(vc_sandbox_client_t *c, const char *id, struct json_object *resources,
                               vc_error_t *err);
 int vc_agent_remove_container(vc_sandbox_client_t *c, const char *id, vc_error_t *err);
+/* iface: {"mac", "name"?, "mtu"?, "addresses"?, "routes"?} (docs/agent-protocol.md); *ret {"name", "index"}.
+ * ENODEV while no guest NIC has the MAC (a hot-plugged one still probing). */
+int vc_agent_update_interface(vc_sandbox_client_t *c, struct json_object *iface, struct json_object **ret,
+                              vc_error_t *err);
 
 /* The supervisor's own: sup.attach (this connection receives the process's output and exit event) and
  * sup.wait (its exit status, once it has exited). */
 int vc_sup_attach(vc_sandbox_client_t *c, uint32_t handle, vc_error_t *err);
 int vc_sup_wait(vc_sandbox_client_t *c, uint32_t handle, int timeout_ms, int *ret_status, vc_error_t *err);
+/* sup.qmp: one of the QMP commands the supervisor passes on, with arguments (or NULL); *ret QMP's return
+ * value. */
+int vc_sup_qmp(vc_sandbox_client_t *c, const char *execute, struct json_object *arguments,
+               struct json_object **ret, vc_error_t *err);
 /* sup.shutdown: the VM gets timeout_s to go; the answer is waited for wait_ms (< 0: forever). */
 int vc_sup_shutdown(vc_sandbox_client_t *c, double timeout_s, int wait_ms, vc_error_t *err);
 

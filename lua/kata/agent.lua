@@ -65,14 +65,14 @@ function M.bind(api, undo)
     args = argv
     runs = runs + 1
     local exec_id = ("run-%d-%d-%d"):format(api.proc.getpid(), math.floor(api.clock.monotonic() * 1000) % 100000000, runs)
-    local res, err, code = sb:call("exec_process", { id = st.id, exec_id = exec_id, process = { args = args,
-      env = p.env, cwd = p.cwd or "/", user = p.user or { uid = 0, gid = 0 }, terminal = false } }, M.TIMEOUT)
+    local res, err, code = sb:exec_process(st.id, exec_id, { args = args, env = p.env, cwd = p.cwd or "/",
+      user = p.user or { uid = 0, gid = 0 }, terminal = false }, M.TIMEOUT)
     if not res then return nil, err, code end
-    local ok, serr, scode = sb:call("start_process", { handle = res.handle }, M.TIMEOUT)
+    local ok, serr, scode = sb:start_process(res.handle, M.TIMEOUT)
     if not ok then return nil, serr, scode end
-    local w = sb:call("sup.wait", { handle = res.handle }, timeout)
-    if w and w.status then return w.status end
-    sb:call("signal_process", { id = st.id, exec_id = exec_id, signal = 9 }, M.TIMEOUT)
+    local status = sb:wait(res.handle, timeout)
+    if status then return status end
+    sb:signal_process(st.id, exec_id, 9, false, M.TIMEOUT)
     return nil, ("'%s' did not exit within %g s"):format(table.concat(args, " "), timeout), "ETIMEDOUT"
   end
 
@@ -88,6 +88,13 @@ function M.bind(api, undo)
   function A.update(sb, id, resources)
     return sb:update_container(id, resources, M.TIMEOUT)
   end
+
+  --- Give the guest NIC with `iface.mac` the name, MTU, addresses and routes of `iface`; returns
+  --- { name, index }, or nil, msg, "ENODEV" while no guest NIC has the MAC yet (a hot-plugged one probing).
+  function A.update_interface(sb, iface) return sb:update_interface(iface, M.TIMEOUT) end
+
+  --- One QMP command through the supervisor (only those it passes: docs/agent-protocol.md, sup.qmp).
+  function A.qmp(sb, execute, arguments) return sb:qmp(execute, arguments, M.TIMEOUT) end
 
   return A
 end

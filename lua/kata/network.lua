@@ -73,12 +73,12 @@ function M.bind(api, undo)
       fail(("network: no free hotplug port for '%s' (hotplug_ports = %d)"):format(m.link, net.hotplug_ports or 0))
     end
     local id = "net-" .. m.tap
-    must("network: netdev_add " .. m.tap, sb:call("sup.qmp", { execute = "netdev_add", arguments = {
-      type = "tap", id = id, ifname = m.tap, script = "no", downscript = "no", vhost = false } }, M.TIMEOUT))
-    local ok, err = sb:call("sup.qmp", { execute = "device_add", arguments = {
-      driver = "virtio-net-pci", netdev = id, id = "nic-" .. m.tap, mac = m.mac, bus = "vc-rp" .. used, romfile = "" } }, M.TIMEOUT)
+    must("network: netdev_add " .. m.tap, api.agent.qmp(sb, "netdev_add",
+      { type = "tap", id = id, ifname = m.tap, script = "no", downscript = "no", vhost = false }))
+    local ok, err = api.agent.qmp(sb, "device_add",
+      { driver = "virtio-net-pci", netdev = id, id = "nic-" .. m.tap, mac = m.mac, bus = "vc-rp" .. used, romfile = "" })
     if not ok then
-      sb:call("sup.qmp", { execute = "netdev_del", arguments = { id = id } }, M.TIMEOUT)
+      api.agent.qmp(sb, "netdev_del", { id = id })
       fail(("network: device_add '%s': %s"):format(m.tap, tostring(err)))
     end
     m.plugged = used
@@ -94,7 +94,7 @@ function M.bind(api, undo)
         local params = { name = m.link, mac = m.mac, mtu = m.mtu,
           addresses = api.json.array(m.addresses), routes = api.json.array(m.routes) }
         while true do
-          local res, err, code = sb:call("update_interface", params, M.TIMEOUT)
+          local res, err, code = api.agent.update_interface(sb, params)
           if res then break end
           if code ~= "ENODEV" or api.clock.monotonic() >= deadline then
             fail(("network: configure '%s' in the guest: %s"):format(m.link, tostring(err)))

@@ -212,7 +212,7 @@ function M.bind(api, undo)
     end
     local sb = api.sandbox.connect(rt.socket)
     if not sb then return false end
-    local ok = sb:call("check", {}, timeout)
+    local ok = sb:check(timeout)
     sb:close()
     return ok ~= nil and ok ~= false
   end

@@ -424,6 +424,11 @@ function M.api(opts)
         return r.status
       end,
       shutdown = function(self, timeout) return self:call("sup.shutdown", { timeout = timeout }) end,
+      check = function(self) return self:call("check", {}) end,
+      update_interface = function(self, iface) return self:call("update_interface", iface) end,
+      qmp = function(self, execute, arguments)
+        return self:call("sup.qmp", { execute = execute, arguments = arguments })
+      end,
     }
   end
 

@@ -136,6 +136,26 @@ int vc_agent_remove_container(vc_sandbox_client_t *c, const char *id, vc_error_t
         return call_id(c, VC_AGENT_REMOVE_CONTAINER, id, err);
 }
 
+int vc_agent_update_interface(vc_sandbox_client_t *c, json_object *iface, json_object **ret, vc_error_t *err)
+{
+        if (!json_object_is_type(iface, json_type_object))
+                return vc_error_setx(err, EINVAL, "update_interface: the interface must be an object");
+        return call(c, VC_AGENT_UPDATE_INTERFACE, json_object_get(iface), ret, err);
+}
+
+int vc_sup_qmp(vc_sandbox_client_t *c, const char *execute, json_object *arguments, json_object **ret,
+               vc_error_t *err)
+{
+        json_object *params = json_object_new_object();
+
+        if (params == NULL)
+                return vc_error_setx(err, ENOMEM, "sup.qmp");
+        json_object_object_add(params, "execute", json_object_new_string(execute));
+        if (arguments)
+                json_object_object_add(params, "arguments", json_object_get(arguments));
+        return call(c, VC_SUP_QMP, params, ret, err);
+}
+
 int vc_sup_attach(vc_sandbox_client_t *c, uint32_t handle, vc_error_t *err)
 {
         return call(c, VC_SUP_ATTACH, vc_rpc_params_handle(handle), NULL, err);

@@ -344,6 +344,51 @@ static int lsandbox_m_update_container(lua_State *L)
         return 1;
 }
 
+/* sb:check([timeout_s]) -> the agent's answer | nil, msg, code: through the supervisor to the agent */
+static int lsandbox_m_check(lua_State *L)
+{
+        vc_sandbox_client_t *c = typed(L, 2);
+        json_object *result = NULL;
+        vc_error_t err = NULL;
+        int r = vc_agent_check(c, &result, &err);
+        return push_result(L, r, result, &err);
+}
+
+/* sb:update_interface(iface [, timeout_s]) -> {name, index} | nil, msg, code */
+static int lsandbox_m_update_interface(lua_State *L)
+{
+        vc_sandbox_client_t *c = typed(L, 3);
+        json_object *iface, *result = NULL;
+        const char *why;
+        vc_error_t err = NULL;
+        int r;
+
+        check_table(L, 2, false);
+        if ((iface = to_object(L, 2, "iface must be a table with string keys", &why)) == NULL)
+                return luaL_argerror(L, 2, why);
+        r = vc_agent_update_interface(c, iface, &result, &err);
+        json_object_put(iface);
+        return push_result(L, r, result, &err);
+}
+
+/* sb:qmp(execute [, arguments [, timeout_s]]) -> QMP's return value | nil, msg, code: sup.qmp */
+static int lsandbox_m_qmp(lua_State *L)
+{
+        vc_sandbox_client_t *c = typed(L, 4);
+        const char *execute = luaL_checkstring(L, 2), *why;
+        json_object *args, *result = NULL;
+        vc_error_t err = NULL;
+        int r;
+
+        check_table(L, 3, true);
+        args = to_object(L, 3, "arguments must be a table with string keys", &why);
+        if (why)
+                return luaL_argerror(L, 3, why);
+        r = vc_sup_qmp(c, execute, args, &result, &err);
+        json_object_put(args);
+        return push_result(L, r, result, &err);
+}
+
 #define ID_CALL(name, fn)                                                                                    \
         static int lsandbox_m_##name(lua_State *L) /* sb:name(id [, timeout_s]) -> true | nil, msg, code */  \
         {                                                                                                    \
@@ -561,6 +606,9 @@ static const luaL_Reg sandbox_meth[] = {
     {"stats_container", lsandbox_m_stats_container},
     {"update_container", lsandbox_m_update_container},
     {"remove_container", lsandbox_m_remove_container},
+    {"check", lsandbox_m_check},
+    {"update_interface", lsandbox_m_update_interface},
+    {"qmp", lsandbox_m_qmp},
     {"wait", lsandbox_m_wait},
     {"shutdown", lsandbox_m_shutdown},
     {"attach", lsandbox_m_attach},
