@@ -1,6 +1,7 @@
 /* The guest agent's port and method handlers (src/agent/port.c, methods.c), on the host and without a VM:
  * the port is one end of a socket pair, the test plays the host on the other end. TAP output. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdbool.h>
 #include <poll.h>
 #include <stdio.h>
@@ -336,6 +337,48 @@ static int test_rpc_process_event(void)
         return 0;
 }
 
+/* Output read straight into a data frame: one frame per read, whole and in order, counted against its
+ * owner, at most the frame size the guest's port takes in one write; EAGAIN and EOF as read(2) says. */
+static int test_output_read_into_frames(void)
+{
+        static uint8_t big[2 * AGENT_STDIO_READ]; /* within a pipe's 64 KiB */
+        size_t queued = 0, got = 0;
+        struct vc_frame f;
+        json_object *o;
+        int pfd[2];
+
+        CHECK(VC_FRAME_HEADER + AGENT_STDIO_READ == 32768);
+        CHECK(pipe2(pfd, O_NONBLOCK | O_CLOEXEC) == 0);
+        CHECK(port_queue_read(pfd[0], VC_STREAM_STDOUT, 7, AGENT_STDIO_READ, &queued) == -EAGAIN);
+        CHECK(queued == 0);
+        for (size_t i = 0; i < sizeof big; i++)
+                big[i] = (uint8_t)(i * 7);
+        CHECK(write(pfd[1], "hi", 2) == 2);
+        CHECK(port_queue_read(pfd[0], VC_STREAM_STDERR, 7, AGENT_STDIO_READ, &queued) == 2);
+        CHECK(queued == VC_FRAME_HEADER + 2);
+        CHECK(host_read_frame(10000, &f, &o) == 1);
+        CHECK(f.type == VC_FRAME_DATA && f.stream == VC_STREAM_STDERR && f.id == 7 && f.len == 2);
+        CHECK(memcmp(f.payload, "hi", 2) == 0);
+        CHECK(queued == 0);
+
+        CHECK(write(pfd[1], big, sizeof big) == (ssize_t)sizeof big);
+        CHECK(close(pfd[1]) == 0);
+        for (int i = 0; i < 2; i++)
+                CHECK(port_queue_read(pfd[0], VC_STREAM_STDOUT, 7, AGENT_STDIO_READ, &queued) ==
+                      (ssize_t)AGENT_STDIO_READ);
+        CHECK(port_queue_read(pfd[0], VC_STREAM_STDOUT, 7, AGENT_STDIO_READ, &queued) == 0);
+        while (got < sizeof big) {
+                CHECK(host_read_frame(10000, &f, &o) == 1);
+                CHECK(f.type == VC_FRAME_DATA && f.stream == VC_STREAM_STDOUT && f.id == 7);
+                CHECK(f.len == AGENT_STDIO_READ);
+                CHECK(memcmp(f.payload, big + got, f.len) == 0);
+                got += f.len;
+        }
+        CHECK(queued == 0);
+        close(pfd[0]);
+        return 0;
+}
+
 static int test_destroy_sandbox_answers_then_powers_off(void)
 {
         json_object *r = call_raw("{\"method\":\"destroy_sandbox\"}");
@@ -361,6 +404,7 @@ int main(void)
         RUN_TEST(test_protocol_error_discards_until_reconnect);
         RUN_TEST(test_docs_match_method_table);
         RUN_TEST(test_rpc_process_event);
+        RUN_TEST(test_output_read_into_frames);
         RUN_TEST(test_destroy_sandbox_answers_then_powers_off);
         return TAP_DONE();
 }

@@ -38,6 +38,10 @@
  * host's other requests (a signal for that very process, say) get through. */
 #define AGENT_STDIN_CAP (1024u * 1024u)
 #define AGENT_STDIN_STALL_MS 10000
+/* Bytes read from a process's stdout/stderr at once: with its header, one data frame is exactly what the
+ * guest's virtio_console takes in one write (32 KiB), so each frame leaves in one write and one virtqueue
+ * buffer -- qemu then makes one socket write of it -- instead of a full buffer and a 12-byte one. */
+#define AGENT_STDIO_READ (32768u - VC_FRAME_HEADER)
 /* After a process exits, its output is read until EOF or until this long passes with no output. */
 #define AGENT_EOF_GRACE_MS 2000
 
@@ -293,6 +297,9 @@ bool port_has_output(void);
 uint64_t port_away_since(void); /* when the host went away */
 /* Queue a frame. account (or NULL): a counter of the bytes queued that the port keeps up to date. */
 int port_queue(uint8_t type, uint8_t stream, uint32_t id, const void *payload, size_t len, size_t *account);
+/* Read at most cap bytes of fd straight into a new data frame of handle id and queue it: the bytes are
+ * copied once, by the kernel. The bytes read, 0 at end of file, or -errno (-EAGAIN: nothing yet). */
+ssize_t port_queue_read(int fd, uint8_t stream, uint32_t id, size_t cap, size_t *account);
 void port_queue_json(uint8_t type, uint32_t id, json_object *o); /* takes o */
 void port_forget_account(size_t *account);                       /* its owner is going away */
 void port_flush(void);                                           /* write what the port takes now */

@@ -61,6 +61,20 @@ uint64_t port_away_since(void)
         return P.hup_since;
 }
 
+static void outq_append(struct outq *q, size_t *account)
+{
+        q->next = NULL;
+        q->account = account;
+        q->off = 0;
+        if (account)
+                *account += q->len;
+        if (P.tail)
+                P.tail->next = q;
+        else
+                P.head = q;
+        P.tail = q;
+}
+
 int port_queue(uint8_t type, uint8_t stream, uint32_t id, const void *payload, size_t len, size_t *account)
 {
         struct outq *q = malloc(sizeof *q + VC_FRAME_HEADER + len);
@@ -75,19 +89,32 @@ int port_queue(uint8_t type, uint8_t stream, uint32_t id, const void *payload, s
         }
         if (len)
                 memcpy(q->data + VC_FRAME_HEADER, payload, len);
-        q->next = NULL;
-        q->account = account;
         q->type = type;
         q->len = VC_FRAME_HEADER + len;
-        q->off = 0;
-        if (account)
-                *account += q->len;
-        if (P.tail)
-                P.tail->next = q;
-        else
-                P.head = q;
-        P.tail = q;
+        outq_append(q, account);
         return 0;
+}
+
+ssize_t port_queue_read(int fd, uint8_t stream, uint32_t id, size_t cap, size_t *account)
+{
+        struct outq *q = malloc(sizeof *q + VC_FRAME_HEADER + cap), *small;
+        ssize_t n;
+
+        if (q == NULL)
+                return -ENOMEM;
+        n = read(fd, q->data + VC_FRAME_HEADER, cap);
+        if (n <= 0 || vc_frame_header_encode(q->data, VC_FRAME_DATA, stream, id, (size_t)n) < 0) {
+                int e = n < 0 ? errno : EINVAL;
+                free(q);
+                return n == 0 ? 0 : -e;
+        }
+        q->type = VC_FRAME_DATA;
+        q->len = VC_FRAME_HEADER + (size_t)n;
+        /* a short read does not keep a whole read buffer queued */
+        if ((size_t)n < cap / 2 && (small = realloc(q, sizeof *q + q->len)) != NULL)
+                q = small;
+        outq_append(q, account);
+        return n;
 }
 
 void port_queue_json(uint8_t type, uint32_t id, json_object *o)

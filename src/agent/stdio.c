@@ -53,16 +53,14 @@ static void out_eof(struct proc *p, int i)
 
 void stdio_read(struct proc *p, int i)
 {
-        uint8_t buf[32768];
-        ssize_t n = read(p->out_fd[i], buf, sizeof buf);
+        ssize_t n = port_queue_read(p->out_fd[i], (uint8_t)(i + 1), p->handle, AGENT_STDIO_READ, &p->queued);
 
         if (n > 0) {
-                port_queue(VC_FRAME_DATA, (uint8_t)(i + 1), p->handle, buf, (size_t)n, &p->queued);
                 if (p->exited)
                         p->grace_deadline = agent_now_ms() + AGENT_EOF_GRACE_MS;
                 return;
         }
-        if (n < 0 && (errno == EAGAIN || errno == EINTR))
+        if (n == -EAGAIN || n == -EINTR || n == -ENOMEM)
                 return;
         /* 0 is EOF; a pty master reads EIO once the last slave fd is closed */
         out_eof(p, i);
@@ -73,14 +71,11 @@ void stdio_drain(struct proc *p)
         /* what the pipes hold now, then the end: nothing is left to write more */
         for (int i = 0; i < 2; i++) {
                 while (p->out_fd[i] >= 0 && !p->exit_sent) {
-                        uint8_t buf[32768];
-                        ssize_t n = read(p->out_fd[i], buf, sizeof buf);
-                        if (n > 0)
-                                port_queue(VC_FRAME_DATA, (uint8_t)(i + 1), p->handle, buf, (size_t)n,
-                                           &p->queued);
-                        else if (n < 0 && errno == EINTR)
+                        ssize_t n = port_queue_read(p->out_fd[i], (uint8_t)(i + 1), p->handle,
+                                                    AGENT_STDIO_READ, &p->queued);
+                        if (n == -EINTR)
                                 continue;
-                        else
+                        if (n <= 0)
                                 break;
                 }
         }
