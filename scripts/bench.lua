@@ -57,7 +57,8 @@ local function bundle(args, edit)
 end
 
 local function rt(r, args, redirect)
-  return ("%s --root %s%s %s %s"):format(q(r.bin), q(r.root), r.config and (" --config " .. q(r.config)) or "", args,
+  return ("%s --root %s%s%s %s %s"):format(q(r.bin), q(r.root), r.config and (" --config " .. q(r.config)) or "",
+    r.log and (" --log " .. q(r.log)) or "", args,
     redirect or ">/dev/null 2>&1 </dev/null")
 end
 
@@ -150,14 +151,23 @@ local function sandbox_pids(root, id)
   return pids
 end
 
+-- The factory rows' guest: the build's, or KATA_BENCH_KERNEL and KATA_BENCH_INITRD (another guest image).
+local function guest_override()
+  local k, i = os.getenv("KATA_BENCH_KERNEL"), os.getenv("KATA_BENCH_INITRD")
+  if not (k and i) then return "" end
+  return ("hypervisor = { kernel = %q, initrd = %q }, "):format(k, i)
+end
+
 --- Sandboxes cloned from a template (docs/factory.md), of one kind (factory.share_fs): the same runtime
 --- with factory.template on. Returns false and why when the kind's clones fall back to cold boots.
 local function bench_clones(kind)
   io.stderr:write(("bench: template clones (%s)\n"):format(kind))
   local cfg = TMP .. "/factory-" .. kind .. ".lua"
-  local fk = { name = "kata-runtime", bin = RUNTIMES[1].bin, root = RUNROOT .. "/kata-factory-" .. kind, config = cfg }
+  local fk = { name = "kata-runtime", bin = RUNTIMES[1].bin, root = RUNROOT .. "/kata-factory-" .. kind, config = cfg,
+    log = TMP .. "/factory-" .. kind .. ".log" }
   local f = assert(io.open(cfg, "w"))
-  f:write(("return { factory = { template = true, dir = %q, share_fs = %q } }\n"):format(RUNROOT .. "/factory", kind))
+  f:write(("return { %sfactory = { template = true, dir = %q, share_fs = %q } }\n"):format(guest_override(),
+    RUNROOT .. "/factory", kind))
   f:close()
   local t0 = now()
   assert(sh(rt(fk, "factory init")) == 0, "factory init failed")
@@ -171,7 +181,9 @@ local function bench_clones(kind)
     if not st.runtime.clone then
       destroy(fk, id)
       sh(rt(fk, "factory destroy"))
-      return false, "the sandbox booted cold (the log of a create says why; 9p needs it in the guest kernel)"
+      local why = "?"
+      for line in io.lines(fk.log) do why = line:match('msg="(clone of template .-)"') or line:match('msg="(booting cold: .-)"') or why end
+      return false, "the sandbox booted cold: " .. why
     end
     table.insert(ready, (st.runtime.boot_ms or 0) / 1000)
     destroy(fk, id)
@@ -210,13 +222,18 @@ end
 if section("factory") then
   -- cold boots in the same run, for the ratio on a machine whose load changes
   local cold = {}
+  local kc = { name = "kata-runtime", bin = RUNTIMES[1].bin, root = RUNTIMES[1].root, config = TMP .. "/cold.lua" }
+  local f = assert(io.open(kc.config, "w"))
+  f:write(("return { %s}\n"):format(guest_override()))
+  f:close()
   for _ = 1, 3 do
     local id = new_id("cold")
-    create(RUNTIMES[1], id)
-    table.insert(cold, (vc.state.load(RUNTIMES[1].root, id).runtime.boot_ms or 0) / 1000)
-    destroy(RUNTIMES[1], id)
+    create(kc, id)
+    table.insert(cold, (vc.state.load(kc.root, id).runtime.boot_ms or 0) / 1000)
+    destroy(kc, id)
   end
-  add_row("cold boot: agent ready (same run)", "ms", { ["kata-runtime"] = median(cold) }, "median of 3, for the clones' ratio")
+  add_row("cold boot: agent ready (same run)", "ms", { ["kata-runtime"] = median(cold) },
+    ("median of 3, for the clones' ratio; guest %s"):format(os.getenv("KATA_BENCH_KERNEL") or "of the build"))
   for _, kind in ipairs({ "virtio-fs", "9p" }) do
     local ok, why = bench_clones(kind)
     if not ok then add_row(("clone (%s)"):format(kind), "ms", {}, why) end

@@ -3,6 +3,7 @@
 # ratios in a table, and the same figures as JSON.
 #
 #   scripts/bench.sh [--quick] [--only main|factory|stdout] [--json FILE]
+#   KATA_BENCH_KERNEL and KATA_BENCH_INITRD name another guest image for the factory rows.
 #
 # Debian's crun 1.8.1 refuses this machine's hybrid cgroup layout ("cgroups in hybrid mode not
 # supported"), so the whole run happens in a private mount namespace with /sys/fs/cgroup/unified

@@ -9,7 +9,7 @@ local world = require("spec.helpers.world")
 local ok_env, why = world.available()
 
 describe("factory #integration", function()
-  local tmp, root, n, cfg, fdir, initrd = nil, nil, 0, nil, nil, nil
+  local tmp, root, n, cfg, fdir, initrd, guest = nil, nil, 0, nil, nil, nil, nil
   local rt = function(...) return world.rt(root, { "--config", cfg, ... }) end
   local MEMDIR = "/dev/shm"
 
@@ -30,11 +30,13 @@ describe("factory #integration", function()
     tmp = run.tmpdir("kata-factory")
     fdir = tmp .. "/factory"
     -- a copy of the initrd, so that a case can change an input of the template
+    local kernel, image = require("kata.config").guest_image()
     initrd = tmp .. "/initrd.img"
-    assert(os.execute(("cp %s %s"):format(run.q(select(2, require("kata.config").guest_image())), run.q(initrd))))
+    assert(os.execute(("cp %s %s"):format(run.q(image), run.q(initrd))))
+    guest = ("hypervisor = { kernel = %q, initrd = %q }"):format(kernel, initrd)
     cfg = tmp .. "/configuration.lua"
     run.write(cfg, ([[return { factory = { template = true, dir = %q, memory_dir = %q, shapes = { { memory_mib = 512, vcpus = 1 } } },
-      hypervisor = { initrd = %q } }]]):format(fdir, MEMDIR, initrd))
+      %s }]]):format(fdir, MEMDIR, guest))
     root = tmp .. "/root0"
     local s, out, err = rt("factory", "init")
     assert.equal(0, s, err)
@@ -153,7 +155,7 @@ describe("factory #integration", function()
   it("runs a container in a copy-on-write clone over 9p, or boots cold saying the guest has no 9p", function()
     local cfg9 = tmp .. "/configuration-9p.lua"
     run.write(cfg9, ([[return { factory = { template = true, dir = %q, memory_dir = %q, share_fs = "9p" },
-      hypervisor = { initrd = %q } }]]):format(fdir, MEMDIR, initrd))
+      %s }]]):format(fdir, MEMDIR, guest))
     local s, out, err = world.rt(root, { "--config", cfg9, "factory", "init" })
     assert.equal(0, s, err)
     assert.matches("made", out)
