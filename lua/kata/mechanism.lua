@@ -33,7 +33,7 @@ local function bind(api, ns)
   end
   local limits = rawget(api, "limits")
   if limits then
-    for k, v in pairs(t) do
+    for k, v in next, t do -- raw: a namespace may bind more of itself on first use (kata.container)
       if type(v) == "function" then t[k] = limits.trusted(v) end
     end
   end
@@ -47,7 +47,12 @@ function M.attach(api)
   local mt = getmetatable(api) or {}
   local parent = mt.__index
   mt.__index = function(t, k)
-    if k == "undo" or MODULES[k] then return bind(t, k) end
+    if k == "undo" or MODULES[k] then
+      -- first used from policy code, perhaps: loading and binding are the runtime's work, not the policy's
+      local limits = rawget(t, "limits")
+      if limits then return limits.trusted(bind)(t, k) end
+      return bind(t, k)
+    end
     if type(parent) == "function" then return parent(t, k) end
     if type(parent) == "table" then return parent[k] end
     return nil

@@ -54,6 +54,19 @@ function M.bind(api, undo)
   --- The configured VM (the configuration layer's hypervisor section) as vc.sandbox.launch takes it.
   function Pod.vm_defaults(ctx) return M.vm(api.config, ctx.global.debug) end
 
+  --- VM `vm` grown by the container's resource limits, the way Kata sizes its VMs: its memory plus the
+  --- memory limit, its vCPUs plus quota/period (within 64 GiB and 64 vCPUs).
+  function Pod.sized_vm(vm, config)
+    local res = config.linux and config.linux.resources or {}
+    if res.memory and type(res.memory.limit) == "number" and res.memory.limit > 0 then
+      vm.memory_mib = math.min(vm.memory_mib + math.ceil(res.memory.limit / (1024 * 1024)), 65536)
+    end
+    if res.cpu and type(res.cpu.quota) == "number" and res.cpu.quota > 0 and (res.cpu.period or 0) > 0 then
+      vm.vcpus = math.min(vm.vcpus + math.ceil(res.cpu.quota / res.cpu.period), 64)
+    end
+    return vm
+  end
+
   --- The directory and network namespace of a new sandbox. The namespace is the one the spec names
   --- (never the host's), else a new one the runtime owns. Records sandbox_dir, shared, share_host, netns,
   --- netns_created.
@@ -230,6 +243,14 @@ function M.bind(api, undo)
   function Pod.shutdown(sb, st)
     local sd = st.runtime.shutdown or M.standard_plan(st.runtime.sandbox_id).shutdown
     return sb:shutdown(sd.timeout, sd.wait)
+  end
+
+  --- Stop the sandbox VM once its sandbox container has exited with `code`: its shim reports the exit
+  --- first, then the supervisor shuts the VM down.
+  function Pod.stop(sb, st, code)
+    api.container.wait_gone(st, 5)
+    api.log.info("sandbox container exited with %d: stopping the sandbox VM", code)
+    return Pod.shutdown(sb, st)
   end
 
   --- Tear a sandbox down from its record: the VM (through its supervisor; killed if it does not go), the

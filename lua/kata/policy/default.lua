@@ -1,8 +1,7 @@
 --- The default lifecycle policy: Kata Containers 1.x's cli/ behaviour on the OCI runtime spec lifecycle.
---- Ordering and decisions only: how each step is done is the mechanism's (api.container, api.share, api.pod,
---- api.hooks, api.agent, api.undo). A command is function(ctx, api) returning true or an exit status, or
---- raising a message for the user; then the runtime rolls back whatever the mechanism made. Every step is
---- called through api.policy, so overriding one changes every command that uses it (docs/policy-guide.md).
+--- Ordering and decisions only; how each step is done is the mechanism's (api.container, api.pod, ...). A
+--- failed command is rolled back by the runtime. Every step is called through api.policy, so overriding one
+--- changes every command that uses it (docs/policy-guide.md).
 local P = { name = "default" }
 
 local function fail(msg) error({ msg = msg }, 0) end
@@ -38,101 +37,60 @@ local function network(ctx, api, st, phase, vm, sb)
   api.network.apply(st, phase, d, offered, vm, sb)
 end
 
-------------------------------------------------------------------------------------------------------------
--- Steps
+-- Steps ------------------------------------------------------------------------------------------------------
 
---- Refuse a configuration before anything is made. Raise (or return nil, err) to refuse.
+--- Refuse a configuration before anything is made: raise, or return nil, err.
 function P.validate(ctx, api, config)
   if not config.process then fail("config.json: process: is required") end
   if not config.root then fail("config.json: root: is required") end
   return api.policy.check_labels(ctx, api, config)
 end
-
---- AppArmor and SELinux labels: the guest enforces neither, so a spec that sets one is refused. An
---- operator policy may name the fields it accepts unenforced (`ignored_labels = { apparmorProfile = true }`);
---- each is then logged as ignored. Returns true, or nil and the error naming the field.
+--- AppArmor and SELinux labels: the guest enforces neither, so a spec that sets one is refused, unless its
+--- field is in ignored_labels (`{ apparmorProfile = true }`): then it is logged as ignored.
 P.ignored_labels = {}
-function P.check_labels(ctx, api, config)
-  local ignored = api.policy.ignored_labels or {}
-  for _, f in ipairs({ { "process", "apparmorProfile" }, { "process", "selinuxLabel" }, { "linux", "mountLabel" } }) do
-    local v = type(config[f[1]]) == "table" and config[f[1]][f[2]]
-    if type(v) == "string" and v ~= "" then
-      if not ignored[f[2]] then
-        return nil, ("config.json: %s.%s: '%s' cannot be enforced in the guest"):format(f[1], f[2], v)
-      end
-      api.log.warn("%s.%s '%s' is not enforced in the guest, ignoring", f[1], f[2], v)
-    end
-  end
-  return true
-end
-
+function P.check_labels(ctx, api, config) return api.container.check_labels(config, api.policy.ignored_labels) end
 --- The status a stored container really has: its shim's liveness decides.
-function P.status(ctx, api, st)
-  local s = st.status
-  if (s == "created" or s == "running" or s == "paused") and not api.container.alive(st) then return "stopped" end
-  return s
-end
-
---- The VM for a sandbox: the configured defaults, grown by the container's resource limits the way Kata
---- sizes its VMs (default memory plus the limit; default vCPUs plus quota/period).
-function P.vm_config(ctx, api, config)
-  local vm = api.pod.vm_defaults(ctx)
-  local res = config.linux and config.linux.resources or {}
-  if res.memory and type(res.memory.limit) == "number" and res.memory.limit > 0 then
-    vm.memory_mib = math.min(vm.memory_mib + math.ceil(res.memory.limit / (1024 * 1024)), 65536)
-  end
-  if res.cpu and type(res.cpu.quota) == "number" and res.cpu.quota > 0 and (res.cpu.period or 0) > 0 then
-    vm.vcpus = math.min(vm.vcpus + math.ceil(res.cpu.quota / res.cpu.period), 64)
-  end
-  return vm
-end
-
+function P.status(ctx, api, st) return api.container.status(st) end
+--- The VM for a sandbox: the configured one, grown by the container's resource limits as Kata sizes it.
+function P.vm_config(ctx, api, config) return api.pod.sized_vm(api.pod.vm_defaults(ctx), config) end
 --- What the supervisor does once the agent answers, and the shutdown grace periods (data).
 function P.boot_plan(ctx, api, st, config) return api.pod.standard_plan(st.runtime.sandbox_id) end
---- Launch the sandbox VM. Returns the supervisor's info, or nil, err (then on_launch_failure decides).
+--- Launch the sandbox VM: the supervisor's info, or nil, err (then on_launch_failure decides).
 function P.launch(ctx, api, st, vm, plan) return api.pod.launch(st, vm, plan) end
---- A launch failed (nothing of it is left). Return info to go on (a retry), or nil, err to fail create.
+--- A launch failed (nothing of it is left): info to go on (a retry), or nil, err to fail create.
 function P.on_launch_failure(ctx, api, st, vm, plan, err) return nil, err end
 --- Put the container's rootfs and bind mounts where the guest sees them; returns the guest's mounts.
 function P.share(ctx, api, st, config) return api.share.container(st, config) end
 --- The sandbox container's namespaces a pod container joins in the guest ("join" map, or nil).
 function P.pod_namespaces(ctx, api, config, sid) return api.pod.join_namespaces(config, sid) end
---- Which of the sandbox's interfaces reach the guest, and how. phase: "boot" (before the VM starts: what
---- CNI or the engine made before create), "create" (after the create-time hooks) or "start" (after the
---- startContainer hooks); interfaces are the namespace's interfaces not mirrored yet. Returns { model =
---- "tcfilter" | "none", interfaces = <those to mirror>, hotplug_ports = <PCIe ports kept free at boot for
---- later ones> }, or nil, err to refuse the pod.
+--- Which of the sandbox's new interfaces reach the guest, and how (phase "boot", "create" or "start").
 function P.network(ctx, api, phase, interfaces)
   return { model = "tcfilter", interfaces = interfaces, hotplug_ports = 2 }
 end
---- Run the hooks of one kind (the list may be empty). Returns true, or nil and "error running ...".
+--- Run the hooks of one kind (the list may be empty): true, or nil and "error running ...".
 function P.run_hooks(ctx, api, kind, list, state_doc, netns, bundle)
   return api.hooks.run(kind, list, state_doc, netns, bundle)
 end
-
 --- What a failing hook of each kind does: "fail" the command (and roll back) or "warn" and go on. The
---- runtime spec: every kind but poststop fails the operation. (A function(ctx, api, kind, err) works too.)
+--- runtime spec: every kind but poststop fails the operation.
 P.hook_failure = {
   prestart = "fail", createRuntime = "fail", createContainer = "fail", startContainer = "fail",
   poststart = "fail", poststop = "warn",
 }
-
---- A poststart hook failed: the runtime spec (1.3) says start fails and the container is stopped.
---- Return true to keep the container running, or nil, err to fail start.
+--- A poststart hook failed: the runtime spec (1.3) says start fails and the container is stopped. Return
+--- true to keep it running, or nil, err to fail start.
 function P.on_poststart_failure(ctx, api, st, sb, err)
   api.log.error("poststart hook failed, stopping the container: %s", err)
   api.agent.signal(sb, st.id, 9, true)
   api.policy.wait_exit(ctx, api, st, sb, 10)
   return nil, err
 end
-
---- Wait until the container's init process has exited (or timeout seconds). Returns its status or nil.
+--- Wait until the container's init process has exited (or timeout seconds): its status, or nil.
 function P.wait_exit(ctx, api, st, sb, timeout) return api.agent.wait(sb, st, timeout) end
 --- Tear a sandbox down (its last container is gone, or it is being deleted).
 function P.teardown(ctx, api, sst) return api.pod.teardown(sst) end
 
-------------------------------------------------------------------------------------------------------------
--- Commands
+-- Commands ---------------------------------------------------------------------------------------------------
 
 function P.create(ctx, api)
   local id = ctx.args[1]
@@ -140,11 +98,7 @@ function P.create(ctx, api)
   local bundle, config = api.container.read_bundle(ctx)
   local valid, verr = api.policy.validate(ctx, api, config)
   if valid == false or verr ~= nil then fail(tostring(verr or "refused by the policy")) end
-  api.share.check(config) -- cheap checks before a VM boots
-  local ctype, sid = api.container.kind(id, config)
-  api.log.field("sandbox", sid)
-  -- what the guest cannot honour fails here, before a VM boots
-  must(nil, api.oci.check_guest(config, ctype == "container"))
+  local ctype, sid = api.container.check_new(id, config) -- what the guest cannot honour fails before a VM boots
   local lock = api.container.lock(sid)
   local st = api.container.new(ctx, id, bundle, config, ctype, sid)
   api.container.record(st)
@@ -172,46 +126,28 @@ function P.create(ctx, api)
     must(nil, hooks(ctx, api, st, kind, "creating"))
   end
   network(ctx, api, st, "create", nil, sb) -- interfaces those hooks added (a CNI ADD run from one)
-  st.status = "created"
-  api.container.save(st)
-  api.container.write_pid_file(ctx.options.pid_file, st.pid)
+  api.container.created(ctx, st)
   sb:close()
-  api.undo.commit() -- what was made is the container's now
   lock:release()
-  api.log.info("created container (shim pid %d)", st.pid)
   return true
 end
 
---- start: look up, start the container, poststart hooks in the sandbox's netns, the failure rule.
+--- start (Kata's cli/start.go): look up, start the container, poststart hooks in the sandbox's netns, the
+--- failure rule.
 function P.start(ctx, api)
-  local st = api.container.load(ctx.args[1])
-  local lock = api.container.lock(st.runtime.sandbox_id)
-  st = api.container.load(st.id)
+  local st, lock = api.container.load_locked(ctx.args[1])
   local status = api.policy.status(ctx, api, st)
   if status == "stopped" then fail("cannot start a container that has stopped") end
   if status ~= "created" then fail(("cannot start an already %s container"):format(status)) end
-
   must(nil, hooks(ctx, api, st, "startContainer", "created"))
   local sb = must("connect to sandbox", api.pod.connect(st))
   network(ctx, api, st, "start", nil, sb)
   must("start container", api.agent.start_container(sb, st.id))
-  st.status = "running"
-  local saved, serr = pcall(api.container.save, st)
-  if not saved then
-    -- the process runs, but its record cannot say so (a full disk): stop it rather than leave it 'created'
-    api.agent.signal(sb, st.id, 9, true)
-    api.policy.wait_exit(ctx, api, st, sb, 10)
-    fail(("%s (the container was stopped)"):format(type(serr) == "table" and serr.msg or tostring(serr)))
-  end
-
+  api.container.started(st, sb) -- a process whose record cannot say it runs is stopped again
   local ok, err = hooks(ctx, api, st, "poststart", "running")
   if not ok then
     local _, perr = api.policy.on_poststart_failure(ctx, api, st, sb, err)
-    if perr then
-      st.status = "stopped"
-      api.container.save(st)
-      fail(perr)
-    end
+    if perr then api.container.set_status(st, "stopped"); fail(perr) end
   end
   sb:close()
   lock:release()
@@ -232,11 +168,8 @@ function P.list(ctx, api)
 end
 
 function P.kill(ctx, api)
-  local st = api.container.load(ctx.args[1])
-  local signo, serr = api.signal.parse(ctx.args[2] or "TERM")
-  if not signo then fail(serr) end
-  local lock = api.container.lock(st.runtime.sandbox_id)
-  st = api.container.load(st.id) -- as it is under the lock
+  local st, lock = api.container.load_locked(ctx.args[1])
+  local signo = must(nil, api.signal.parse(ctx.args[2] or "TERM"))
   if api.policy.status(ctx, api, st) == "stopped" then
     if ctx.options.all then lock:release(); return true end -- --all tolerates a stopped container
     fail("container not running")
@@ -246,15 +179,10 @@ function P.kill(ctx, api)
   must("signal container", api.agent.signal(sb, st.id, signo, ctx.options.all))
   api.log.info("sent signal %d", signo)
   -- Kata stops the sandbox when its sandbox container is killed (cli/kill.go calls StopSandbox): once the
-  -- process has really exited and its shim has reported it. Containers still running in the pod go with
-  -- the VM (their shims report 137).
+  -- process has exited. Containers still running in the pod go with the VM (their shims report 137).
   if st.runtime.type == "sandbox" and (signo == 9 or signo == 15) then
     local code = api.policy.wait_exit(ctx, api, st, sb, signo == 9 and 10 or 2)
-    if code then
-      api.container.wait_gone(st, 5)
-      api.log.info("sandbox container exited with %d: stopping the sandbox VM", code)
-      api.pod.shutdown(sb, st)
-    end
+    if code then api.pod.stop(sb, st, code) end
   end
   sb:close()
   lock:release()
@@ -262,52 +190,17 @@ function P.kill(ctx, api)
 end
 
 function P.delete(ctx, api)
-  local id = ctx.args[1]
-  api.container.check_id(id)
-  local st, err, code = api.container.find(id)
-  if not st and code ~= "ENOENT" and ctx.options.force then
-    -- a record that cannot be read or trusted: remove what its id names
-    local lock = api.container.lock(id)
-    api.container.purge(id)
-    lock:release(true)
-    return true
-  end
-  if not st then
-    if code == "ENOENT" and ctx.options.force then
-      api.container.forget(id) -- what a command cut short may have left: the lock file
-      return true
-    end
-    fail(code == "ENOENT" and "container does not exist" or err)
-  end
-  local rt = st.runtime
-  api.log.field("sandbox", rt.sandbox_id)
-  local lock = api.container.lock(rt.sandbox_id)
-  -- read again under the lock: a create, delete or start of this id may have changed it meanwhile
-  st, err, code = api.container.find(id)
-  if not st or st.runtime.sandbox_id ~= rt.sandbox_id then
-    -- gone meanwhile: its sandbox went with it, and so does the lock file this call made again
-    lock:release(not st and rt.type == "sandbox")
-    if not st and code == "ENOENT" then
-      if ctx.options.force then return true end
-      fail("container does not exist")
-    end
-    return P.delete(ctx, api) -- another record under this id now: start over with its sandbox's lock
-  end
-  rt = st.runtime
-  if ctx.options.force and rt.socket and not api.pod.responsive(st, 2) then
-    -- a frozen sandbox would stretch every call below to its timeout: it is killed instead
-    api.log.warn("sandbox '%s' does not answer: killing it", rt.sandbox_id)
-    api.pod.kill(st)
-  end
+  local st, lock = api.container.load_for_delete(ctx.args[1], ctx.options.force)
+  if not st then return true end -- nothing (left) to delete under --force
   local status = api.policy.status(ctx, api, st)
   if (status == "running" or status == "paused") and not ctx.options.force then
-    fail(("cannot delete container %s that is not stopped: %s"):format(id, status))
+    fail(("cannot delete container %s that is not stopped: %s"):format(st.id, status))
   end
   api.container.destroy(st, status) -- what still runs is killed; the guest's and the share's parts go
-  local last = api.container.pod_members(rt.sandbox_id, id) == 0 -- the VM goes with the pod's last container
-  if last then api.policy.teardown(ctx, api, rt.type == "sandbox" and st or api.container.find(rt.sandbox_id) or st) end
+  local sandbox = api.container.last_of_pod(st) -- the VM goes with the pod's last container
+  if sandbox then api.policy.teardown(ctx, api, sandbox) end
   api.container.remove(st)
-  lock:release(last)
+  lock:release(sandbox ~= nil)
   -- poststop hooks, each on its own: a failure is a warning and the rest still run
   local list = api.hooks.list(st, "poststop")
   for i = 1, math.max(#list, 1) do
@@ -322,18 +215,11 @@ function P.exec(ctx, api)
   local status = api.policy.status(ctx, api, st)
   if status ~= "running" then fail(("cannot exec in a %s container"):format(status)) end
   local process = api.container.exec_process(ctx, st)
-  local exec_id = api.container.exec_id()
   local sb = must("connect to sandbox", api.pod.connect(st))
-  local res = must("exec", api.agent.exec_process(sb, st.id, exec_id, process))
-  local exec = { exec_id = exec_id, handle = res.handle, terminal = process.terminal == true }
-  local detach = ctx.options.detach
-  local pid = detach and api.container.spawn_shim(ctx, st, exec) or api.proc.getpid()
-  must("start process", api.agent.start_process(sb, res.handle))
+  local exec = api.container.exec(ctx, st, sb, process) -- its shim, unless it runs in the foreground
   sb:close()
-  api.container.write_pid_file(ctx.options.pid_file, pid)
-  if detach then return true end
-  -- foreground: become the process's shim (the supervisor keeps its output until the shim attaches)
-  api.container.become_shim(ctx, st, exec)
+  if ctx.options.detach then return true end
+  api.container.become_shim(ctx, st, exec) -- foreground: this process becomes its shim
   return 255
 end
 
@@ -348,16 +234,13 @@ function P.ps(ctx, api)
 end
 
 local function set_paused(ctx, api, want)
-  local st = api.container.load(ctx.args[1])
-  local lock = api.container.lock(st.runtime.sandbox_id)
+  local st, lock = api.container.load_locked(ctx.args[1])
   local status = api.policy.status(ctx, api, st)
-  if want and status ~= "running" then fail(("container not running: %s"):format(status)) end
-  if not want and status ~= "paused" then fail(("container not paused: %s"):format(status)) end
+  if status ~= (want and "running" or "paused") then fail(("container not %s: %s"):format(want and "running" or "paused", status)) end
   local sb = must("connect to sandbox", api.pod.connect(st))
   must(want and "pause" or "resume", (want and api.agent.pause or api.agent.resume)(sb, st.id))
   sb:close()
-  st.status = want and "paused" or "running"
-  api.container.save(st)
+  api.container.set_status(st, want and "paused" or "running")
   lock:release()
   return true
 end
@@ -365,10 +248,10 @@ end
 function P.pause(ctx, api) return set_paused(ctx, api, true) end
 function P.resume(ctx, api) return set_paused(ctx, api, false) end
 
+--- events: the container's stats every --interval until it stops, or once with --stats.
 function P.events(ctx, api)
   local st = api.container.load(ctx.args[1])
-  local interval = tonumber((ctx.options.interval or "5s"):match("^(%d+%.?%d*)s?$"))
-  if not interval or interval <= 0 then fail(("events: invalid --interval '%s'"):format(tostring(ctx.options.interval))) end
+  local interval = api.container.events_interval(ctx)
   repeat
     if api.policy.status(ctx, api, st) == "stopped" then
       if ctx.options.stats then fail("container not running") end
@@ -382,9 +265,7 @@ function P.events(ctx, api)
   until false
 end
 
---- update: change a running container's limits, as runc's update: `-r FILE` (a linux.resources object,
---- "-" for stdin; the flags are then ignored) or the flags. The guest applies them to the container's
---- cgroup and names what cannot change (a memory limit above the VM's memory, which cannot grow).
+--- update: a running container's limits, from `-r FILE` or runc's flags (api.container.update_resources).
 function P.update(ctx, api)
   local st = api.container.load(ctx.args[1])
   if api.policy.status(ctx, api, st) == "stopped" then fail("container not running") end
