@@ -3,17 +3,20 @@
 --- world only through the `api` argument its functions receive.
 local M = {}
 
--- kata.pattern, loaded when policy code first matches a pattern (most commands never do)
-local pattern
-local function lua_pattern(f)
-  return function(...)
-    pattern = pattern or require("kata.pattern")
-    return pattern[f](...)
-  end
-end
-
 --- vc.limits when policies run under limits (M.set_limits: kata.main and kata.testing).
 M.limits = nil
+
+-- kata.pattern, loaded when policy code first matches a pattern (most commands never do). It is loaded as
+-- the runtime's own code: outside the limits, where a pattern call made while loading goes to the C one.
+local pattern
+local function load_pattern()
+  local limits = M.limits
+  pattern = limits and limits.trusted(require)("kata.pattern") or require("kata.pattern")
+  return pattern
+end
+local function lua_pattern(f)
+  return function(...) return (pattern or load_pattern())[f](...) end
+end
 
 -- Work a policy could make the C library do in one call, where no hook sees it: pattern matching goes to
 -- kata.pattern (counted like any Lua code), and a sort always calls a Lua comparison.

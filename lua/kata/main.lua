@@ -87,7 +87,8 @@ local function body(ctx, lua_dir, luac_dir)
   if ctx.args[1] and ctx.command ~= "list" then vc.log.set_field("container", ctx.args[1]) end
   local api = api_mod.new(ctx, config)
   api.policy = policy
-  local res, rerr, trace = runner.run(policy, ctx.command, ctx, api_mod.protect(api, ctx))
+  local res, rerr, trace = runner.run(policy, ctx.command, ctx, api_mod.protect(api, ctx),
+    function() return rawget(api, "undo") end) -- bound on first use: nothing to undo without it
   if res == nil then
     error({ msg = rerr, trace = trace }, 0) -- run() logs the traceback of a script error
   end

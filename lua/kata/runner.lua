@@ -33,10 +33,12 @@ M.limits = nil
 ---@param fn string
 ---@param ctx table
 ---@param api table
+---@param undo_of function|nil returns the command's undo list, or nil when nothing made one (kata.main: so a
+---       command that made nothing never loads it); without it, api.undo
 ---@return any result true, an exit status, or nil on failure
 ---@return string|nil err the message on failure; "<policy>.<fn>: <message>" for a script error
 ---@return string|nil trace the traceback of a script error
-function M.run(policy, fn, ctx, api)
+function M.run(policy, fn, ctx, api, undo_of)
   local f = policy[fn]
   if f == nil then return true end
   if type(f) ~= "function" then
@@ -49,7 +51,8 @@ function M.run(policy, fn, ctx, api)
   else
     ok, res, err = xpcall(f, handler, ctx, api)
   end
-  local undo = api.undo
+  local undo
+  if undo_of then undo = undo_of() else undo = api.undo end
   if undo then
     if ok and res ~= nil then
       undo.commit()

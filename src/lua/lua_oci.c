@@ -238,6 +238,32 @@ static const char *const seccomp_archs[] = {VC_SECCOMP_ARCHS(NAME)};
 static const char *const seccomp_flags[] = {VC_SECCOMP_FLAGS(NAME)};
 #undef NAME
 
+/* vc.oci.seccomp (what the guest agent's linux.seccomp honours) and vc.oci.capabilities (the capability
+ * names it knows), for `features`: made when first read, so that no other command pays for them. */
+static int loci__index(lua_State *L)
+{
+        const char *k = lua_tostring(L, 2);
+        if (k && strcmp(k, "seccomp") == 0) {
+                lua_createtable(L, 0, 4);
+                push_names(L, seccomp_actions, sizeof seccomp_actions / sizeof seccomp_actions[0]);
+                lua_setfield(L, -2, "actions");
+                push_names(L, seccomp_operators, sizeof seccomp_operators / sizeof seccomp_operators[0]);
+                lua_setfield(L, -2, "operators");
+                push_names(L, seccomp_archs, sizeof seccomp_archs / sizeof seccomp_archs[0]);
+                lua_setfield(L, -2, "archs");
+                push_names(L, seccomp_flags, sizeof seccomp_flags / sizeof seccomp_flags[0]);
+                lua_setfield(L, -2, "flags");
+        } else if (k && strcmp(k, "capabilities") == 0) {
+                push_names(L, capabilities, sizeof capabilities / sizeof capabilities[0]);
+        } else {
+                return 0;
+        }
+        lua_pushvalue(L, 2);
+        lua_pushvalue(L, -2);
+        lua_rawset(L, 1);
+        return 1;
+}
+
 void vc_l_open_oci(lua_State *L)
 {
         newlib_field(L, "oci", oci_funcs); /* [vc, oci] */
@@ -245,20 +271,11 @@ void vc_l_open_oci(lua_State *L)
         lua_setfield(L, -2, "version");
         lua_pushliteral(L, VC_OCI_VERSION_MIN);
         lua_setfield(L, -2, "version_min");
-        /* what the guest agent's linux.seccomp honours, for `features` */
-        lua_createtable(L, 0, 4);
-        push_names(L, seccomp_actions, sizeof seccomp_actions / sizeof seccomp_actions[0]);
-        lua_setfield(L, -2, "actions");
-        push_names(L, seccomp_operators, sizeof seccomp_operators / sizeof seccomp_operators[0]);
-        lua_setfield(L, -2, "operators");
-        push_names(L, seccomp_archs, sizeof seccomp_archs / sizeof seccomp_archs[0]);
-        lua_setfield(L, -2, "archs");
-        push_names(L, seccomp_flags, sizeof seccomp_flags / sizeof seccomp_flags[0]);
-        lua_setfield(L, -2, "flags");
-        lua_setfield(L, -2, "seccomp");
-        /* the capability names the guest agent knows, for `features` */
-        push_names(L, capabilities, sizeof capabilities / sizeof capabilities[0]);
-        lua_setfield(L, -2, "capabilities");
+        /* seccomp and capabilities: made on first use (only `features` reads them) */
+        lua_createtable(L, 0, 1);
+        lua_pushcfunction(L, loci__index);
+        lua_setfield(L, -2, "__index");
+        lua_setmetatable(L, -2);
         lua_pop(L, 1);
 
         newlib_field(L, "id", id_funcs);
