@@ -51,7 +51,8 @@ describe("an installed kata-runtime #install", function()
       "libexec/kata-runtime/kata-agentctl", "libexec/kata-runtime/kata-recvtty",
       "share/kata-runtime/lua/kata/main.lua", "share/kata-runtime/luac/kata/main.luac",
       "share/kata-runtime/guest/kata/vmlinux", "share/kata-runtime/guest/kata/initrd.img",
-      "share/kata-runtime/guest/debian/initrd.img" }) do
+      "share/kata-runtime/guest/debian/initrd.img", "libexec/kata-runtime/lua/vc.so",
+      "share/kata-runtime/examples/operator_spec.lua", "share/kata-runtime/examples/start-log.lua" }) do
       assert.is_not_nil(vc.fs.stat(prefix .. "/" .. f), f)
     end
     assert.is_true(vc.fs.stat(prefix .. "/share/kata-runtime/guest/debian/vmlinux") ~= nil

@@ -76,7 +76,7 @@ function M.show(env, name)
 end
 
 --- trace NAME COMMAND [ARGS]: the ordered primitive calls of a command against the fakes; --fail STEP
---- makes that call fail and shows the rollback.
+--- makes that call fail and lists the undo steps the rollback ran, newest first, each with its calls.
 function M.trace(env, name, command, args)
   local testing = require("kata.testing")
   local policy, chain = policies.load(name, env.lua_dir, env.config)
@@ -93,11 +93,29 @@ function M.trace(env, name, command, args)
   for i = #api.calls, 1, -1 do api.calls[i] = nil end
   if fail then api.fail[fail] = "injected failure" end
   if #args == 0 and command ~= "list" then args = { "c1" } end
+  -- each undo step the mechanism pushes notes where its calls begin when a rollback runs it
+  local undo, undos = api.undo, {}
+  local push = undo.push
+  undo.push = function(what, fn)
+    return push(what, function(...)
+      undos[#undos + 1] = { what = what, at = #api.calls + 1 }
+      return fn(...)
+    end)
+  end
   local ctx = testing.ctx(command, args)
   ctx.policy = name
   local ok, err = testing.run(policy, api, ctx)
-  for i, c in ipairs(api.calls) do out(("%3d %s\n"):format(i, c)) end
+  undo.push = push
+  local forward = undos[1] and undos[1].at - 1 or #api.calls
+  for i = 1, forward do out(("%3d %s\n"):format(i, api.calls[i])) end
   if not ok then out(("error: %s\n"):format(tostring(err))) end
+  if #undos > 0 then
+    out("undo, newest first:\n")
+    for u, step in ipairs(undos) do
+      out(("    %s\n"):format(step.what))
+      for i = step.at, (undos[u + 1] and undos[u + 1].at - 1 or #api.calls) do out(("%7d %s\n"):format(i, api.calls[i])) end
+    end
+  end
   local left = testing.leftovers(api)
   if fail and command == "create" then out(("left behind: %s\n"):format(#left == 0 and "nothing" or table.concat(left, ", "))) end
   return ok and 0 or 1

@@ -33,12 +33,13 @@ local function encode(v)
   return "{" .. table.concat(parts, ",") .. "}"
 end
 
----@param opts table|nil { config = <config.json table>, bundle = "/b", fail = { [step] = "msg" } }
+---@param opts table|nil { config = <config.json table>, bundle = "/b", fail = { [call] = "msg" }, hooks =,
+---       exec_output = string | function(exec) -> stdout [, stderr], exec_status = n | "running" | function(exec) }
 function M.api(opts)
   opts = opts or {}
   local world = {
     states = {}, mounts = {}, mount_ids = {}, dirs = {}, files = {}, netns = {}, sandboxes = {}, shims = {}, containers = {},
-    locks = {}, pid_files = {}, hooks_run = {}, signals = {}, updates = {},
+    locks = {}, pid_files = {}, hooks_run = {}, signals = {}, updates = {}, stdin = {},
   }
   local calls = {}
   local fails = opts.fail or {}
@@ -334,6 +335,12 @@ function M.api(opts)
     end,
   }
 
+  -- what vc.Sandbox's methods without a result return: true, or nil, msg, code
+  local function done(r, err, code)
+    if r == nil then return nil, err, code end
+    return true
+  end
+
   local function client(socket)
     local sbx = world.sandboxes[socket]
     return {
@@ -398,21 +405,21 @@ function M.api(opts)
       create_container = function(self, id, rootfs, spec, join)
         return self:call("create_container", { id = id, rootfs = rootfs, spec = spec, join = join })
       end,
-      start_container = function(self, id) return self:call("start_container", { id = id }) end,
-      remove_container = function(self, id) return self:call("remove_container", { id = id }) end,
-      pause_container = function(self, id) return self:call("pause_container", { id = id }) end,
-      resume_container = function(self, id) return self:call("resume_container", { id = id }) end,
+      start_container = function(self, id) return done(self:call("start_container", { id = id })) end,
+      remove_container = function(self, id) return done(self:call("remove_container", { id = id })) end,
+      pause_container = function(self, id) return done(self:call("pause_container", { id = id })) end,
+      resume_container = function(self, id) return done(self:call("resume_container", { id = id })) end,
       stats_container = function(self, id) return self:call("stats_container", { id = id }) end,
       update_container = function(self, id, resources)
-        return self:call("update_container", { id = id, resources = resources })
+        return done(self:call("update_container", { id = id, resources = resources }))
       end,
       signal_process = function(self, id, exec_id, signo, all)
-        return self:call("signal_process", { id = id, exec_id = exec_id, signal = signo, all = all })
+        return done(self:call("signal_process", { id = id, exec_id = exec_id, signal = signo, all = all }))
       end,
       exec_process = function(self, id, exec_id, process)
         return self:call("exec_process", { id = id, exec_id = exec_id, process = process })
       end,
-      start_process = function(self, handle) return self:call("start_process", { handle = handle }) end,
+      start_process = function(self, handle) return done(self:call("start_process", { handle = handle })) end,
       list_processes = function(self, id)
         local r, err, code = self:call("list_processes", { id = id })
         if not r then return nil, err, code end
@@ -423,12 +430,55 @@ function M.api(opts)
         if not r then return nil, err, code end
         return r.status
       end,
-      shutdown = function(self, timeout) return self:call("sup.shutdown", { timeout = timeout }) end,
+      shutdown = function(self, timeout) return done(self:call("sup.shutdown", { timeout = timeout })) end,
       check = function(self) return self:call("check", {}) end,
       update_interface = function(self, iface) return self:call("update_interface", iface) end,
       qmp = function(self, execute, arguments)
         return self:call("sup.qmp", { execute = execute, arguments = arguments })
       end,
+      -- a process's stdio, as vc.Sandbox's attach/read/write: what opts.exec_output gives an exec'd process
+      -- (a string, or function(exec) -> stdout [, stderr]) arrives as data messages, each stream ended by
+      -- "", then its exit event; stdin writes are kept in world.stdin[handle] ("" closes it)
+      attach = function(self, handle)
+        log("agent sup.attach " .. tostring(handle))
+        if not world.sandboxes[socket] or not world.sandboxes[socket].running then return nil, "EPIPE: supervisor went away", "EPIPE" end
+        if fails["agent sup.attach"] then return nil, fails["agent sup.attach"], "EIO" end
+        local ex = sbx.execs and sbx.execs[handle]
+        if not ex then return nil, ("no process with handle %s"):format(tostring(handle)), "ENOENT" end
+        if ex.attached then return nil, "attached to another connection", "EBUSY" end
+        ex.attached = true
+        local out, err = opts.exec_output, nil
+        if type(out) == "function" then out, err = out(ex) end
+        local status = opts.exec_status
+        if type(status) == "function" then status = status(ex) end
+        local q = self.queue
+        for _, m in ipairs({ { "stdout", out }, { "stderr", err } }) do
+          if m[2] and m[2] ~= "" then q[#q + 1] = { type = "data", handle = handle, stream = m[1], data = m[2] } end
+          q[#q + 1] = { type = "data", handle = handle, stream = m[1], data = "" }
+        end
+        if status ~= "running" then
+          q[#q + 1] = { type = "event", event = "exit", params = { handle = handle, id = ex.id, exec_id = ex.exec_id,
+            status = status or 0 } }
+        end
+        return true
+      end,
+      read = function(self, timeout)
+        local m = table.remove(self.queue, 1)
+        if m then return m end
+        now = now + (timeout or 0) -- the real one waits that long
+        return nil, "no message within the timeout", "ETIMEDOUT"
+      end,
+      write = function(self, handle, data)
+        log("agent write " .. tostring(handle) .. " " .. #data)
+        if fails["agent write"] then return nil, fails["agent write"], "EIO" end
+        local ex = sbx.execs and sbx.execs[handle]
+        if not ex or not ex.attached then return nil, ("process %s is not attached"):format(tostring(handle)), "ENOENT" end
+        world.stdin[handle] = world.stdin[handle] or {}
+        if world.stdin[handle].closed then return nil, "stdin is closed", "EPIPE" end
+        if data == "" then world.stdin[handle].closed = true else table.insert(world.stdin[handle], data) end
+        return true
+      end,
+      queue = {},
     }
   end
 
