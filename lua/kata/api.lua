@@ -24,8 +24,11 @@ M.digest = vc.id.digest
 
 ---@param ctx table the parsed command line
 ---@param config table the effective configuration
+---@param record table|nil the record of container ctx.args[1], just read (kata.main reads it to find its
+---       policy): the command's first api.state.load of it returns this one instead of reading it again,
+---       unless a lock, save or remove came first
 ---@return table api
-function M.new(ctx, config)
+function M.new(ctx, config, record)
   local root = ctx.global.root
   local api = {
     root = root,
@@ -63,15 +66,22 @@ function M.new(ctx, config)
   api.out = function(s) io.stdout:write(s) end
   api.errout = function(s) io.stderr:write(s) end
 
+  local prefetched = record and ctx.args and ctx.args[1] and { id = ctx.args[1], st = record } or nil
   api.state = {
-    load = function(id) return vc.state.load(root, id) end,
-    save = function(id, st) return vc.state.save(root, id, st) end,
-    remove = function(id) return vc.state.remove(root, id) end,
+    load = function(id)
+      local p = prefetched
+      prefetched = nil
+      if p and p.id == id then return p.st end
+      return vc.state.load(root, id)
+    end,
+    save = function(id, st) prefetched = nil; return vc.state.save(root, id, st) end,
+    remove = function(id) prefetched = nil; return vc.state.remove(root, id) end,
     list = function() return vc.state.list(root) end,
   }
 
   --- Take the sandbox's lock; waits up to runtime.lock_timeout seconds.
   api.lock = function(name, timeout_s)
+    prefetched = nil -- what is read from here on is read under the lock
     local t = timeout_s or config.runtime.lock_timeout or 120
     return vc.lock.acquire(root, name, math.floor(t * 1000))
   end

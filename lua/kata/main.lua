@@ -30,6 +30,7 @@ end
 --- ones (else the configured one); for an existing container the one pinned in its state at create.
 ---@return string|nil name
 ---@return string|nil err
+---@return table|nil st the container's record, when it was read to find its policy
 local function pick(ctx, config)
   if ctx.command == "create" or ctx.command == "run" then
     local ann = bundle_annotations(ctx)
@@ -46,7 +47,7 @@ local function pick(ctx, config)
       if not policies.allowed(config, pinned) then
         return nil, ("policy '%s' of container '%s' is no longer allowed"):format(pinned, id)
       end
-      return pinned
+      return pinned, nil, st
     end
   end
   return config.runtime.policy
@@ -65,7 +66,7 @@ local function body(ctx, lua_dir, luac_dir)
     return require("kata.commands")[ctx.command](env) -- loaded only when used: not on the lifecycle path
   end
 
-  local name, err = pick(ctx, config)
+  local name, err, record = pick(ctx, config)
   local policy, chain
   if name then policy, chain = policies.load(name, lua_dir, config) end
   if not policy then
@@ -85,7 +86,7 @@ local function body(ctx, lua_dir, luac_dir)
   ctx.policy = name
   if ctx.command == "create" or ctx.command == "run" then ctx.policy_digest = policies.digest(chain) end
   if ctx.args[1] and ctx.command ~= "list" then vc.log.set_field("container", ctx.args[1]) end
-  local api = api_mod.new(ctx, config)
+  local api = api_mod.new(ctx, config, record)
   api.policy = policy
   local res, rerr, trace = runner.run(policy, ctx.command, ctx, api_mod.protect(api, ctx),
     function() return rawget(api, "undo") end) -- bound on first use: nothing to undo without it

@@ -4,7 +4,6 @@
 --- The sandbox directory's layout stays in C (vc.sandbox); this module records in the state what it
 --- made, so teardown removes exactly that, and pushes the undo of each step on the command's undo list.
 local runner = require("kata.runner")
-local factory = require("kata.factory")
 
 local M = {}
 
@@ -130,7 +129,7 @@ function M.bind(api, undo)
   --- With the factory on and a valid template of the VM's shape: the VM as a clone of the template
   --- (kata.factory). nil when there is none, or when the clone failed (then logged: the caller boots cold).
   local function launch_clone(st, vm)
-    local clone, rec = factory.clone_of(api, api.config, vm)
+    local clone, rec = require("kata.factory").clone_of(api, api.config, vm) -- loaded by a launch alone
     if not clone then
       if api.config.factory and api.config.factory.template then api.log.info("booting cold: %s", rec) end
       return nil
