@@ -255,9 +255,10 @@ end
 --- of qemu -- under TCG the whole guest -- and of the supervisor while container `id` sends mib MiB to a
 --- host reader, and of qemu while the guest pipes the same bytes to itself.
 local function stdout_cpu(r, id, mib)
-  local function pgrep(args) local p = io.popen("pgrep " .. args); local v = p:read("l"); p:close(); return v end
-  local sup = pgrep("-n -f " .. q("kata-supervisor --config " .. r.root .. "/"))
-  local qemu = sup and pgrep("-P " .. sup .. " -f qemu-system")
+  local sup = vc.state.load(r.root, id).runtime.supervisor_pid
+  local p = sup and io.popen(("pgrep -P %d -f qemu-system"):format(sup))
+  local qemu = p and p:read("l")
+  if p then p:close() end
   if not qemu then return nil end
   local q0, s0 = cpu_seconds(qemu), cpu_seconds(sup)
   assert(sh(rt(r, ("exec %s dd if=/dev/zero bs=1048576 count=%d"):format(id, mib),
