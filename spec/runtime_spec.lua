@@ -142,6 +142,23 @@ describe("kata-runtime", function()
       assert.equal(("configuration: %s/conf.lua: hypervisor.tcg_cache_mib: must be between 1 and 2048\n"):format(dir), err)
     end)
 
+    it("names a wrong factory setting in one line (issue 14)", function()
+      local cases = {
+        { "{ dir = 'relative' }", "factory.dir: must be an absolute path of [A-Za-z0-9/._-], got 'relative'" },
+        { "{ memory_dir = '/dev/shm/a b' }", "factory.memory_dir: must be an absolute path of [A-Za-z0-9/._-], got '/dev/shm/a b'" },
+        { "{ share_fs = 'nfs' }", "factory.share_fs: must be virtio-fs or 9p, got 'nfs'" },
+        { "{ shapes = { { memory_mib = 10, vcpus = 1 } } }", "factory.shapes[1]: must be { memory_mib = 64..65536, vcpus = 1..64 }" },
+        { "{ hotplug_ports = 9 }", "factory.hotplug_ports: must be between 0 and 8" },
+        { "{ template = 'yes' }", "factory.template: must be a boolean, got string" },
+      }
+      for _, c in ipairs(cases) do
+        run.write(dir .. "/conf.lua", "return { factory = " .. c[1] .. " }")
+        local status, _, err = run.runtime_cmd({ "--config", dir .. "/conf.lua", "factory", "status" })
+        assert.equal(1, status)
+        assert.equal(("configuration: %s/conf.lua: %s\n"):format(dir, c[2]), err)
+      end
+    end)
+
     it("loads the file as data: no library is reachable from it", function()
       run.write(dir .. "/conf.lua", "os.execute('touch " .. dir .. "/pwned') return {}")
       local status, _, err = run.runtime_cmd({ "--config", dir .. "/conf.lua", "env" })

@@ -188,16 +188,16 @@ function M.clone_of(p, cfg, vm)
     return nil, ("%d hot-plug ports asked for, templates have %d"):format(vm.hotplug_ports, cfg.factory.hotplug_ports)
   end
   local base = M.vm_of(cfg, vm)
-  local why = ("no template size holds %d MiB and %d vCPUs"):format(vm.memory_mib, vm.vcpus)
+  local why -- of the smallest size that would do
   for _, v in ipairs(M.sizes(cfg, base)) do
     if v.memory_mib >= vm.memory_mib and v.vcpus >= vm.vcpus then
       local loc = M.locate(p, cfg, v)
       local rec, bad = M.check(p, loc, v)
       if rec then return { memory = loc.memory, state = loc.state, fs = v.share_fs }, rec end
-      why = ("template %s: %s"):format(loc.key, bad)
+      why = why or ("template %s: %s"):format(loc.key, bad)
     end
   end
-  return nil, why
+  return nil, why or ("no template size holds %d MiB and %d vCPUs"):format(vm.memory_mib, vm.vcpus)
 end
 
 --- The configured size of a VM: `vm` with the configuration's memory and vCPUs (what the policy may have
