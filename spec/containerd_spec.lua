@@ -107,8 +107,8 @@ describe("containerd #integration", function()
   it("ctr run -t gives the container a terminal of the caller's size", function()
     local out = tmp .. "/tty.out"
     local inner = "stty cols 100 rows 30; " .. ctd.command(d, ctd.run_args(d, "tty" .. n,
-      -- ctr sets the size after the start: wait for it to reach the guest's pty (it starts at 0 0)
-      { "sh", "-c", "test -t 0 && test -t 1 && echo is-a-tty; i=0; while [ \"$(stty size)\" = '0 0' ] && [ $i -lt 100 ]; " ..
+      -- ctr sets the size after the start: wait (up to 60 s, a loaded TCG guest) for it to reach the guest's pty (0 0 at first)
+      { "sh", "-c", "test -t 0 && test -t 1 && echo is-a-tty; i=0; while [ \"$(stty size)\" = '0 0' ] && [ $i -lt 600 ]; " ..
         "do sleep 0.1; i=$((i+1)); done; stty size; exit 3" }, { "-t" }))
     -- script(1) runs the command with $SHELL: the same shell wherever the suite runs
     local _, _, status = os.execute(("SHELL=/bin/sh script -qec %s /dev/null </dev/null >%s 2>&1"):format(

@@ -129,7 +129,7 @@ describe("podman #integration", function()
     local leaks = world.wait_for(function()
       local l = world.leaks_since(before, leak_dirs(), { KATA_ROOT })
       return #l == 0 and l or nil
-    end, 15) or world.leaks_since(before, leak_dirs(), { KATA_ROOT })
+    end, 60) or world.leaks_since(before, leak_dirs(), { KATA_ROOT })
     assert.same({}, leaks)
   end)
 
