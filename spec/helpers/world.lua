@@ -55,6 +55,8 @@ function M.rt(root, args, opts)
   for k, v in pairs(opts.env or {}) do parts[#parts + 1] = k .. "=" .. run.q(v) end
   parts[#parts + 1] = run.q(run.runtime)
   for _, a in ipairs({ "--root", run.q(root), "--log", run.q(root .. ".log"), "--log-format", "json" }) do parts[#parts + 1] = a end
+  -- KATA_SPEC_CONFIG: the integration specs under another configuration (the factory on: docs/factory.md)
+  if os.getenv("KATA_SPEC_CONFIG") then parts[#parts + 1] = "--config " .. run.q(os.getenv("KATA_SPEC_CONFIG")) end
   for _, a in ipairs(args) do parts[#parts + 1] = run.q(a) end
   local cmd = table.concat(parts, " ") .. " <" .. (opts.stdin or "/dev/null") .. " >" .. (opts.stdout or out) .. " 2>" .. err
   if opts.cwd then cmd = "cd " .. run.q(opts.cwd) .. " && " .. cmd end

@@ -293,7 +293,18 @@ static int update_interface(json_object *params, json_object **ret, char *err, s
         if (name && strcmp(name, cur) == 0)
                 name = NULL;
         /* renaming needs the link down */
-        if ((rc = link_set(index, name, mtu, false)) < 0)
+        rc = link_set(index, name, mtu, false);
+        if (rc == -EEXIST && name) {
+                /* NICs hot-plugged together (into a template's clone) get the kernel's names in the order
+                 * they probe: the one holding this name is another, not configured yet (it is found by its
+                 * MAC when its turn comes), so it moves aside to a name of its own */
+                int other = (int)if_nametoindex(name);
+                char aside[IF_NAMESIZE];
+                snprintf(aside, sizeof aside, "vcnic%d", other);
+                if (other > 1 && other != index && link_set(other, aside, 0, false) == 0)
+                        rc = link_set(index, name, mtu, false);
+        }
+        if (rc < 0)
                 return FAIL(-rc, "set interface '%s' (name, mtu %u): %s", cur, mtu, strerror(-rc));
         if (name)
                 snprintf(cur, sizeof cur, "%s", name);
