@@ -111,6 +111,22 @@ describe("robustness #integration", function()
     assert.same({}, world.leaks(root))
   end)
 
+  it("state asks the guest once a shim is killed: the container still runs until it is stopped there", function()
+    assert.equal(0, (rt("create", "-b", bundle("b", { "sleep", "1000" }), "c1")))
+    assert.equal(0, (rt("start", "c1")))
+    local st = world.state(root, "c1")
+    vc.proc.kill(st.pid, 9) -- the shim: its container runs on in the guest
+    assert.truthy(world.wait_for(function() return not vc.proc.alive(st.pid) end, 30))
+    assert.equal("running", world.state(root, "c1").status)
+    local s, _, e = rt("delete", "c1")
+    assert.equal(1, s)
+    assert.matches("that is not stopped: running", e)
+    assert.equal(0, (rt("kill", "c1", "KILL")))
+    assert.truthy(world.wait_for(function() return world.state(root, "c1").status == "stopped" end, 60))
+    assert.equal(0, (rt("delete", "c1")))
+    assert.same({}, world.leaks(root))
+  end)
+
   for _, who in ipairs({ "kata-supervisor", "qemu-system" }) do
     it(("delete --force of a sandbox whose %s is SIGSTOPped succeeds without waiting on it"):format(who), function()
       assert.equal(0, (rt("create", "-b", bundle("b", { "sleep", "100" }), "c1")))

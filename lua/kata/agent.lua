@@ -77,8 +77,8 @@ function M.bind(api, undo)
   end
 
   --- The container's process ids, as the guest sees them.
-  function A.list_processes(sb, id)
-    return sb:list_processes(id, M.TIMEOUT)
+  function A.list_processes(sb, id, timeout)
+    return sb:list_processes(id, timeout or M.TIMEOUT)
   end
 
   --- The container's cgroup figures (cpu, memory, pids).

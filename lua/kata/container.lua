@@ -72,7 +72,10 @@ function M.bind(api, undo)
   --- have stopped.
   function C.status(st)
     local s = st.status
-    if (s == "created" or s == "running" or s == "paused") and not C.alive(st) then return "stopped" end
+    -- once the shim is gone, the guest decides: a shim killed on the host leaves its container running
+    if (s == "created" or s == "running" or s == "paused") and not C.alive(st) and not C.runs_in_guest(st) then
+      return "stopped"
+    end
     return s
   end
 
@@ -199,6 +202,17 @@ function M.bind(api, undo)
   function C.alive(st)
     local rt = st.runtime or {}
     return rt.shim_pid ~= nil and api.proc.alive(rt.shim_pid, rt.shim_start_time) == true
+  end
+
+  --- Whether the container's processes still run in the guest, as the guest says: a shim can die (a kill,
+  --- the OOM killer) while the container it stands for runs on. false when the sandbox is gone or does not
+  --- answer within `timeout` seconds (default 2).
+  function C.runs_in_guest(st, timeout)
+    local sb = api.pod.connect_now(st)
+    if not sb then return false end
+    local pids = api.agent.list_processes(sb, st.id, timeout or 2)
+    sb:close()
+    return type(pids) == "table" and #pids > 0
   end
 
   --- The OCI state document (runtime-spec "State"), with runc's rootfs/created/owner extras.

@@ -215,14 +215,20 @@ function M.bind(api, undo)
     end
   end
 
+  --- A connection to the sandbox's supervisor now, or nil: no waiting for a socket, nothing when the
+  --- recorded supervisor is not running.
+  function Pod.connect_now(st)
+    local rt = st.runtime
+    if not rt.socket or not rt.supervisor_pid or not api.proc.alive(rt.supervisor_pid, rt.supervisor_start_time) then
+      return nil
+    end
+    return (api.sandbox.connect(rt.socket))
+  end
+
   --- Whether the sandbox answers within `timeout` seconds: its supervisor and, through it, the agent. A
   --- frozen one (a SIGSTOPped supervisor or qemu, a hung guest) does not, and no call to it may be waited on.
   function Pod.responsive(st, timeout)
-    local rt = st.runtime
-    if not rt.socket or not rt.supervisor_pid or not api.proc.alive(rt.supervisor_pid, rt.supervisor_start_time) then
-      return false
-    end
-    local sb = api.sandbox.connect(rt.socket)
+    local sb = Pod.connect_now(st)
     if not sb then return false end
     local ok = sb:check(timeout)
     sb:close()

@@ -394,7 +394,11 @@ function M.api(opts)
           sbx.execs[sbx.handles] = { id = params.id, exec_id = params.exec_id, process = params.process }
           return { handle = sbx.handles, pid = 7 }
         elseif method == "list_processes" then
-          return { pids = { 1, 7 } }
+          -- in this world a container's processes live as long as a shim stands for them
+          for pid, shim in pairs(world.shims) do
+            if shim.container == params.id and alive[pid] then return { pids = { 1, 7 } } end
+          end
+          return { pids = {} }
         elseif method == "update_container" then
           world.updates[#world.updates + 1] = { id = params.id, resources = params.resources }
         end
