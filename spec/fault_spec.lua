@@ -1,10 +1,12 @@
 -- Fault injection (issue 11): kata-runtime killed (SIGKILL), terminated (SIGTERM) or stopped while a part
--- of its sandbox is killed, at every step of create, start and delete (KATA_FAULT, lua/kata/fault.lua).
--- After each: `delete --force` returns 0 and leaves no process, mount, namespace, lock, socket or state,
--- and a later create of the same id works. Cases run in a few lanes side by side, each lane with its own
--- --root (spec/helpers/pool.lua). KATA_FAULT_WALK=all walks the parts' kills at every step and SIGTERM
--- at every step of start and delete too (the suite walks the parts' kills at a chosen set of steps); KATA_FAULT_PARALLEL sets how many cases run at once (default 3), and
--- KATA_FAULT_ONLY (a Lua pattern) picks the cases whose name ("create:9:kill", "create:12:qemu killed") matches.
+-- of its sandbox is killed, at every step of create, start, exec (--detach) and delete (KATA_FAULT,
+-- lua/kata/fault.lua). After each: `delete --force` returns 0 and leaves no process, mount, namespace,
+-- lock, socket or state, and a later create of the same id works. Cases run in a few lanes side by side,
+-- each lane with its own --root (spec/helpers/pool.lua). KATA_FAULT_WALK=all walks the parts' kills at
+-- every step and SIGTERM at every step of start, exec and delete too (the suite walks the parts' kills at
+-- a chosen set of steps); KATA_FAULT_PARALLEL sets how many cases run at once (default 3), and
+-- KATA_FAULT_ONLY (a Lua pattern) picks the cases whose name ("create:9:kill", "create:12:qemu killed")
+-- matches.
 local vc = require("vc")
 local run = require("spec.helpers.run")
 local world = require("spec.helpers.world")
@@ -82,13 +84,13 @@ describe("fault injection #integration", function()
         if command ~= "create" then
           local s, _, e = pool.rt_wait(root, { "create", "-b", bundle, "c1" })
           assert(s == 0, "create: " .. e)
-          if command == "delete" then
+          if command == "delete" or command == "exec" then
             s, _, e = pool.rt_wait(root, { "start", "c1" })
             assert(s == 0, "start: " .. e)
           end
         end
         local args = ({ create = { "create", "-b", bundle, "c1" }, start = { "start", "c1" },
-          delete = { "delete", "--force", "c1" } })[command]
+          exec = { "exec", "--detach", "c1", "sleep", "1000" }, delete = { "delete", "--force", "c1" } })[command]
         local s, _, e = pool.rt_wait(root, args, { KATA_FAULT = ("%s:%d:%s"):format(command, n, action) })
         assert(fired(root, action, n), ("the fault did not fire (status %s: %s)"):format(tostring(s), e))
         if action == "kill" then
@@ -128,13 +130,15 @@ describe("fault injection #integration", function()
     }
   end
 
-  it("cleans up after every step of create, start and delete, and the id works again", function()
+  it("cleans up after every step of create, start, exec and delete, and the id works again", function()
     bundle = world.bundle(ws.tmp .. "/bundle", { "sleep", "1000" })
     -- the steps, from one traced lifecycle: a fault at a step past the last never fires
     local root = new_root()
-    local never = { create = "create:100000:kill", start = "start:100000:kill", delete = "delete:100000:kill" }
+    local never = { create = "create:100000:kill", start = "start:100000:kill", exec = "exec:100000:kill",
+      delete = "delete:100000:kill" }
     local steps = {}
-    for _, c in ipairs({ { "create", "-b", bundle, "c1" }, { "start", "c1" }, { "delete", "--force", "c1" } }) do
+    for _, c in ipairs({ { "create", "-b", bundle, "c1" }, { "start", "c1" }, { "exec", "--detach", "c1", "sleep", "1000" },
+      { "delete", "--force", "c1" } }) do
       os.remove(root .. ".log")
       local args = { "--debug" }
       for _, a in ipairs(c) do args[#args + 1] = a end
@@ -146,9 +150,9 @@ describe("fault injection #integration", function()
     assert.same({}, world.leaks(root))
 
     -- SIGKILL at every step; SIGTERM at every step of create (which catches it and rolls back), and of
-    -- start and delete only in the whole walk (they do not catch it: the same death as SIGKILL's)
+    -- start, exec and delete only in the whole walk (they do not catch it: the same death as SIGKILL's)
     local cases = {}
-    for _, command in ipairs({ "create", "start", "delete" }) do
+    for _, command in ipairs({ "create", "start", "exec", "delete" }) do
       for n = 1, #steps[command] do
         cases[#cases + 1] = self_case(command, n, "kill")
         if command == "create" or WALK_ALL then cases[#cases + 1] = self_case(command, n, "term") end
@@ -179,8 +183,8 @@ describe("fault injection #integration", function()
     -- in lanes: the next case's create in a lane is the later create of the same id (it must get to its
     -- own fault without an error), and each lane ends with a whole create
     local failures, took = pool.lanes(cases, PARALLEL, new_root, reusable)
-    print(("  fault walk: create %d, start %d, delete %d steps; %d cases, %d at once, %.0f s")
-      :format(#steps.create, #steps.start, #steps.delete, #cases, PARALLEL, took))
+    print(("  fault walk: create %d, start %d, exec %d, delete %d steps; %d cases, %d at once, %.0f s")
+      :format(#steps.create, #steps.start, #steps.exec, #steps.delete, #cases, PARALLEL, took))
     assert.same({}, failures)
   end)
 end)

@@ -35,7 +35,7 @@ M.STEPS = {
 M.CONNECTION_STEPS = {
   create_container = true, start_container = true, remove_container = true, signal_process = true,
   exec_process = true, start_process = true, pause_container = true, resume_container = true,
-  update_container = true, shutdown = true, ["sup.qmp"] = true, update_interface = true,
+  update_container = true, shutdown = true, qmp = true, ["sup.qmp"] = true, update_interface = true,
 }
 
 --- Parse the variable's value: { command =, step =, action = }, or nil and a one-line error.
