@@ -27,15 +27,21 @@ cleanup() {
 }
 trap cleanup EXIT
 
-LUA_CPATH="$BUILD_DIR/?.so;;" N=$N TMP=$TMP GUEST=$GUEST ACCEL=${ACCEL:-auto} MEMORY_MIB=${MEMORY_MIB:-256} \
+VC_BUILD_DIR=$BUILD_DIR LUA_CPATH="$BUILD_DIR/?.so;;" LUA_PATH="$(cd "$(dirname "$0")/.." && pwd)/lua/?.lua;;" N=$N TMP=$TMP GUEST=$GUEST ACCEL=${ACCEL:-auto} MEMORY_MIB=${MEMORY_MIB:-256} \
 	VCPUS=${VCPUS:-1} KERNEL_PARAMS=${KERNEL_PARAMS:-} lua5.4 - <<'LUA'
 local vc = require("vc")
 local n, tmp, guest = tonumber(os.getenv("N")), os.getenv("TMP"), os.getenv("GUEST")
 
+-- the configuration layer's VM and the standard boot plan (libvc has no defaults), with this run's values
 local function cfg(i)
-  return { id = "bench" .. i, dir = tmp .. "/sb" .. i, accel = os.getenv("ACCEL"), kernel = os.getenv("KERNEL") or (guest .. "/vmlinux"),
-    initrd = guest .. "/initrd.img", memory_mib = tonumber(os.getenv("MEMORY_MIB")),
-    vcpus = tonumber(os.getenv("VCPUS")), kernel_params = os.getenv("KERNEL_PARAMS"), boot_timeout = 60 }
+  local pod = require("kata.pod")
+  local t = pod.vm(require("kata.config").defaults())
+  local over = { id = "bench" .. i, dir = tmp .. "/sb" .. i, accel = os.getenv("ACCEL"),
+    kernel = os.getenv("KERNEL") or (guest .. "/vmlinux"), initrd = guest .. "/initrd.img",
+    memory_mib = tonumber(os.getenv("MEMORY_MIB")), vcpus = tonumber(os.getenv("VCPUS")),
+    kernel_params = os.getenv("KERNEL_PARAMS"), boot_timeout = 60, plan = pod.standard_plan("bench" .. i) }
+  for k, v in pairs(over) do t[k] = v end
+  return t
 end
 
 local function shutdown(info)

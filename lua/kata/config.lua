@@ -26,7 +26,7 @@ end
 --- and the initramfs made for it: the project's own (guest/kernel/*.conf, every driver built in) and
 --- Debian's cloud kernel (virtio drivers as modules the agent loads).
 M.guest_kernels = { kata = true, debian = true }
-M.default_guest_kernel = "debian"
+M.default_guest_kernel = "kata"
 
 --- The guest kernel of a guest image directory -- the one place it is chosen: the ELF vmlinux (booted at
 --- its PVH entry point) when the guest build could make it, else the bzImage.
