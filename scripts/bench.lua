@@ -631,7 +631,7 @@ if only == "stdout" then bench_stdout() end
 local names = { "kata-runtime", "crun", "runc" }
 io.write("\nkata-runtime against crun and runc (medians; ratios are kata-runtime / other)\n")
 io.write("crun runs in a private mount namespace with /sys/fs/cgroup/unified unmounted (hybrid cgroups)\n\n")
-local fmt = "%-42s %-6s %12s %12s %12s %10s %10s\n"
+local fmt = "%-50s %-6s %12s %12s %12s %10s %10s\n"
 io.write(fmt:format("benchmark", "unit", "kata", "crun", "runc", "kata/crun", "kata/runc"))
 for _, row in ipairs(results.rows) do
   local k, c, r = row.values["kata-runtime"], row.values.crun, row.values.runc
