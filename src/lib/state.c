@@ -244,7 +244,9 @@ vc_lock_t *vc_lock_release(vc_lock_t *lock, int remove)
 int vc_lock_acquire(const char *root, const char *name, int timeout_ms, vc_lock_t **ret, vc_error_t *err)
 {
         _cleanup_free_ char *dir = NULL, *path = NULL;
-        long long deadline = timeout_ms < 0 ? -1 : vc_now_ms() + timeout_ms;
+        /* + 1: vc_now_ms() drops the fraction of the current millisecond, and the wait is at least timeout_ms
+         */
+        long long deadline = timeout_ms < 0 ? -1 : vc_now_ms() + timeout_ms + 1;
         int r;
 
         if ((r = vc_id_validate(name, err)) < 0)
