@@ -240,6 +240,8 @@ describe("the guest applies the process's security settings #integration", funct
         c.process.user.additionalGids = {}
         for i = 1, 300 do c.process.user.additionalGids[i] = i end
       end, "process.user.additionalGids: 300 entries, more than the guest takes (256)" },
+    { "a command that is not in the rootfs", function(c) c.process.args = { "/bin/no-such-program" } end,
+      "process.args[0]: exec '/bin/no-such-program': No such file or directory" },
     { "a bind mount whose source is missing", function(c)
         table.insert(c.mounts, { destination = "/data", type = "bind", source = "/nonexistent/kata-src", options = { "rbind" } })
       end, ("mounts[%d]: source '/nonexistent/kata-src' does not exist"):format(#vc.oci.default_spec().mounts) },

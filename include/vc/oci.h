@@ -50,6 +50,11 @@ int vc_oci_check_guest(json_object *config, bool pod_member, const char *what, v
  * environment counts and sizes, user and group ids, rlimit names, within what the guest agent takes.
  * -EINVAL naming the field ("<what>: process.args[0]: ..."). */
 int vc_oci_check_guest_process(json_object *process, const char *what, vc_error_t *err);
+/* -ENOENT ("<what>: process.args[0]: exec '<cmd>': No such file or directory", the guest's words) when
+ * process.args[0] is surely not in the container's root on the host (root.path, relative to `bundle`), found
+ * as execvp would with the process's PATH: looked up inside the rootfs only (openat2 RESOLVE_IN_ROOT), and
+ * only where no symlink on the way and no mount of the spec could provide it. 0 otherwise. */
+int vc_oci_check_command(json_object *config, const char *bundle, const char *what, vc_error_t *err);
 
 /* A default config.json for `spec`, like runc spec: sh in a busybox-style rootfs. */
 json_object *vc_oci_default_spec(void);

@@ -76,13 +76,15 @@ function M.bind(api, undo, C)
     return true
   end
 
-  --- The checks of a new container that cost nothing (its share, what the guest cannot honour), made
-  --- before anything exists; returns C.kind's "sandbox"|"container", sandbox id. Raises what fails.
-  function O.check_new(id, config)
+  --- The checks of a new container that cost nothing (its share, what the guest cannot honour and, given
+  --- the bundle, a command that is surely not in its rootfs), made before anything exists; returns
+  --- C.kind's "sandbox"|"container", sandbox id. Raises what fails.
+  function O.check_new(id, config, bundle)
     api.share.check(config)
     local ctype, sid = C.kind(id, config)
     api.log.field("sandbox", sid)
     must(nil, api.oci.check_guest(config, ctype == "container"))
+    if bundle then must(nil, api.oci.check_command(config, bundle)) end
     return ctype, sid
   end
 

@@ -111,6 +111,7 @@ function M.api(opts)
       return nil, "unknown container type", "EINVAL"
     end,
     validate_process = function() return true end,
+    check_command = function() return true end,
     check_guest = function()
       if fails["oci.check_guest"] then return nil, fails["oci.check_guest"], "EINVAL" end
       return true

@@ -7,24 +7,41 @@
 #include "testlib.h"
 #include "vc/oci.h"
 
-/* The error of checking a config made of `linux` and `process` JSON members; "" when accepted. */
-static const char *check(const char *members, bool pod_member)
+/* The error of checking a config made of `members` (JSON members) with vc_oci_check_guest, or with
+ * vc_oci_check_command in `bundle` when that is given; "" when accepted. */
+static const char *checked(const char *members, bool pod_member, const char *bundle)
 {
         static char msg[512];
         char text[2048];
         json_object *o;
         vc_error_t err = NULL;
+        int r;
 
         snprintf(text, sizeof text, "{\"ociVersion\":\"1.0.2\",%s}", members);
         o = json_tokener_parse(text);
         msg[0] = '\0';
         if (o == NULL)
                 return "(bad json)";
-        if (vc_oci_check_guest(o, pod_member, "config.json", &err) < 0)
+        r = bundle ? vc_oci_check_command(o, bundle, "config.json", &err)
+                   : vc_oci_check_guest(o, pod_member, "config.json", &err);
+        if (r < 0)
                 snprintf(msg, sizeof msg, "%s", err->msg);
         vc_error_release(&err);
         json_object_put(o);
         return msg;
+}
+
+static const char *check(const char *members, bool pod_member)
+{
+        return checked(members, pod_member, NULL);
+}
+
+/* vc_oci_check_command on `members` with root.path "rootfs" in the bundle `bundle` */
+static const char *command(const char *members, const char *bundle)
+{
+        char m[1024];
+        snprintf(m, sizeof m, "\"root\":{\"path\":\"rootfs\"},%s", members);
+        return checked(m, false, bundle);
 }
 
 static int test_namespace_paths(void)
@@ -231,6 +248,44 @@ static int test_user_and_rlimits(void)
         return 0;
 }
 
+static int test_command_in_rootfs(void)
+{
+        char root[] = "/tmp/vc-test-rootfs.XXXXXX", p[256];
+        int r = 1;
+
+        CHECK(mkdtemp(root) != NULL);
+        snprintf(
+            p, sizeof p,
+            "mkdir -p %s/rootfs/bin %s/rootfs/usr && touch %s/rootfs/bin/sh && ln -s /opt %s/rootfs/usr/bin",
+            root, root, root, root);
+        if (system(p) != 0)
+                goto out;
+        /* found with the process's PATH, or the default one */
+        CHECK_STREQ(command("\"process\":{\"args\":[\"sh\"],\"env\":[\"PATH=/sbin:/bin\"]}", root), "");
+        CHECK_STREQ(command("\"process\":{\"args\":[\"sh\"]}", root), "");
+        CHECK_STREQ(command("\"process\":{\"args\":[\"/bin/sh\"]}", root), "");
+        /* surely missing: refused with the guest's words */
+        CHECK_STREQ(command("\"process\":{\"args\":[\"nosuch\"],\"env\":[\"PATH=/bin:/sbin\"]}", root),
+                    "config.json: process.args[0]: exec 'nosuch': No such file or directory");
+        CHECK_STREQ(command("\"process\":{\"args\":[\"/bin/nosuch\"]}", root),
+                    "config.json: process.args[0]: exec '/bin/nosuch': No such file or directory");
+        CHECK_STREQ(command("\"process\":{\"args\":[\"./run\"],\"cwd\":\"/app\"}", root),
+                    "config.json: process.args[0]: exec './run': No such file or directory");
+        /* what this cannot tell is the guest's to decide: a mount may provide it, a symlink on the way may
+         * point into one, a relative PATH entry depends on the working directory */
+        CHECK_STREQ(command("\"process\":{\"args\":[\"/opt/tool/x\"]},\"mounts\":[{\"destination\":"
+                            "\"/opt/tool\",\"type\":\"bind\",\"source\":\"/srv\"}]",
+                            root),
+                    "");
+        CHECK_STREQ(command("\"process\":{\"args\":[\"/usr/bin/x\"]}", root), "");
+        CHECK_STREQ(command("\"process\":{\"args\":[\"x\"],\"env\":[\"PATH=bin\"]}", root), "");
+        r = 0;
+out:
+        snprintf(p, sizeof p, "rm -rf %s", root);
+        (void)system(p);
+        return r;
+}
+
 int main(void)
 {
         RUN_TEST(test_namespace_paths);
@@ -238,5 +293,6 @@ int main(void)
         RUN_TEST(test_sysctl_and_seccomp_names);
         RUN_TEST(test_sizes);
         RUN_TEST(test_user_and_rlimits);
+        RUN_TEST(test_command_in_rootfs);
         return TAP_DONE();
 }

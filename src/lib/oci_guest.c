@@ -16,6 +16,7 @@
 
 #include "frame.h"
 #include "oci_rules.h"
+#include "openat2-internal.h"
 #include "seccomp_names.h"
 #include "util.h"
 #include "vc/oci.h"
@@ -407,4 +408,104 @@ int vc_oci_check_guest(json_object *config, bool pod_member, const char *what, v
                                                      "%s: process.%s: not supported in the guest", what,
                                                      process_unsupported[i]);
         return 0;
+}
+
+/* Whether path is dir or beneath it. */
+static bool beneath(const char *path, const char *dir)
+{
+        size_t n = strlen(dir);
+        while (n > 1 && dir[n - 1] == '/')
+                n--;
+        return strncmp(path, dir, n) == 0 && (path[n] == '\0' || path[n] == '/' || n == 1);
+}
+
+/* -ENOENT when `path` (absolute, in the container) is surely not in the rootfs: a lookup inside it finds
+ * nothing, and no symlink was crossed on the way (one could point into a mount) and no mount of the spec
+ * covers it; 0 when it is there or that cannot be told here (the guest decides). */
+static int in_rootfs(int rootfd, const char *path, json_object *mounts)
+{
+        json_object *d;
+        int fd;
+
+        for (size_t i = 0; mounts && i < json_object_array_length(mounts); i++)
+                if (json_object_object_get_ex(json_object_array_get_idx(mounts, i), "destination", &d) &&
+                    json_object_is_type(d, json_type_string) && beneath(path, json_object_get_string(d)))
+                        return 0;
+        fd = vc__openat2(rootfd, path, O_PATH, 0, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS);
+        if (fd >= 0) {
+                close(fd);
+                return 0;
+        }
+        if (fd != -ENOENT && fd != -ENOTDIR)
+                return 0;
+        fd = vc__openat2(rootfd, path, O_PATH, 0, RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS);
+        if (fd >= 0)
+                close(fd);
+        return fd == -ENOENT || fd == -ENOTDIR ? -ENOENT : 0;
+}
+
+int vc_oci_check_command(json_object *config, const char *bundle, const char *what, vc_error_t *err)
+{
+        json_object *process, *args, *env, *cwd, *root, *rootpath, *mounts = NULL;
+        const char *cmd, *path = "/bin:/usr/bin"; /* execvp's default (confstr _CS_PATH), as the agent's */
+        _cleanup_close_ int rootfd = -1;
+        char buf[PATH_MAX], rootfs[PATH_MAX];
+
+        if (!json_object_object_get_ex(config, "root", &root) ||
+            !json_object_object_get_ex(root, "path", &rootpath) ||
+            !json_object_is_type(rootpath, json_type_string))
+                return 0;
+        if (snprintf(rootfs, sizeof rootfs, "%s%s%s",
+                     json_object_get_string(rootpath)[0] == '/' ? "" : bundle,
+                     json_object_get_string(rootpath)[0] == '/' ? "" : "/",
+                     json_object_get_string(rootpath)) >= (int)sizeof rootfs)
+                return 0;
+
+        if (!json_object_object_get_ex(config, "process", &process) ||
+            !json_object_object_get_ex(process, "args", &args) ||
+            !json_object_is_type(args, json_type_array) || json_object_array_length(args) == 0 ||
+            !json_object_is_type(json_object_array_get_idx(args, 0), json_type_string))
+                return 0;
+        cmd = json_object_get_string(json_object_array_get_idx(args, 0));
+        if (cmd[0] == '\0' || strlen(cmd) >= PATH_MAX / 2)
+                return 0;
+        if (json_object_object_get_ex(config, "mounts", &mounts) &&
+            !json_object_is_type(mounts, json_type_array))
+                mounts = NULL;
+        if ((rootfd = open(rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0)
+                return 0; /* the rootfs check's to report */
+        if (strchr(cmd, '/')) {
+                const char *dir = "/";
+                if (json_object_object_get_ex(process, "cwd", &cwd) &&
+                    json_object_is_type(cwd, json_type_string))
+                        dir = json_object_get_string(cwd);
+                if (cmd[0] != '/' && snprintf(buf, sizeof buf, "%s/%s", dir, cmd) >= (int)sizeof buf)
+                        return 0;
+                if (in_rootfs(rootfd, cmd[0] == '/' ? cmd : buf, mounts) == 0)
+                        return 0;
+        } else {
+                if (json_object_object_get_ex(process, "env", &env) &&
+                    json_object_is_type(env, json_type_array))
+                        for (size_t i = 0; i < json_object_array_length(env); i++) {
+                                const char *e = json_object_get_string(json_object_array_get_idx(env, i));
+                                if (e && strncmp(e, "PATH=", 5) == 0) {
+                                        path = e + 5; /* the first, as getenv finds it */
+                                        break;
+                                }
+                        }
+                for (const char *p = path;; p++) {
+                        const char *end = strchrnul(p, ':');
+                        /* a relative PATH entry depends on the working directory: the guest's to decide */
+                        if (*p != '/' ||
+                            snprintf(buf, sizeof buf, "%.*s/%s", (int)(end - p), p, cmd) >= (int)sizeof buf)
+                                return 0;
+                        if (in_rootfs(rootfd, buf, mounts) == 0)
+                                return 0;
+                        if (*end == '\0')
+                                break;
+                        p = end;
+                }
+        }
+        return vc_error_setx(err, ENOENT, "%s: process.args[0]: exec '%s': No such file or directory", what,
+                             cmd);
 }

@@ -12,6 +12,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "openat2-internal.h"
 #include "util.h"
 #include "vc/share.h"
 
@@ -27,14 +28,6 @@ static struct fd_path fd_path(int fd)
         struct fd_path p;
         snprintf(p.s, sizeof p.s, "/proc/self/fd/%d", fd);
         return p;
-}
-
-/* glibc 2.36 has no openat2() wrapper. */
-static int share_openat2(int dirfd, const char *rel, int flags, mode_t mode, uint64_t resolve)
-{
-        struct open_how how = {.flags = (uint64_t)flags | O_CLOEXEC, .mode = mode, .resolve = resolve};
-        long fd = syscall(SYS_openat2, dirfd, rel, &how, sizeof how);
-        return fd < 0 ? -errno : (int)fd;
 }
 
 /* A relative path of plain names: no leading '/', no "", "." or ".." component. */
@@ -79,7 +72,7 @@ static int share_parent(int dirfd, const char *rel, int *ret_fd, char **ret_name
                         return -errno;
         } else {
                 *slash = '\0';
-                fd = share_openat2(dirfd, dup, O_PATH | O_DIRECTORY, 0, SHARE_RESOLVE);
+                fd = vc__openat2(dirfd, dup, O_PATH | O_DIRECTORY, 0, SHARE_RESOLVE);
                 if (fd < 0)
                         return fd;
         }
@@ -96,7 +89,7 @@ static int share_parent(int dirfd, const char *rel, int *ret_fd, char **ret_name
 /* The id of the mount whose root rel leads to (negative errno on failure). */
 static int64_t share_mnt_id_at(int dirfd, const char *rel)
 {
-        _cleanup_close_ int fd = share_openat2(dirfd, rel, O_PATH, 0, SHARE_RESOLVE);
+        _cleanup_close_ int fd = vc__openat2(dirfd, rel, O_PATH, 0, SHARE_RESOLVE);
         struct statx stx;
         if (fd < 0)
                 return fd;
@@ -128,11 +121,11 @@ int vc_share_mkdir(int dirfd, const char *rel, mode_t mode, vc_error_t *err)
                 return vc_error_set(err, errno, "create '%s'", rel);
         /* one name at a time, so each missing directory is made in a directory already opened beneath */
         for (char *save = NULL, *name = strtok_r(dup, "/", &save); name; name = strtok_r(NULL, "/", &save)) {
-                int fd = share_openat2(cur, name, O_PATH | O_DIRECTORY, 0, SHARE_RESOLVE);
+                int fd = vc__openat2(cur, name, O_PATH | O_DIRECTORY, 0, SHARE_RESOLVE);
                 if (fd == -ENOENT) {
                         if (mkdirat(cur, name, mode) < 0 && errno != EEXIST)
                                 return vc_error_set(err, errno, "create '%s'", rel);
-                        fd = share_openat2(cur, name, O_PATH | O_DIRECTORY, 0, SHARE_RESOLVE);
+                        fd = vc__openat2(cur, name, O_PATH | O_DIRECTORY, 0, SHARE_RESOLVE);
                 }
                 if (fd < 0)
                         return share_fail(err, fd, "create", rel);
@@ -151,7 +144,7 @@ int vc_share_mkfile(int dirfd, const char *rel, mode_t mode, vc_error_t *err)
         if ((r = share_check_rel(rel, err)) < 0)
                 return r;
         /* O_NOFOLLOW is implied by RESOLVE_NO_SYMLINKS; O_NONBLOCK keeps a planted FIFO from blocking us */
-        fd = share_openat2(dirfd, rel, O_WRONLY | O_CREAT | O_NONBLOCK, mode, SHARE_RESOLVE);
+        fd = vc__openat2(dirfd, rel, O_WRONLY | O_CREAT | O_NONBLOCK, mode, SHARE_RESOLVE);
         if (fd < 0)
                 return share_fail(err, fd, "create", rel);
         if (fstat(fd, &st) < 0)
@@ -184,7 +177,7 @@ int vc_share_bind(const char *source, int dirfd, const char *rel, unsigned flags
                 if (mount_setattr(tree, "", AT_EMPTY_PATH | rec, &attr, sizeof attr) < 0)
                         return vc_error_set(err, errno, "bind '%s' read-only", source);
         }
-        target = share_openat2(dirfd, rel, O_PATH, 0, SHARE_RESOLVE);
+        target = vc__openat2(dirfd, rel, O_PATH, 0, SHARE_RESOLVE);
         if (target < 0)
                 return share_fail(err, target, "mount point", rel);
         if (move_mount(tree, "", target, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
@@ -214,7 +207,7 @@ int vc_share_umount(int dirfd, const char *rel, uint64_t mnt_id, vc_error_t *err
         if ((r = share_check_rel(rel, err)) < 0)
                 return r;
         /* the walk crosses into whatever is mounted on rel: fd is the top mount's root */
-        fd = share_openat2(dirfd, rel, O_PATH, 0, SHARE_RESOLVE);
+        fd = vc__openat2(dirfd, rel, O_PATH, 0, SHARE_RESOLVE);
         if (fd < 0)
                 return share_fail(err, fd, "unmount", rel);
         if (statx(fd, "", AT_EMPTY_PATH, STATX_MNT_ID, &stx) < 0)
@@ -341,8 +334,8 @@ static int share_rmtree(int dirfd, int depth)
                 if (fstatat(dirfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
                         continue;
                 if (S_ISDIR(st.st_mode)) {
-                        int sub = share_openat2(dirfd, de->d_name, O_RDONLY | O_DIRECTORY, 0,
-                                                SHARE_RESOLVE | RESOLVE_NO_XDEV);
+                        int sub = vc__openat2(dirfd, de->d_name, O_RDONLY | O_DIRECTORY, 0,
+                                              SHARE_RESOLVE | RESOLVE_NO_XDEV);
                         if (sub < 0) {
                                 r = sub;
                                 continue;

@@ -64,6 +64,22 @@ static int loci_check_guest(lua_State *L)
         return 1;
 }
 
+/* vc.oci.check_command(config, bundle [, what]) -> true | nil, msg, "ENOENT" */
+static int loci_check_command(lua_State *L)
+{
+        luaL_checktype(L, 1, LUA_TTABLE);
+        const char *bundle = luaL_checkstring(L, 2);
+        const char *what = luaL_optstring(L, 3, "config.json");
+        vc_error_t err = NULL;
+        json_object *o = checkjson(L, 1);
+        int r = vc_oci_check_command(o, bundle, what, &err);
+        json_object_put(o);
+        if (r < 0)
+                return vc_l_pusherror(L, &err);
+        lua_pushboolean(L, 1);
+        return 1;
+}
+
 /* vc.oci.validate_process(process [, what]) -> true | nil, msg, "EINVAL": an exec'd process, valid and
  * within what the guest takes */
 static int loci_validate_process(lua_State *L)
@@ -199,6 +215,7 @@ static const luaL_Reg oci_funcs[] = {
     {"validate", loci_validate},
     {"validate_process", loci_validate_process},
     {"check_guest", loci_check_guest},
+    {"check_command", loci_check_command},
     {"container_type", loci_container_type},
     {"default_spec", loci_default_spec},
     {NULL, NULL},

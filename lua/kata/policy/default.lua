@@ -98,7 +98,7 @@ function P.create(ctx, api)
   local bundle, config = api.container.read_bundle(ctx)
   local valid, verr = api.policy.validate(ctx, api, config)
   if valid == false or verr ~= nil then fail(tostring(verr or "refused by the policy")) end
-  local ctype, sid = api.container.check_new(id, config) -- what the guest cannot honour fails before a VM boots
+  local ctype, sid = api.container.check_new(id, config, bundle) -- what the guest cannot honour fails before a VM boots
   local lock = api.container.lock(sid)
   local st = api.container.new(ctx, id, bundle, config, ctype, sid)
   api.container.record(st)
