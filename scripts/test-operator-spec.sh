@@ -10,7 +10,8 @@ prefix=$(mktemp -d /tmp/kata-operator.XXXXXX)
 trap 'rm -rf "$prefix"' EXIT
 cmake --install "$build" --prefix "$prefix" >/dev/null
 cd "$prefix"
-exec env -u VC_BUILD_DIR -u LUA_INIT \
+# not exec: the trap must still remove the installation afterwards
+env -u VC_BUILD_DIR -u LUA_INIT \
 	LUA_PATH="$prefix/share/kata-runtime/lua/?.lua;;" \
 	LUA_CPATH="$prefix/libexec/kata-runtime/lua/?.so;;" \
 	lua5.4 /usr/bin/busted -o utfTerminal "$prefix/share/kata-runtime/examples/operator_spec.lua"
