@@ -160,15 +160,20 @@ end
 
 --- Sandboxes cloned from a template (docs/factory.md), of one kind (factory.share_fs): the same runtime
 --- with factory.template on. Returns false and why when the kind's clones fall back to cold boots.
-local function bench_clones(kind)
-  io.stderr:write(("bench: template clones (%s)\n"):format(kind))
+--- kata-runtime with the factory on, its clones of one kind (factory.share_fs), a root and log of its own.
+local function factory_runtime(kind)
   local cfg = TMP .. "/factory-" .. kind .. ".lua"
-  local fk = { name = "kata-runtime", bin = RUNTIMES[1].bin, root = RUNROOT .. "/kata-factory-" .. kind, config = cfg,
-    log = TMP .. "/factory-" .. kind .. ".log" }
   local f = assert(io.open(cfg, "w"))
   f:write(("return { %sfactory = { template = true, dir = %q, share_fs = %q } }\n"):format(guest_override(),
     RUNROOT .. "/factory", kind))
   f:close()
+  return { name = "kata-runtime", bin = RUNTIMES[1].bin, root = RUNROOT .. "/kata-factory-" .. kind, config = cfg,
+    log = TMP .. "/factory-" .. kind .. ".log" }
+end
+
+local function bench_clones(kind)
+  io.stderr:write(("bench: template clones (%s)\n"):format(kind))
+  local fk = factory_runtime(kind)
   local t0 = now()
   assert(sh(rt(fk, "factory init")) == 0, "factory init failed")
   local init_s = now() - t0
@@ -237,6 +242,46 @@ if section("factory") then
   for _, kind in ipairs({ "virtio-fs", "9p" }) do
     local ok, why = bench_clones(kind)
     if not ok then add_row(("clone (%s)"):format(kind), "ms", {}, why) end
+  end
+end
+
+--- Density: host PSS per pod with 1, 10 and 50 idle pods really booted (created 10 at a time), cold with
+--- the build's guest and cloned from a template of each kind. PSS splits shared pages (qemu's text and
+--- libraries, the guest kernel file, a 9p clone's template RAM) among the pods that map them, so the
+--- figure per pod falls as pods are added. Not in --quick: it boots 183 VMs.
+local function bench_density()
+  local methods = { { label = "cold", r = RUNTIMES[1] } }
+  for _, kind in ipairs({ "9p", "virtio-fs" }) do methods[#methods + 1] = { label = "clone " .. kind, r = factory_runtime(kind), kind = kind } end
+  for _, m in ipairs(methods) do
+    io.stderr:write(("bench: density (%s)\n"):format(m.label))
+    if m.kind then assert(sh(rt(m.r, "factory init")) == 0, "factory init failed") end
+    for _, n in ipairs({ 1, 10, 50 }) do
+      local ids, cloned = {}, 0
+      for first = 1, n, 10 do
+        local cmds = {}
+        for i = first, math.min(first + 9, n) do
+          ids[i] = new_id("dn")
+          cmds[#cmds + 1] = rt(m.r, ("create --bundle %s %s"):format(q(bb), ids[i])) .. " &"
+        end
+        sh(table.concat(cmds, " ") .. " wait")
+      end
+      sh("sleep 10") -- idle: what the guests freed after boot goes back through free page reporting
+      local total, up = 0, 0
+      for i = 1, n do
+        local st = vc.state.load(m.r.root, ids[i])
+        if st then
+          up = up + 1
+          if st.runtime.clone then cloned = cloned + 1 end
+          total = total + pss(sandbox_pids(m.r.root, ids[i]))
+        end
+      end
+      for i = 1, n do destroy(m.r, ids[i]) end
+      local note = ("%d of %d created"):format(up, n)
+      if m.kind then note = note .. (", %d of them clones"):format(cloned) end
+      add_row(("host PSS per pod, %d idle pod%s, %s"):format(n, n == 1 and "" or "s", m.label), "MiB",
+        { ["kata-runtime"] = up == n and total / n or nil }, note)
+    end
+    if m.kind then sh(rt(m.r, "factory destroy")) end
   end
 end
 
@@ -626,6 +671,7 @@ end
 end -- section main
 
 if only == "stdout" then bench_stdout() end
+if only == "density" or (only == nil and not quick) then bench_density() end
 
 -- the table
 local names = { "kata-runtime", "crun", "runc" }
