@@ -2,32 +2,30 @@
 -- interrupted while its VM boots (spec/fault_spec.lua walks every step; spec/race_spec.lua races commands
 -- on one id). Every case ends with the leak check.
 local vc = require("vc")
-local vctest = require("vctest") -- test-only primitives (not installed)
 local run = require("spec.helpers.run")
 local world = require("spec.helpers.world")
+local pool = require("spec.helpers.pool")
 
 local ok_env, why = world.available()
 
 describe("robustness #integration", function()
+  local ws = pool.workspace("kata-robust")
   local tmp, root, n = nil, nil, 0
   local rt = function(...) return world.rt(root, { ... }) end
 
   setup(function()
     if not ok_env then return end
-    assert(vctest.proc.set_subreaper())
-    tmp = run.tmpdir("kata-robust")
+    ws.setup()
+    tmp = ws.tmp
   end)
-  teardown(function()
-    if ok_env then vctest.proc.set_subreaper(false) end
-    if tmp then run.rmrf(tmp) end
-    if world.ROOTFS_TEMPLATE then run.rmrf(world.ROOTFS_TEMPLATE) end
-  end)
+  teardown(function() if ok_env then ws.teardown() end end)
   before_each(function()
-    n = n + 1
-    root = ("%s/root%d"):format(tmp, n)
+    root = ws.new_root()
+    n = ws.roots
   end)
   after_each(function()
     if not ok_env then return end
+    pool.kill_jobs()
     for _, id in ipairs(vc.state.list(root) or {}) do world.rt(root, { "delete", "--force", id }) end
     assert.same({}, world.leaks(root))
   end)
@@ -36,14 +34,11 @@ describe("robustness #integration", function()
 
   -- kata-runtime create in the background; returns a function giving its pid (once known) and status.
   local function create_bg(b, id)
-    local pidf, stf = ("%s/create-%d.pid"):format(tmp, n), ("%s/create-%d.status"):format(tmp, n)
-    os.remove(pidf); os.remove(stf)
-    local cmd = ("(%s --root %s --log %s create -b %s %s </dev/null >/dev/null 2>%s.err & echo $! > %s; wait $!; echo $? > %s) &")
-      :format(run.q(run.runtime), run.q(root), run.q(root .. ".log"), run.q(b), run.q(id), run.q(stf), run.q(pidf), run.q(stf))
-    os.execute("bash -c " .. run.q(cmd))
-    assert.truthy(world.wait_for(function() return run.read(pidf) end, 30))
-    local pid = tonumber(run.read(pidf))
-    return pid, function() local s = run.read(stf); return s and tonumber(s) end
+    local cmd = ("exec %s --root %s --log %s create -b %s %s </dev/null >/dev/null 2>%s")
+      :format(run.q(run.runtime), run.q(root), run.q(root .. ".log"), run.q(b), run.q(id),
+        run.q(("%s/create-%d.status.err"):format(tmp, n)))
+    local job = pool.spawn(tmp, cmd)
+    return job.pid, job.status
   end
 
   -- Wait until the sandbox of `id` is booting: its qemu runs.

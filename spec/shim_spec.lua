@@ -1,6 +1,7 @@
 -- vc.shim bindings, and kata-shim against a real supervisor and guest (#integration).
 local vc = require("vc")
 local run = require("spec.helpers.run")
+local pool = require("spec.helpers.pool")
 
 describe("vc.shim", function()
   local opts = function(extra)
@@ -135,21 +136,13 @@ describe("kata-shim with a real guest #integration", function()
     local shim = assert(vc.shim.path())
     local cmd = ("%s --socket %s --container %s --handle %d --log %s %s"):format(run.q(shim), run.q(info.socket),
       id, handle, run.q(dir .. "/shim.log"), extra or "")
-    os.execute(("(%s <%s >%s 2>%s & echo $! >%s; wait $!; echo $? >%s) >/dev/null 2>&1 </dev/null &"):format(cmd,
-      run.q(stdin or "/dev/null"), run.q(dir .. "/out"), run.q(dir .. "/err"), run.q(dir .. "/pid"),
-      run.q(dir .. "/status")))
-    local pid = eventually(function()
-      local s = run.read(dir .. "/pid")
-      return s and tonumber(s:match("%d+"))
-    end, 10, "the shim's pid")
-    return { pid = pid, dir = dir }
+    local job = pool.spawn(dir, ("exec %s <%s >%s 2>%s"):format(cmd, run.q(stdin or "/dev/null"), run.q(dir .. "/out"),
+      run.q(dir .. "/err")))
+    return { pid = job.pid, dir = dir, status = job.status }
   end
 
   local function exit_status(shim, timeout)
-    return eventually(function()
-      local s = run.read(shim.dir .. "/status")
-      return s and tonumber(s:match("%d+"))
-    end, timeout or 60, "the shim's exit")
+    return eventually(shim.status, timeout or 60, "the shim's exit")
   end
 
   --- The shim is attached once its log says so (then start_container cannot lose output).
@@ -266,7 +259,7 @@ describe("kata-shim with a real guest #integration", function()
     local e2 = exec("e2", { "sleep", "100" })
     assert(os.execute("kill -TERM " .. e2.pid))
     assert.equal(143, exit_status(e2, 30))
-    assert.is_nil(run.read(dir .. "/status"), "the container's shim still runs")
+    assert.is_nil(init.status(), "the container's shim still runs")
     assert(os.execute("kill -TERM " .. init.pid))
     assert.equal(143, exit_status(init, 30))
     assert(sb:call("remove_container", { id = id }))

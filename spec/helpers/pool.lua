@@ -14,32 +14,52 @@ local function message(err)
   return (mt and mt.__tostring or type(err) ~= "table") and tostring(err) or tostring(err.message or err.msg)
 end
 
---- Wait (inside a case) until pred() returns a true value, or timeout seconds pass; returns pred's last answer.
+--- Wait until pred() returns a true value, or timeout seconds pass; returns pred's last answer. Inside a
+--- case it yields to the other cases between tries; outside one it sleeps.
 function M.wait(pred, timeout)
   local deadline = vc.clock.monotonic() + (timeout or 60)
   while true do
     local v = pred()
     if v or vc.clock.monotonic() >= deadline then return v end
-    coroutine.yield()
+    if coroutine.isyieldable() then coroutine.yield() else vc.clock.sleep(0.05) end
   end
 end
 
 --- Start a shell command in the background; returns { pid = (the command's own pid), status = fn }.
---- The command's stdio is redirected by the caller (never a pipe we wait on: a shim inherits it).
+--- The command's stdio is redirected by the caller; the wrapper's own goes to /dev/null, so that a job
+--- left behind never holds the output of the test run open. Both files are written whole (a rename):
+--- a reader never sees one half-written.
 ---@param dir string a directory for the bookkeeping files
 function M.spawn(dir, cmd)
   seq = seq + 1
   local pidf, stf = ("%s/job%d.pid"):format(dir, seq), ("%s/job%d.status"):format(dir, seq)
-  local tmpf = stf .. ".tmp"
-  os.execute("bash -c " .. run.q(("(%s & echo $! > %s; wait $!; echo $? > %s; mv %s %s) 2>/dev/null &")
-    :format(cmd, run.q(pidf), run.q(tmpf), run.q(tmpf), run.q(stf))))
+  local ptmp, stmp = pidf .. ".tmp", stf .. ".tmp"
+  os.execute("bash -c " .. run.q(("(%s & echo $! > %s; mv %s %s; wait $!; echo $? > %s; mv %s %s) >/dev/null 2>&1 </dev/null &")
+    :format(cmd, run.q(ptmp), run.q(ptmp), run.q(pidf), run.q(stmp), run.q(stmp), run.q(stf))))
   local job = {}
   function job.status()
     local s = run.read(stf)
     return s and tonumber(s)
   end
-  job.pid = tonumber(M.wait(function() return run.read(pidf) end, 30))
+  local pid = M.wait(function() return tonumber(run.read(pidf) or "") end, 60)
+  assert(pid, "no pid from the background job: " .. cmd)
+  job.pid = pid
+  M.jobs[#M.jobs + 1] = job
   return job
+end
+
+--- Every job started, so that a teardown can stop what a failed case left running.
+M.jobs = {}
+
+--- Kill (SIGKILL, after SIGCONT for a stopped one) every job that has not ended.
+function M.kill_jobs()
+  for _, job in ipairs(M.jobs) do
+    if not job.status() and vc.proc.alive(job.pid) then
+      vc.proc.kill(job.pid, 18)
+      vc.proc.kill(job.pid, 9)
+    end
+  end
+  M.jobs = {}
 end
 
 --- kata-runtime with `args` under `root`, in the background, `env` added to its environment. Returns
@@ -105,6 +125,7 @@ function M.workspace(prefix)
     ws.tmp = run.tmpdir(prefix)
   end
   function ws.teardown()
+    M.kill_jobs()
     for i = 1, ws.roots do
       local root = ("%s/root%d"):format(ws.tmp, i)
       for _, id in ipairs(vc.state.list(root) or {}) do world.rt(root, { "delete", "--force", id }) end
