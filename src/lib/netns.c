@@ -250,15 +250,24 @@ static int claim_dir(const char *dir, int *ret_dfd, vc_error_t *err)
         bool bound = false;
         int r;
 
-        r = vc_mkdir_p_at(dir, 0755, NULL, 0);
-        if (r < 0)
-                return vc_error_set(err, -r, "create netns directory '%s'", dir);
-        dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (dfd < 0)
-                return vc_error_set(err, errno, "open netns directory '%s'", dir);
-        r = lock_dir(dfd, dir, err);
-        if (r < 0)
-                return r;
+        for (;;) {
+                struct stat a, b;
+                r = vc_mkdir_p_at(dir, 0755, NULL, 0);
+                if (r < 0)
+                        return vc_error_set(err, -r, "create netns directory '%s'", dir);
+                dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                if (dfd < 0)
+                        return vc_error_set(err, errno, "open netns directory '%s'", dir);
+                r = lock_dir(dfd, dir, err);
+                if (r < 0)
+                        return r;
+                /* the lock's holder may have removed the directory (vc_netns_dir_remove): make it again */
+                if (fstat(dfd, &a) < 0)
+                        return vc_error_set(err, errno, "netns directory '%s'", dir);
+                if (a.st_nlink > 0 && stat(dir, &b) == 0 && a.st_ino == b.st_ino && a.st_dev == b.st_dev)
+                        break;
+                (void)close(TAKE_FD(dfd));
+        }
         if (faccessat(dfd, VC_NETNS_MARKER, F_OK, 0) < 0) {
                 if (errno != ENOENT)
                         return vc_error_set(err, errno, "netns directory '%s': access marker", dir);
