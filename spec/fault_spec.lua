@@ -1,5 +1,6 @@
 -- Fault injection (issue 11): kata-runtime killed (SIGKILL), terminated (SIGTERM) or stopped while a part
--- of its sandbox is killed, at every step of create, start, exec (--detach) and delete (KATA_FAULT,
+-- of its sandbox is killed, at every step of create, start, exec (--detach), delete and the teardown delete
+-- leaves to the background (KATA_FAULT,
 -- lua/kata/fault.lua). After each: `delete --force` returns 0 and leaves no process, mount, namespace,
 -- lock, socket or state, and a later create of the same id works. Cases run in a few lanes side by side,
 -- each lane with its own --root (spec/helpers/pool.lua). KATA_FAULT_WALK=all walks the parts' kills at
@@ -130,6 +131,24 @@ describe("fault injection #integration", function()
     }
   end
 
+  -- The background teardown `delete` hands the sandbox to (`kata-runtime teardown`) SIGKILLed at step n:
+  -- delete has answered 0; the next delete --force of the id finishes the teardown.
+  local function teardown_case(n)
+    return {
+      name = ("teardown:%d:kill"):format(n),
+      fn = function(root)
+        local s, _, e = pool.rt_wait(root, { "create", "-b", bundle, "c1" })
+        assert(s == 0, "create: " .. e)
+        s, _, e = pool.rt_wait(root, { "start", "c1" })
+        assert(s == 0, "start: " .. e)
+        s, _, e = pool.rt_wait(root, { "delete", "--force", "c1" }, { KATA_FAULT = ("teardown:%d:kill"):format(n) })
+        assert(s == 0, ("delete --force: status %s: %s"):format(tostring(s), e))
+        assert(pool.wait(function() return fired(root, "kill", n) end, 120), "the fault did not fire in the teardown")
+        clean(root)
+      end,
+    }
+  end
+
   it("cleans up after every step of create, start, exec and delete, and the id works again", function()
     bundle = world.bundle(ws.tmp .. "/bundle", { "sleep", "1000" })
     -- the steps, from one traced lifecycle: a fault at a step past the last never fires
@@ -148,6 +167,16 @@ describe("fault injection #integration", function()
       assert.is_true(#steps[c[1]] > 0, "no steps logged for " .. c[1])
     end
     assert.same({}, world.leaks(root))
+    -- the background teardown's steps: a lifecycle whose delete arms only the teardown it starts
+    for _, c in ipairs({ { "create", "-b", bundle, "c1" }, { "start", "c1" }, { "delete", "--force", "c1" } }) do
+      local s, _, e = world.rt(root, { "--debug", table.unpack(c) }, { env = { KATA_FAULT = "teardown:100000:kill" } })
+      assert.equal(0, s, e)
+      if c[1] == "create" then os.remove(root .. ".log") end
+    end
+    world.settle({ root })
+    steps.teardown = steps_of(root)
+    assert.is_true(#steps.teardown > 0, "no steps logged for the background teardown")
+    assert.same({}, world.leaks(root))
 
     -- SIGKILL at every step; SIGTERM at every step of create (which catches it and rolls back), and of
     -- start, exec and delete only in the whole walk (they do not catch it: the same death as SIGKILL's)
@@ -158,6 +187,7 @@ describe("fault injection #integration", function()
         if command == "create" or WALK_ALL then cases[#cases + 1] = self_case(command, n, "term") end
       end
     end
+    for n = 1, #steps.teardown do cases[#cases + 1] = teardown_case(n) end
     -- the parts, at each step of create once they exist (or a chosen set of those)
     local first = {}
     for i, what in ipairs(steps.create) do
@@ -183,8 +213,8 @@ describe("fault injection #integration", function()
     -- in lanes: the next case's create in a lane is the later create of the same id (it must get to its
     -- own fault without an error), and each lane ends with a whole create
     local failures, took = pool.lanes(cases, PARALLEL, new_root, reusable)
-    print(("  fault walk: create %d, start %d, exec %d, delete %d steps; %d cases, %d at once, %.0f s")
-      :format(#steps.create, #steps.start, #steps.exec, #steps.delete, #cases, PARALLEL, took))
+    print(("  fault walk: create %d, start %d, exec %d, delete %d, teardown %d steps; %d cases, %d at once, %.0f s")
+      :format(#steps.create, #steps.start, #steps.exec, #steps.delete, #steps.teardown, #cases, PARALLEL, took))
     assert.same({}, failures)
   end)
 end)

@@ -287,6 +287,7 @@ describe("lifecycle #integration", function()
     assert.equal(1, #qemus()) -- the sandbox container still holds the VM
     assert.equal("running", world.state(root, "pod1").status)
     assert.equal(0, (rt("delete", "--force", "pod1")))
+    world.settle({ root }) -- the VM goes in the teardown delete leaves to the background
     assert.equal(0, #qemus())
   end)
 

@@ -83,6 +83,7 @@ describe("sandbox networking #integration", function()
   --- what A looks like, minus taps and qdiscs: links with their addresses
   local function a_links() return sh(("ip -n %s -br addr show"):format(ns_a)) end
   local function no_runtime_traces()
+    world.settle({ root }) -- the teardown delete leaves to the background removes them
     assert.is_nil(sh(("ip -n %s link show"):format(ns_a)):find("vctap", 1, true))
     assert.is_nil(sh(("ip netns exec %s tc qdisc show"):format(ns_a)):find("ingress", 1, true))
   end

@@ -64,5 +64,9 @@ int vc_sup_qmp(vc_sandbox_client_t *c, const char *execute, struct json_object *
                struct json_object **ret, vc_error_t *err);
 /* sup.shutdown: the VM gets timeout_s to go; the answer is waited for wait_ms (< 0: forever). */
 int vc_sup_shutdown(vc_sandbox_client_t *c, double timeout_s, int wait_ms, vc_error_t *err);
+/* sup.shutdown {"after": handle}: the VM shuts down (given timeout_s) once that process has exited; the
+ * supervisor answers at once, and that answer is waited for wait_ms. */
+int vc_sup_shutdown_after(vc_sandbox_client_t *c, uint32_t handle, double timeout_s, int wait_ms,
+                          vc_error_t *err);
 
 #endif

@@ -34,4 +34,10 @@ int vc_proc_reap(void);
  * descendants (shims, supervisors) become its children, as under containerd-shim or conmon. */
 int vc_proc_set_subreaper(bool on, vc_error_t *err);
 
+/* Start argv (argv[0] the program's path, execv: no PATH search) as a process of its own that outlives the
+ * caller: in a new session, stdio on /dev/null, default signal dispositions and an empty signal mask, and
+ * not the caller's child (a double fork), so nobody has to reap it and it holds none of the caller's pipes.
+ * Its pid in *ret once it has exec'd; an exec failure is the error, with its errno. */
+int vc_proc_spawn_detached(const char *const *argv, pid_t *ret, vc_error_t *err);
+
 #endif

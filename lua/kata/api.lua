@@ -63,6 +63,21 @@ function M.new(ctx, config, record)
   }
 
   api.digest = M.digest
+  --- The command line of this runtime running `...` with the same --root, --config, --log and --debug (a
+  --- process the runtime starts of itself: the background teardown).
+  api.self_command = function(...)
+    local g = ctx.global
+    local exe, err, code = vc.fs.realpath("/proc/self/exe")
+    if not exe then return nil, err, code end
+    local argv = { exe, "--root", root }
+    if g.config then argv[#argv + 1] = "--config"; argv[#argv + 1] = g.config end
+    if g.log then
+      for _, a in ipairs({ "--log", g.log, "--log-format", g.log_format or "text" }) do argv[#argv + 1] = a end
+    end
+    if g.debug then argv[#argv + 1] = "--debug" end
+    for _, a in ipairs({ ... }) do argv[#argv + 1] = a end
+    return argv
+  end
   api.out = function(s) io.stdout:write(s) end
   api.errout = function(s) io.stderr:write(s) end
 
@@ -119,7 +134,9 @@ end
 -- checks) and what it confines.
 local HIDDEN = { limits = true }
 local HIDDEN_IN = {
-  proc = { wait = true }, -- waiting for a container's life is api.container.wait_exit (outside the deadline)
+  -- waiting for a container's life is api.container.wait_exit (outside the deadline); the background
+  -- teardown is api.pod.teardown_later's
+  proc = { wait = true, spawn_detached = true },
   sandbox = { launch = true }, -- api.pod.launch: only the configured qemu, virtiofsd and supervisor
   netns = { create = true, delete = true }, -- api.pod.prepare and teardown
   hook = { run = true, run_all = true }, -- api.hooks.run: only the container's own hooks

@@ -89,10 +89,10 @@ function M.bind(api, undo, C)
   end
 
   --- The record `delete` removes, under its sandbox's lock: st, lock; or nil when there is nothing to
-  --- delete under --force (no record: a lock file a command cut short left goes; or a corrupt one, whose
-  --- parts are then purged by what its id names).
+  --- delete under --force (no record: a lock file a command cut short left goes, and a teardown left
+  --- unfinished is finished; or a corrupt one, whose parts are then purged by what its id names).
   --- Raises "container does not exist" without --force. A record that changed while the lock was awaited
-  --- is read again; with --force, a sandbox that does not answer is killed so that nothing waits on it.
+  --- is read again.
   function O.load_for_delete(id, force)
     C.check_id(id)
     while true do
@@ -115,14 +115,7 @@ function M.bind(api, undo, C)
       local lock = C.lock(rt.sandbox_id)
       -- read again under the lock: a create, delete or start of this id may have changed it meanwhile
       st, err, code = C.find(id)
-      if st and st.runtime.sandbox_id == rt.sandbox_id then
-        if force and st.runtime.socket and not api.pod.responsive(st, 2) then
-          -- a frozen sandbox would stretch every call to its timeout: it is killed instead
-          api.log.warn("sandbox '%s' does not answer: killing it", rt.sandbox_id)
-          api.pod.kill(st)
-        end
-        return st, lock
-      end
+      if st and st.runtime.sandbox_id == rt.sandbox_id then return st, lock end
       -- gone meanwhile: its sandbox went with it, and so does the lock file this call made again
       lock:release(not st and rt.type == "sandbox")
       if not st and code == "ENOENT" then
@@ -145,18 +138,42 @@ function M.bind(api, undo, C)
   --- record, and when it names a sandbox no other container belongs to, that sandbox as the paths its id
   --- gives find it -- the supervisor through its socket, every process that names its directory, the
   --- share, the directory, the namespace the runtime made for it. Never raises on what is already gone.
+  -- Tear sandbox `sid` down by what its id names (its record is unreadable or gone).
+  local function purge_sandbox(sid)
+    local sdir = api.paths.sandbox(sid)
+    local rt = { type = "sandbox", sandbox_id = sid, sandbox_dir = sdir, shared = sdir .. "/shared",
+      share_host = sdir .. "/mounts", socket = sdir .. "/sup.sock" }
+    local ns = api.paths.netns_dir .. "/" .. api.digest(sid)
+    if api.fs.stat(ns) then rt.netns, rt.netns_created = ns, true end
+    api.pod.teardown({ id = sid, runtime = rt })
+  end
+
   function O.purge(id)
     api.log.warn("removing container '%s' whose record is unreadable, by what its id names", id)
-    local sdir = api.paths.sandbox(id)
-    if api.fs.stat(sdir) and C.pod_members(id, id) == 0 then
-      local rt = { type = "sandbox", sandbox_id = id, sandbox_dir = sdir, shared = sdir .. "/shared",
-        share_host = sdir .. "/mounts", socket = sdir .. "/sup.sock" }
-      local ns = api.paths.netns_dir .. "/" .. api.digest(id)
-      if api.fs.stat(ns) then rt.netns, rt.netns_created = ns, true end
-      api.pod.teardown({ id = id, runtime = rt })
-    end
+    if api.fs.stat(api.paths.sandbox(id)) and C.pod_members(id, id) == 0 then purge_sandbox(id) end
     local ok, err, code = api.state.remove(id)
     if not ok and code ~= "ENOENT" then fail("remove state: " .. tostring(err)) end
+  end
+
+  --- Finish the teardown of sandbox `sid` that `delete` handed to the background (kata.pod's
+  --- teardown_later), or that was cut short, from its record in the sandbox directory: what still runs in
+  --- its sandbox container is stopped, then the sandbox goes. The caller holds the sandbox's lock.
+  --- `status` and `teardown` are the policy's steps (default: the mechanism's). Never raises on what is
+  --- already gone; returns true when there was a teardown to finish.
+  ---@param status function|nil (st) -> status
+  ---@param teardown function|nil (sst)
+  function O.finish_pending(sid, status, teardown)
+    local sst, why = api.pod.pending(sid)
+    if not sst and not why then return false end
+    if not sst then
+      api.log.warn("%s: removing the sandbox by what its id names", why)
+      purge_sandbox(sid)
+      return true
+    end
+    api.log.info("finishing the teardown of sandbox '%s'", sid)
+    O.destroy(sst, (status or C.status)(sst), true)
+    ;(teardown or api.pod.teardown)(sst)
+    return true
   end
 
   --- delete --force of an id with no record: a create or delete cut short between taking the sandbox lock
@@ -164,7 +181,16 @@ function M.bind(api, undo, C)
   --- now -- unless another command holds it (that command owns the id) or a sandbox of this id still has
   --- containers or a directory. Never raises.
   function O.forget(id)
-    if api.fs.stat(api.paths.sandbox(id)) or C.pod_members(id, id) > 0 then return end
+    if C.pod_members(id, id) > 0 then return end
+    if api.fs.stat(api.paths.sandbox(id) .. "/" .. api.pod.PENDING) then
+      -- a teardown still going on in the background, or one whose process died: finished here
+      local l = api.lock(id)
+      if not l then return end
+      if not api.state.load(id) then O.finish_pending(id) end
+      l:release(api.state.load(id) == nil)
+      return
+    end
+    if api.fs.stat(api.paths.sandbox(id)) then return end
     local l = api.lock(id, 0)
     if not l then return end
     l:release(api.state.load(id) == nil)
@@ -212,8 +238,14 @@ function M.bind(api, undo, C)
   --- Remove a container that is being deleted: kill what still runs in it (a paused one is resumed
   --- first), make sure its shim is gone, remove it from the guest, unshare its files. Never raises.
   ---@param status string its status (the policy's status step)
-  function O.destroy(st, status)
+  function O.destroy(st, status, force)
     local rt, id = st.runtime, st.id
+    if force and rt.socket and not api.pod.responsive(st, 2) then
+      -- a frozen sandbox would stretch every call to its timeout: it is killed instead
+      api.log.warn("sandbox '%s' does not answer: killing it", rt.sandbox_id)
+      api.pod.kill(st)
+      status = "stopped"
+    end
     local sb = rt.socket and api.pod.connect(st) or nil
     if status ~= "stopped" and sb then
       if status == "paused" then api.agent.resume(sb, id) end

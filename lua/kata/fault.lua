@@ -26,7 +26,7 @@ M.STEPS = {
   netns = { "create", "delete", "remove_dir" },
   net = { "mirror", "unmirror" },
   shim = { "spawn", "exec" },
-  proc = { "kill" },
+  proc = { "kill", "spawn_detached" },
   purge = { "processes" },
   hook = { "run_all" },
 }

@@ -11,12 +11,29 @@ local M = {}
 
 local LIFECYCLE = {
   create = true, start = true, run = true, state = true, kill = true, delete = true, exec = true,
-  ps = true, list = true, pause = true, resume = true, events = true, update = true,
+  ps = true, list = true, pause = true, resume = true, events = true, update = true, teardown = true,
 }
 
 -- Commands that must complete for any container even when its policy is gone, broken or no longer
 -- allowed: they fall back to the runtime's own default policy, and say so in the log.
-local FALLBACK = { state = true, kill = true, delete = true, list = true }
+local FALLBACK = { state = true, kill = true, delete = true, list = true, teardown = true }
+
+-- Commands the runtime runs itself rather than the policy (which gives them its steps).
+local OWN = {
+  --- `teardown <sandbox-id>`: the teardown `delete` handed to the background (kata.pod's teardown_later),
+  --- under the sandbox's lock, with the policy's status and teardown steps.
+  teardown = function(ctx, api)
+    local sid = ctx.args[1]
+    api.container.check_id(sid)
+    local lock = runner.must("lock", api.lock(sid))
+    if not api.state.load(sid) then
+      api.container.finish_pending(sid, function(st) return api.policy.status(ctx, api, st) end,
+        function(sst) return api.policy.teardown(ctx, api, sst) end)
+    end
+    lock:release(api.state.load(sid) == nil)
+    return true
+  end,
+}
 
 local function bundle_annotations(ctx)
   local f = io.open((ctx.options.bundle or ".") .. "/config.json", "r")
@@ -42,12 +59,18 @@ local function pick(ctx, config)
   local id = ctx.args[1]
   if id and ctx.command ~= "list" and vc.id.validate(id) then
     local st = vc.state.load(ctx.global.root, id)
+    if ctx.command == "teardown" then -- the sandbox's record is in its directory now
+      local f = io.open(("%s/.sandbox/%s/%s"):format(ctx.global.root, vc.id.digest(id), require("kata.pod").PENDING))
+      st = f and vc.json.decode(f:read("a") or "")
+      if f then f:close() end
+      if type(st) ~= "table" or type(st.runtime) ~= "table" then st = nil end
+    end
     local pinned = st and st.runtime and st.runtime.policy
     if type(pinned) == "string" then
       if not policies.allowed(config, pinned) then
         return nil, ("policy '%s' of container '%s' is no longer allowed"):format(pinned, id)
       end
-      return pinned, nil, st
+      return pinned, nil, ctx.command ~= "teardown" and st or nil
     end
   end
   return config.runtime.policy
@@ -88,7 +111,8 @@ local function body(ctx, lua_dir, luac_dir)
   if ctx.args[1] and ctx.command ~= "list" then vc.log.set_field("container", ctx.args[1]) end
   local api = api_mod.new(ctx, config, record)
   api.policy = policy
-  local res, rerr, trace = runner.run(policy, ctx.command, ctx, api_mod.protect(api, ctx),
+  local target = OWN[ctx.command] and { name = "kata-runtime", [ctx.command] = OWN[ctx.command] } or policy
+  local res, rerr, trace = runner.run(target, ctx.command, ctx, api_mod.protect(api, ctx),
     function() return rawget(api, "undo") end) -- bound on first use: nothing to undo without it
   if res == nil then
     error({ msg = rerr, trace = trace }, 0) -- run() logs the traceback of a script error

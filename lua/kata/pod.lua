@@ -11,6 +11,9 @@ local fail = runner.fail
 local must = runner.must
 
 M.SHARE_TAG = "kataShared" -- the virtio-fs tag the guest mounts the share by
+-- In the sandbox directory: the record of a teardown that goes on after `delete` answered. It goes with
+-- the directory, the teardown's last step; while it is there the teardown is not finished.
+M.PENDING = "teardown.json"
 
 --- The sandbox's boot and shutdown plan as data: what the supervisor asks the agent once it answers,
 --- and how long shutdown may take. The runtime's only standard plan (libvc and the supervisor have none
@@ -48,7 +51,7 @@ function M.vm(cfg, debug)
 end
 
 function M.bind(api, undo)
-  local Pod = { standard_plan = M.standard_plan }
+  local Pod = { standard_plan = M.standard_plan, PENDING = M.PENDING }
 
   --- The configured VM (the configuration layer's hypervisor section) as vc.sandbox.launch takes it.
   function Pod.vm_defaults(ctx) return M.vm(api.config, ctx.global.debug) end
@@ -85,6 +88,9 @@ function M.bind(api, undo)
       end
     end
     if not rt.netns then rt.netns, rt.netns_created = api.paths.netns_dir .. "/" .. api.digest(sid), true end
+    -- a teardown of an earlier sandbox of this id still to finish (its process died, or waits for the lock
+    -- this command holds) goes first: the directory, namespace and share are named by the id
+    api.container.finish_pending(sid)
     -- intent first: the record names the directory, the share, the socket and the namespace before any
     -- of them exists, so that a create killed at any point can be finished off by delete --force
     must("save state", api.state.save(st.id, st))
@@ -230,9 +236,10 @@ function M.bind(api, undo)
   function Pod.responsive(st, timeout)
     local sb = Pod.connect_now(st)
     if not sb then return false end
-    local ok = sb:check(timeout)
+    local ok, _, code = sb:check(timeout)
     sb:close()
-    return ok ~= nil and ok ~= false
+    -- a sandbox that is stopping says so: it answers
+    return (ok ~= nil and ok ~= false) or code == "ESHUTDOWN"
   end
 
   --- Kill the sandbox outright: every process that names its directory (supervisor, qemu, virtiofsd,
@@ -256,6 +263,18 @@ function M.bind(api, undo)
     api.container.wait_gone(st, 5)
     api.log.info("sandbox container exited with %d: stopping the sandbox VM", code)
     return Pod.shutdown(sb, st)
+  end
+
+  --- Have the supervisor stop the sandbox VM by itself once the sandbox container's process has exited
+  --- (its shim gets the exit first), without waiting for either: Kata stops the sandbox when its sandbox
+  --- container is killed. A container with no process in the guest: the VM stops now, waited for.
+  function Pod.stop_after_exit(sb, st)
+    local handle = st.runtime.handle
+    local sd = st.runtime.shutdown or M.standard_plan(st.runtime.sandbox_id).shutdown
+    if type(handle) ~= "number" then return Pod.shutdown(sb, st) end
+    local ok, err, code = sb:shutdown_after(handle, sd.timeout)
+    if ok then api.log.info("the sandbox VM stops once its sandbox container has exited") end
+    return ok, err, code
   end
 
   --- Tear a sandbox down from its record: the VM (through its supervisor; killed if it does not go), the
@@ -282,10 +301,6 @@ function M.bind(api, undo)
     end
     api.share.teardown(sst)
     api.network.teardown(sst) -- the VM is gone: its taps can go
-    if rt.sandbox_dir then
-      local ok, err = api.sandbox.remove_dir(rt.sandbox_dir)
-      if not ok then api.log.warn("remove sandbox directory: %s, ignoring", err) end
-    end
     if rt.netns_created and rt.netns then
       local ok, err = api.netns.delete(rt.netns)
       if not ok then api.log.warn("delete network namespace: %s, ignoring", err) end
@@ -293,6 +308,53 @@ function M.bind(api, undo)
       local _, _, code = api.netns.remove_dir(api.paths.netns_dir)
       if code and code ~= "ENOTEMPTY" and code ~= "ENOENT" then api.log.debug("remove namespace directory: %s", code) end
     end
+    -- last: the directory holds the record of a teardown handed to the background (M.PENDING), which
+    -- lets another command finish it until then
+    if rt.sandbox_dir then
+      local ok, err = api.sandbox.remove_dir(rt.sandbox_dir)
+      if not ok then api.log.warn("remove sandbox directory: %s, ignoring", err) end
+    end
+  end
+
+  --- The record of a teardown of sandbox `sid` not finished yet (M.PENDING), or nil; the second value says
+  --- why a record that is there cannot be used.
+  function Pod.pending(sid)
+    local text = api.read_file(api.paths.sandbox(sid) .. "/" .. M.PENDING)
+    if not text then return nil end
+    local sst = api.json.decode(text)
+    local why = require("kata.container").check_record(sst)
+    if not why and (sst.runtime.sandbox_id ~= sid or sst.runtime.sandbox_dir ~= api.paths.sandbox(sid)) then
+      why = "it names another sandbox"
+    end
+    if why then return nil, ("%s of sandbox '%s': %s"):format(M.PENDING, sid, why) end
+    return sst
+  end
+
+  --- Hand the teardown of sandbox `sst` (its last container is being deleted) to a process of its own,
+  --- `kata-runtime teardown <sandbox-id>`, so that `delete` answers before the VM is down: the record is
+  --- written first (M.PENDING), so that when that process cannot start or dies, the next create or
+  --- `delete --force` of the id finishes the teardown. Returns true, or nil and why (nothing started: the
+  --- caller tears down itself).
+  function Pod.teardown_later(sst)
+    local rt = sst.runtime
+    if not rt.sandbox_dir or not api.fs.stat(rt.sandbox_dir) then return nil, "no sandbox directory" end
+    local function now(err)
+      api.log.warn("sandbox teardown in the background: %s; tearing down now", tostring(err))
+      return nil, err
+    end
+    local argv, err = api.self_command("teardown", rt.sandbox_id)
+    if not argv then return now(err) end
+    local ok
+    ok, err = api.fs.atomic_write(rt.sandbox_dir .. "/" .. M.PENDING, api.json.encode(sst), 384)
+    if not ok then return now(err) end
+    local pid
+    pid, err = api.proc.spawn_detached(argv)
+    if not pid then
+      api.fs.unlink(rt.sandbox_dir .. "/" .. M.PENDING)
+      return now(err)
+    end
+    api.log.info("the sandbox's teardown goes on in the background (pid %d)", pid)
+    return true
   end
 
   return Pod

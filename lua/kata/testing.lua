@@ -124,6 +124,7 @@ function M.api(opts)
     sandbox = function(sid) return api.root .. "/.sandbox/" .. sid end,
     netns_dir = api.root .. "/.netns",
   }
+  api.self_command = function(...) return { "/usr/bin/kata-runtime", "--root", api.root, ... } end
   api.read_file = function(path) return opts.files and opts.files[path] or nil, "no such file", "ENOENT" end
 
   api.state = {
@@ -170,6 +171,12 @@ function M.api(opts)
       return true
     end,
     getpid = function() return 4242 end,
+    -- the fake world runs no processes of the runtime's own: a teardown handed to the background happens
+    -- in the command instead (kata.pod's teardown_later falls back to that)
+    spawn_detached = function(argv)
+      log("proc.spawn_detached " .. table.concat(argv, " ", #argv - 1))
+      return nil, "no background processes in the fake world", "ENOSYS"
+    end,
     wait = function(pid) log("proc.wait " .. pid); alive[pid] = nil; world.shims[pid] = nil; return opts.exit_status or 0 end,
   }
   api.alive = alive -- specs can kill a "shim" from outside
@@ -436,6 +443,10 @@ function M.api(opts)
         return r.status
       end,
       shutdown = function(self, timeout) return done(self:call("sup.shutdown", { timeout = timeout })) end,
+      -- in this world a killed container has exited already: the sandbox goes at once
+      shutdown_after = function(self, handle, timeout)
+        return done(self:call("sup.shutdown", { timeout = timeout, after = handle }))
+      end,
       check = function(self) return self:call("check", {}) end,
       update_interface = function(self, iface) return self:call("update_interface", iface) end,
       qmp = function(self, execute, arguments)

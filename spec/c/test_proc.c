@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "base.h"
@@ -92,6 +93,49 @@ static int test_subreaper(void)
         return 0;
 }
 
+/* A detached process: not our child, in a session of its own, stdio on /dev/null; exec failures are errors.
+ */
+static int test_spawn_detached(void)
+{
+        char dir[] = "/tmp/vc-spawn-XXXXXX", out[256], script[PATH_MAX];
+        vc_error_t err = NULL;
+        pid_t pid = 0;
+        struct vc_proc_stat st;
+
+        CHECK(mkdtemp(dir) != NULL);
+        snprintf(out, sizeof out, "%s/out", dir);
+        snprintf(script, sizeof script,
+                 "echo \"$(readlink /proc/$$/fd/1) $$\" >%s.tmp; mv %s.tmp %s; exec sleep 30", out, out, out);
+        const char *argv[] = {"/bin/sh", "-c", script, NULL};
+        CHECK(vc_proc_spawn_detached(argv, &pid, &err) == 0);
+        CHECK(pid > 0);
+        CHECK(waitpid(pid, NULL, WNOHANG) < 0 && errno == ECHILD); /* not ours to reap */
+        for (int i = 0; i < 6000 && access(out, F_OK) < 0; i++)
+                usleep(10000);
+        char buf[256] = "";
+        FILE *f = fopen(out, "r");
+        CHECK(f != NULL);
+        CHECK(fgets(buf, sizeof buf, f) != NULL);
+        fclose(f);
+        char want[64];
+        snprintf(want, sizeof want, "/dev/null %d\n", (int)pid);
+        CHECK(strcmp(buf, want) == 0); /* stdout on /dev/null, and the pid reported is the program's */
+        CHECK(vc_proc_stat(pid, &st, &err) == 0);
+        CHECK(getsid(pid) > 0 && getsid(pid) != getsid(0)); /* a session of its own (not its leader) */
+        CHECK(vc_proc_kill(pid, SIGKILL, &err) == 0);
+        CHECK(vc_proc_wait_gone(pid, 0, 30000) == 1);
+
+        const char *missing[] = {"/nonexistent/program", NULL};
+        CHECK(vc_proc_spawn_detached(missing, &pid, &err) == -ENOENT);
+        CHECK(err != NULL && strstr(err->msg, "/nonexistent/program") != NULL);
+        vc_error_release(&err);
+        const char *relative[] = {"sh", NULL};
+        CHECK(vc_proc_spawn_detached(relative, &pid, &err) == -EINVAL);
+        vc_error_release(&err);
+        CHECK(remove_scratch_dir(dir) == 0);
+        return 0;
+}
+
 static int test_mounts(void)
 {
         char dir[] = "/tmp/vc-mount-XXXXXX", src[PATH_MAX], dst[PATH_MAX], probe[PATH_MAX];
@@ -133,6 +177,7 @@ int main(void)
         RUN_TEST(test_kill_and_wait);
         RUN_TEST(test_reap);
         RUN_TEST(test_subreaper);
+        RUN_TEST(test_spawn_detached);
         RUN_TEST(test_mounts);
         return TAP_DONE();
 }

@@ -96,7 +96,23 @@ end
 
 --- Everything the runtime may leave behind under root: processes, mounts, container or sandbox state,
 --- namespaces. Returns a list of descriptions (empty: clean).
+--- Wait (up to 120 s: a loaded machine) for the teardowns `delete` left running in the background under any
+--- of `dirs` (`kata-runtime ... teardown`, or a delete still forking one) to end: what they remove is not a
+--- leak until they have had their time.
+function M.settle(dirs)
+  M.wait_for(function()
+    vctest.proc.reap()
+    for _, d in ipairs(dirs) do
+      for _, p in ipairs(M.processes(d)) do
+        if p:match("^%d+ %S*kata%-runtime ") then return false end
+      end
+    end
+    return true
+  end, 120)
+end
+
 function M.leaks(root)
+  M.settle({ root })
   vctest.proc.reap()
   local out = {}
   for _, p in ipairs(M.processes(root)) do out[#out + 1] = "process " .. p end
@@ -121,6 +137,7 @@ end
 ---@param file_dirs string[]|nil
 ---@return table<string, true>
 function M.footprint(dirs, file_dirs)
+  M.settle(dirs)
   vctest.proc.reap()
   local set = {}
   for _, d in ipairs(dirs) do

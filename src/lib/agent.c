@@ -175,6 +175,21 @@ int vc_sup_wait(vc_sandbox_client_t *c, uint32_t handle, int timeout_ms, int *re
         return 0;
 }
 
+int vc_sup_shutdown_after(vc_sandbox_client_t *c, uint32_t handle, double timeout_s, int wait_ms,
+                          vc_error_t *err)
+{
+        json_object *params = json_object_new_object();
+        int r;
+
+        if (params == NULL)
+                return vc_error_set(err, ENOMEM, "%s", VC_SUP_SHUTDOWN);
+        json_object_object_add(params, "timeout", json_object_new_double(timeout_s));
+        json_object_object_add(params, "after", json_object_new_int64(handle));
+        r = vc_sandbox_call(c, VC_SUP_SHUTDOWN, params, wait_ms, NULL, err);
+        json_object_put(params);
+        return r;
+}
+
 int vc_sup_shutdown(vc_sandbox_client_t *c, double timeout_s, int wait_ms, vc_error_t *err)
 {
         json_object *params = json_object_new_object();

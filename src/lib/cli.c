@@ -183,6 +183,8 @@ static const struct command commands[] = {
      "check a policy, show where its steps come from, or trace a command against fakes"},
     {"factory", "init | status | destroy", 1, 1, no_opts,
      "make, show or remove the template VMs sandboxes are cloned from (factory.template)"},
+    {"teardown", "<sandbox-id>", 1, 1, no_opts,
+     "finish tearing down a deleted sandbox (delete starts it in the background)"},
     {"help", "[command]", 0, 1, no_opts, "show help"},
 };
 

@@ -146,3 +146,74 @@ int vc_proc_set_subreaper(bool on, vc_error_t *err)
                 return vc_error_set(err, errno, "prctl(PR_SET_CHILD_SUBREAPER)");
         return 0;
 }
+
+/* The grandchild's side of vc_proc_spawn_detached: report its pid, then exec; on failure report the errno
+ * through the same pipe (closed on a successful exec). Only async-signal-safe calls after fork. */
+static _Noreturn void detached_exec(const char *const *argv, int report)
+{
+        struct sigaction dfl = {.sa_handler = SIG_DFL};
+        sigset_t none;
+        pid_t self = getpid();
+        int e;
+
+        for (int sig = 1; sig < NSIG; sig++)
+                (void)sigaction(sig, &dfl, NULL); /* fails harmlessly for SIGKILL, SIGSTOP and the gaps */
+        sigemptyset(&none);
+        (void)sigprocmask(SIG_SETMASK, &none, NULL);
+        int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+        if (null < 0 || dup2(null, 0) < 0 || dup2(null, 1) < 0 || dup2(null, 2) < 0)
+                goto fail;
+        if (write(report, &self, sizeof self) != sizeof self)
+                _exit(127);
+        execv(argv[0], (char *const *)argv);
+fail:
+        e = errno;
+        (void)!write(report, &e, sizeof e);
+        _exit(127);
+}
+
+int vc_proc_spawn_detached(const char *const *argv, pid_t *ret, vc_error_t *err)
+{
+        _cleanup_close_ int rd = -1, wr = -1;
+        int fds[2], status, e = 0;
+        pid_t mid, pid = 0;
+        ssize_t n;
+
+        if (argv == NULL || argv[0] == NULL || argv[0][0] != '/')
+                return vc_error_setx(err, EINVAL, "spawn: the program must be an absolute path");
+        if (pipe2(fds, O_CLOEXEC) < 0)
+                return vc_error_set(err, errno, "spawn '%s': pipe", argv[0]);
+        rd = fds[0];
+        wr = fds[1];
+        mid = fork();
+        if (mid < 0)
+                return vc_error_set(err, errno, "spawn '%s': fork", argv[0]);
+        if (mid == 0) {
+                (void)close(rd);
+                if (setsid() < 0)
+                        _exit(127);
+                pid_t p = fork();
+                if (p == 0)
+                        detached_exec(argv, wr);
+                _exit(p < 0 ? 127 : 0); /* the grandchild goes to init (or the nearest subreaper) */
+        }
+        (void)close(TAKE_FD(wr)); /* the grandchild's copy alone keeps the pipe open */
+        while (waitpid(mid, &status, 0) < 0)
+                if (errno != EINTR)
+                        return vc_error_set(err, errno, "spawn '%s': waitpid", argv[0]);
+        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+                return vc_error_setx(err, ECHILD, "spawn '%s': could not start a session of its own",
+                                     argv[0]);
+        do
+                n = read(rd, &pid, sizeof pid);
+        while (n < 0 && errno == EINTR);
+        if (n != sizeof pid || pid <= 0)
+                return vc_error_setx(err, ECHILD, "spawn '%s': the process did not start", argv[0]);
+        do
+                n = read(rd, &e, sizeof e);
+        while (n < 0 && errno == EINTR);
+        if (n == sizeof e)
+                return vc_error_set(err, e, "spawn '%s'", argv[0]);
+        *ret = pid;
+        return 0;
+}

@@ -333,6 +333,11 @@ int vc_sandbox_remove_dir(const char *dir, vc_error_t *err)
                 return vc_error_set(err, ENOMEM, "remove '%s'", dir);
         if (rmdir(shared) < 0 && errno != ENOENT)
                 return vc_error_set(err, errno, "remove '%s'", shared);
+        /* the runtime's record of a teardown not finished (kata.pod's PENDING) goes last: until then the
+         * teardown can be finished by another command */
+        snprintf(path, sizeof path, "%s/teardown.json", dir);
+        if (unlink(path) < 0 && errno != ENOENT)
+                return vc_error_set(err, errno, "remove '%s'", path);
         if (rmdir(dir) < 0 && errno != ENOENT) {
                 int e = errno;
                 _cleanup_closedir_ DIR *d = opendir(dir);

@@ -480,6 +480,21 @@ static int lsandbox_m_shutdown(lua_State *L)
         return push_done(L, vc_sup_shutdown(c, t, wait, &err), &err);
 }
 
+/* sb:shutdown_after(handle, timeout_s [, wait_s]) -> true | nil, msg, code: sup.shutdown {"after"}, the VM
+ * shuts down (given timeout_s) once that process has exited; the answer comes at once (waited wait_s,
+ * default 30) */
+static int lsandbox_m_shutdown_after(lua_State *L)
+{
+        vc_sandbox_client_t *c = lsandbox_check(L, 1);
+        uint32_t h = check_handle(L, 2);
+        lua_Number t = luaL_checknumber(L, 3);
+        vc_error_t err = NULL;
+
+        luaL_argcheck(L, t >= 0 && t <= 3600, 3, "timeout must be 0..3600 seconds");
+        int wait = opt_timeout_ms(L, 4, 30000);
+        return push_done(L, vc_sup_shutdown_after(c, h, t, wait, &err), &err);
+}
+
 /* sb:read([timeout_s]) -> msg | nil, msg, code
  * msg = {type="data", handle=n, stream="stdout"|"stderr", data=s} (data "" is end of stream)
  *     | {type="event", event=s, params=t} */
@@ -611,6 +626,7 @@ static const luaL_Reg sandbox_meth[] = {
     {"qmp", lsandbox_m_qmp},
     {"wait", lsandbox_m_wait},
     {"shutdown", lsandbox_m_shutdown},
+    {"shutdown_after", lsandbox_m_shutdown_after},
     {"attach", lsandbox_m_attach},
     {"read", lsandbox_m_read},
     {"write", lsandbox_m_write},

@@ -321,6 +321,29 @@ static int lproc_wait(lua_State *L)
         return 1;
 }
 
+/* vc.proc.spawn_detached({path, args...}) -> pid | nil, msg, code: a process of its own that outlives the
+ * caller (vc_proc_spawn_detached) */
+static int lproc_spawn_detached(lua_State *L)
+{
+        luaL_checktype(L, 1, LUA_TTABLE);
+        lua_Integer n = luaL_len(L, 1);
+        luaL_argcheck(L, n >= 1 && n <= 256, 1, "1 to 256 arguments");
+        const char **argv = lua_newuserdatauv(L, sizeof *argv * (size_t)(n + 1), 0);
+        for (lua_Integer i = 1; i <= n; i++) {
+                lua_geti(L, 1, i);
+                argv[i - 1] = lua_tostring(L, -1);
+                luaL_argcheck(L, lua_type(L, -1) == LUA_TSTRING, 1, "arguments must be strings");
+                lua_pop(L, 1); /* still referenced by the table */
+        }
+        argv[n] = NULL;
+        pid_t pid;
+        vc_error_t err = NULL;
+        if (vc_proc_spawn_detached(argv, &pid, &err) < 0)
+                return vc_l_pusherror(L, &err);
+        lua_pushinteger(L, pid);
+        return 1;
+}
+
 static int lproc_getpid(lua_State *L) /* vc.proc.getpid() -> pid */
 {
         lua_pushinteger(L, getpid());
@@ -358,6 +381,7 @@ static const luaL_Reg proc_funcs[] = {
     {"kill", lproc_kill},
     {"getpid", lproc_getpid},
     {"wait", lproc_wait},
+    {"spawn_detached", lproc_spawn_detached},
     {NULL, NULL},
 };
 

@@ -191,6 +191,12 @@ static void proc_exited(struct sup *s, struct proc *p, int status, const void *e
                 free(w);
         }
         proc_deliver(s, p, VC_FRAME_EVENT, 0, event, event_len);
+        if (s->stop_after != 0 && p->handle == s->stop_after) {
+                /* after the exit event is queued for its client: the shim reports the status first */
+                s->stop_after = 0;
+                vc_log(VC_LOG_INFO, 0, "handle %u exited: shutting down as asked", p->handle);
+                sup_begin_shutdown(s, NULL, 0, s->stop_after_ms);
+        }
 }
 
 static json_object *exit_event(struct proc *p, int status)
@@ -632,6 +638,21 @@ static int get_handle(json_object *params, uint32_t *ret)
         return vc_rpc_get_handle(params, ret) < 0 ? -EINVAL : 0;
 }
 
+/* A handle in field `name` of params: a positive integer below 2^32. */
+static int get_handle_field(json_object *params, const char *name, uint32_t *ret)
+{
+        json_object *v;
+        int64_t n;
+
+        if (!json_object_object_get_ex(params, name, &v) || !json_object_is_type(v, json_type_int))
+                return -EINVAL;
+        n = json_object_get_int64(v);
+        if (n <= 0 || n > UINT32_MAX)
+                return -EINVAL;
+        *ret = (uint32_t)n;
+        return 0;
+}
+
 static void sup_status(struct sup_client *c, uint32_t id)
 {
         struct sup *s = owner(c);
@@ -844,6 +865,37 @@ void sup_begin_shutdown(struct sup *s, struct sup_client *c, uint32_t id, unsign
                 s->up->after_destroy(s, false);
 }
 
+/* sup.shutdown {"after"?: handle}: with "after", answered at once, and the shutdown begins when that
+ * process exits (at once if it has): a caller that killed a sandbox's first process need not wait for its
+ * end nor for the VM's. */
+static void sup_shutdown(struct sup_client *c, uint32_t id, json_object *params, unsigned ms)
+{
+        struct sup *s = owner(c);
+        uint32_t h;
+        struct proc *p;
+
+        if (!params || !json_object_object_get_ex(params, "after", NULL)) {
+                sup_begin_shutdown(s, c, id, ms);
+                return;
+        }
+        if (get_handle_field(params, "after", &h) < 0) {
+                reply_error(c, id, EINVAL, "sup.shutdown: 'after' must be a positive integer");
+                return;
+        }
+        p = proc_find(s, h);
+        if (p == NULL) {
+                reply_error(c, id, ENOENT, "sup.shutdown: no process with handle %u", h);
+                return;
+        }
+        reply_result(c, id, NULL);
+        if (p->exited) {
+                sup_begin_shutdown(s, NULL, 0, ms);
+        } else if (s->phase == PHASE_RUNNING) {
+                s->stop_after = h;
+                s->stop_after_ms = ms;
+        }
+}
+
 static void client_request(struct sup_client *c, struct vc_frame *f)
 {
         struct sup *s = owner(c);
@@ -880,7 +932,7 @@ static void client_request(struct sup_client *c, struct vc_frame *f)
                         }
                         ms = (unsigned)(json_object_get_double(t) * 1000);
                 }
-                sup_begin_shutdown(s, c, f->id, ms);
+                sup_shutdown(c, f->id, params, ms);
         } else if (strncmp(method, VC_SUP_PREFIX, strlen(VC_SUP_PREFIX)) == 0) {
                 reply_error(c, f->id, ENOSYS, "unknown supervisor method '%s'", method);
         } else if (STREQ(method, VC_AGENT_CREATE_SANDBOX) || STREQ(method, VC_AGENT_DESTROY_SANDBOX)) {

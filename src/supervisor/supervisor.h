@@ -130,6 +130,8 @@ struct sup {
         struct sup_clients clients;
         struct proc *procs;
         struct waiter *shutdown_waiters;
+        uint32_t stop_after;    /* sup.shutdown {"after"}: shut down once this handle's process exits */
+        unsigned stop_after_ms; /* ... with this timeout */
         unsigned stop_timeout_ms;
         /* The launch configuration's plans (supervisor.json): the agent calls of the boot, in order, each
          * {"call": method, "params"?: {...}} (the first is repeated until the agent answers it), and the

@@ -178,11 +178,12 @@ function P.kill(ctx, api)
   local sb = must("connect to sandbox", api.pod.connect(st))
   must("signal container", api.agent.signal(sb, st.id, signo, ctx.options.all))
   api.log.info("sent signal %d", signo)
-  -- Kata stops the sandbox when its sandbox container is killed (cli/kill.go calls StopSandbox): once the
-  -- process has exited. Containers still running in the pod go with the VM (their shims report 137).
+  -- Kata stops the sandbox when its sandbox container is killed (cli/kill.go calls StopSandbox): the
+  -- supervisor does once the process has exited, without kill waiting for it (runc's kill does not wait
+  -- either). Containers still running in the pod go with the VM (their shims report 137).
   if st.runtime.type == "sandbox" and (signo == 9 or signo == 15) then
-    local code = api.policy.wait_exit(ctx, api, st, sb, signo == 9 and 10 or 2)
-    if code then api.pod.stop(sb, st, code) end
+    local ok, err = api.pod.stop_after_exit(sb, st)
+    if not ok then api.log.warn("stop the sandbox VM after its container: %s, ignoring", tostring(err)) end
   end
   sb:close()
   lock:release()
@@ -196,11 +197,19 @@ function P.delete(ctx, api)
   if (status == "running" or status == "paused") and not ctx.options.force then
     fail(("cannot delete container %s that is not stopped: %s"):format(st.id, status))
   end
-  api.container.destroy(st, status) -- what still runs is killed; the guest's and the share's parts go
   local sandbox = api.container.last_of_pod(st) -- the VM goes with the pod's last container
-  if sandbox then api.policy.teardown(ctx, api, sandbox) end
-  api.container.remove(st)
-  lock:release(sandbox ~= nil)
+  if sandbox == st and api.pod.teardown_later(st) then
+    -- what still runs, the container's parts and the VM go in a process of its own once this command has
+    -- released the lock: `kata-runtime teardown`, with this policy's status and teardown steps
+    api.container.remove(st)
+    lock:release(true)
+  else
+    -- what still runs is killed; the guest's and the share's parts go
+    api.container.destroy(st, status, ctx.options.force)
+    if sandbox then api.policy.teardown(ctx, api, sandbox) end
+    api.container.remove(st)
+    lock:release(sandbox ~= nil)
+  end
   -- poststop hooks, each on its own: a failure is a warning and the rest still run
   local list = api.hooks.list(st, "poststop")
   for i = 1, math.max(#list, 1) do
