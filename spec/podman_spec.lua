@@ -99,7 +99,10 @@ describe("podman #integration", function()
     KATA_ROOT = tmp .. "/kata-root"
     -- named kata-runtime, as containers.conf's runtime_supports_* lists expect
     runtime = tmp .. "/kata-runtime"
-    run.write(runtime, ("#!/bin/sh\nexec %s --root %s \"$@\"\n"):format(run.q(assert(vc.fs.realpath(run.runtime))), run.q(KATA_ROOT)))
+    -- KATA_SPEC_CONFIG (spec/helpers/world.lua) goes on every call too
+    local conf = os.getenv("KATA_SPEC_CONFIG")
+    run.write(runtime, ("#!/bin/sh\nexec %s --root %s%s \"$@\"\n"):format(run.q(assert(vc.fs.realpath(run.runtime))),
+      run.q(KATA_ROOT), conf and (" --config " .. run.q(conf)) or ""))
     assert(os.execute("chmod 0755 " .. run.q(runtime)))
     rootfs = tmp .. "/rootfs"
     assert(os.execute("bash scripts/make-rootfs.sh " .. run.q(rootfs) .. " >/dev/null"))
