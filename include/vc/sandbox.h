@@ -59,9 +59,10 @@ struct vc_sandbox_info {
         pid_t pid; /* the supervisor */
         pid_t qemu_pid;
         pid_t virtiofsd_pid;
-        char *socket;     /* <dir>/sup.sock */
-        char accel[8];    /* "kvm" or "tcg" */
-        unsigned boot_ms; /* launch to agent ready */
+        char *socket;      /* <dir>/sup.sock */
+        char accel[8];     /* "kvm" or "tcg" */
+        unsigned boot_ms;  /* launch to sandbox ready: the agent answered and the boot plan is done */
+        unsigned agent_ms; /* launch to the agent's first answer (the boot plan's probe) */
 };
 void vc_sandbox_info_clear(struct vc_sandbox_info *info);
 

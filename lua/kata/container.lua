@@ -22,7 +22,7 @@ local must = runner.must
 ---@field annotations table|nil
 ---@field runtime table type, sandbox_id, policy, policy_digest, created, rootfs, terminal, process, hooks,
 ---       sandbox_dir, shared, share_host, netns, netns_created, socket, supervisor_pid, supervisor_start_time, accel,
----       boot_ms, share, mounts, handle, guest_pid, shim_pid, shim_start_time
+---       boot_ms, agent_ms, share, mounts, handle, guest_pid, shim_pid, shim_start_time
 
 -- What a pod container copies from its sandbox's record: enough to tear the sandbox down even when the
 -- container outlives the sandbox container's own record.

@@ -169,7 +169,7 @@ function M.bind(api, undo)
 
   --- Launch the sandbox's supervisor with VM `vm` (from the vm_config step) and boot plan `plan`.
   --- Records the supervisor in the state and saves it; a rollback shuts the sandbox down.
-  ---@return table|nil info { pid, socket, accel, boot_ms }
+  ---@return table|nil info { pid, socket, accel, boot_ms, agent_ms }
   ---@return string|nil err
   function Pod.launch(st, vm, plan)
     local rt = st.runtime
@@ -190,7 +190,7 @@ function M.bind(api, undo)
     if not info then return nil, err, code end
     rt.socket, rt.supervisor_pid = info.socket, info.pid
     rt.supervisor_start_time = api.proc.start_time(info.pid)
-    rt.accel, rt.boot_ms = info.accel, info.boot_ms
+    rt.accel, rt.boot_ms, rt.agent_ms = info.accel, info.boot_ms, info.agent_ms
     rt.shutdown = plan and plan.shutdown or nil
     local sup = { runtime = { socket = rt.socket, supervisor_pid = rt.supervisor_pid,
       supervisor_start_time = rt.supervisor_start_time, shutdown = rt.shutdown } }

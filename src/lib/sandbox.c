@@ -491,6 +491,16 @@ int vc_sandbox_launch(const struct vc_sandbox_config *cfg, struct vc_sandbox_inf
                         goto fail;
                 }
                 ret->boot_ms = (unsigned)(vc_now_ms() - start);
+                /* the supervisor's own figures, from its start: what the plan took after the probe */
+                if (json_object_object_get_ex(msg, "boot_ms", &v)) {
+                        int64_t sup_boot = json_object_get_int64(v);
+                        json_object *a;
+                        int64_t sup_agent = json_object_object_get_ex(msg, "agent_ms", &a)
+                                                ? json_object_get_int64(a)
+                                                : sup_boot;
+                        if (sup_agent >= 0 && sup_agent <= sup_boot && sup_boot - sup_agent <= ret->boot_ms)
+                                ret->agent_ms = ret->boot_ms - (unsigned)(sup_boot - sup_agent);
+                }
                 r = 0;
                 goto out;
         }

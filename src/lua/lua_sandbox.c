@@ -157,6 +157,8 @@ static int lsandbox_launch(lua_State *L)
         lua_setfield(L, -2, "accel");
         lua_pushinteger(L, info.boot_ms);
         lua_setfield(L, -2, "boot_ms");
+        lua_pushinteger(L, info.agent_ms);
+        lua_setfield(L, -2, "agent_ms");
         vc_sandbox_info_clear(&info);
         return 1;
 }

@@ -297,6 +297,7 @@ static void sup_boot_ready(struct sup *s)
         json_object_object_add(m, "accel", json_object_new_string(s->accel));
         json_object_object_add(m, "socket", json_object_new_string(s->sock_path));
         json_object_object_add(m, "boot_ms", json_object_new_int((int)boot_ms));
+        json_object_object_add(m, "agent_ms", json_object_new_int((int)s->agent_ms));
         if (ready_write(s, m) < 0) {
                 /* the launcher died or gave up: nobody knows of this sandbox, so it must not stay */
                 vc_log(VC_LOG_ERROR, 0, "the launcher is gone, shutting the sandbox down");

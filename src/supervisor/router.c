@@ -404,8 +404,8 @@ static void agent_response(struct sup *s, struct vc_frame *f)
                         if (resp == NULL || resp_error(resp, &code) ||
                             !json_object_object_get_ex(resp, "result", &result))
                                 break;
-                        vc_log(VC_LOG_INFO, 0, "agent answered after %llu ms: %s",
-                               (unsigned long long)(vc_now_ms() - s->start_ms),
+                        s->agent_ms = (unsigned)(vc_now_ms() - s->start_ms);
+                        vc_log(VC_LOG_INFO, 0, "agent answered after %u ms: %s", s->agent_ms,
                                json_object_to_json_string_ext(result, JSON_C_TO_STRING_PLAIN));
                         uv_timer_stop(&s->check_timer);
                         s->phase = PHASE_BOOT_SANDBOX;

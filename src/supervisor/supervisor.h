@@ -130,6 +130,7 @@ struct sup {
         struct sup_clients clients;
         struct proc *procs;
         struct waiter *shutdown_waiters;
+        unsigned agent_ms;      /* start to the agent's first answer */
         uint32_t stop_after;    /* sup.shutdown {"after"}: shut down once this handle's process exits */
         unsigned stop_after_ms; /* ... with this timeout */
         unsigned stop_timeout_ms;
