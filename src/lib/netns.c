@@ -231,13 +231,18 @@ static int dir_is_empty(int dfd)
         return 1;
 }
 
-/* Runtimes working on the same directory (create, delete, dir_remove) take turns: the lock is held on the
- * directory until its fd is closed. */
-static int lock_dir(int dfd, const char *dir, vc_error_t *err)
+/* Open dir into *ret_dfd and lock it: runtimes working on the same directory (create, delete,
+ * dir_remove) take turns, the lock held on the directory until its fd is closed. */
+static int open_locked(const char *dir, int *ret_dfd, vc_error_t *err)
 {
+        _cleanup_close_ int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+        if (dfd < 0)
+                return vc_error_set(err, errno, "open netns directory '%s'", dir);
         while (flock(dfd, LOCK_EX) < 0)
                 if (errno != EINTR)
                         return vc_error_set(err, errno, "lock netns directory '%s'", dir);
+        *ret_dfd = TAKE_FD(dfd);
         return 0;
 }
 
@@ -255,10 +260,7 @@ static int claim_dir(const char *dir, int *ret_dfd, vc_error_t *err)
                 r = vc_mkdir_p_at(dir, 0755, NULL, 0);
                 if (r < 0)
                         return vc_error_set(err, -r, "create netns directory '%s'", dir);
-                dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-                if (dfd < 0)
-                        return vc_error_set(err, errno, "open netns directory '%s'", dir);
-                r = lock_dir(dfd, dir, err);
+                r = open_locked(dir, &dfd, err);
                 if (r < 0)
                         return r;
                 /* the lock's holder may have removed the directory (vc_netns_dir_remove): make it again */
@@ -403,10 +405,7 @@ int vc_netns_delete(const char *path, vc_error_t *err)
         dir = strndup(path, (size_t)(name - path));
         if (dir == NULL)
                 return vc_error_set(err, ENOMEM, "delete netns '%s'", path);
-        dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (dfd < 0)
-                return vc_error_set(err, errno, "delete netns '%s'", path);
-        if (lock_dir(dfd, dir, err) < 0)
+        if (open_locked(dir, &dfd, err) < 0)
                 return vc_error_wrap(err, "delete netns '%s'", path);
         if (faccessat(dfd, VC_NETNS_MARKER, F_OK, 0) < 0)
                 return errno == ENOENT
@@ -442,10 +441,7 @@ int vc_netns_dir_remove(const char *dir, vc_error_t *err)
 
         if (dir == NULL || dir[0] != '/')
                 return vc_error_setx(err, EINVAL, "netns directory '%s' is not absolute", dir ? dir : "");
-        dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (dfd < 0)
-                return vc_error_set(err, errno, "open netns directory '%s'", dir);
-        r = lock_dir(dfd, dir, err);
+        r = open_locked(dir, &dfd, err);
         if (r < 0)
                 return r;
         mfd = openat(dfd, VC_NETNS_MARKER, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);

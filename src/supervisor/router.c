@@ -633,24 +633,24 @@ static void client_closing(struct sup_client *c)
         update_agent_reading(s);
 }
 
-static int get_handle(json_object *params, uint32_t *ret)
-{
-        return vc_rpc_get_handle(params, ret) < 0 ? -EINVAL : 0;
-}
-
-/* A handle in field `name` of params: a positive integer below 2^32. */
-static int get_handle_field(json_object *params, const char *name, uint32_t *ret)
+/* The process whose handle is in field `field` of a sup.* request's params, or NULL once `method`'s error
+ * (EINVAL, ENOENT) is answered. */
+static struct proc *param_proc(struct sup_client *c, uint32_t id, json_object *params, const char *field,
+                               const char *method)
 {
         json_object *v;
-        int64_t n;
+        int64_t h;
+        struct proc *p;
 
-        if (!json_object_object_get_ex(params, name, &v) || !json_object_is_type(v, json_type_int))
-                return -EINVAL;
-        n = json_object_get_int64(v);
-        if (n <= 0 || n > UINT32_MAX)
-                return -EINVAL;
-        *ret = (uint32_t)n;
-        return 0;
+        if (params == NULL || !json_object_object_get_ex(params, field, &v) ||
+            !json_object_is_type(v, json_type_int) || (h = json_object_get_int64(v)) < 1 || h > UINT32_MAX) {
+                reply_error(c, id, EINVAL, "%s: '%s' must be a positive integer", method, field);
+                return NULL;
+        }
+        p = proc_find(owner(c), (uint32_t)h);
+        if (p == NULL)
+                reply_error(c, id, ENOENT, "%s: no process with handle %u", method, (unsigned)h);
+        return p;
 }
 
 static void sup_status(struct sup_client *c, uint32_t id)
@@ -771,20 +771,13 @@ static void sup_qmp(struct sup_client *c, uint32_t id, json_object *params)
 static void sup_attach(struct sup_client *c, uint32_t id, json_object *params)
 {
         struct sup *s = owner(c);
-        uint32_t h;
-        struct proc *p;
+        struct proc *p = param_proc(c, id, params, "handle", VC_SUP_ATTACH);
 
-        if (get_handle(params, &h) < 0) {
-                reply_error(c, id, EINVAL, "sup.attach: 'handle' must be a positive integer");
+        if (p == NULL)
                 return;
-        }
-        p = proc_find(s, h);
-        if (p == NULL) {
-                reply_error(c, id, ENOENT, "sup.attach: no process with handle %u", h);
-                return;
-        }
         if (p->attached && p->attached != c) {
-                reply_error(c, id, EBUSY, "sup.attach: handle %u is attached to another connection", h);
+                reply_error(c, id, EBUSY, "sup.attach: handle %u is attached to another connection",
+                            p->handle);
                 return;
         }
         p->attached = c;
@@ -803,19 +796,10 @@ static void sup_attach(struct sup_client *c, uint32_t id, json_object *params)
 
 static void sup_wait(struct sup_client *c, uint32_t id, json_object *params)
 {
-        struct sup *s = owner(c);
-        uint32_t h;
-        struct proc *p;
+        struct proc *p = param_proc(c, id, params, "handle", VC_SUP_WAIT);
 
-        if (get_handle(params, &h) < 0) {
-                reply_error(c, id, EINVAL, "sup.wait: 'handle' must be a positive integer");
+        if (p == NULL)
                 return;
-        }
-        p = proc_find(s, h);
-        if (p == NULL) {
-                reply_error(c, id, ENOENT, "sup.wait: no process with handle %u", h);
-                return;
-        }
         if (p->exited) {
                 json_object *r = json_object_new_object();
                 json_object_object_add(r, "status", json_object_new_int(p->status));
@@ -871,27 +855,20 @@ void sup_begin_shutdown(struct sup *s, struct sup_client *c, uint32_t id, unsign
 static void sup_shutdown(struct sup_client *c, uint32_t id, json_object *params, unsigned ms)
 {
         struct sup *s = owner(c);
-        uint32_t h;
         struct proc *p;
 
         if (!params || !json_object_object_get_ex(params, "after", NULL)) {
                 sup_begin_shutdown(s, c, id, ms);
                 return;
         }
-        if (get_handle_field(params, "after", &h) < 0) {
-                reply_error(c, id, EINVAL, "sup.shutdown: 'after' must be a positive integer");
+        p = param_proc(c, id, params, "after", VC_SUP_SHUTDOWN);
+        if (p == NULL)
                 return;
-        }
-        p = proc_find(s, h);
-        if (p == NULL) {
-                reply_error(c, id, ENOENT, "sup.shutdown: no process with handle %u", h);
-                return;
-        }
         reply_result(c, id, NULL);
         if (p->exited) {
                 sup_begin_shutdown(s, NULL, 0, ms);
         } else if (s->phase == PHASE_RUNNING) {
-                s->stop_after = h;
+                s->stop_after = p->handle;
                 s->stop_after_ms = ms;
         }
 }
