@@ -1,9 +1,9 @@
 -- The process and Linux parts of the spec the guest agent applies (capabilities, oomScoreAdj, sysctl,
 -- seccomp), checked from inside the container and side by side with runc on the same bundle (issue 12).
 local vc = require("vc")
-local vctest = require("vctest")
 local run = require("spec.helpers.run")
 local world = require("spec.helpers.world")
+local pool = require("spec.helpers.pool")
 
 local ok_env, why = world.available()
 local have_runc = os.execute("command -v runc >/dev/null 2>&1")
@@ -39,25 +39,12 @@ local function field(out, name) return out:match(name .. ":%s*(%S+)") end
 describe("the guest applies the process's security settings #integration", function()
   local tmp, root, n = nil, nil, 0
 
-  setup(function()
-    if not ok_env then return end
-    assert(vctest.proc.set_subreaper())
-    tmp = run.tmpdir("kata-gproc")
-  end)
-  teardown(function()
-    if ok_env then vctest.proc.set_subreaper(false) end
-    if tmp then os.execute("umount -R " .. run.q(tmp) .. " 2>/dev/null"); run.rmrf(tmp) end
-    if world.ROOTFS_TEMPLATE then run.rmrf(world.ROOTFS_TEMPLATE) end
-  end)
-  before_each(function()
-    n = n + 1
-    root = ("%s/root%d"):format(tmp, n)
-  end)
-  after_each(function()
-    if not ok_env then return end
-    for _, id in ipairs(vc.state.list(root) or {}) do world.rt(root, { "delete", "--force", id }) end
-    assert.same({}, world.leaks(root))
-  end)
+  local ws = pool.case_roots("kata-gproc", ok_env)
+  setup(ws.setup)
+  teardown(ws.teardown)
+  before_each(ws.before_each)
+  after_each(ws.after_each)
+  before_each(function() tmp, root, n = ws.tmp, ws.root, ws.n end)
 
   if not ok_env then
     pending("integration specs skipped: " .. why)

@@ -1,9 +1,9 @@
 -- The whole lifecycle with real guests: kata-runtime create/start/state/kill/delete/exec/... on real
 -- bundles, each case followed by a leak check.
 local vc = require("vc")
-local vctest = require("vctest") -- test-only primitives (not installed)
 local run = require("spec.helpers.run")
 local world = require("spec.helpers.world")
+local pool = require("spec.helpers.pool")
 
 local ok_env, why = world.available()
 
@@ -11,27 +11,12 @@ describe("lifecycle #integration", function()
   local tmp, root, n = nil, nil, 0
   local rt = function(...) return world.rt(root, { ... }) end
 
-  setup(function()
-    if not ok_env then return end
-    assert(vctest.proc.set_subreaper()) -- orphaned shims come to us, as to containerd-shim or conmon
-    tmp = run.tmpdir("kata-life")
-  end)
-  teardown(function()
-    if ok_env then vctest.proc.set_subreaper(false) end
-    if tmp then os.execute("umount -R " .. run.q(tmp) .. " 2>/dev/null"); run.rmrf(tmp) end
-    if world.ROOTFS_TEMPLATE then run.rmrf(world.ROOTFS_TEMPLATE) end
-  end)
-  before_each(function()
-    n = n + 1
-    root = ("%s/root%d"):format(tmp, n)
-  end)
-  after_each(function()
-    if not ok_env then return end
-    -- whatever a failed case left: force-delete, then demand a clean root
-    for _, id in ipairs(vc.state.list(root) or {}) do world.rt(root, { "delete", "--force", id }) end
-    local leaks = world.leaks(root)
-    assert.same({}, leaks)
-  end)
+  local ws = pool.case_roots("kata-life", ok_env)
+  setup(ws.setup)
+  teardown(ws.teardown)
+  before_each(ws.before_each)
+  after_each(ws.after_each)
+  before_each(function() tmp, root, n = ws.tmp, ws.root, ws.n end)
 
   local function bundle(name, args, edit) return world.bundle(("%s/%s-%d"):format(tmp, name, n), args, edit) end
 

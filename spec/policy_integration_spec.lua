@@ -1,34 +1,21 @@
 -- The policy layer with real guests: ids at the limits of the one id rule, and (below) the shipped example
 -- policies selected by configuration. Every case ends with a leak check.
 local vc = require("vc")
-local vctest = require("vctest") -- test-only primitives (not installed)
 local run = require("spec.helpers.run")
 local world = require("spec.helpers.world")
+local pool = require("spec.helpers.pool")
 
 local ok_env, why = world.available()
 
 describe("policies #integration", function()
   local tmp, root, n = nil, nil, 0
 
-  setup(function()
-    if not ok_env then return end
-    assert(vctest.proc.set_subreaper())
-    tmp = run.tmpdir("kata-polit")
-  end)
-  teardown(function()
-    if ok_env then vctest.proc.set_subreaper(false) end
-    if tmp then os.execute("umount -R " .. run.q(tmp) .. " 2>/dev/null"); run.rmrf(tmp) end
-    if world.ROOTFS_TEMPLATE then run.rmrf(world.ROOTFS_TEMPLATE) end
-  end)
-  before_each(function()
-    n = n + 1
-    root = ("%s/root%d"):format(tmp, n)
-  end)
-  after_each(function()
-    if not ok_env then return end
-    for _, id in ipairs(vc.state.list(root) or {}) do world.rt(root, { "delete", "--force", id }) end
-    assert.same({}, world.leaks(root))
-  end)
+  local ws = pool.case_roots("kata-polit", ok_env)
+  setup(ws.setup)
+  teardown(ws.teardown)
+  before_each(ws.before_each)
+  after_each(ws.after_each)
+  before_each(function() tmp, root, n = ws.tmp, ws.root, ws.n end)
 
   if not ok_env then
     pending("integration specs skipped: " .. why)

@@ -131,12 +131,37 @@ function M.workspace(prefix)
       for _, id in ipairs(vc.state.list(root) or {}) do world.rt(root, { "delete", "--force", id }) end
     end
     vctest.proc.set_subreaper(false)
-    if ws.tmp then run.rmrf(ws.tmp) end
+    if ws.tmp then os.execute("umount -R " .. run.q(ws.tmp) .. " 2>/dev/null"); run.rmrf(ws.tmp) end
     if world.ROOTFS_TEMPLATE then run.rmrf(world.ROOTFS_TEMPLATE) end
   end
   function ws.new_root()
     ws.roots = ws.roots + 1
     return ("%s/root%d"):format(ws.tmp, ws.roots)
+  end
+  return ws
+end
+
+--- A workspace whose cases each get a --root of their own (ws.root, ws.n: the case's number), for busted's
+--- hooks in the spec's describe block: setup(ws.setup) teardown(ws.teardown) before_each(ws.before_each)
+--- after_each(ws.after_each). After each case whatever it left is force-deleted and the root must be clean
+--- (world.leaks). Without `ok_env` (world.available()) the hooks do nothing.
+function M.case_roots(prefix, ok_env)
+  local world = require("spec.helpers.world")
+  local ws = M.workspace(prefix)
+  local setup, teardown = ws.setup, ws.teardown
+  ws.n = 0
+  function ws.setup() if ok_env then setup() end end
+  function ws.teardown() if ok_env then teardown() end end
+  function ws.before_each()
+    if not ok_env then return end
+    ws.root = ws.new_root()
+    ws.n = ws.roots
+  end
+  function ws.after_each()
+    if not ok_env then return end
+    M.kill_jobs()
+    for _, id in ipairs(vc.state.list(ws.root) or {}) do world.rt(ws.root, { "delete", "--force", id }) end
+    require("luassert").same({}, world.leaks(ws.root))
   end
   return ws
 end
