@@ -272,6 +272,70 @@ static int bpf(int cmd, union bpf_attr *attr)
         return rc < 0 ? -errno : (int)rc;
 }
 
+/* Loaded device programs, by their instructions: containers of one pod mostly get the same rules, and the
+ * verifier takes milliseconds per load under TCG. A few, the oldest replaced first; their fds stay open. */
+#define PROG_CACHE 8
+static struct {
+        struct bpf_insn *insns;
+        size_t n;
+        int fd;
+} prog_cache[PROG_CACHE];
+static size_t prog_cache_next;
+
+static int cached_prog(const struct bpf_insn *prog, size_t n)
+{
+        for (size_t i = 0; i < PROG_CACHE; i++)
+                if (prog_cache[i].insns && prog_cache[i].n == n &&
+                    memcmp(prog_cache[i].insns, prog, n * sizeof *prog) == 0)
+                        return prog_cache[i].fd;
+        return -1;
+}
+
+/* Keep fd for prog: true when the cache owns it now (false: out of memory, the caller keeps it). */
+static bool cache_prog(const struct bpf_insn *prog, size_t n, int fd)
+{
+        struct bpf_insn *copy = malloc(n * sizeof *prog);
+        size_t i = prog_cache_next++ % PROG_CACHE;
+
+        if (copy == NULL)
+                return false;
+        memcpy(copy, prog, n * sizeof *prog);
+        if (prog_cache[i].insns) {
+                free(prog_cache[i].insns);
+                close(prog_cache[i].fd);
+        }
+        prog_cache[i].insns = copy;
+        prog_cache[i].n = n;
+        prog_cache[i].fd = fd;
+        return true;
+}
+
+/* Load the program; only when the kernel refuses it is it loaded again with the verifier's log, to say why
+ * (a log that does not fit its buffer fails the load with ENOSPC even when the program is fine). */
+static int load_prog(const struct bpf_insn *prog, size_t n, char *err, size_t errlen)
+{
+        char log[512] = "";
+        union bpf_attr load = {
+            .prog_type = BPF_PROG_TYPE_CGROUP_DEVICE,
+            .insns = (uint64_t)(uintptr_t)prog,
+            .insn_cnt = (uint32_t)n,
+            .license = (uint64_t)(uintptr_t) "Apache",
+        };
+        int fd = bpf(BPF_PROG_LOAD, &load);
+
+        if (fd >= 0)
+                return fd;
+        load.log_buf = (uint64_t)(uintptr_t)log;
+        load.log_size = sizeof log;
+        load.log_level = 1;
+        if (bpf(BPF_PROG_LOAD, &load) >= 0 || log[0] == '\0')
+                snprintf(err, errlen, "linux.resources.devices: load the device program: %s", strerror(-fd));
+        else
+                snprintf(err, errlen, "linux.resources.devices: load the device program: %s: %.120s",
+                         strerror(-fd), log);
+        return fd;
+}
+
 int devices_cgroup_apply(const char *cgroup_dir, json_object *res, const struct spawn *s, char *err,
                          size_t errlen)
 {
@@ -279,8 +343,7 @@ int devices_cgroup_apply(const char *cgroup_dir, json_object *res, const struct 
         struct rule *rules;
         struct bpf_insn *prog;
         size_t nrules = 0, n = 0, nspec;
-        int rc, cgfd = -1, progfd = -1;
-        char log[256] = "";
+        int rc, cgfd = -1, progfd, own_fd = -1;
 
         if (res && json_object_is_type(res, json_type_object))
                 json_object_object_get_ex(res, "devices", &a);
@@ -327,30 +390,14 @@ int devices_cgroup_apply(const char *cgroup_dir, json_object *res, const struct 
                 prog[n++] = EXIT();
         }
 
-        union bpf_attr load = {
-            .prog_type = BPF_PROG_TYPE_CGROUP_DEVICE,
-            .insns = (uint64_t)(uintptr_t)prog,
-            .insn_cnt = (uint32_t)n,
-            .license = (uint64_t)(uintptr_t) "Apache",
-            .log_buf = (uint64_t)(uintptr_t)log,
-            .log_size = sizeof log,
-            .log_level = 1,
-        };
-        progfd = bpf(BPF_PROG_LOAD, &load);
-        if (progfd < 0 && progfd != -ENOSPC) {
-                rc = progfd;
-                snprintf(err, errlen, "linux.resources.devices: load the device program: %s%s%.80s",
-                         strerror(-rc), log[0] ? ": " : "", log);
-                goto out;
-        }
-        if (progfd < 0) { /* the verifier log did not fit: load again without one */
-                load.log_buf = 0, load.log_size = 0, load.log_level = 0;
-                if ((progfd = bpf(BPF_PROG_LOAD, &load)) < 0) {
+        progfd = cached_prog(prog, n);
+        if (progfd < 0) {
+                if ((progfd = load_prog(prog, n, err, errlen)) < 0) {
                         rc = progfd;
-                        snprintf(err, errlen, "linux.resources.devices: load the device program: %s",
-                                 strerror(-rc));
                         goto out;
                 }
+                if (!cache_prog(prog, n, progfd))
+                        own_fd = progfd; /* not kept: closed once attached */
         }
         cgfd = open(cgroup_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (cgfd < 0) {
@@ -368,8 +415,8 @@ int devices_cgroup_apply(const char *cgroup_dir, json_object *res, const struct 
                 snprintf(err, errlen, "linux.resources.devices: attach the device program: %s",
                          strerror(-rc));
 out:
-        if (progfd >= 0)
-                close(progfd);
+        if (own_fd >= 0)
+                close(own_fd);
         if (cgfd >= 0)
                 close(cgfd);
         free(rules);
