@@ -364,6 +364,10 @@ void proc_start(uint32_t req, struct proc *p)
 {
         static const char go = 1;
 
+        if (p->state == PROC_EXITED) { /* killed before it was started */
+                reply_err(req, ESRCH, "process %u has exited", p->handle);
+                return;
+        }
         if (p->state != PROC_CREATED || p->start_fd < 0) {
                 reply_err(req, EBUSY, "process %u is not waiting to start", p->handle);
                 return;

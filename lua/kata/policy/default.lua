@@ -142,7 +142,11 @@ function P.start(ctx, api)
   must(nil, hooks(ctx, api, st, "startContainer", "created"))
   local sb = must("connect to sandbox", api.pod.connect(st))
   network(ctx, api, st, "start", nil, sb)
-  must("start container", api.agent.start_container(sb, st.id))
+  local started, serr, scode = api.agent.start_container(sb, st.id)
+  -- killed after this command read its status (its process has exited, or its sandbox is stopping after
+  -- it): the order is kill, then start
+  if not started and (scode == "ESRCH" or scode == "ESHUTDOWN") then fail("cannot start a container that has stopped") end
+  must("start container", started, serr)
   api.container.started(st, sb) -- a process whose record cannot say it runs is stopped again
   local ok, err = hooks(ctx, api, st, "poststart", "running")
   if not ok then
