@@ -139,6 +139,24 @@ describe("factory #integration", function()
     assert.is_true(cloned())
   end)
 
+  it("has the guest kernel reseed its RNG on the clone's new VM generation id (vmgenid)", function()
+    local _, image = require("kata.config").guest_image()
+    if not image:find("/guest/kata/", 1, true) then
+      pending("the guest kernel is not the project's (Debian's cloud kernel has no vmgenid)")
+      return
+    end
+    -- the kernel log is the guest's own: read with CAP_SYSLOG (and no other capability)
+    local b = bundle("gen", { "sh", "-c", "dmesg | grep -c 'crng reseeded due to virtual machine fork'" }, function(c)
+      local one = { "CAP_SYSLOG" }
+      c.process.capabilities = { bounding = one, effective = one, permitted = one }
+    end)
+    local s, out, err = rt("run", "-b", b, "gen1")
+    assert.equal(0, s, err)
+    assert.is_true(cloned())
+    -- once: the template's boot did not fork, the clone's restore did
+    assert.equal("1\n", out)
+  end)
+
   it("clones a VM grown by its container's memory limit from the next larger size", function()
     -- 256 MiB configured + a 100 MiB limit: the 512 MiB template holds it
     local b = bundle("big", { "sh", "-c", "grep MemTotal /proc/meminfo" }, function(c)
