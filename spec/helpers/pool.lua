@@ -130,6 +130,8 @@ function M.workspace(prefix)
       local root = ("%s/root%d"):format(ws.tmp, i)
       for _, id in ipairs(vc.state.list(root) or {}) do world.rt(root, { "delete", "--force", id }) end
     end
+    -- teardowns the deletes left to the background go first: they read their records from under ws.tmp
+    if ws.tmp then world.settle({ ws.tmp }) end
     vctest.proc.set_subreaper(false)
     if ws.tmp then os.execute("umount -R " .. run.q(ws.tmp) .. " 2>/dev/null"); run.rmrf(ws.tmp) end
     if world.ROOTFS_TEMPLATE then run.rmrf(world.ROOTFS_TEMPLATE) end
