@@ -140,12 +140,18 @@ function P.start(ctx, api)
   if status == "stopped" then fail("cannot start a container that has stopped") end
   if status ~= "created" then fail(("cannot start an already %s container"):format(status)) end
   must(nil, hooks(ctx, api, st, "startContainer", "created"))
-  local sb = must("connect to sandbox", api.pod.connect(st))
+  -- A kill just before this command may still be ending the container after the status above: its process
+  -- has exited (the agent's ESRCH), its sandbox is stopping (ESHUTDOWN) or gone (connect's ESRCH). The
+  -- order is kill, then start.
+  local function stopped_meanwhile(code)
+    if code == "ESRCH" or code == "ESHUTDOWN" then fail("cannot start a container that has stopped") end
+  end
+  local sb, cerr, ccode = api.pod.connect(st)
+  if not sb then stopped_meanwhile(ccode) end
+  must("connect to sandbox", sb, cerr)
   network(ctx, api, st, "start", nil, sb)
   local started, serr, scode = api.agent.start_container(sb, st.id)
-  -- killed after this command read its status (its process has exited, or its sandbox is stopping after
-  -- it): the order is kill, then start
-  if not started and (scode == "ESRCH" or scode == "ESHUTDOWN") then fail("cannot start a container that has stopped") end
+  if not started then stopped_meanwhile(scode) end
   must("start container", started, serr)
   api.container.started(st, sb) -- a process whose record cannot say it runs is stopped again
   local ok, err = hooks(ctx, api, st, "poststart", "running")
