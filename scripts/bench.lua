@@ -375,6 +375,72 @@ local function bench_stdout()
   end
 end
 
+--- Boot to the agent's answer with each kernel, and the floor: part of "main"; alone with --only boot.
+local function bench_boot()
+  io.stderr:write("bench: boot to agent ready, each guest kernel, and the floor\n")
+  local accel = "?"
+  do
+    -- boots of the two kernels interleaved, so the machine's load hits both alike
+    local boots, answers = {}, {}
+    for _, k in ipairs(KERNELS) do boots[k.kernel], answers[k.kernel] = {}, {} end
+    for _ = 1, quick and 3 or 10 do
+      for _, k in ipairs(KERNELS) do
+        local id = new_id("boot")
+        create(k, id)
+        local st = vc.state.load(k.root, id)
+        table.insert(boots[k.kernel], (st.runtime.boot_ms or 0) / 1000)
+        table.insert(answers[k.kernel], (st.runtime.agent_ms or 0) / 1000)
+        accel = st.runtime.accel or accel
+        destroy(k, id)
+      end
+    end
+    for _, k in ipairs(KERNELS) do
+      local b, a = boots[k.kernel], answers[k.kernel]
+      table.sort(b)
+      table.sort(a)
+      add_row(("boot: agent answers check, %s kernel"):format(k.kernel), "ms", { ["kata-runtime"] = median(a) },
+        ("%s; launch to the agent's first answer; min %.0f ms, max %.0f ms over %d boots, accel %s; Kata 1.x reference: 0.8 s with KVM"):format(
+          k.what, a[1] * 1000, a[#a] * 1000, #a, accel))
+      add_row(("boot: sandbox ready, %s kernel"):format(k.kernel), "ms", { ["kata-runtime"] = median(b) },
+        ("the boot plan done too (create_sandbox: the share mounted); min %.0f ms, max %.0f ms"):format(b[1] * 1000, b[#b] * 1000))
+    end
+  end
+
+  do
+    -- The floor: QEMU with the runtime's machine, firmware and kernel command line booting each kernel into an init that
+    -- only powers off (busybox), timed from exec to QEMU's exit. No supervisor, virtiofsd, agent or devices.
+    local stage = TMP .. "/floor"
+    assert(vc.fs.mkdir_p(stage .. "/bin"))
+    assert(sh(("cp /bin/busybox %s/bin/busybox && printf '#!/bin/busybox sh\\n/bin/busybox poweroff -f\\n' >%s/init"
+      .. " && chmod 0755 %s/init && (cd %s && find . | cpio -o -H newc --quiet | gzip -1 >%s/floor.img)"):format(
+        q(stage), q(stage), q(stage), q(stage), q(TMP))) == 0, "floor initramfs")
+    local cfg = require("kata.config")
+    local floor = {}
+    for _, k in ipairs(KERNELS) do floor[k.kernel] = {} end
+    for _ = 1, quick and 3 or 10 do
+      for _, k in ipairs(KERNELS) do
+        local kernel = cfg.guest_image(k.kernel)
+        local fw = cfg.defaults().hypervisor.firmware
+        local cmd = ("qemu-system-x86_64 -machine q35%s -accel %s -cpu %s -smp 1 -m 256M -nodefaults -no-user-config"
+          .. " -nographic -no-reboot -serial none -kernel %s -initrd %s -append %s >/dev/null 2>&1 </dev/null"):format(
+          fw ~= "" and " -bios " .. q(fw) or "", accel == "kvm" and "kvm" or "tcg,tb-size=16", accel == "kvm" and "host" or "max", q(kernel),
+          q(TMP .. "/floor.img"),
+          q("console=ttyS0 panic=1 reboot=k quiet tsc=reliable no_timer_check rcupdate.rcu_expedited=1 i8042.direct=1 "
+            .. "i8042.dumbkbd=1 i8042.nopnp=1 i8042.noaux=1 noreplace-smp cryptomgr.notests pci=lastbus=0"
+            -- a TCG guest with one vCPU, as vc_qemu_build_argv boots it
+            .. (accel == "kvm" and "" or " noapictimer")))
+        local dt, code = timed(cmd)
+        assert(code == 0, "floor boot failed: " .. cmd)
+        table.insert(floor[k.kernel], dt)
+      end
+    end
+    for _, k in ipairs(KERNELS) do
+      add_row(("floor: qemu boots %s kernel to a trivial init"):format(k.kernel), "ms",
+        { ["kata-runtime"] = median(floor[k.kernel]) }, "exec of qemu to its exit; the init powers off at once")
+    end
+  end
+end
+
 if section("main") then
 io.stderr:write("bench: state\n")
 do
@@ -494,65 +560,7 @@ do
   add_row("run /bin/true (whole)", "ms", v)
 end
 
-io.stderr:write("bench: boot to agent ready, each guest kernel, and the floor\n")
-local accel = "?"
-do
-  -- boots of the two kernels interleaved, so the machine's load hits both alike
-  local boots, answers = {}, {}
-  for _, k in ipairs(KERNELS) do boots[k.kernel], answers[k.kernel] = {}, {} end
-  for _ = 1, quick and 3 or 10 do
-    for _, k in ipairs(KERNELS) do
-      local id = new_id("boot")
-      create(k, id)
-      local st = vc.state.load(k.root, id)
-      table.insert(boots[k.kernel], (st.runtime.boot_ms or 0) / 1000)
-      table.insert(answers[k.kernel], (st.runtime.agent_ms or 0) / 1000)
-      accel = st.runtime.accel or accel
-      destroy(k, id)
-    end
-  end
-  for _, k in ipairs(KERNELS) do
-    local b, a = boots[k.kernel], answers[k.kernel]
-    table.sort(b)
-    table.sort(a)
-    add_row(("boot: agent answers check, %s kernel"):format(k.kernel), "ms", { ["kata-runtime"] = median(a) },
-      ("%s; launch to the agent's first answer; min %.0f ms, max %.0f ms over %d boots, accel %s; Kata 1.x reference: 0.8 s with KVM"):format(
-        k.what, a[1] * 1000, a[#a] * 1000, #a, accel))
-    add_row(("boot: sandbox ready, %s kernel"):format(k.kernel), "ms", { ["kata-runtime"] = median(b) },
-      ("the boot plan done too (create_sandbox: the share mounted); min %.0f ms, max %.0f ms"):format(b[1] * 1000, b[#b] * 1000))
-  end
-end
-
-do
-  -- The floor: QEMU with the runtime's machine and kernel command line booting each kernel into an init that
-  -- only powers off (busybox), timed from exec to QEMU's exit. No supervisor, virtiofsd, agent or devices.
-  local stage = TMP .. "/floor"
-  assert(vc.fs.mkdir_p(stage .. "/bin"))
-  assert(sh(("cp /bin/busybox %s/bin/busybox && printf '#!/bin/busybox sh\\n/bin/busybox poweroff -f\\n' >%s/init"
-    .. " && chmod 0755 %s/init && (cd %s && find . | cpio -o -H newc --quiet | gzip -1 >%s/floor.img)"):format(
-      q(stage), q(stage), q(stage), q(stage), q(TMP))) == 0, "floor initramfs")
-  local cfg = require("kata.config")
-  local floor = {}
-  for _, k in ipairs(KERNELS) do floor[k.kernel] = {} end
-  for _ = 1, quick and 3 or 10 do
-    for _, k in ipairs(KERNELS) do
-      local kernel = cfg.guest_image(k.kernel)
-      local cmd = ("qemu-system-x86_64 -machine q35 -accel %s -cpu %s -smp 1 -m 256M -nodefaults -no-user-config"
-        .. " -nographic -no-reboot -serial none -kernel %s -initrd %s -append %s >/dev/null 2>&1 </dev/null"):format(
-        accel == "kvm" and "kvm" or "tcg,tb-size=16", accel == "kvm" and "host" or "max", q(kernel),
-        q(TMP .. "/floor.img"),
-        q("console=ttyS0 panic=1 reboot=k quiet tsc=reliable no_timer_check rcupdate.rcu_expedited=1 i8042.direct=1 "
-          .. "i8042.dumbkbd=1 i8042.nopnp=1 i8042.noaux=1 noreplace-smp cryptomgr.notests pci=lastbus=0"))
-      local dt, code = timed(cmd)
-      assert(code == 0, "floor boot failed: " .. cmd)
-      table.insert(floor[k.kernel], dt)
-    end
-  end
-  for _, k in ipairs(KERNELS) do
-    add_row(("floor: qemu boots %s kernel to a trivial init"):format(k.kernel), "ms",
-      { ["kata-runtime"] = median(floor[k.kernel]) }, "exec of qemu to its exit; the init powers off at once")
-  end
-end
+bench_boot()
 
 --- The guest's own view: memory in use (MemTotal - MemAvailable) in MiB, read in a running container.
 local function guest_used(r, id)
@@ -707,6 +715,7 @@ end
 end -- section main
 
 if only == "stdout" then bench_stdout() end
+if only == "boot" then bench_boot() end
 if only == "density" or (only == nil and not quick) then bench_density() end
 
 -- the table

@@ -2,7 +2,7 @@
 # Benchmarks: kata-runtime side by side with crun and runc (Debian packages) in one run, medians and
 # ratios in a table, and the same figures as JSON.
 #
-#   scripts/bench.sh [--quick] [--only main|factory|stdout|density] [--json FILE]
+#   scripts/bench.sh [--quick] [--only main|boot|factory|stdout|density] [--json FILE]
 #   KATA_BENCH_KERNEL and KATA_BENCH_INITRD name another guest image for the factory rows.
 #
 # Debian's crun 1.8.1 refuses this machine's hybrid cgroup layout ("cgroups in hybrid mode not

@@ -20,6 +20,7 @@ struct vc_qemu_config {
         const char *kernel;        /* guest kernel */
         const char *initrd;        /* guest initramfs (the agent is its init) */
         const char *kernel_params; /* appended to the built-in command line; may be NULL */
+        const char *firmware;      /* -bios image (qboot); NULL or "": QEMU's own (SeaBIOS) */
         const char *accel;         /* "kvm" or "tcg" (resolved, not "auto") */
         const char *vfsd_socket;   /* virtiofsd's vhost-user socket; NULL: no shared file system */
         unsigned vcpus;

@@ -20,6 +20,7 @@ struct vc_sandbox_config {
         const char *kernel;             /* required */
         const char *initrd;             /* required */
         const char *kernel_params;      /* appended to the kernel command line; may be NULL */
+        const char *firmware;           /* the VM's firmware image; NULL or "": QEMU's own */
         unsigned vcpus;                 /* required: 1..255 */
         unsigned memory_mib;            /* required: 64..1048576 */
         unsigned tcg_cache_mib;         /* required: TCG's translation cache, 1..2048 */

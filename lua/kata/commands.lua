@@ -188,6 +188,7 @@ function M.check(env)
   line(vfs_ok, "virtiofsd", vfs_ok and hv.virtiofsd or (hv.virtiofsd .. " is missing or not executable"))
   line(vc.fs.stat(hv.kernel) ~= nil, "kernel", hv.kernel)
   line(vc.fs.stat(hv.initrd) ~= nil, "initrd", hv.initrd)
+  if hv.firmware ~= "" then line(vc.fs.stat(hv.firmware) ~= nil, "firmware", hv.firmware) end
 
   local accel = "tcg"
   if vc.hypervisor and vc.hypervisor.probe then

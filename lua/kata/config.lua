@@ -58,6 +58,8 @@ function M.defaults(lua_dir)
       kernel = kernel,
       initrd = initrd,
       kernel_params = "",
+      -- qboot: a -kernel boot without SeaBIOS's work; "" is QEMU's own firmware (docs/configuration.md)
+      firmware = "/usr/share/qemu/qboot.rom",
       virtiofsd = "/usr/lib/qemu/virtiofsd",
       vcpus = 1,
       memory_mib = 256,
@@ -92,7 +94,7 @@ end
 local schema = {
   hypervisor = {
     path = "string", guest_kernel = "string", kernel = "string", initrd = "string", kernel_params = "string",
-    virtiofsd = "string", vcpus = "integer", memory_mib = "integer", tcg_cache_mib = "integer", accel = "string",
+    firmware = "string", virtiofsd = "string", vcpus = "integer", memory_mib = "integer", tcg_cache_mib = "integer", accel = "string",
     boot_timeout = "number", debug = "boolean",
   },
   factory = { template = "boolean", dir = "string", memory_dir = "string", hotplug_ports = "integer", shapes = "shapes",
@@ -167,6 +169,10 @@ local function check(cfg, source)
   end
   if hv.accel and hv.accel ~= "auto" and hv.accel ~= "kvm" and hv.accel ~= "tcg" then
     return nil, ("%s: hypervisor.accel: must be auto, kvm or tcg, got '%s'"):format(source, hv.accel)
+  end
+  if hv.firmware and hv.firmware ~= "" and hv.firmware:sub(1, 1) ~= "/" then
+    return nil, ("%s: hypervisor.firmware: must be an absolute path or \"\" (QEMU's own), got '%s'"):format(source,
+      hv.firmware)
   end
   if hv.vcpus and (hv.vcpus < 1 or hv.vcpus > 64) then
     return nil, ("%s: hypervisor.vcpus: must be between 1 and 64"):format(source)

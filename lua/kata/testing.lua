@@ -61,7 +61,7 @@ function M.api(opts)
 
   local api = { world = world, calls = calls, fail = fails, root = "/run/kata", settings = opts.settings or {} }
   api.config = {
-    hypervisor = { path = "/usr/bin/qemu", kernel = "/k", initrd = "/i", kernel_params = "", virtiofsd = "/v",
+    hypervisor = { path = "/usr/bin/qemu", kernel = "/k", initrd = "/i", kernel_params = "", firmware = "", virtiofsd = "/v",
       vcpus = 1, memory_mib = 256, accel = "auto", boot_timeout = 30 },
     runtime = { policy = "default", allowed_policies = { "default" }, lock_timeout = 10 },
   }

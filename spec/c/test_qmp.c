@@ -101,6 +101,25 @@ static int test_argv_tcg(void)
         c.tcg_cache_mib = 64;
         CHECK(vc_qemu_build_argv(&c, &argv, &err) == 0);
         CHECK(argv_has(argv, "-accel", "tcg,tb-size=64"));
+        /* two vCPUs keep their local APIC timers; QEMU's own firmware when none is named */
+        CHECK(strstr(argv_value(argv, "-append"), "noapictimer") == NULL);
+        CHECK(!argv_has(argv, "-bios", NULL));
+        vc_strv_free(argv);
+
+        /* one vCPU under TCG: the HPET keeps its time (no 100 ms APIC timer calibration); qboot */
+        c = base, c.vcpus = 1, c.firmware = "/usr/share/qemu/qboot.rom", c.kernel_params = NULL;
+        CHECK(vc_qemu_build_argv(&c, &argv, &err) == 0);
+        CHECK(strstr(argv_value(argv, "-append"), " noapictimer"));
+        CHECK(argv_has(argv, "-bios", "/usr/share/qemu/qboot.rom"));
+        vc_strv_free(argv);
+        /* a template boots with QEMU's own firmware (its vmgenid), whatever is configured */
+        c.template_shape = 1, c.mem_file = "/dev/shm/t.mem", c.vfsd_socket = NULL;
+        CHECK(vc_qemu_build_argv(&c, &argv, &err) == 0);
+        CHECK(argv_has(argv, "-device", "vmgenid,guid=auto") && !argv_has(argv, "-bios", NULL));
+        vc_strv_free(argv);
+        c = base, c.firmware = "";
+        CHECK(vc_qemu_build_argv(&c, &argv, &err) == 0);
+        CHECK(!argv_has(argv, "-bios", NULL));
         vc_strv_free(argv);
         return 0;
 }
@@ -117,6 +136,10 @@ static int test_argv_kvm_debug(void)
         CHECK(argv_has(argv, "-cpu", "host"));
         CHECK(argv_has(argv, "-accel", "kvm"));
         CHECK(strstr(argv_value(argv, "-append"), "quiet") == NULL);
+        vc_strv_free(argv);
+        c.vcpus = 1; /* KVM's local APIC timer needs no calibration */
+        CHECK(vc_qemu_build_argv(&c, &argv, NULL) == 0);
+        CHECK(strstr(argv_value(argv, "-append"), "noapictimer") == NULL);
         CHECK(!argv_has(argv, "-device", "vhost-user-fs-pci,chardev=vfsd,tag=kataShared,queue-size=1024"));
         vc_strv_free(argv);
         return 0;
@@ -137,6 +160,8 @@ static int expect_argv_error(struct vc_qemu_config c, const char *msg_part)
 static int test_argv_rejects_bad_config(void)
 {
         struct vc_qemu_config c;
+        c = base, c.firmware = "qboot.rom";
+        CHECK(expect_argv_error(c, "firmware 'qboot.rom' is not an absolute path") == 0);
         c = base, c.kernel = "vmlinuz";
         CHECK(expect_argv_error(c, "kernel 'vmlinuz' is not an absolute path") == 0);
         c = base, c.initrd = NULL;

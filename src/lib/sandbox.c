@@ -54,7 +54,7 @@ static int find_supervisor(const char *explicit, char **ret, vc_error_t *err)
  * arrays in struct resolved. */
 struct resolved {
         struct vc_sandbox_config c;
-        char *qemu, *kernel, *initrd, *virtiofsd, *share_dir, *supervisor;
+        char *qemu, *kernel, *initrd, *firmware, *virtiofsd, *share_dir, *supervisor;
 };
 
 static void resolved_free(struct resolved *r)
@@ -62,6 +62,7 @@ static void resolved_free(struct resolved *r)
         free(r->qemu);
         free(r->kernel);
         free(r->initrd);
+        free(r->firmware);
         free(r->virtiofsd);
         free(r->share_dir);
         free(r->supervisor);
@@ -178,6 +179,13 @@ static int resolve(const struct vc_sandbox_config *cfg, struct resolved *r, vc_e
                 return vc_error_set(err, errno ? errno : ENOMEM, "initrd '%s'", cfg->initrd);
         if ((e = readable_file("initrd", r->initrd, err)) < 0)
                 return e;
+        if (cfg->firmware && cfg->firmware[0]) {
+                r->firmware = realpath(cfg->firmware, NULL);
+                if (r->firmware == NULL)
+                        return vc_error_set(err, errno ? errno : ENOMEM, "firmware '%s'", cfg->firmware);
+                if ((e = readable_file("firmware", r->firmware, err)) < 0)
+                        return e;
+        }
         if ((e = vc_find_program(cfg->virtiofsd, &r->virtiofsd, err)) < 0)
                 return vc_error_wrap(err, "virtiofsd");
         if (cfg->share_dir) {
@@ -202,6 +210,7 @@ static int resolve(const struct vc_sandbox_config *cfg, struct resolved *r, vc_e
         r->c.qemu = r->qemu;
         r->c.kernel = r->kernel;
         r->c.initrd = r->initrd;
+        r->c.firmware = r->firmware;
         r->c.virtiofsd = r->virtiofsd;
         r->c.share_dir = r->share_dir;
         r->c.supervisor = r->supervisor;
@@ -223,6 +232,7 @@ int vc_sandbox_config_to_json(const struct vc_sandbox_config *c, json_object **r
         STR("qemu", c->qemu);
         STR("kernel", c->kernel);
         STR("initrd", c->initrd);
+        STR("firmware", c->firmware);
         STR("kernel_params", c->kernel_params);
         STR("accel", c->accel);
         STR("share_dir", c->share_dir);

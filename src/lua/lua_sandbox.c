@@ -63,6 +63,7 @@ static int lsandbox_launch(lua_State *L)
         cfg.kernel = vc_l_optfield_string(L, 1, "kernel", NULL);
         cfg.initrd = vc_l_optfield_string(L, 1, "initrd", NULL);
         cfg.kernel_params = vc_l_optfield_string(L, 1, "kernel_params", NULL);
+        cfg.firmware = vc_l_optfield_string(L, 1, "firmware", NULL);
         cfg.vcpus = opt_uint(L, 1, "vcpus", 255);
         cfg.memory_mib = opt_uint(L, 1, "memory_mib", 1024 * 1024);
         cfg.tcg_cache_mib = opt_uint(L, 1, "tcg_cache_mib", 2048);

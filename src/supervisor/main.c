@@ -160,6 +160,7 @@ static int load_config(struct sup *s, const char *path)
             (r = cfg_string(cfg, "qemu", 1, &s->qemu)) < 0 ||
             (r = cfg_string(cfg, "kernel", 1, &s->kernel)) < 0 ||
             (r = cfg_string(cfg, "initrd", 1, &s->initrd)) < 0 ||
+            (r = cfg_string(cfg, "firmware", 0, &s->firmware)) < 0 ||
             (r = cfg_string(cfg, "kernel_params", 0, &s->kernel_params)) < 0 ||
             (r = cfg_string(cfg, "accel", 1, &s->accel)) < 0 ||
             (r = cfg_string(cfg, "share_dir", 1, &s->share_dir)) < 0 ||
@@ -207,10 +208,9 @@ out:
 
 static void free_config(struct sup *s)
 {
-        char **strs[] = {&s->id,         &s->dir,           &s->qemu,      &s->kernel,
-                         &s->initrd,     &s->kernel_params, &s->accel,     &s->share_dir,
-                         &s->virtiofsd,  &s->netns,         &s->sock_path, &s->qmp_path,
-                         &s->agent_path, &s->vfsd_path};
+        char **strs[] = {&s->id,       &s->dir,           &s->qemu,     &s->kernel,     &s->initrd,
+                         &s->firmware, &s->kernel_params, &s->accel,    &s->share_dir,  &s->virtiofsd,
+                         &s->netns,    &s->sock_path,     &s->qmp_path, &s->agent_path, &s->vfsd_path};
         for (size_t i = 0; i < ELEMENTSOF(strs); i++) {
                 free(*strs[i]);
                 *strs[i] = NULL;
@@ -642,6 +642,7 @@ static void start_qemu(struct sup *s)
             .dir = s->dir,
             .kernel = s->kernel,
             .initrd = s->initrd,
+            .firmware = s->firmware,
             .kernel_params = s->kernel_params,
             .accel = s->accel,
             .vfsd_socket = s->vfsd_path,

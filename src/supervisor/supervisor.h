@@ -102,7 +102,8 @@ struct sup {
         const struct sup_up *up; /* set by main.c: see struct sup_up */
         uv_loop_t *loop;
         /* config */
-        char *id, *dir, *qemu, *kernel, *initrd, *kernel_params, *accel, *share_dir, *virtiofsd, *netns;
+        char *id, *dir, *qemu, *kernel, *initrd, *firmware, *kernel_params, *accel, *share_dir, *virtiofsd,
+            *netns;
         unsigned vcpus, memory_mib, tcg_cache_mib, boot_timeout, hotplug_ports;
         json_object *nics; /* [{tap, mac}] from the config, checked when qemu's argv is built */
         int debug;
