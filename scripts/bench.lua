@@ -423,7 +423,7 @@ local function bench_boot()
         local fw = cfg.defaults().hypervisor.firmware
         local cmd = ("qemu-system-x86_64 -machine q35%s -accel %s -cpu %s -smp 1 -m 256M -nodefaults -no-user-config"
           .. " -nographic -no-reboot -serial none -kernel %s -initrd %s -append %s >/dev/null 2>&1 </dev/null"):format(
-          fw ~= "" and " -bios " .. q(fw) or "", accel == "kvm" and "kvm" or "tcg,tb-size=16", accel == "kvm" and "host" or "max", q(kernel),
+          fw ~= "" and " -bios " .. q(fw) or "", accel == "kvm" and "kvm" or "tcg,tb-size=16", accel == "kvm" and "host" or "max,-erms,-fsrm", q(kernel),
           q(TMP .. "/floor.img"),
           q("console=ttyS0 panic=1 reboot=k quiet tsc=reliable no_timer_check rcupdate.rcu_expedited=1 i8042.direct=1 "
             .. "i8042.dumbkbd=1 i8042.nopnp=1 i8042.noaux=1 noreplace-smp cryptomgr.notests pci=lastbus=0"

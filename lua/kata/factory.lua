@@ -11,8 +11,8 @@
 --- the runtime's `vc` for the factory command, a command's api for a launch.
 local M = {}
 
--- Bumped when the template's device set (vc_qemu_build_argv's template shape) or files change.
-M.FORMAT = 2
+-- Bumped when the template's device set or CPU (vc_qemu_build_argv's template shape) or files change.
+M.FORMAT = 3
 M.NIC_PORTS = 4 -- VC_TEMPLATE_NIC_PORTS: the NICs a clone can boot with
 
 --- The shape a VM must have to be cloned from a template, as a string (and the fields it is made of).

@@ -73,7 +73,7 @@ static int test_argv_tcg(void)
         CHECK(strcmp(argv[0], base.qemu) == 0);
         CHECK(argv_has(argv, "-machine", "q35"));
         CHECK(argv_has(argv, "-accel", "tcg,tb-size=16"));
-        CHECK(argv_has(argv, "-cpu", "max"));
+        CHECK(argv_has(argv, "-cpu", "max,-erms,-fsrm"));
         CHECK(argv_has(argv, "-smp", "2"));
         CHECK(argv_has(argv, "-m", "512M"));
         CHECK(argv_has(argv, "-object", "memory-backend-memfd,id=mem,size=512M,share=on"));
