@@ -203,9 +203,14 @@ end
 function P.delete(ctx, api)
   local st, lock = api.container.load_for_delete(ctx.args[1], ctx.options.force)
   if not st then return true end -- nothing (left) to delete under --force
-  local status = api.policy.status(ctx, api, st)
-  if (status == "running" or status == "paused") and not ctx.options.force then
-    fail(("cannot delete container %s that is not stopped: %s"):format(st.id, status))
+  -- the status decides what a plain delete refuses and what is left to stop in the guest: a forced delete
+  -- of a pod's last container hands all of it to the teardown, without asking the guest first
+  local status
+  if not ctx.options.force then
+    status = api.policy.status(ctx, api, st)
+    if status == "running" or status == "paused" then
+      fail(("cannot delete container %s that is not stopped: %s"):format(st.id, status))
+    end
   end
   local sandbox = api.container.last_of_pod(st) -- the VM goes with the pod's last container
   if sandbox == st and api.pod.teardown_later(st) then
@@ -215,7 +220,7 @@ function P.delete(ctx, api)
     lock:release(true)
   else
     -- what still runs is killed; the guest's and the share's parts go
-    api.container.destroy(st, status, ctx.options.force)
+    api.container.destroy(st, status or api.policy.status(ctx, api, st), ctx.options.force)
     if sandbox then api.policy.teardown(ctx, api, sandbox) end
     api.container.remove(st)
     lock:release(sandbox ~= nil)
