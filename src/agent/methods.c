@@ -137,8 +137,6 @@ static void m_create_sandbox(uint32_t id, json_object *params)
         }
         if (host && sethostname(json_object_get_string(host), (size_t)json_object_get_string_len(host)) < 0)
                 agent_log("sethostname: %s", strerror(errno));
-        if (net_loopback_up() < 0)
-                agent_log("loopback up failed");
         M.sandbox = true;
         reply_ok(id, NULL);
 }
