@@ -40,6 +40,8 @@ static void up_boot_fail(struct sup *s, int code, const char *msg)
 }
 
 /* What router.c may report up (see struct sup_up). */
+static bool vfsd_listening(struct sup *s);
+
 static const struct sup_up up = {
     .boot_ready = sup_boot_ready,
     .boot_fail = up_boot_fail,
@@ -47,6 +49,7 @@ static const struct sup_up up = {
     .kill_children = sup_kill_children,
     .after_destroy = sup_after_destroy,
     .arm_stop_timer = sup_arm_stop_timer,
+    .vfsd_listening = vfsd_listening,
 };
 
 #define CHECK_INTERVAL_MS 500
@@ -567,6 +570,11 @@ static int unix_listening(pid_t pid, const char *path)
         return 0;
 }
 
+static bool vfsd_listening(struct sup *s)
+{
+        return unix_listening(s->vfsd_child.pid, s->vfsd_path);
+}
+
 /* QMP's STOP/RESUME events (from sup.qmp stop/cont, or a guest error) keep sup.status's "vm" right. */
 static void on_qmp_event(vc_qmp_t *q, const char *event, json_object *data, void *userdata)
 {
@@ -602,7 +610,7 @@ static void on_poll(uv_timer_t *t)
         struct sup *s = t->data;
 
         if (s->phase == PHASE_BOOT_VFSD) {
-                if (unix_listening(s->vfsd_child.pid, s->vfsd_path)) {
+                if (vfsd_listening(s)) {
                         uv_timer_stop(t);
                         start_qemu(s);
                 }
@@ -1042,6 +1050,8 @@ int main(int argc, char **argv)
                 r = start_virtiofsd(s);
                 if (r < 0)
                         sup_boot_fail(s, -r, "start virtiofsd: %s", strerror(-r));
+                else if (s->tmpl_memory)
+                        start_qemu(s); /* a clone connects qemu to virtiofsd only after the restore */
                 else
                         uv_timer_start(&s->poll_timer, on_poll, POLL_INTERVAL_MS, POLL_INTERVAL_MS);
         }

@@ -152,6 +152,7 @@ struct sup {
         int tmpl_9p; /* the share is virtio-9p, served by qemu: no virtiofsd, no RAM copy */
         int clone_fd;
         char *clone_mem_path; /* /proc/<pid>/fd/<clone_fd>, what qemu opens */
+        int clone_copy;       /* the copy into it, in a worker thread: 1 running, 0 done, -errno failed */
         struct sup_template_op *tmpl_op;
 };
 
@@ -173,7 +174,8 @@ void sup_answer_shutdown(struct sup *s);
 /* template.c, called by main.c (the VM owner). Each operation runs a chain of QMP commands and calls
  * done(s, 0, NULL) or done(s, -errno, "one-line reason") once, unless the supervisor exits first. */
 typedef void (*sup_template_done)(struct sup *s, int r, const char *msg);
-/* A clone's RAM: a private, unnamed copy of the template's file (s->clone_fd, s->clone_mem_path). */
+/* A clone's RAM: a private, unnamed copy of the template's file (s->clone_fd, s->clone_mem_path), made
+ * in a worker thread while qemu starts; the restore's migrate-incoming waits for it. */
 int sup_clone_memory(struct sup *s, char **ret_msg);
 /* The template is booted and its agent answered: stop it and save its device state to s->tmpl_state. */
 void sup_template_save(struct sup *s, sup_template_done done);
@@ -196,6 +198,7 @@ struct sup_up {
         void (*kill_children)(struct sup *s, int sig);               /* qemu and virtiofsd */
         void (*after_destroy)(struct sup *s, bool agent_done);       /* destroy_sandbox answered (or not) */
         void (*arm_stop_timer)(struct sup *s, unsigned ms);          /* a shutdown began with this grace */
+        bool (*vfsd_listening)(struct sup *s); /* virtiofsd takes connections on its socket */
 };
 
 #endif

@@ -34,6 +34,7 @@ struct sup_template_op {
         size_t nic;
         uv_timer_t poll;
         int poll_open;
+        int wait_copy; /* a restore's migrate-incoming waits for the RAM copy (sup_clone_memory) */
 };
 
 static void op_next(struct sup_template_op *op);
@@ -267,6 +268,15 @@ static void restore_next(struct sup_template_op *op)
                 r = op_qmp(op, "migrate-set-capabilities", ignore_shared());
                 break;
         case 1:
+                if (s->clone_copy > 0) { /* copy_done goes on */
+                        op->wait_copy = 1;
+                        return;
+                }
+                if (s->clone_copy < 0) {
+                        op_finish(op, s->clone_copy, "copy template memory '%s': %s", s->tmpl_memory,
+                                  strerror(-s->clone_copy));
+                        return;
+                }
                 r = op_qmp(op, "migrate-incoming", uri_args("exec:cat %s", s->tmpl_state));
                 break;
         case 2:
@@ -279,6 +289,11 @@ static void restore_next(struct sup_template_op *op)
                 if (s->tmpl_9p) { /* the 9p device came with the template */
                         op->step = 6;
                         restore_next(op);
+                        return;
+                }
+                /* virtiofsd started beside qemu: its socket may still be on its way */
+                if (!s->up->vfsd_listening(s)) {
+                        uv_timer_start(&op->poll, op_poll_fired, MIGRATE_POLL_MS, 0);
                         return;
                 }
                 r = op_qmp(op, "chardev-add", vfsd_chardev(s));
@@ -377,12 +392,10 @@ void sup_clone_restore(struct sup *s, sup_template_done done)
 
 /* Copy src's data into dst, leaving its holes holes. Written here rather than run as `cp --sparse`: it
  * is a few lines over lseek(SEEK_DATA/SEEK_HOLE) and copy_file_range, and needs no process. */
-static int copy_sparse(int src, int dst, off_t size)
+static int copy_sparse(int src, int dst)
 {
         off_t data = 0, hole;
 
-        if (ftruncate(dst, size) < 0)
-                return -errno;
         for (;;) {
                 data = lseek(src, data, SEEK_DATA);
                 if (data < 0)
@@ -402,10 +415,49 @@ static int copy_sparse(int src, int dst, off_t size)
         }
 }
 
+/* The copy, in libuv's thread pool: it owns both descriptors. */
+struct clone_copy {
+        uv_work_t req;
+        struct sup *s;
+        int src, dst;
+        int r;
+};
+
+static void copy_work(uv_work_t *req)
+{
+        struct clone_copy *c = req->data;
+        c->r = copy_sparse(c->src, c->dst);
+}
+
+static void copy_done(uv_work_t *req, int status)
+{
+        struct clone_copy *c = req->data;
+        struct sup *s = c->s;
+        struct sup_template_op *op = s->tmpl_op;
+
+        s->clone_copy = status < 0 ? status : c->r;
+        close(c->src);
+        close(c->dst);
+        free(c);
+        if (s->clone_copy == 0)
+                vc_log(VC_LOG_DEBUG, 0, "template memory copied after %llu ms",
+                       (unsigned long long)(vc_now_ms() - s->start_ms));
+        /* a restore waiting for the copy goes on (or fails) */
+        if (op && op->kind == OP_RESTORE && op->wait_copy) {
+                op->wait_copy = 0;
+                if (s->clone_copy < 0)
+                        op_finish(op, s->clone_copy, "copy template memory '%s': %s", s->tmpl_memory,
+                                  strerror(-s->clone_copy));
+                else
+                        op_next(op);
+        }
+}
+
 int sup_clone_memory(struct sup *s, char **ret_msg)
 {
-        _cleanup_close_ int src = -1, dst = -1;
+        _cleanup_close_ int src = -1, dst = -1, copy_dst = -1;
         _cleanup_free_ char *dir = strdup(s->tmpl_memory);
+        struct clone_copy *c;
         struct stat st;
         int r;
 
@@ -421,23 +473,32 @@ int sup_clone_memory(struct sup *s, char **ret_msg)
         }
         /* unnamed, beside the template (the same tmpfs): nothing to remove whatever way the sandbox ends */
         dst = open(dirname(dir), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-        if (dst < 0) {
+        if (dst < 0 || ftruncate(dst, st.st_size) < 0 || (copy_dst = fcntl(dst, F_DUPFD_CLOEXEC, 3)) < 0) {
                 r = -errno;
                 if (asprintf(ret_msg, "create the clone's memory beside '%s': %s", s->tmpl_memory,
                              strerror(-r)) < 0)
                         *ret_msg = NULL;
                 return r;
         }
-        r = copy_sparse(src, dst, st.st_size);
+        if (asprintf(&s->clone_mem_path, "/proc/%d/fd/%d", (int)getpid(), dst) < 0)
+                return -ENOMEM;
+        /* qemu maps the file (share=on) as it starts; the guest reads it only once the migration is in,
+         * so the copy runs beside qemu's own start instead of before it */
+        if ((c = calloc(1, sizeof *c)) == NULL)
+                return -ENOMEM;
+        c->s = s;
+        c->src = src;
+        c->dst = copy_dst;
+        c->req.data = c;
+        r = uv_queue_work(s->loop, &c->req, copy_work, copy_done);
         if (r < 0) {
-                if (asprintf(ret_msg, "copy template memory '%s': %s", s->tmpl_memory, strerror(-r)) < 0)
+                free(c);
+                if (asprintf(ret_msg, "copy template memory: %s", uv_strerror(r)) < 0)
                         *ret_msg = NULL;
                 return r;
         }
-        vc_log(VC_LOG_DEBUG, 0, "template memory copied after %llu ms",
-               (unsigned long long)(vc_now_ms() - s->start_ms));
-        if (asprintf(&s->clone_mem_path, "/proc/%d/fd/%d", (int)getpid(), dst) < 0)
-                return -ENOMEM;
+        src = copy_dst = -1; /* the copy's own */
+        s->clone_copy = 1;
         s->clone_fd = TAKE_FD(dst);
         return 0;
 }
