@@ -8,6 +8,8 @@ local M = {}
 
 M.search_path = { "/etc/kata-containers/configuration.lua" }
 
+M.QBOOT = "/usr/share/qemu/qboot.rom" -- Debian's qemu-system-data
+
 local function exists(path)
   return vc.fs.stat(path) ~= nil
 end
@@ -58,8 +60,9 @@ function M.defaults(lua_dir)
       kernel = kernel,
       initrd = initrd,
       kernel_params = "",
-      -- qboot: a -kernel boot without SeaBIOS's work; "" is QEMU's own firmware (docs/configuration.md)
-      firmware = "/usr/share/qemu/qboot.rom",
+      -- qboot: a -kernel boot without SeaBIOS's work, where QEMU's data has it; "" is QEMU's own firmware
+      -- (docs/configuration.md)
+      firmware = exists(M.QBOOT) and M.QBOOT or "",
       virtiofsd = "/usr/lib/qemu/virtiofsd",
       vcpus = 1,
       memory_mib = 256,
