@@ -22,6 +22,10 @@ end
 --- A short, stable name for a long id (16 hex digits): sandbox directories and namespaces are named by it.
 M.digest = vc.id.digest
 
+--- The directory of sandbox `sid` under state root `root`. Sandbox ids may be 1024 bytes but unix socket
+--- paths only 108: the directory is named by a digest.
+function M.sandbox_dir(root, sid) return root .. "/.sandbox/" .. M.digest(sid) end
+
 ---@param ctx table the parsed command line
 ---@param config table the effective configuration
 ---@param record table|nil the record of container ctx.args[1], just read (kata.main reads it to find its
@@ -103,8 +107,7 @@ function M.new(ctx, config, record)
 
   api.paths = {
     container = function(id) return root .. "/" .. id end,
-    -- sandbox ids may be 1024 bytes but unix socket paths only 108: name the directory by a digest
-    sandbox = function(sid) return root .. "/.sandbox/" .. M.digest(sid) end,
+    sandbox = function(sid) return M.sandbox_dir(root, sid) end,
     netns_dir = root .. "/.netns",
   }
 

@@ -51,6 +51,21 @@ function M.vm(cfg, debug)
   }
 end
 
+--- The record of the unfinished teardown of sandbox `sid` in its directory `dir` (M.PENDING), or nil; the
+--- second value says why a record that is there cannot be used. `read_file` and `decode` are the
+--- caller's (a command's api, or the runtime's vc before a policy is chosen).
+function M.read_pending(dir, sid, read_file, decode)
+  local text = read_file(dir .. "/" .. M.PENDING)
+  if not text then return nil end
+  local sst = decode(text)
+  local why = require("kata.container").check_record(sst)
+  if not why and (sst.runtime.sandbox_id ~= sid or sst.runtime.sandbox_dir ~= dir) then
+    why = "it names another sandbox"
+  end
+  if why then return nil, ("%s of sandbox '%s': %s"):format(M.PENDING, sid, why) end
+  return sst
+end
+
 function M.bind(api, undo)
   local Pod = { standard_plan = M.standard_plan, PENDING = M.PENDING }
 
@@ -319,17 +334,7 @@ function M.bind(api, undo)
 
   --- The record of a teardown of sandbox `sid` not finished yet (M.PENDING), or nil; the second value says
   --- why a record that is there cannot be used.
-  function Pod.pending(sid)
-    local text = api.read_file(api.paths.sandbox(sid) .. "/" .. M.PENDING)
-    if not text then return nil end
-    local sst = api.json.decode(text)
-    local why = require("kata.container").check_record(sst)
-    if not why and (sst.runtime.sandbox_id ~= sid or sst.runtime.sandbox_dir ~= api.paths.sandbox(sid)) then
-      why = "it names another sandbox"
-    end
-    if why then return nil, ("%s of sandbox '%s': %s"):format(M.PENDING, sid, why) end
-    return sst
-  end
+  function Pod.pending(sid) return M.read_pending(api.paths.sandbox(sid), sid, api.read_file, api.json.decode) end
 
   --- Hand the teardown of sandbox `sst` (its last container is being deleted) to a process of its own,
   --- `kata-runtime teardown <sandbox-id>`, so that `delete` answers before the VM is down: the record is
