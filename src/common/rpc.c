@@ -259,11 +259,15 @@ json_object *vc_rpc_params_exit(uint32_t handle, const char *id, const char *exe
 
 int vc_rpc_get_handle(json_object *o, uint32_t *ret)
 {
+        return vc_rpc_get_handle_field(o, "handle", ret);
+}
+
+int vc_rpc_get_handle_field(json_object *o, const char *field, uint32_t *ret)
+{
         json_object *v;
         int64_t h;
 
-        if (o == NULL || !json_object_object_get_ex(o, "handle", &v) ||
-            !json_object_is_type(v, json_type_int))
+        if (o == NULL || !json_object_object_get_ex(o, field, &v) || !json_object_is_type(v, json_type_int))
                 return -EPROTO;
         h = json_object_get_int64(v);
         if (h < 1 || h > UINT32_MAX)

@@ -102,6 +102,8 @@ json_object *vc_rpc_params_exit(uint32_t handle, const char *id, const char *exe
 /* ---- typed readers (results and event params): 0, or -EPROTO when a field is missing or mistyped ---- */
 /* "handle" (1..UINT32_MAX) */
 int vc_rpc_get_handle(json_object *o, uint32_t *ret);
+/* The same for a handle in another field (sup.shutdown's "after"). */
+int vc_rpc_get_handle_field(json_object *o, const char *field, uint32_t *ret);
 /* "status" (an int) */
 int vc_rpc_get_status(json_object *o, int *ret);
 /* a string member; NULL when absent or not a string */

@@ -42,6 +42,15 @@ static int readable_file(const char *what, const char *path, vc_error_t *err)
         return 0;
 }
 
+/* path made absolute (symlinks resolved) into *ret, owned by the caller: a regular file that exists. */
+static int resolve_file(const char *what, const char *path, char **ret, vc_error_t *err)
+{
+        *ret = realpath(path, NULL);
+        if (*ret == NULL)
+                return vc_error_set(err, errno ? errno : ENOMEM, "%s '%s'", what, path);
+        return readable_file(what, *ret, err);
+}
+
 /* The supervisor program: explicit, else where companion programs are. */
 static int find_supervisor(const char *explicit, char **ret, vc_error_t *err)
 {
@@ -169,23 +178,11 @@ static int resolve(const struct vc_sandbox_config *cfg, struct resolved *r, vc_e
                 return e;
         if ((e = vc_find_program(cfg->qemu, &r->qemu, err)) < 0)
                 return vc_error_wrap(err, "qemu");
-        r->kernel = realpath(cfg->kernel, NULL);
-        if (r->kernel == NULL)
-                return vc_error_set(err, errno ? errno : ENOMEM, "kernel '%s'", cfg->kernel);
-        if ((e = readable_file("kernel", r->kernel, err)) < 0)
+        if ((e = resolve_file("kernel", cfg->kernel, &r->kernel, err)) < 0 ||
+            (e = resolve_file("initrd", cfg->initrd, &r->initrd, err)) < 0 ||
+            (cfg->firmware && cfg->firmware[0] &&
+             (e = resolve_file("firmware", cfg->firmware, &r->firmware, err)) < 0))
                 return e;
-        r->initrd = realpath(cfg->initrd, NULL);
-        if (r->initrd == NULL)
-                return vc_error_set(err, errno ? errno : ENOMEM, "initrd '%s'", cfg->initrd);
-        if ((e = readable_file("initrd", r->initrd, err)) < 0)
-                return e;
-        if (cfg->firmware && cfg->firmware[0]) {
-                r->firmware = realpath(cfg->firmware, NULL);
-                if (r->firmware == NULL)
-                        return vc_error_set(err, errno ? errno : ENOMEM, "firmware '%s'", cfg->firmware);
-                if ((e = readable_file("firmware", r->firmware, err)) < 0)
-                        return e;
-        }
         if ((e = vc_find_program(cfg->virtiofsd, &r->virtiofsd, err)) < 0)
                 return vc_error_wrap(err, "virtiofsd");
         if (cfg->share_dir) {

@@ -638,16 +638,14 @@ static void client_closing(struct sup_client *c)
 static struct proc *param_proc(struct sup_client *c, uint32_t id, json_object *params, const char *field,
                                const char *method)
 {
-        json_object *v;
-        int64_t h;
+        uint32_t h;
         struct proc *p;
 
-        if (params == NULL || !json_object_object_get_ex(params, field, &v) ||
-            !json_object_is_type(v, json_type_int) || (h = json_object_get_int64(v)) < 1 || h > UINT32_MAX) {
+        if (vc_rpc_get_handle_field(params, field, &h) < 0) {
                 reply_error(c, id, EINVAL, "%s: '%s' must be a positive integer", method, field);
                 return NULL;
         }
-        p = proc_find(owner(c), (uint32_t)h);
+        p = proc_find(owner(c), h);
         if (p == NULL)
                 reply_error(c, id, ENOENT, "%s: no process with handle %u", method, (unsigned)h);
         return p;

@@ -442,14 +442,10 @@ static void copy_done(uv_work_t *req, int status)
         if (s->clone_copy == 0)
                 vc_log(VC_LOG_DEBUG, 0, "template memory copied after %llu ms",
                        (unsigned long long)(vc_now_ms() - s->start_ms));
-        /* a restore waiting for the copy goes on (or fails) */
+        /* a restore waiting for the copy takes its step again: it goes on, or fails with the copy */
         if (op && op->kind == OP_RESTORE && op->wait_copy) {
                 op->wait_copy = 0;
-                if (s->clone_copy < 0)
-                        op_finish(op, s->clone_copy, "copy template memory '%s': %s", s->tmpl_memory,
-                                  strerror(-s->clone_copy));
-                else
-                        op_next(op);
+                op_next(op);
         }
 }
 
