@@ -26,6 +26,15 @@ M.digest = vc.id.digest
 --- paths only 108: the directory is named by a digest.
 function M.sandbox_dir(root, sid) return root .. "/.sandbox/" .. M.digest(sid) end
 
+--- Read a whole file: its text, or nil, the error and "ENOENT".
+function M.read_file(path)
+  local f, err = io.open(path, "r")
+  if not f then return nil, err, "ENOENT" end
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
 ---@param ctx table the parsed command line
 ---@param config table the effective configuration
 ---@param record table|nil the record of container ctx.args[1], just read (kata.main reads it to find its
@@ -112,13 +121,7 @@ function M.new(ctx, config, record)
   }
 
   --- Read a whole file (the bundle's config.json, a process.json).
-  api.read_file = function(path)
-    local f, err = io.open(path, "r")
-    if not f then return nil, err, "ENOENT" end
-    local s = f:read("a")
-    f:close()
-    return s
-  end
+  api.read_file = M.read_file
 
   -- the test suite's fault injection (kata.fault): counts this command's steps and acts at one; the module
   -- loads only when its variable (kata.fault.VARIABLE) is set

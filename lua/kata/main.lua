@@ -35,16 +35,8 @@ local OWN = {
   end,
 }
 
-local function read_file(path)
-  local f = io.open(path, "r")
-  if not f then return nil end
-  local s = f:read("a")
-  f:close()
-  return s
-end
-
 local function bundle_annotations(ctx)
-  local text = read_file((ctx.options.bundle or ".") .. "/config.json")
+  local text = api_mod.read_file((ctx.options.bundle or ".") .. "/config.json")
   local doc = text and vc.json.decode(text)
   return type(doc) == "table" and type(doc.annotations) == "table" and doc.annotations or {}
 end
@@ -66,7 +58,7 @@ local function pick(ctx, config)
   if id and ctx.command ~= "list" and vc.id.validate(id) then
     local st = vc.state.load(ctx.global.root, id)
     if ctx.command == "teardown" then -- the sandbox's record is in its directory now
-      st = require("kata.pod").read_pending(api_mod.sandbox_dir(ctx.global.root, id), id, read_file, vc.json.decode)
+      st = require("kata.pod").read_pending(api_mod.sandbox_dir(ctx.global.root, id), id, api_mod.read_file, vc.json.decode)
     end
     local pinned = st and st.runtime and st.runtime.policy
     if type(pinned) == "string" then

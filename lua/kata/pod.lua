@@ -43,7 +43,7 @@ function M.vm(cfg, debug)
   local hv = cfg.hypervisor
   return {
     qemu = hv.path, kernel = hv.kernel, initrd = hv.initrd, kernel_params = hv.kernel_params,
-    firmware = hv.firmware ~= "" and hv.firmware or nil,
+    firmware = hv.firmware, -- "": QEMU's own
     virtiofsd = hv.virtiofsd, vcpus = hv.vcpus, memory_mib = hv.memory_mib, accel = hv.accel,
     tcg_cache_mib = hv.tcg_cache_mib, boot_timeout = math.ceil(hv.boot_timeout), debug = hv.debug or debug or false,
     -- a clone's shared file system (docs/factory.md); the vm_config step may pick another per pod

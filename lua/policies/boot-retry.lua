@@ -1,4 +1,4 @@
---- An example operator policy: a sandbox VM that fails to boot is tried once more with another kernel
+--- An example operator policy: a sandbox VM that fails to boot is tried once more with another kernel,
 --- firmware ("" for QEMU's own) and/or memory size from the configuration, then create fails with both errors:
 ---   policy_settings = { ["boot-retry"] = { kernel = "/path/to/other/vmlinuz", memory_mib = 512 } }
 local M = { name = "boot-retry", extends = "default" }
@@ -9,7 +9,7 @@ function M.on_launch_failure(ctx, api, st, vm, plan, err)
   for k, v in pairs(vm) do retry[k] = v end
   retry.kernel = s.kernel or vm.kernel
   retry.initrd = s.initrd or vm.initrd
-  if s.firmware then retry.firmware = s.firmware ~= "" and s.firmware or nil end
+  retry.firmware = s.firmware or vm.firmware
   retry.memory_mib = s.memory_mib or vm.memory_mib
   api.log.warn("boot-retry: the sandbox VM did not boot (%s); trying kernel '%s' with %d MiB", err, retry.kernel, retry.memory_mib)
   local info, err2 = api.policy.launch(ctx, api, st, retry, plan)
