@@ -303,6 +303,69 @@ local function cpu_seconds(pid)
   return (tonumber(fields[12]) + tonumber(fields[13])) / CLK_TCK -- utime, stime (fields 14, 15)
 end
 
+--- An initramfs in TMP/<name>.img holding the host's static busybox and an init of `script` (a busybox sh script).
+local function bare_initramfs(name, script)
+  local stage = TMP .. "/" .. name
+  assert(vc.fs.mkdir_p(stage .. "/bin"))
+  local f = assert(io.open(stage .. "/init", "w"))
+  f:write("#!/bin/busybox sh\n", script)
+  f:close()
+  assert(sh(("cp /bin/busybox %s/bin/busybox && chmod 0755 %s/init && (cd %s && find . | cpio -o -H newc --quiet | gzip -1 >%s)"):format(
+    q(stage), q(stage), q(stage), q(stage .. ".img"))) == 0, name .. " initramfs")
+  return stage .. ".img"
+end
+
+--- QEMU as the runtime starts it (machine, accelerator, CPU, firmware, the kernel's boot parameters: src/lib/qemu.c)
+--- but alone: guest kernel `kernel` (a hypervisor.guest_kernel name) booting initramfs `img`, no other device than
+--- `devices` (QEMU arguments). The command line, without redirections.
+local function bare_qemu(accel, kernel, img, devices)
+  local cfg = require("kata.config")
+  local fw = cfg.defaults().hypervisor.firmware
+  return ("qemu-system-x86_64 -machine q35%s -accel %s -cpu %s -smp 1 -m 256M -nodefaults -no-user-config"
+    .. " -nographic -no-reboot %s -kernel %s -initrd %s -append %s"):format(
+    fw ~= "" and " -bios " .. q(fw) or "", accel == "kvm" and "kvm" or "tcg,tb-size=16", accel == "kvm" and "host" or "max,-erms,-fsrm",
+    devices, q(cfg.guest_image(kernel)), q(img),
+    q("console=ttyS0 panic=1 reboot=k quiet tsc=reliable no_timer_check rcupdate.rcu_expedited=1 i8042.direct=1 "
+      .. "i8042.dumbkbd=1 i8042.nopnp=1 i8042.noaux=1 noreplace-smp cryptomgr.notests pci=lastbus=0"
+      -- a TCG guest with one vCPU, as vc_qemu_build_argv boots it
+      .. (accel == "kvm" and "" or " noapictimer")))
+end
+
+--- What the transport itself carries: QEMU booting the default kernel into an init that writes mib MiB into a
+--- virtio-serial port (as the agent's port is made) whose host end is a FIFO a `cat` drains, timed inside the guest.
+--- Two shapes: dd straight into the port (what a process could reach writing the port itself), and dd into a
+--- pipe to cat into the port (the shape of a container's stdout: a pipe to the agent, which writes the port).
+--- MiB/s each.
+local function transport_ceiling(accel, mib)
+  -- Debian's cloud kernel has virtio-console as a module, which this bare init does not load
+  if require("kata.config").default_guest_kernel ~= "kata" then return nil end
+  local dd = ("/bin/busybox dd if=/dev/zero bs=1048576 count=%d 2>/dev/null"):format(mib)
+  local img = bare_initramfs("transport", ([[
+B=/bin/busybox
+$B mkdir -p /dev /proc
+$B mount -t devtmpfs dev /dev
+$B mount -t proc proc /proc
+t() { a=$($B cut -d' ' -f1 /proc/uptime); eval "$2"; b=$($B cut -d' ' -f1 /proc/uptime); echo "RATE $1 $a $b"; }
+t direct "%s of=/dev/vport0p1"
+t pipe "%s | $B cat >/dev/vport0p1"
+$B poweroff -f
+]]):format(dd, dd))
+  local fifo = TMP .. "/transport-port"
+  assert(sh(("rm -f %s.in %s.out && mkfifo %s.in %s.out"):format(q(fifo), q(fifo), q(fifo), q(fifo))) == 0)
+  local cmd = ("cat %s.out >/dev/null & %s </dev/null 2>/dev/null; wait"):format(q(fifo),
+    bare_qemu(accel, "kata", img, ("-serial stdio -device virtio-serial-pci -chardev pipe,id=out,path=%s "
+      .. "-device virtserialport,chardev=out,name=out"):format(q(fifo))))
+  local p = io.popen(cmd)
+  local rates = {}
+  for line in p:lines() do
+    local what, a, b = line:match("RATE (%a+) ([%d.]+) ([%d.]+)")
+    local dt = a and tonumber(b) - tonumber(a)
+    if dt and dt > 0 then rates[what] = mib / dt end
+  end
+  p:close()
+  return rates.direct, rates.pipe
+end
+
 --- Where the bytes of kata-runtime's stdout cost: CPU time (robust to a loaded machine, unlike wall time)
 --- of qemu -- under TCG the whole guest -- and of the supervisor while container `id` sends mib MiB to a
 --- host reader, and of qemu while the guest pipes the same bytes to itself.
@@ -341,7 +404,7 @@ end
 local function bench_stdout()
   io.stderr:write("bench: stdout throughput\n")
   local mib = quick and 64 or 256
-  local v, cpu, null_rate, pipe_rate = {}, nil, nil, nil
+  local v, cpu, null_rate, pipe_rate, accel = {}, nil, nil, nil, nil
   for _, r in ipairs(RUNTIMES) do
     local id = new_id("dd")
     create(r, id)
@@ -356,6 +419,7 @@ local function bench_stdout()
     if r.name == "kata-runtime" then
       cpu = stdout_cpu(r, id, mib)
       null_rate, pipe_rate = guest_ceiling(r, id, mib)
+      accel = vc.state.load(r.root, id).runtime.accel
     end
     destroy(r, id)
     v[r.name] = mib / best
@@ -367,6 +431,15 @@ local function bench_stdout()
     add_row("stdout: the guest alone, dd | cat", "MiB/s", { ["kata-runtime"] = pipe_rate },
       ("the bytes through a pipe, as a container's stdout to the agent; kata-runtime's stdout is %.0f%% of it"):format(
         100 * v["kata-runtime"] / pipe_rate))
+  end
+  local direct, piped = transport_ceiling(accel, mib)
+  if direct and piped then
+    add_row("stdout: the transport alone, dd into a virtio-serial port", "MiB/s", { ["kata-runtime"] = direct },
+      ("QEMU and the kernel without the runtime, same run; the most any stdout through the port could carry: %.0f%% of dd to /dev/null"):format(
+        null_rate and 100 * direct / null_rate or 0))
+    add_row("stdout: the transport alone, dd | cat into the port", "MiB/s", { ["kata-runtime"] = piped },
+      ("the shape of a container's stdout (a pipe to a process that writes the port); kata-runtime's stdout is %.0f%% of it"):format(
+        100 * v["kata-runtime"] / piped))
   end
   if cpu then
     add_row(("stdout: CPU per %d MiB through kata-runtime"):format(mib), "s", { ["kata-runtime"] = cpu.qemu },
@@ -409,26 +482,12 @@ local function bench_boot()
   do
     -- The floor: QEMU with the runtime's machine, firmware and kernel command line booting each kernel into an init that
     -- only powers off (busybox), timed from exec to QEMU's exit. No supervisor, virtiofsd, agent or devices.
-    local stage = TMP .. "/floor"
-    assert(vc.fs.mkdir_p(stage .. "/bin"))
-    assert(sh(("cp /bin/busybox %s/bin/busybox && printf '#!/bin/busybox sh\\n/bin/busybox poweroff -f\\n' >%s/init"
-      .. " && chmod 0755 %s/init && (cd %s && find . | cpio -o -H newc --quiet | gzip -1 >%s/floor.img)"):format(
-        q(stage), q(stage), q(stage), q(stage), q(TMP))) == 0, "floor initramfs")
-    local cfg = require("kata.config")
+    local img = bare_initramfs("floor", "/bin/busybox poweroff -f\n")
     local floor = {}
     for _, k in ipairs(KERNELS) do floor[k.kernel] = {} end
     for _ = 1, quick and 3 or 10 do
       for _, k in ipairs(KERNELS) do
-        local kernel = cfg.guest_image(k.kernel)
-        local fw = cfg.defaults().hypervisor.firmware
-        local cmd = ("qemu-system-x86_64 -machine q35%s -accel %s -cpu %s -smp 1 -m 256M -nodefaults -no-user-config"
-          .. " -nographic -no-reboot -serial none -kernel %s -initrd %s -append %s >/dev/null 2>&1 </dev/null"):format(
-          fw ~= "" and " -bios " .. q(fw) or "", accel == "kvm" and "kvm" or "tcg,tb-size=16", accel == "kvm" and "host" or "max,-erms,-fsrm", q(kernel),
-          q(TMP .. "/floor.img"),
-          q("console=ttyS0 panic=1 reboot=k quiet tsc=reliable no_timer_check rcupdate.rcu_expedited=1 i8042.direct=1 "
-            .. "i8042.dumbkbd=1 i8042.nopnp=1 i8042.noaux=1 noreplace-smp cryptomgr.notests pci=lastbus=0"
-            -- a TCG guest with one vCPU, as vc_qemu_build_argv boots it
-            .. (accel == "kvm" and "" or " noapictimer")))
+        local cmd = bare_qemu(accel, k.kernel, img, "-serial none") .. " >/dev/null 2>&1 </dev/null"
         local dt, code = timed(cmd)
         assert(code == 0, "floor boot failed: " .. cmd)
         table.insert(floor[k.kernel], dt)
