@@ -338,17 +338,18 @@ static int test_rpc_process_event(void)
 }
 
 /* Output read straight into a data frame: one frame per read, whole and in order, counted against its
- * owner, at most the frame size the guest's port takes in one write; EAGAIN and EOF as read(2) says. */
+ * owner, a whole number of the writes the guest's port takes (32 KiB); EAGAIN and EOF as read(2) says. */
 static int test_output_read_into_frames(void)
 {
-        static uint8_t big[2 * AGENT_STDIO_READ]; /* within a pipe's 64 KiB */
+        static uint8_t big[2 * AGENT_STDIO_READ];
         size_t queued = 0, got = 0;
         struct vc_frame f;
         json_object *o;
         int pfd[2];
 
-        CHECK(VC_FRAME_HEADER + AGENT_STDIO_READ == 32768);
+        CHECK((VC_FRAME_HEADER + AGENT_STDIO_READ) % 32768 == 0);
         CHECK(pipe2(pfd, O_NONBLOCK | O_CLOEXEC) == 0);
+        CHECK(fcntl(pfd[1], F_SETPIPE_SZ, (int)(2 * AGENT_PIPE_SIZE)) >= (int)sizeof big); /* all of big at once */
         CHECK(port_queue_read(pfd[0], VC_STREAM_STDOUT, 7, AGENT_STDIO_READ, &queued) == -EAGAIN);
         CHECK(queued == 0);
         for (size_t i = 0; i < sizeof big; i++)

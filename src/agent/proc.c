@@ -276,6 +276,10 @@ static int spawn_io_open(struct spawn_io *io, const struct spawn *s)
         if (!s->terminal &&
             (pipe2(io->in, O_CLOEXEC) < 0 || pipe2(io->out, O_CLOEXEC) < 0 || pipe2(io->err, O_CLOEXEC) < 0))
                 return -errno;
+        /* larger output pipes, for throughput (agent.h); a pipe that stays at the default still works */
+        for (int i = 0; !s->terminal && i < 2; i++)
+                if (fcntl(i ? io->err[1] : io->out[1], F_SETPIPE_SZ, (int)AGENT_PIPE_SIZE) < 0)
+                        agent_debug("output pipe of %u bytes: %s", AGENT_PIPE_SIZE, strerror(errno));
         return 0;
 }
 
