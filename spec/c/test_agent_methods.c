@@ -349,7 +349,8 @@ static int test_output_read_into_frames(void)
 
         CHECK((VC_FRAME_HEADER + AGENT_STDIO_READ) % 32768 == 0);
         CHECK(pipe2(pfd, O_NONBLOCK | O_CLOEXEC) == 0);
-        CHECK(fcntl(pfd[1], F_SETPIPE_SZ, (int)(2 * AGENT_PIPE_SIZE)) >= (int)sizeof big); /* all of big at once */
+        /* all of big fits at once */
+        CHECK(fcntl(pfd[1], F_SETPIPE_SZ, (int)(2 * AGENT_PIPE_SIZE)) >= (int)sizeof big);
         CHECK(port_queue_read(pfd[0], VC_STREAM_STDOUT, 7, AGENT_STDIO_READ, &queued) == -EAGAIN);
         CHECK(queued == 0);
         for (size_t i = 0; i < sizeof big; i++)
