@@ -218,6 +218,15 @@ describe("lifecycle #integration", function()
     s, out = rt("exec", "-e", "FOO=bar", "c1", "sh", "-c", "echo $FOO")
     assert.equal(0, s)
     assert.equal("bar\n", out)
+    -- a virtio-fs share the rootfs comes through reads ahead 1 MiB at once (the agent's
+    -- AGENT_SHARE_READAHEAD_KB; Linux's default is 128); the guest has no other backing device. A 9p
+    -- clone's share keeps 9p's own.
+    s, out = rt("exec", "c1", "sh", "-c", [[awk '$5 == "/" { for (i = 7; i < NF; i++) if ($i == "-") print $(i + 1) }' ]]
+      .. "/proc/self/mountinfo; cat /sys/class/bdi/*/read_ahead_kb")
+    assert.equal(0, s)
+    local fstype, ra = out:match("^(%S+)\n(.*)$")
+    assert.is_not_nil(fstype, out)
+    if fstype == "virtiofs" then assert.equal("1024\n", ra) else assert.equal("9p", fstype) end
     s = rt("exec", "c1", "/no/such/binary")
     assert.is_true(s ~= 0)
     -- detached exec with a pid file
